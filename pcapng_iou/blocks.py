@@ -1,0 +1,139 @@
+"""PCAP-NG block encoding: bytes for the section header, interfaces, packets, statistics.
+
+The section header and interface description blocks are built with
+``python-pcapng``; enhanced packet blocks, written once per frame, have an
+encoder of our own that makes the same bytes at a fraction of the cost (a test
+holds the two equal).  Little-endian throughout; timestamps in nanoseconds.
+"""
+from __future__ import annotations
+
+import io
+import platform
+import struct
+from typing import Iterable, Optional, Sequence
+
+import pcapng.blocks as pcapng_blocks
+
+#: ``if_tsresol`` = 9: timestamps count nanoseconds.
+TSRESOL_NS = b"\x09"
+EPB_TYPE = 0x00000006
+ISB_TYPE = 0x00000005
+
+OPT_ENDOFOPT = 0
+OPT_COMMENT = 1
+EPB_FLAGS = 2
+
+#: ``epb_flags`` direction bits (pcapng: 01 inbound, 10 outbound).
+INBOUND = 1
+OUTBOUND = 2
+
+_EPB_FIXED = struct.Struct("<IIIIIII")
+_OPTION_HEADER = struct.Struct("<HH")
+_FLAGS_OPTION = struct.Struct("<HHI")
+
+
+def _padding(length: int) -> bytes:
+    return b"\x00" * (-length & 3)
+
+
+def _block_bytes(block: pcapng_blocks.Block) -> bytes:
+    buffer = io.BytesIO()
+    block._write(buffer)  # python-pcapng writes one block at a time this way
+    return buffer.getvalue()
+
+
+class Section:
+    """One PCAP-NG section: its header and the interfaces registered in it.
+
+    Interfaces are numbered in the order they are added, as PCAP-NG requires;
+    :meth:`add_interface` returns the bytes to write before the first packet
+    that uses the new interface.
+    """
+
+    def __init__(self, userappl: str, comment: Optional[str] = None):
+        options = {
+            "shb_userappl": userappl,
+            "shb_os": f"{platform.system()} {platform.release()}",
+            "shb_hardware": platform.machine() or "unknown",
+        }
+        if comment:
+            options["opt_comment"] = [comment]
+        self._header = pcapng_blocks.SectionHeader(options=options)
+        self.interface_count = 0
+
+    def header_bytes(self) -> bytes:
+        return _block_bytes(self._header)
+
+    def add_interface(self, linktype: int, name: str, description: str, snaplen: int = 0) -> tuple[int, bytes]:
+        """Register an interface; return its number and its block's bytes."""
+        block = self._header.new_member(
+            pcapng_blocks.InterfaceDescription,
+            link_type=linktype,
+            snaplen=snaplen,
+            options={"if_name": name, "if_description": description, "if_tsresol": TSRESOL_NS},
+        )
+        self.interface_count += 1
+        return block.interface_id, _block_bytes(block)
+
+
+def _string_option(code: int, text: str) -> bytes:
+    data = text.encode("utf-8")
+    return _OPTION_HEADER.pack(code, len(data)) + data + _padding(len(data))
+
+
+def enhanced_packet(
+    interface_id: int,
+    timestamp_ns: int,
+    frame: bytes,
+    flags: int = 0,
+    comments: Sequence[str] = (),
+) -> bytes:
+    """Bytes of an Enhanced Packet Block (options: ``epb_flags`` then comments)."""
+    options = b""
+    if flags:
+        options = _FLAGS_OPTION.pack(EPB_FLAGS, 4, flags)
+    for comment in comments:
+        options += _string_option(OPT_COMMENT, comment)
+    if options:
+        options += b"\x00\x00\x00\x00"
+    captured = len(frame)
+    total = 32 + captured + (-captured & 3) + len(options)
+    return b"".join(
+        (
+            _EPB_FIXED.pack(
+                EPB_TYPE, total, interface_id, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF, captured, captured
+            ),
+            frame,
+            _padding(captured),
+            options,
+            struct.pack("<I", total),
+        )
+    )
+
+
+def interface_statistics(
+    interface_id: int,
+    timestamp_ns: int,
+    start_ns: int,
+    end_ns: int,
+    received: int,
+    dropped: int,
+    comments: Iterable[str] = (),
+) -> bytes:
+    """Bytes of an Interface Statistics Block (start, end, frames received, drops)."""
+    options = b"".join(
+        (
+            struct.pack("<HHII", 2, 8, start_ns >> 32, start_ns & 0xFFFFFFFF),
+            struct.pack("<HHII", 3, 8, end_ns >> 32, end_ns & 0xFFFFFFFF),
+            struct.pack("<HHQ", 4, 8, received),
+            struct.pack("<HHQ", 5, 8, dropped),
+            *(_string_option(OPT_COMMENT, c) for c in comments),
+            b"\x00\x00\x00\x00",
+        )
+    )
+    total = 12 + 12 + len(options)
+    return (
+        struct.pack("<IIIII", ISB_TYPE, total, interface_id, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF)
+        + options
+        + struct.pack("<I", total)
+    )

@@ -1,0 +1,518 @@
+"""The capture: one selectors loop that relays, records, watches and reports.
+
+Everything that happens arrives through one selector: datagrams on our
+sockets, instance queues draining (backpressure), inotify events, and signals
+(through ``signal.set_wakeup_fd``).  Timers (flush, liveness, dashboard,
+duration) are deadlines the loop computes its select timeout from.  The
+recording itself is done by the pure :class:`~pcapng_iou.recorder.Recorder`.
+
+Promise: the lab keeps working whatever happens here.  Every socket we took
+is given back on every way out (the ``finally`` in :meth:`Capture.run`).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from pcapng_iou import linktypes, netiodir, netmap as netmap_mod, relay, repair
+from pcapng_iou.output import CaptureFile, OutputError
+from pcapng_iou.recorder import Recorder
+from pcapng_iou.status import CaptureStatus, Event
+
+FLUSH_INTERVAL_S = 1.0
+LIVENESS_INTERVAL_S = 1.0
+DASHBOARD_INTERVAL_S = 0.25
+DIR_POLL_INTERVAL_S = 1.0
+#: Datagrams read from one socket before the loop looks at the others (fairness).
+READ_BATCH = 128
+#: How long detaching waits for a slow instance to take what is still queued for it.
+DRAIN_TIMEOUT_S = 2.0
+EVENT_LOG_SIZE = 200
+
+
+class CaptureError(Exception):
+    """A failure that stops the capture; ``status`` is the exit status to use."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class CaptureOptions:
+    netio_dir: str
+    output: str
+    netmap_path: Optional[str] = None
+    flush_each: bool = False
+    count: Optional[int] = None
+    duration: Optional[float] = None
+    instances: Optional[set] = None
+    default_linktype: int = linktypes.ETHERNET
+    auto_linktype: bool = False
+    comment: Optional[str] = None
+    wait_for_dir: bool = True
+    statistics: bool = True
+
+
+@dataclass
+class _Stop:
+    reason: str = ""
+    status: int = 0
+    output_failed: bool = False
+
+
+def _now_text() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class Capture:
+    def __init__(self, options: CaptureOptions, say: Callable[[Event], None] = lambda event: None,
+                 netmap: Optional[netmap_mod.Netmap] = None):
+        self.options = options
+        self.say_to = say
+        self.netmap = netmap if netmap is not None else self._load_netmap()
+        self.recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment)
+        self.recorder.links.warn_unmapped = options.netmap_path is not None
+        self.proxies: dict[int, relay.Proxy] = {}
+        self.down: set[int] = set()
+        self.events: list[Event] = []
+        self.selector = selectors.DefaultSelector()
+        self.output: Optional[CaptureFile] = None
+        self.watcher = None
+        self.guard = netiodir.DirectoryGuard(options.netio_dir)
+        self.started_ns = time.time_ns()
+        self.datagrams_relayed = 0
+        self.stop: Optional[_Stop] = None
+        self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
+        self._signals: list[int] = []
+        self._wakeup_r = self._wakeup_w = None
+        self._dir_present = False
+        self._stale_warned: set[int] = set()
+        self._initial_scan = False
+        self._ignored_warned: set[str] = set()
+
+    # -- messages -------------------------------------------------------------
+    def say(self, text: str, level: str = "info") -> None:
+        event = Event(time.time_ns(), text, level)
+        self.events.append(event)
+        del self.events[:-EVENT_LOG_SIZE]
+        self.say_to(event)
+
+    def _load_netmap(self) -> netmap_mod.Netmap:
+        path = self.options.netmap_path
+        if path is None:
+            return netmap_mod.Netmap()
+        return netmap_mod.load(path)
+
+    # -- set-up and tear-down -------------------------------------------------------
+    def run(self) -> int:
+        """Capture until stopped; return the exit status."""
+        try:
+            self._set_up()
+            self._loop()
+        except CaptureError as err:
+            self.stop = _Stop(str(err), err.status)
+        finally:
+            self._tear_down()
+        return self.stop.status if self.stop else 0
+
+    def _set_up(self) -> None:
+        directory = self.options.netio_dir
+        if not os.path.isdir(directory) and not self.options.wait_for_dir:
+            raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
+        try:
+            self.guard.acquire()
+        except netiodir.AlreadyCapturing as err:
+            raise CaptureError(str(err)) from None
+        try:
+            self.output = CaptureFile(self.options.output, self.options.flush_each)
+        except OutputError as err:
+            raise CaptureError(str(err)) from None
+        self._write(self.recorder.start())
+        self._write_pending_interfaces_note()
+        self._install_signals()
+        from pcapng_iou.watcher import DirectoryWatcher
+
+        self.watcher = DirectoryWatcher(directory)
+        self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
+        pid = os.getpid()
+        self.say(f"capturing {directory} into {self.output.display} (pid {pid}; "
+                 f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
+        self._enter_directory(first=True)
+
+    def _write_pending_interfaces_note(self) -> None:
+        for warning in self.recorder.take_warnings():
+            self.say(warning, "warning")
+
+    def _install_signals(self) -> None:
+        self._wakeup_r, self._wakeup_w = socket.socketpair()
+        self._wakeup_r.setblocking(False)
+        self._wakeup_w.setblocking(False)
+        self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w.fileno())
+        self._old_handlers = {}
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._old_handlers[signum] = signal.signal(signum, self._on_signal)
+        self.selector.register(self._wakeup_r, selectors.EVENT_READ, ("signal", None))
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signals.append(signum)
+
+    def _restore_signals(self) -> None:
+        if self._wakeup_r is None:
+            return
+        signal.set_wakeup_fd(self._old_wakeup)
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        self._wakeup_r.close()
+        self._wakeup_w.close()
+
+    def _tear_down(self) -> None:
+        for number in sorted(self.proxies):
+            try:
+                self._detach(number, "capture stopped")
+            except Exception as err:  # keep putting the other sockets back
+                self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+        if self.output is not None:
+            if self.options.statistics:
+                self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
+            self._flush()
+            self.output.close()
+        if self.watcher is not None:
+            self.watcher.close()
+        self._restore_signals()
+        self.guard.release()
+        self.selector.close()
+
+    # -- the directory ----------------------------------------------------------
+    def _enter_directory(self, first: bool = False) -> None:
+        directory = self.options.netio_dir
+        self._dir_present = self.watcher.watch_directory()
+        if not self._dir_present:
+            self.say(f"waiting for netio directory {directory} to appear (start an IOU instance, or Ctrl-C)")
+            return
+        if not first:
+            self.say(f"netio directory {directory} is here")
+        warning = netiodir.check_dir_mode(directory)
+        if warning:
+            self.say(warning, "warning")
+        self._initial_scan = first
+        left = repair.leftovers(directory)
+        if left:
+            self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): repairing")
+            for action in repair.repair(directory):
+                self.say(action.text)
+        self._rescan()
+        self._initial_scan = False
+
+    def _directory_gone(self) -> None:
+        self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
+        for number in sorted(self.proxies):
+            proxy = self.proxies.pop(number)
+            self._unregister(proxy)
+            proxy.close()
+        self._dir_present = False
+        self._enter_directory()
+
+    def _rescan(self) -> None:
+        try:
+            names = os.listdir(self.options.netio_dir)
+        except FileNotFoundError:
+            return
+        numbers = {netiodir.instance_id(n) for n in names} | set(self.proxies)
+        for number in sorted(n for n in numbers if n is not None):
+            self._reconcile(number)
+
+    def _wanted(self, number: int) -> bool:
+        return self.options.instances is None or number in self.options.instances
+
+    def _reconcile(self, number: int) -> None:
+        """Bring our state for instance ``number`` in line with the directory."""
+        proxy = self.proxies.get(number)
+        if proxy is not None:
+            if proxy.still_ours():
+                return
+            self._detach(number, "its socket was removed")
+        if not self._wanted(number):
+            return
+        paths = netiodir.Paths(self.options.netio_dir, number)
+        st = netiodir.lstat(paths.socket)
+        if st is None:
+            return
+        if not netiodir.is_socket(st):
+            if paths.socket not in self._ignored_warned:
+                self._ignored_warned.add(paths.socket)
+                kind = "a symlink" if os.path.islink(paths.socket) else "not a socket"
+                self.say(f"ignoring {paths.socket}: {kind}", "warning")
+            return
+        if netiodir.lstat(paths.real) is not None:
+            return  # the instance's own socket is still moved aside; repair or the next event sorts it out
+        try:
+            proxy = relay.attach(self.options.netio_dir, number)
+        except relay.AttachError as err:
+            if "does not answer" in str(err):
+                if number not in self._stale_warned:
+                    self._stale_warned.add(number)
+                    self.say(f"instance {number} is not running (stale socket); not attached", "warning")
+            else:
+                self.say(str(err), "warning")
+            return
+        self._stale_warned.discard(number)
+        restarted = number in self.down
+        self.down.discard(number)
+        self.proxies[number] = proxy
+        self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
+        what = "restarted, attached again" if restarted else "attached"
+        self.say(f"instance {number} {what}")
+        if not self._initial_scan:
+            self.recorder.note(number, f"{_now_text()}: instance {number} {what}")
+
+    def _unregister(self, proxy: relay.Proxy) -> None:
+        for sock in (proxy.listener, proxy.forwarder):
+            try:
+                self.selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+
+    def _detach(self, number: int, why: str) -> None:
+        proxy = self.proxies.pop(number)
+        self._unregister(proxy)
+        try:
+            pending, unread = relay.detach(proxy)
+        except OSError as err:
+            pending, unread = [], []
+            self.say(f"instance {number}: {err}", "error")
+        if (pending or unread) and not proxy.instance_gone:
+            proxy.forwarder.setblocking(True)
+            proxy.forwarder.settimeout(DRAIN_TIMEOUT_S)
+        for index, datagram in enumerate(pending + unread):
+            undelivered = None
+            if proxy.instance_gone:
+                undelivered = f"instance {number} is down"
+            else:
+                try:
+                    proxy.forwarder.send(datagram)
+                except OSError as err:
+                    proxy.instance_gone = True
+                    undelivered = f"instance {number} did not take it ({err.strerror or 'timed out'})"
+            if index >= len(pending):
+                self._record(datagram, undelivered)
+        proxy.close()
+        if why != "capture stopped":
+            self.say(f"instance {number} detached: {why}")
+            self.recorder.note(number, f"{_now_text()}: instance {number} detached ({why})")
+
+    def _bury(self, number: int) -> None:
+        """The instance died without cleaning up: do it for it, as repair would."""
+        proxy = self.proxies.pop(number)
+        self._unregister(proxy)
+        paths = proxy.paths
+        for path, inode in ((paths.socket, proxy.our_inode), (paths.real, proxy.instance_inode)):
+            st = netiodir.lstat(path)
+            if st is not None and st.st_ino == inode:
+                os.unlink(path)
+        if netiodir.lock_state(paths.lock) is False:
+            os.unlink(paths.lock)
+        lost = len(proxy.pending)
+        while True:
+            datagram = proxy.receive()
+            if datagram is None:
+                break
+            self._record(datagram, f"instance {number} is down")
+            lost += 1
+        proxy.pending.clear()
+        proxy.close()
+        self.down.add(number)
+        extra = f"; {lost} frames for it could not be delivered" if lost else ""
+        self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
+        self.recorder.note(number, f"{_now_text()}: instance {number} died")
+
+    def _check_liveness(self) -> None:
+        for number, proxy in list(self.proxies.items()):
+            if not proxy.still_ours():
+                self._reconcile(number)
+            elif proxy.instance_gone or not netiodir.instance_alive(proxy.paths, proxy.paths.real):
+                if proxy.instance_gone and netiodir.lock_state(proxy.paths.lock) is True:
+                    continue  # its lock is held: a restart is under way, inotify will tell
+                self._bury(number)
+
+    # -- the loop -------------------------------------------------------------
+    def _loop(self) -> None:
+        now = time.monotonic()
+        next_flush = now + FLUSH_INTERVAL_S
+        next_liveness = now + LIVENESS_INTERVAL_S
+        next_tick = now
+        deadline = now + self.options.duration if self.options.duration else None
+        while self.stop is None:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                self.stop = _Stop(f"duration of {self.options.duration:g} s reached")
+                break
+            if now >= next_flush:
+                self._flush()
+                next_flush = now + FLUSH_INTERVAL_S
+            if now >= next_liveness:
+                if self._dir_present:
+                    self._check_liveness()
+                elif os.path.isdir(self.options.netio_dir):
+                    self._enter_directory()
+                next_liveness = now + (LIVENESS_INTERVAL_S if self._dir_present else DIR_POLL_INTERVAL_S)
+            if self.on_tick is not None and now >= next_tick:
+                self.on_tick(self.status())
+                next_tick = now + DASHBOARD_INTERVAL_S
+            wake = min(next_flush, next_liveness)
+            if self.on_tick is not None:
+                wake = min(wake, next_tick)
+            if deadline is not None:
+                wake = min(wake, deadline)
+            for key, mask in self.selector.select(max(0.0, wake - time.monotonic())):
+                kind, proxy = key.data
+                if kind == "listener":
+                    self._relay(proxy)
+                elif kind == "forwarder":
+                    self._drain(proxy)
+                elif kind == "inotify":
+                    self._on_inotify()
+                elif kind == "signal":
+                    self._on_wakeup()
+                if self.stop is not None:
+                    break
+
+    def _on_wakeup(self) -> None:
+        try:
+            while self._wakeup_r.recv(512):
+                pass
+        except BlockingIOError:
+            pass
+        signals, self._signals = self._signals, []
+        for signum in signals:
+            if signum == signal.SIGHUP:
+                self.reload()
+            elif self.stop is None:
+                self.stop = _Stop(f"stopped by {signal.Signals(signum).name}")
+
+    def _on_inotify(self) -> None:
+        changes = self.watcher.read()
+        if changes.directory_gone:
+            self._directory_gone()
+            return
+        if changes.directory_appeared and not self._dir_present:
+            self._enter_directory()
+            return
+        if changes.overflow:
+            self._rescan()
+            return
+        numbers = set()
+        for name in changes.names:
+            base = name
+            for suffix in (netiodir.REAL_SUFFIX, netiodir.LOCK_SUFFIX, netiodir.TEMP_SUFFIX):
+                if name.endswith(suffix):
+                    base = name[: -len(suffix)]
+                    break
+            number = netiodir.instance_id(base)
+            if number is not None:
+                numbers.add(number)
+        for number in sorted(numbers):
+            self._reconcile(number)
+
+    def _relay(self, proxy: relay.Proxy) -> None:
+        for _ in range(READ_BATCH):
+            datagram = proxy.receive()
+            if datagram is None:
+                return
+            undelivered = proxy.forward(datagram)
+            self.datagrams_relayed += 1
+            self._record(datagram, undelivered)
+            if proxy.pending:
+                # The instance's queue is full: stop reading for it until it drains.
+                self.selector.unregister(proxy.listener)
+                self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
+                return
+            if self.stop is not None:
+                return
+            if proxy.instance_gone:
+                self._check_liveness()
+                return
+
+    def _drain(self, proxy: relay.Proxy) -> None:
+        if proxy.flush_pending() == 0 or proxy.instance_gone:
+            self.selector.unregister(proxy.forwarder)
+            if proxy.instance_gone:
+                self._check_liveness()
+                return
+            self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
+
+    def _record(self, datagram: bytes, undelivered: Optional[str]) -> None:
+        data = self.recorder.datagram(datagram, time.time_ns(), undelivered)
+        if data:
+            self._write(data)
+            if self.recorder.links.warnings:
+                self._write_pending_interfaces_note()
+            count = self.options.count
+            if count is not None and self.recorder.frames_recorded >= count and self.stop is None:
+                self.stop = _Stop(f"{count} frames recorded")
+
+    def _write(self, data: bytes) -> None:
+        self._guard_output(self.output.write, data)
+
+    def _flush(self) -> None:
+        self._guard_output(self.output.flush)
+
+    def _guard_output(self, operation, *args) -> None:
+        """Run a write or flush; a failure stops the capture (relaying goes on until the sockets are back)."""
+        if self.stop is not None and self.stop.output_failed:
+            return
+        try:
+            operation(*args)
+        except OutputError as err:
+            self.stop = _Stop(str(err), 0 if err.broken_pipe else 1, output_failed=True)
+
+    # -- reload ---------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read NETMAP (keeping the old map if the new one is broken) and rescan the directory."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S")
+        if self.options.netmap_path is not None:
+            try:
+                netmap = netmap_mod.load(self.options.netmap_path)
+            except netmap_mod.NetmapError as err:
+                self.say(f"reload refused, keeping the previous NETMAP: {err}", "error")
+                netmap = None
+            if netmap is not None:
+                data, result = self.recorder.reload(netmap, when)
+                self._write(data)
+                self.netmap = netmap
+                self.say(f"NETMAP reloaded: {result.summary()}")
+                for old, new in result.changed:
+                    self.say(f"{new.name}: link type {linktypes.name(old.linktype)} -> "
+                             f"{linktypes.name(new.linktype)} (interface {old.number} -> {new.number})")
+        else:
+            self.say("reload: no NETMAP in use; rescanning the netio directory")
+        if self._dir_present:
+            self._rescan()
+
+    # -- status -------------------------------------------------------------------
+    def status(self) -> CaptureStatus:
+        recorder = self.recorder
+        return CaptureStatus(
+            output=self.output.display if self.output else self.options.output,
+            pid=os.getpid(),
+            started_ns=self.started_ns,
+            now_ns=time.time_ns(),
+            output_bytes=self.output.written if self.output else 0,
+            interfaces=recorder.links.interfaces,
+            instances_attached=sorted(self.proxies),
+            instances_down=sorted(self.down),
+            frames_recorded=recorder.frames_recorded,
+            frames_dropped=0,
+            datagrams_relayed=self.datagrams_relayed,
+            datagrams_malformed=recorder.datagrams_malformed + recorder.datagrams_empty,
+            undelivered=recorder.undelivered,
+            events=self.events[-20:],
+            netio_dir=self.options.netio_dir,
+            netmap=self.options.netmap_path,
+        )

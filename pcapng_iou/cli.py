@@ -1,0 +1,196 @@
+"""The ``pcapng-iou`` command line: argument parsing and messages, nothing else.
+
+Each sub-command is a small function over the library; exit status 0 on
+success (and on SIGINT/SIGTERM), 1 when something failed at run time, 2 for
+usage errors (bad options, a NETMAP that does not parse).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Optional
+
+from pcapng_iou import __version__, linktypes, netiodir, netmap as netmap_mod
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+PROG = "pcapng-iou"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {text}")
+    return value
+
+
+def _instance_id(text: str) -> int:
+    number = netiodir.instance_id(text.strip())
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected an instance id 1..1024, got {text!r}")
+    return number
+
+
+def _linktype(text: str) -> int:
+    try:
+        return linktypes.parse(text)
+    except linktypes.UnknownLinkType as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def default_output_name() -> str:
+    return time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
+
+
+def add_capture_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-w", "--write", metavar="FILE",
+                        help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng")
+    parser.add_argument("-d", "--netio-dir", metavar="DIR",
+                        help="IOU's netio directory (default /tmp/netio<uid>, uid from $SUDO_UID when set)")
+    parser.add_argument("-n", "--netmap", metavar="FILE",
+                        help="NETMAP naming the links and their link types (default ./NETMAP if present)")
+    parser.add_argument("-f", "--flush", action="store_true",
+                        help="flush the file after every frame (default: at least once a second)")
+    parser.add_argument("-c", "--count", type=_positive_int, metavar="N", help="stop after N frames")
+    parser.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after SECONDS")
+    parser.add_argument("-i", "--instance", type=_instance_id, action="append", metavar="ID",
+                        help="attach only to this instance (repeatable)")
+    parser.add_argument("--linktype", type=_linktype, default=linktypes.ETHERNET, metavar="TYPE",
+                        help="link type of NETMAP lines that name none (default ethernet)")
+    parser.add_argument("--auto-linktype", action="store_true",
+                        help="guess the link type from the frames on lines that name none")
+    parser.add_argument("--comment", metavar="TEXT", help="capture comment stored in the file")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="fail at once when the netio directory does not exist (default: wait for it)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="See the traffic between Cisco IOU instances in Wireshark: one PCAP-NG file, "
+                    "one interface per NETMAP link, each with its own link type.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    capture = commands.add_parser("capture", help="capture the links of a running IOU lab",
+                                  description="Stand in for the IOU sockets of the netio directory, relay every "
+                                              "datagram unchanged and record the frames.")
+    add_capture_options(capture)
+    fix = commands.add_parser("repair", help="put sockets back after a capture that was killed",
+                              description="Restore a netio directory left behind by a capture that could not "
+                                          "clean up (killed, power loss).  Safe to run more than once.")
+    fix.add_argument("-d", "--netio-dir", metavar="DIR", help="netio directory (default /tmp/netio<uid>)")
+    fix.add_argument("--dry-run", action="store_true", help="only say what would be done")
+    demo = commands.add_parser("demo", help="capture a built-in simulated IOU lab",
+                               description="Start a simulated lab of IOU routers (Ethernet, HDLC, PPP, Frame "
+                                           "Relay, a shared segment), capture it, and tear it down.")
+    demo.add_argument("-w", "--write", metavar="FILE", default="demo.pcapng",
+                      help="capture file (default demo.pcapng)")
+    demo.add_argument("--duration", type=_positive_float, default=20.0, metavar="SECONDS",
+                      help="how long to run (default 20)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def run_capture(args: argparse.Namespace) -> int:
+    from pcapng_iou.capture import Capture, CaptureOptions
+    from pcapng_iou.console import Reporter
+
+    netmap_path = args.netmap
+    if netmap_path is None and os.path.isfile("NETMAP"):
+        netmap_path = "NETMAP"
+    try:
+        netmap = netmap_mod.load(netmap_path) if netmap_path else None
+    except netmap_mod.NetmapError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    options = CaptureOptions(
+        netio_dir=args.netio_dir or netiodir.default_dir(),
+        output=args.write or default_output_name(),
+        netmap_path=netmap_path,
+        flush_each=args.flush or args.write == "-",
+        count=args.count,
+        duration=args.duration,
+        instances=set(args.instance) if args.instance else None,
+        default_linktype=args.linktype,
+        auto_linktype=args.auto_linktype,
+        comment=args.comment,
+        wait_for_dir=not args.no_wait,
+    )
+    capture = Capture(options, netmap=netmap)
+    reporter = Reporter(quiet=args.quiet)
+    return reporter.run(capture)
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from pcapng_iou.repair import repair
+
+    directory = args.netio_dir or netiodir.default_dir()
+    if not os.path.isdir(directory):
+        _error(f"netio directory {directory} does not exist")
+        return EXIT_ERROR
+    guard = netiodir.DirectoryGuard(directory)
+    try:
+        guard.acquire()
+    except netiodir.AlreadyCapturing as err:
+        _error(f"{err}; stop it first (it puts the sockets back itself)")
+        return EXIT_ERROR
+    try:
+        actions = repair(directory, dry_run=args.dry_run)
+    except OSError as err:
+        _error(f"{err.filename or directory}: {err.strerror}")
+        return EXIT_ERROR
+    finally:
+        guard.release()
+    prefix = "would: " if args.dry_run else ""
+    for action in actions:
+        print(f"{prefix}{action.text}")
+    if not actions:
+        print(f"{directory}: nothing to repair")
+    return EXIT_OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from pcapng_iou.demo import run_demo as demo
+
+    return demo(args.write, args.duration, quiet=args.quiet)
+
+
+def program(argv: Optional[list] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo}
+    return handlers[args.command](args)
+
+
+def main(argv: Optional[list] = None) -> int:
+    try:
+        return program(argv)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""What a person sees on stderr while a capture runs: event lines or the live dashboard.
+
+Standard output is never written here, so ``-w -`` can stream the capture.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional, TextIO
+
+from pcapng_iou.status import Event
+
+PROG = "pcapng-iou"
+
+
+class Reporter:
+    def __init__(self, quiet: bool = False, stream: Optional[TextIO] = None, dashboard: Optional[bool] = None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        if dashboard is None:
+            dashboard = not quiet and self.stream.isatty()
+        self.use_dashboard = dashboard
+        self.dashboard = None
+
+    def event(self, event: Event) -> None:
+        if event.level == "error" or not (self.quiet or self.dashboard is not None):
+            label = "" if event.level == "info" else f"{event.level}: "
+            line = f"{PROG}: {label}{event.text}"
+            if self.dashboard is not None:
+                self.dashboard.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=self.stream, flush=True)
+
+    def run(self, capture) -> int:
+        capture.say_to = self.event
+        if self.use_dashboard:
+            from pcapng_iou.dashboard import Dashboard, make_console
+
+            self.dashboard = Dashboard(make_console(self.stream))
+            capture.on_tick = self.dashboard.update
+            self.dashboard.start()
+        try:
+            status = capture.run()
+        finally:
+            if self.dashboard is not None:
+                self.dashboard.stop()
+                self.dashboard = None
+        stop = capture.stop
+        if stop is not None and stop.reason:
+            level = "error" if stop.status else "info"
+            self.event(Event(time.time_ns(), stop.reason, level))
+        if not self.quiet and capture.output is not None:
+            from pcapng_iou.dashboard import make_console, summary
+
+            console = make_console(self.stream)
+            console.print(summary(capture.status()))
+        return status

@@ -1,0 +1,279 @@
+"""A simulated IOU instance, and a lab of them: what tests and ``pcapng-iou demo`` run.
+
+Each instance is a real process that behaves as IOU does on its netio
+directory: it takes an fcntl write lock on ``<id>.lck`` and writes its pid
+there, binds ``<id>``, sends frames to the peers NETMAP names (by socket path,
+with a correct header), reads its socket without blocking, and on a clean exit
+(SIGTERM, SIGINT, ``quit``) unlinks its socket and lock file.  SIGKILL leaves
+both behind, as with the real thing.
+
+Run one by hand::
+
+    python -m pcapng_iou.lab -d /tmp/netio1000 -n NETMAP -i 100 --speak
+
+It reads commands on stdin, one per line, and reports on stdout:
+
+==========================  ===============================================
+``send B/U HEX``            send a frame out of interface B/U to its peers
+``raw ID HEX``              send HEX as a whole datagram to instance ID
+``flood B/U COUNT SIZE``    send COUNT numbered frames of SIZE bytes
+``encap B/U NAME``          change the encapsulation ``--speak`` uses there
+``quit``                    exit cleanly
+==========================  ===============================================
+
+Reports: ``ready ID PID``, ``recv SRC_ID SRC_B/U DST_B/U HEX`` for every
+frame received, ``sent N``/``senderr DST why``, ``bye``.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from typing import Optional
+
+from pcapng_iou import linktypes, netio, netmap as netmap_mod
+
+SEND_TIMEOUT_S = 5.0
+
+
+def parse_interface(text: str) -> int:
+    bay, _, unit = text.partition("/")
+    return netio.port_byte(int(bay), int(unit))
+
+
+class Instance:
+    """One simulated IOU router bound in a netio directory."""
+
+    def __init__(self, directory: str, instance: int, netmap: netmap_mod.Netmap, report=None):
+        self.directory = directory
+        self.instance = instance
+        self.netmap = netmap
+        self.path = os.path.join(directory, str(instance))
+        self.lock_path = self.path + ".lck"
+        self.report = report or (lambda line: None)
+        self.lock_fd: Optional[int] = None
+        self.sock: Optional[socket.socket] = None
+        self.sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sender.settimeout(SEND_TIMEOUT_S)
+        self.sent = 0
+        self.received = 0
+
+    # -- life -------------------------------------------------------------------
+    def start(self) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise SystemExit(f"instance {self.instance} is already running ({self.lock_path} is locked)")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.lock_fd = fd
+        try:
+            os.unlink(self.path)  # a stale socket from an earlier run
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
+        sock.bind(self.path)
+        sock.setblocking(False)
+        self.sock = sock
+
+    def stop(self) -> None:
+        """Clean exit as IOU does it: unlink socket and lock by name."""
+        for path in (self.path, self.lock_path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        if self.sock is not None:
+            self.sock.close()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+        self.sender.close()
+
+    # -- traffic ---------------------------------------------------------------
+    def send(self, port: int, frame: bytes) -> int:
+        """Send ``frame`` out of ``port`` to every peer on its NETMAP line; return copies sent."""
+        copies = 0
+        for peer in self.netmap.peers(self.instance, port):
+            header = netio.Header(peer.instance, self.instance, peer.port, port)
+            if self.send_raw(peer.instance, header.pack() + frame):
+                copies += 1
+        return copies
+
+    def send_raw(self, instance: int, datagram: bytes) -> bool:
+        target = os.path.join(self.directory, str(instance))
+        try:
+            self.sender.sendto(datagram, target)
+        except OSError as err:
+            reason = errno.errorcode.get(err.errno, str(err)) if err.errno else "timeout"
+            self.report(f"senderr {instance} {reason}")
+            return False
+        self.sent += 1
+        return True
+
+    def receive_all(self, handle) -> None:
+        while True:
+            try:
+                datagram = self.sock.recv(netio.MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            self.received += 1
+            handle(datagram)
+
+
+def _numbered_frame(instance: int, port: int, number: int, size: int) -> bytes:
+    """An Ethernet frame (local experimental EtherType 0x88B5) carrying its sender and number."""
+    src = bytes((0x02, 0, 0, instance >> 8, instance & 0xFF, port))
+    body = src + b"\xff" * 6 + b"\x88\xb5" + number.to_bytes(8, "big")
+    return (body + bytes(range(256)) * (size // 256 + 1))[: max(size, len(body))]
+
+
+def run(args: argparse.Namespace) -> int:
+    netmap = netmap_mod.load(args.netmap) if args.netmap else netmap_mod.Netmap()
+    out = sys.stdout
+
+    def report(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    instance = Instance(args.dir, args.instance, netmap, report)
+    speaker = None
+    if args.speak:
+        from pcapng_iou.labtraffic import Speaker
+
+        speaker = Speaker(instance, netmap, interval=args.interval)
+    stop_signals = []
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda number, frame: stop_signals.append(number))
+    instance.start()
+    try:
+        return _serve(args, instance, speaker, reader, stop_signals, report)
+    finally:
+        instance.stop()
+        report("bye")
+
+
+def _serve(args, instance: Instance, speaker, reader: socket.socket, stop_signals: list, report) -> int:
+    report(f"ready {args.instance} {os.getpid()}")
+
+    def on_datagram(datagram: bytes) -> None:
+        header = netio.decode(datagram)
+        if header is None:
+            report(f"recv - - - {datagram.hex()}")
+            return
+        if speaker is not None:
+            speaker.answer(header, datagram[netio.HEADER_SIZE:])
+        if not args.quiet:
+            report(f"recv {header.src_id} {netio.port_name(header.src_port)} "
+                   f"{netio.port_name(header.dst_port)} {datagram[netio.HEADER_SIZE:].hex()}")
+
+    selector = selectors.DefaultSelector()
+    selector.register(instance.sock, selectors.EVENT_READ, "socket")
+    selector.register(reader, selectors.EVENT_READ, "signal")
+    commands = None
+    if not args.no_stdin:
+        commands = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        try:
+            selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+            os.set_blocking(sys.stdin.fileno(), False)
+        except (PermissionError, ValueError):
+            commands = None  # stdin is a plain file or /dev/null: no commands to wait for
+    buffered = b""
+    deadline = time.monotonic() + args.duration if args.duration else None
+    while not stop_signals:
+        timeout = speaker.next_due() if speaker else None
+        if deadline is not None:
+            left = max(0.0, deadline - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
+            if left == 0:
+                break
+        for key, _ in selector.select(timeout):
+            if key.data == "socket":
+                instance.receive_all(on_datagram)
+            elif key.data == "signal":
+                try:
+                    reader.recv(64)
+                except BlockingIOError:
+                    pass
+            elif key.data == "stdin":
+                try:
+                    chunk = commands.read(65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(sys.stdin.fileno())
+                    continue
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    if _command(instance, speaker, line.decode().split(), report) == "quit":
+                        stop_signals.append(0)
+        if speaker is not None:
+            speaker.tick()
+    return 0
+
+
+def _command(instance: Instance, speaker, words: list, report) -> Optional[str]:
+    if not words:
+        return None
+    verb = words[0]
+    try:
+        if verb == "quit":
+            return "quit"
+        if verb == "send":
+            copies = instance.send(parse_interface(words[1]), bytes.fromhex(words[2]))
+            report(f"sent {copies}")
+        elif verb == "raw":
+            ok = instance.send_raw(int(words[1]), bytes.fromhex(words[2]))
+            report(f"sent {int(ok)}")
+        elif verb == "flood":
+            port, count, size = parse_interface(words[1]), int(words[2]), int(words[3])
+            sent = 0
+            for number in range(count):
+                sent += instance.send(port, _numbered_frame(instance.instance, port, number, size))
+            report(f"sent {sent}")
+        elif verb == "encap" and speaker is not None:
+            speaker.set_linktype(parse_interface(words[1]), linktypes.parse(words[2]))
+            report("ok")
+        else:
+            report(f"error unknown command {verb!r}")
+    except (IndexError, ValueError) as err:
+        report(f"error {verb}: {err}")
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.lab", description="Run one simulated IOU instance.")
+    parser.add_argument("-d", "--dir", required=True, help="netio directory")
+    parser.add_argument("-n", "--netmap", help="NETMAP file naming this instance's peers")
+    parser.add_argument("-i", "--instance", type=int, required=True, help="instance id (1..1024)")
+    parser.add_argument("--speak", action="store_true", help="talk like a router: keepalives, ARP, ping, CDP, LCP, LMI")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between keepalives with --speak")
+    parser.add_argument("--duration", type=float, help="exit cleanly after this many seconds")
+    parser.add_argument("--quiet", action="store_true", help="do not report received frames")
+    parser.add_argument("--no-stdin", action="store_true", help="take no commands on stdin")
+    args = parser.parse_args(argv)
+    if not netio.MIN_ID <= args.instance <= netio.MAX_ID:
+        parser.error(f"instance id {args.instance} is out of range 1..1024")
+    try:
+        return run(args)
+    except netmap_mod.NetmapError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Driving simulated IOU instances from Python: start, talk to, stop or kill them.
+
+Tests and ``pcapng-iou demo`` use :class:`LabProcess` to run
+``python -m pcapng_iou.lab`` as a real child process and :class:`Lab` for a
+whole NETMAP's worth of them.  A reader thread per process collects what the
+instance reports (frames received, send errors).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Optional
+
+from pcapng_iou import netio, netmap as netmap_mod
+
+READY_TIMEOUT_S = 10.0
+
+
+class LabError(Exception):
+    pass
+
+
+class LabProcess:
+    """One simulated IOU instance running as a child process."""
+
+    def __init__(self, directory: str, instance: int, netmap_path: Optional[str] = None,
+                 speak: bool = False, interval: float = 1.0, quiet: bool = False, extra: tuple = ()):
+        self.directory = directory
+        self.instance = instance
+        command = [sys.executable, "-m", "pcapng_iou.lab", "-d", directory, "-i", str(instance)]
+        if netmap_path:
+            command += ["-n", netmap_path]
+        if speak:
+            command += ["--speak", "--interval", str(interval)]
+        if quiet:
+            command.append("--quiet")
+        command += list(extra)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+        )
+        self.pid = self.process.pid
+        self.received: list = []  # (src_id, "b/u" src, "b/u" dst, frame bytes)
+        self.errors: list = []
+        self._replies: "queue.Queue[str]" = queue.Queue()
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(READY_TIMEOUT_S):
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            why = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+            self.wait(1.0)
+            raise LabError(f"instance {instance} did not start: {why[-1] if why else 'no reason given'}")
+
+    def _read(self) -> None:
+        for raw in self.process.stdout:
+            line = raw.decode().rstrip("\n")
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "ready":
+                self._ready.set()
+            elif words[0] == "recv" and len(words) == 5:
+                src = int(words[1]) if words[1] != "-" else None
+                self.received.append((src, words[2], words[3], bytes.fromhex(words[4])))
+            elif words[0] == "senderr":
+                self.errors.append(line)
+            else:
+                self._replies.put(line)
+
+    def command(self, line: str, timeout: float = 30.0) -> str:
+        self.process.stdin.write((line + "\n").encode())
+        self.process.stdin.flush()
+        try:
+            return self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise LabError(f"instance {self.instance} did not answer {line.split()[0]!r}") from None
+
+    def send(self, interface: str, frame: bytes) -> int:
+        """Send ``frame`` out of ``interface`` (``"0/0"``); return the copies sent."""
+        reply = self.command(f"send {interface} {frame.hex()}")
+        return int(reply.split()[1])
+
+    def send_raw(self, instance: int, datagram: bytes) -> bool:
+        return self.command(f"raw {instance} {datagram.hex()}") == "sent 1"
+
+    def frames_from(self, instance: int) -> list:
+        return [r[3] for r in list(self.received) if r[0] == instance]
+
+    def wait_received(self, count: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Clean exit (SIGTERM): the instance removes its socket and lock file."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: socket and lock file stay behind, as with the real IOU."""
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.wait(10.0)
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout)
+        self._reader.join(timeout)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream:
+                stream.close()
+        return code
+
+
+class Lab:
+    """A netio directory, a NETMAP, and one :class:`LabProcess` per instance it names."""
+
+    def __init__(self, directory: str, netmap_text: str, netmap_path: Optional[str] = None,
+                 speak: bool = False, interval: float = 1.0, quiet: bool = False):
+        self.directory = directory
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        self.netmap_path = netmap_path or os.path.join(os.path.dirname(directory.rstrip("/")) or ".", "NETMAP")
+        self.write_netmap(netmap_text)
+        self.speak = speak
+        self.interval = interval
+        self.quiet = quiet
+        self.instances: dict[int, LabProcess] = {}
+
+    def write_netmap(self, text: str) -> None:
+        with open(self.netmap_path, "w") as handle:
+            handle.write(text)
+        self.netmap = netmap_mod.parse(text, self.netmap_path)
+
+    def start(self, *numbers: int) -> "Lab":
+        for number in numbers or sorted(self.netmap.instances):
+            self.instances[number] = LabProcess(
+                self.directory, number, self.netmap_path, self.speak, self.interval, self.quiet
+            )
+        return self
+
+    def __getitem__(self, number: int) -> LabProcess:
+        return self.instances[number]
+
+    def stop(self) -> None:
+        for process in self.instances.values():
+            if process.process.poll() is None:
+                process.stop()
+        self.instances.clear()
+
+
+def header_for(src: int, src_interface: str, dst: int, dst_interface: str) -> netio.Header:
+    from pcapng_iou.lab import parse_interface
+
+    return netio.Header(dst, src, parse_interface(dst_interface), parse_interface(src_interface))

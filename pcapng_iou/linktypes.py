@@ -1,0 +1,65 @@
+"""Link types (the pcap LINKTYPE_ numbers) an IOU link can carry, and their names.
+
+NETMAP lines, the dashboard and error messages speak names; the capture file
+speaks numbers.  This module converts between the two and nothing else.
+"""
+from __future__ import annotations
+
+ETHERNET = 1
+PPP = 9
+PPP_SERIAL = 50
+C_HDLC = 104
+FRELAY = 107
+
+#: Canonical name shown to people for the link types IOU produces.
+NAMES = {
+    ETHERNET: "ethernet",
+    PPP: "ppp-raw",
+    PPP_SERIAL: "ppp",
+    C_HDLC: "hdlc",
+    FRELAY: "frame-relay",
+}
+
+#: Every spelling accepted in a NETMAP line or on the command line (lower case).
+ALIASES = {
+    "ethernet": ETHERNET,
+    "ether": ETHERNET,
+    "eth": ETHERNET,
+    "en10mb": ETHERNET,
+    "hdlc": C_HDLC,
+    "c_hdlc": C_HDLC,
+    "c-hdlc": C_HDLC,
+    "chdlc": C_HDLC,
+    "ppp": PPP_SERIAL,
+    "ppp_serial": PPP_SERIAL,
+    "ppp-serial": PPP_SERIAL,
+    "frelay": FRELAY,
+    "fr": FRELAY,
+    "frame-relay": FRELAY,
+    "frame_relay": FRELAY,
+}
+
+MAX_LINKTYPE = 0xFFFF
+
+
+class UnknownLinkType(ValueError):
+    """A word that is neither a link type name nor a number in 0..65535."""
+
+
+def parse(word: str) -> int:
+    """Return the link type number that ``word`` names (a name or a decimal number)."""
+    lowered = word.strip().lower()
+    if lowered in ALIASES:
+        return ALIASES[lowered]
+    if lowered.isdigit():
+        number = int(lowered)
+        if number <= MAX_LINKTYPE:
+            return number
+        raise UnknownLinkType(f"link type {word!r} is out of range 0..{MAX_LINKTYPE}")
+    known = ", ".join(sorted(set(NAMES.values()) - {"ppp-raw"}))
+    raise UnknownLinkType(f"unknown link type {word!r} (use a number or one of: {known})")
+
+
+def name(number: int) -> str:
+    """A short name for ``number``: the canonical one when known, else ``dlt<number>``."""
+    return NAMES.get(number, f"dlt{number}")

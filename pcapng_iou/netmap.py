@@ -1,0 +1,229 @@
+"""NETMAP: the file that tells IOU which interfaces are wired together.
+
+One line per segment, endpoints separated by blanks::
+
+    100:0/0 101:0/0            # Ethernet (the default)
+    100:1/0 101:1/0 hdlc       # serial link, Cisco HDLC
+    100:1/1@lab 101:1/1 50     # trailing link type as a number
+    100:2/0 101:2/0 102:2/0    # a shared segment
+    100:3/0 auto               # link type guessed from the frames
+
+An endpoint is ``ID:BAY/UNIT`` or ``ID:PORT`` (the numeric port byte), with an
+optional ``@HOST``.  ``#`` comments run to the end of the line, ``/* ... */``
+comments may span lines.  A trailing word without a colon is the link type of
+the line (a name, a number 0..65535, or ``auto``).
+
+Pure parser: text in, :class:`Netmap` out, or a :class:`NetmapError` that
+names the file, line and column.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+from pcapng_iou import linktypes, netio
+
+AUTO = "auto"
+
+_ENDPOINT = re.compile(
+    r"^(?P<id>[0-9]+):(?:(?P<bay>[0-9]+)/(?P<unit>[0-9]+)|(?P<port>[0-9]+))(?:@(?P<host>[^\s@]+))?$"
+)
+
+
+class NetmapError(ValueError):
+    """A NETMAP that cannot be used; ``str()`` reads ``FILE:LINE:COL: message``."""
+
+    def __init__(self, filename: str, line: int, column: int, message: str):
+        super().__init__(f"{filename}:{line}:{column}: {message}")
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One router interface: instance id and port byte (plus the host, if named)."""
+
+    instance: int
+    port: int
+    host: Optional[str] = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.instance, self.port)
+
+    def __str__(self) -> str:
+        return netio.endpoint_name(self.instance, self.port)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One NETMAP line: the endpoints wired together and the link type asked for.
+
+    ``linktype`` is None when the line names none (the caller picks the
+    default); ``auto`` is true when the line says ``auto``.
+    """
+
+    line: int
+    endpoints: tuple[Endpoint, ...]
+    linktype: Optional[int] = None
+    auto: bool = False
+
+    @property
+    def name(self) -> str:
+        """The interface name shown in Wireshark: ``100:0/0-101:0/0``."""
+        return "-".join(str(e) for e in self.endpoints)
+
+    @property
+    def instances(self) -> frozenset[int]:
+        return frozenset(e.instance for e in self.endpoints)
+
+    def linktype_or(self, default: int) -> int:
+        return default if self.linktype is None else self.linktype
+
+
+@dataclass(frozen=True)
+class Netmap:
+    segments: tuple[Segment, ...] = ()
+    filename: str = "NETMAP"
+
+    def __iter__(self) -> Iterator[Segment]:
+        return iter(self.segments)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    @property
+    def instances(self) -> frozenset[int]:
+        return frozenset(i for s in self.segments for i in s.instances)
+
+    def peers(self, instance: int, port: int) -> list[Endpoint]:
+        """The endpoints a frame sent from ``instance:port`` goes to."""
+        for segment in self.segments:
+            keys = [e.key for e in segment.endpoints]
+            if (instance, port) in keys:
+                return [e for e in segment.endpoints if e.key != (instance, port)]
+        return []
+
+    def segment_of(self, instance: int, port: int) -> Optional[Segment]:
+        for segment in self.segments:
+            if any(e.key == (instance, port) for e in segment.endpoints):
+                return segment
+        return None
+
+
+def _blank_comments(text: str, filename: str) -> str:
+    """``text`` with every comment replaced by blanks, so columns stay true."""
+    out = []
+    i = 0
+    line, line_start = 1, 0
+    length = len(text)
+    while i < length:
+        ch = text[i]
+        if ch == "\n":
+            line, line_start = line + 1, i + 1
+            out.append(ch)
+            i += 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            end = length if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                raise NetmapError(filename, line, i - line_start + 1, "comment '/*' is never closed by '*/'")
+            for c in text[i:end + 2]:
+                if c == "\n":
+                    out.append("\n")
+                    line += 1
+                else:
+                    out.append(" ")
+            line_start = text.rfind("\n", 0, end + 2) + 1 if "\n" in text[i:end + 2] else line_start
+            i = end + 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _tokens(line: str) -> Iterator[tuple[int, str]]:
+    for match in re.finditer(r"\S+", line):
+        yield match.start() + 1, match.group()
+
+
+def parse_endpoint(word: str, filename: str = "NETMAP", line: int = 1, column: int = 1) -> Endpoint:
+    """Parse ``ID:BAY/UNIT[@HOST]`` or ``ID:PORT[@HOST]``."""
+    match = _ENDPOINT.match(word)
+    if not match:
+        raise NetmapError(filename, line, column, f"expected ID:BAY/UNIT, got {word!r}")
+    instance = int(match["id"])
+    if not netio.MIN_ID <= instance <= netio.MAX_ID:
+        raise NetmapError(
+            filename, line, column,
+            f"instance id {instance} in {word!r} is out of range {netio.MIN_ID}..{netio.MAX_ID}",
+        )
+    if match["port"] is not None:
+        port = int(match["port"])
+        if port > 0xFF:
+            raise NetmapError(filename, line, column, f"port {port} in {word!r} is out of range 0..255")
+    else:
+        bay, unit = int(match["bay"]), int(match["unit"])
+        for what, value in (("bay", bay), ("unit", unit)):
+            if value > netio.MAX_BAY:
+                raise NetmapError(
+                    filename, line, column, f"{what} {value} in {word!r} is out of range 0..{netio.MAX_BAY}"
+                )
+        port = netio.port_byte(bay, unit)
+    return Endpoint(instance, port, match["host"])
+
+
+def parse(text: str, filename: str = "NETMAP") -> Netmap:
+    """Parse NETMAP text; raise :class:`NetmapError` at the first problem."""
+    cleaned = _blank_comments(text, filename)
+    segments = []
+    seen: dict[tuple[int, int], int] = {}
+    for number, line in enumerate(cleaned.split("\n"), start=1):
+        words = list(_tokens(line))
+        if not words:
+            continue
+        linktype: Optional[int] = None
+        auto = False
+        last_column, last_word = words[-1]
+        if ":" not in last_word:
+            words.pop()
+            if last_word.lower() == AUTO:
+                auto = True
+            else:
+                try:
+                    linktype = linktypes.parse(last_word)
+                except linktypes.UnknownLinkType as err:
+                    if not words:
+                        raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {last_word!r}")
+                    raise NetmapError(filename, number, last_column, str(err)) from None
+            if not words:
+                raise NetmapError(filename, number, last_column, "a link type needs endpoints before it on the line")
+        endpoints = []
+        for column, word in words:
+            endpoint = parse_endpoint(word, filename, number, column)
+            if endpoint.key in seen:
+                where = seen[endpoint.key]
+                already = "earlier on this line" if where == number else f"on line {where}"
+                raise NetmapError(filename, number, column, f"endpoint {endpoint} is already {already}")
+            seen[endpoint.key] = number
+            endpoints.append(endpoint)
+        segments.append(Segment(number, tuple(endpoints), linktype, auto))
+    return Netmap(tuple(segments), filename)
+
+
+def load(path: str, display_name: Optional[str] = None) -> Netmap:
+    """Read and parse the NETMAP at ``path``; errors name it as ``display_name`` or ``path``."""
+    shown = display_name or path
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise NetmapError(shown, 0, 0, f"cannot read: {err.strerror}") from None
+    return parse(text, shown)

@@ -1,0 +1,71 @@
+"""The capture file on disk (or standard output), with the flush policy.
+
+Created like any file the user makes (their umask applies), never through a
+symlink, and flushed either after every frame or at least once a second by
+the event loop.  Any write error becomes one :class:`OutputError` that names
+the file, so the capture can stop cleanly and say why.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import os
+import sys
+
+
+class OutputError(Exception):
+    def __init__(self, message: str, broken_pipe: bool = False):
+        super().__init__(message)
+        self.broken_pipe = broken_pipe
+
+
+class CaptureFile:
+    def __init__(self, path: str, flush_each: bool = False):
+        self.path = path
+        self.flush_each = flush_each
+        self.written = 0
+        self.is_stdout = path == "-"
+        if self.is_stdout:
+            fd = os.dup(sys.stdout.fileno())
+            self.display = "standard output"
+        else:
+            self.display = path
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                fd = os.open(path, flags, 0o666)
+            except OSError as err:
+                reason = "is a symlink; refusing to write through it" if err.errno == errno.ELOOP else err.strerror
+                raise OutputError(f"cannot write {path}: {reason}") from None
+        self._stream = io.BufferedWriter(io.FileIO(fd, "wb"), buffer_size=256 * 1024)
+        self._dirty = False
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._stream.write(data)
+            self.written += len(data)
+            if self.flush_each:
+                self._stream.flush()
+            else:
+                self._dirty = True
+        except OSError as err:
+            raise self._error(err) from None
+
+    def flush(self) -> None:
+        if self._dirty:
+            try:
+                self._stream.flush()
+            except OSError as err:
+                raise self._error(err) from None
+            self._dirty = False
+
+    def _error(self, err: OSError) -> OutputError:
+        if err.errno in (errno.EPIPE, errno.ECONNRESET):
+            return OutputError(f"the reader of {self.display} went away", broken_pipe=True)
+        return OutputError(f"cannot write {self.display}: {err.strerror or err}")
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except OSError:
+            # What could not be written was already reported; nothing more to save.
+            pass

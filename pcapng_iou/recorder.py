@@ -1,0 +1,156 @@
+"""The capture core: datagrams in, PCAP-NG bytes out.  No sockets, no files, no clock.
+
+The event loop hands every datagram it relays to :meth:`Recorder.datagram`
+together with the time it arrived and whether it could be delivered; the
+recorder decides which interface records it, keeps the counters, and returns
+the bytes to append to the capture file (interface blocks first when a new
+interface is needed).  Lifecycle notes (attach, death, reload) become packet
+comments on the next frame of each affected link.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from pcapng_iou import __version__, blocks, linktypes, netio
+from pcapng_iou.classify import LinkTypeTracker, classify
+from pcapng_iou.links import Interface, LinkTable, ReloadResult
+from pcapng_iou.netmap import Netmap
+
+
+class Recorder:
+    def __init__(
+        self,
+        netmap: Netmap,
+        default_linktype: int = linktypes.ETHERNET,
+        auto_default: bool = False,
+        comment: Optional[str] = None,
+    ):
+        self.section = blocks.Section(f"pcapng-iou {__version__}", comment)
+        self.links = LinkTable(netmap, default_linktype, auto_default)
+        self.frames_recorded = 0
+        self.shared_copies = 0
+        self.datagrams_malformed = 0
+        self.datagrams_empty = 0
+        self.undelivered = 0
+        self._trackers: dict[int, LinkTypeTracker] = {}
+        self._started = False
+
+    # -- blocks ---------------------------------------------------------------
+    def start(self) -> bytes:
+        """Section header and one interface block per NETMAP line."""
+        self._started = True
+        return self.section.header_bytes() + self._new_interface_blocks()
+
+    def _new_interface_blocks(self) -> bytes:
+        out = []
+        for interface in self.links.new:
+            number, data = self.section.add_interface(interface.linktype, interface.name, interface.description)
+            assert number == interface.number, "interfaces must be written in creation order"
+            out.append(data)
+        self.links.new.clear()
+        return b"".join(out)
+
+    def take_warnings(self) -> list[str]:
+        warnings = self.links.warnings[:]
+        self.links.warnings.clear()
+        return warnings
+
+    # -- frames ---------------------------------------------------------------
+    def datagram(self, datagram: bytes, timestamp_ns: int, undelivered: Optional[str] = None) -> bytes:
+        """Account for one relayed datagram; return the blocks that record it (maybe none).
+
+        ``undelivered`` is None when the datagram reached its instance, else
+        why it did not (it is recorded all the same, with a comment).
+        """
+        if undelivered is not None:
+            self.undelivered += 1
+        parsed = netio.data_frame(datagram)
+        if parsed is None:
+            if len(datagram) <= netio.HEADER_SIZE:
+                self.datagrams_empty += 1
+            else:
+                self.datagrams_malformed += 1
+            return b""
+        header, frame = parsed
+        route = self.links.route(header, datagram[:6])
+        interface = route.interface
+        if interface.copies is not None and not interface.copies.is_new(
+            (header.src_id, header.src_port), route.destination, frame, timestamp_ns
+        ):
+            self.shared_copies += 1
+            if undelivered is not None:
+                interface.undelivered += 1
+            return b""
+        if interface.auto:
+            interface = self._follow_linktype(interface, frame, timestamp_ns)
+        out = self._new_interface_blocks() if self.links.new else b""
+        size = len(frame)
+        if route.outbound:
+            interface.frames_out += 1
+            interface.bytes_out += size
+            flags = blocks.OUTBOUND
+        else:
+            interface.frames_in += 1
+            interface.bytes_in += size
+            flags = blocks.INBOUND
+        if not interface.first_ns:
+            interface.first_ns = timestamp_ns
+        interface.last_ns = timestamp_ns
+        comments = interface.pending_comments
+        if undelivered is not None:
+            interface.undelivered += 1
+            comments = comments + [f"not delivered: {undelivered}"]
+        if comments:
+            interface.pending_comments = []
+        self.frames_recorded += 1
+        return out + blocks.enhanced_packet(interface.number, timestamp_ns, frame, flags, comments)
+
+    def _follow_linktype(self, interface: Interface, frame: bytes, timestamp_ns: int) -> Interface:
+        tracker = self._trackers.get(interface.number)
+        if tracker is None:
+            tracker = self._trackers[interface.number] = LinkTypeTracker(interface.linktype)
+        if not tracker.observe(classify(frame)) or tracker.current == interface.linktype:
+            return interface
+        detected = tracker.current
+        new = self.links.replace(interface, detected, "link type detected from the frames")
+        self._trackers[new.number] = tracker
+        new.pending_comments.append(
+            f"link type changed from {linktypes.name(interface.linktype)} to {linktypes.name(detected)} "
+            f"(detected from the frames); earlier frames are on interface {interface.number}"
+        )
+        self.links.warnings.append(
+            f"{interface.name}: frames now look like {linktypes.name(detected)}, "
+            f"recording on new interface {new.number}"
+        )
+        return new
+
+    # -- notes ----------------------------------------------------------------
+    def note(self, instance: int, text: str) -> None:
+        """Put ``text`` on the next frame of every link that touches ``instance``."""
+        for interface in self.links.touching(instance):
+            interface.pending_comments.append(text)
+
+    def note_all(self, text: str) -> None:
+        for interface in self.links.current():
+            interface.pending_comments.append(text)
+
+    def reload(self, netmap: Netmap, when: str) -> tuple[bytes, ReloadResult]:
+        result = self.links.reload(netmap, when)
+        for old, new in result.changed:
+            new.pending_comments.append(
+                f"NETMAP reload at {when}: link type {linktypes.name(old.linktype)} -> "
+                f"{linktypes.name(new.linktype)}; earlier frames are on interface {old.number}"
+            )
+        for new in result.added:
+            new.pending_comments.append(f"NETMAP reload at {when}: link added")
+        self.note_all(f"NETMAP reloaded at {when}: {result.summary()}")
+        return self._new_interface_blocks(), result
+
+    def statistics(self, timestamp_ns: int, started_ns: int) -> bytes:
+        """One Interface Statistics Block per interface, for a clean close."""
+        return b"".join(
+            blocks.interface_statistics(
+                i.number, timestamp_ns, started_ns, timestamp_ns, i.frames, i.undelivered
+            )
+            for i in self.links.interfaces
+        )

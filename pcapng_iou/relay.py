@@ -1,0 +1,197 @@
+"""Standing in for an instance's socket: attach, forward, detach.
+
+Attaching to instance 100 (see "The interception trick" in the protocol notes)::
+
+    bind our socket at 100.pcapng-iou-new     (same owner and mode as 100)
+    connect a forwarding socket to 100        (the instance's inode)
+    link 100 -> 100_real                      (the instance is reachable under both names)
+    rename 100.pcapng-iou-new over 100        (atomic: peers now reach us)
+
+Peers keep sending to ``100`` and reach our socket; every datagram is sent on,
+unchanged, through the connected forwarding socket, which stays tied to the
+instance's socket inode whatever its name.  Detaching renames ``100_real``
+back over ``100`` and forwards what is still queued for us.  At no moment is
+``100`` missing.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections import deque
+from typing import Deque, Optional
+
+from pcapng_iou import netio
+from pcapng_iou.netiodir import MAX_SOCKET_PATH, Paths, is_socket, lstat
+
+#: Our receive queue: big enough that a burst waits in the kernel, not in us.
+RECEIVE_BUFFER = 4 * 1024 * 1024
+#: The kernel reports the instance is gone with one of these.
+GONE_ERRNOS = (errno.ECONNREFUSED, errno.ENOTCONN, errno.ENOENT, errno.ECONNRESET, errno.EPIPE)
+
+
+class AttachError(Exception):
+    """An instance socket we cannot stand in for; the directory is left as it was."""
+
+
+class Proxy:
+    """Our socket in place of one instance's, and the way on to the instance."""
+
+    def __init__(self, paths: Paths, listener: socket.socket, forwarder: socket.socket,
+                 our_inode: int, instance_inode: int):
+        self.paths = paths
+        self.instance = paths.instance
+        self.listener = listener
+        self.forwarder = forwarder
+        self.our_inode = our_inode
+        self.instance_inode = instance_inode
+        #: Datagrams received but not yet accepted by the instance (its queue was full).
+        self.pending: Deque[bytes] = deque()
+        self.instance_gone = False
+        self.relayed = 0
+
+    def fileno(self) -> int:
+        return self.listener.fileno()
+
+    # -- forwarding -----------------------------------------------------------
+    def forward(self, datagram: bytes) -> Optional[str]:
+        """Send ``datagram`` on, or queue it when the instance's queue is full.
+
+        Returns None when delivered or queued, else why it cannot be delivered.
+        """
+        if self.instance_gone:
+            return f"instance {self.instance} is down"
+        if self.pending:
+            self.pending.append(datagram)
+            return None
+        try:
+            self.forwarder.send(datagram)
+        except BlockingIOError:
+            self.pending.append(datagram)
+        except OSError as err:
+            if err.errno in GONE_ERRNOS:
+                self.instance_gone = True
+                return f"instance {self.instance} is down ({os.strerror(err.errno).lower()})"
+            if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
+                return f"instance {self.instance} refused it ({os.strerror(err.errno).lower()})"
+            raise
+        return None
+
+    def flush_pending(self) -> int:
+        """Send queued datagrams until the instance's queue is full again; return how many left."""
+        while self.pending:
+            try:
+                self.forwarder.send(self.pending[0])
+            except BlockingIOError:
+                return len(self.pending)
+            except OSError as err:
+                if err.errno in GONE_ERRNOS:
+                    self.instance_gone = True
+                    return len(self.pending)
+                raise
+            self.pending.popleft()
+        return 0
+
+    def receive(self, bufsize: int = netio.MAX_DATAGRAM) -> Optional[bytes]:
+        try:
+            return self.listener.recv(bufsize)
+        except BlockingIOError:
+            return None
+
+    # -- state of the directory -------------------------------------------------
+    def still_ours(self) -> bool:
+        """Is our socket still the one at ``<id>``?"""
+        st = lstat(self.paths.socket)
+        return st is not None and st.st_ino == self.our_inode
+
+    def close(self) -> None:
+        self.listener.close()
+        self.forwarder.close()
+
+
+def _remove_if_inode(path: str, inode: int) -> bool:
+    st = lstat(path)
+    if st is not None and st.st_ino == inode:
+        os.unlink(path)
+        return True
+    return False
+
+
+def attach(directory: str, instance: int) -> Proxy:
+    """Stand in for ``instance``'s socket.  Raises :class:`AttachError` and undoes all on failure."""
+    paths = Paths(directory, instance)
+    if len(paths.longest().encode()) > MAX_SOCKET_PATH:
+        raise AttachError(f"{paths.longest()}: path is longer than the {MAX_SOCKET_PATH} bytes a socket name may have")
+    st = lstat(paths.socket)
+    if not is_socket(st):
+        raise AttachError(f"{paths.socket}: not a socket")
+    if lstat(paths.real) is not None:
+        raise AttachError(f"{paths.real} already exists (left by a crashed capture? run 'pcapng-iou repair')")
+    forwarder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        forwarder.connect(paths.socket)
+    except OSError as err:
+        forwarder.close()
+        raise AttachError(f"{paths.socket}: instance does not answer ({os.strerror(err.errno).lower()})") from None
+    forwarder.setblocking(False)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    linked = False
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if lstat(paths.temp) is not None:
+            os.unlink(paths.temp)  # ours, from an attach that was interrupted
+        listener.bind(paths.temp)
+        listener.setblocking(False)
+        # Peers must keep the right to send to what now answers at <id>.
+        os.chmod(paths.temp, st.st_mode & 0o7777)
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
+            os.chown(paths.temp, st.st_uid, st.st_gid)
+        our_inode = os.lstat(paths.temp).st_ino
+        os.link(paths.socket, paths.real, follow_symlinks=False)
+        linked = True
+        real = os.lstat(paths.real)
+        if real.st_ino != st.st_ino:
+            raise AttachError(f"{paths.socket}: replaced while attaching")
+        os.rename(paths.temp, paths.socket)
+    except BaseException as err:
+        if linked:
+            _remove_if_inode(paths.real, st.st_ino)
+        try:
+            os.unlink(paths.temp)
+        except OSError:
+            pass
+        listener.close()
+        forwarder.close()
+        if isinstance(err, OSError):
+            raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
+        raise
+    return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
+
+
+def detach(proxy: Proxy) -> tuple[list[bytes], list[bytes]]:
+    """Give the instance its name back; return what is still on its way to it.
+
+    Two lists: datagrams already read (and recorded) but not yet accepted by
+    the instance, then datagrams still unread in our socket.  The caller
+    forwards both and records the second; they were all sent to ``<id>``
+    before the rename, so nothing more can arrive after this.
+    """
+    paths = proxy.paths
+    real = lstat(paths.real)
+    if real is not None and real.st_ino == proxy.instance_inode:
+        if proxy.still_ours():
+            os.rename(paths.real, paths.socket)
+        else:
+            # <id> was removed or replaced (the instance exited or restarted): its old socket is litter.
+            os.unlink(paths.real)
+    elif proxy.still_ours():
+        os.unlink(paths.socket)
+    pending = list(proxy.pending)
+    proxy.pending.clear()
+    unread = []
+    while True:
+        datagram = proxy.receive()
+        if datagram is None:
+            break
+        unread.append(datagram)
+    return pending, unread
