@@ -237,7 +237,7 @@ def _command(instance: Instance, speaker, words: list, report) -> Optional[str]:
             copies = instance.send(parse_interface(words[1]), bytes.fromhex(words[2]))
             report(f"sent {copies}")
         elif verb == "raw":
-            ok = instance.send_raw(int(words[1]), bytes.fromhex(words[2]))
+            ok = instance.send_raw(int(words[1]), bytes.fromhex(words[2] if len(words) > 2 else ""))
             report(f"sent {int(ok)}")
         elif verb == "flood":
             port, count, size = parse_interface(words[1]), int(words[2]), int(words[3])

@@ -66,9 +66,10 @@ class LabProcess:
                 continue
             if words[0] == "ready":
                 self._ready.set()
-            elif words[0] == "recv" and len(words) == 5:
+            elif words[0] == "recv" and len(words) in (4, 5):
                 src = int(words[1]) if words[1] != "-" else None
-                self.received.append((src, words[2], words[3], bytes.fromhex(words[4])))
+                frame = bytes.fromhex(words[4]) if len(words) == 5 else b""
+                self.received.append((src, words[2], words[3], frame))
             elif words[0] == "senderr":
                 self.errors.append(line)
             else:

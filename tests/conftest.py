@@ -141,3 +141,18 @@ def tshark_rows(tshark_path: str, capture_file: str, *fields: str, extra=()) -> 
 def directory_state(directory: str) -> dict:
     """Name -> inode of everything in ``directory``."""
     return {name: os.lstat(os.path.join(directory, name)).st_ino for name in sorted(os.listdir(directory))}
+
+
+def read_packets(capture_file: str) -> list:
+    """(interface id, frame bytes, epb_flags or 0, [comments]) for each packet, read with python-pcapng."""
+    import pcapng
+
+    packets = []
+    with open(capture_file, "rb") as handle:
+        for block in pcapng.FileScanner(handle):
+            if isinstance(block, pcapng.blocks.EnhancedPacket):
+                options = block.options
+                flags = int(options["epb_flags"]) if "epb_flags" in options else 0
+                comments = list(options.get_all("opt_comment")) if "opt_comment" in options else []
+                packets.append((block.interface_id, bytes(block.packet_data), flags, comments))
+    return packets
