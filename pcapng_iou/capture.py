@@ -237,7 +237,8 @@ class Capture:
         if proxy is not None:
             if proxy.still_ours():
                 return
-            self._detach(number, "its socket was removed")
+            replaced = netiodir.lstat(proxy.paths.socket) is not None
+            self._detach(number, "restarted" if replaced else "exited")
         if not self._wanted(number):
             return
         paths = netiodir.Paths(self.options.netio_dir, number)
@@ -263,11 +264,11 @@ class Capture:
                 self.say(str(err), "warning")
             return
         self._stale_warned.discard(number)
-        restarted = number in self.down
+        again = number in self.down
         self.down.discard(number)
         self.proxies[number] = proxy
         self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
-        what = "restarted, attached again" if restarted else "attached"
+        what = "attached again" if again else "attached"
         self.say(f"instance {number} {what}")
         if not self._initial_scan:
             self.recorder.note(number, f"{_now_text()}: instance {number} {what}")
@@ -304,8 +305,9 @@ class Capture:
                 self._record(datagram, undelivered)
         proxy.close()
         if why != "capture stopped":
-            self.say(f"instance {number} detached: {why}")
-            self.recorder.note(number, f"{_now_text()}: instance {number} detached ({why})")
+            self.down.add(number)
+            self.say(f"instance {number} {why}: detached")
+            self.recorder.note(number, f"{_now_text()}: instance {number} {why}")
 
     def _bury(self, number: int) -> None:
         """The instance died without cleaning up: do it for it, as repair would."""

@@ -1,0 +1,256 @@
+"""Instances that start, exit, die, restart and stall while a capture runs (real processes, real inotify)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import directory_state, read_packets, tshark_rows
+from pcapng_iou import frames
+from pcapng_iou.labrun import LabProcess
+
+NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
+MAC = "aa:bb:cc:00:64:00"
+
+
+def numbered(number: int) -> bytes:
+    return frames.ethernet("ff:ff:ff:ff:ff:ff", MAC, 0x88B5, number.to_bytes(4, "big") + bytes(42))
+
+
+def test_new_instance_is_attached_and_its_first_frames_recorded(make_lab, start_capture, workdir):
+    lab = make_lab(NETMAP, start=False)
+    lab.start(100)
+    output = os.path.join(workdir, "n.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("instance 100 attached")
+    started = time.monotonic()
+    lab.start(101)
+    assert capture.wait_for("instance 101 attached", timeout=5), capture.stderr
+    attach_delay = time.monotonic() - started
+    lab[100].send("0/0", numbered(1))
+    lab[101].send("0/0", numbered(2))
+    assert lab[101].wait_received(1) and lab[100].wait_received(1)
+    assert os.path.exists(os.path.join(lab.directory, "101_real"))
+    assert capture.stop() == 0
+    assert sorted(p[1] for p in read_packets(output)) == [numbered(1), numbered(2)]
+    # The start of a process is in the figure too; attaching itself takes a few ms.
+    print(f"instance start to attached: {attach_delay * 1000:.0f} ms")
+
+
+def test_clean_exit_is_noticed_and_leftovers_removed(make_lab, start_capture, workdir, tshark):
+    lab = make_lab(NETMAP)
+    output = os.path.join(workdir, "e.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=3)
+    assert lab[101].stop() == 0
+    assert capture.wait_for("instance 101 exited: detached", timeout=5), capture.stderr
+    assert sorted(os.listdir(lab.directory)) == ["100", "100.lck", "100_real", "102", "102.lck", "102_real"]
+    assert lab[100].send("0/0", numbered(7)) == 0  # nobody at 101 now: the sender gets ENOENT
+    lab.start(101)
+    assert capture.wait_for("instance 101 attached again", timeout=5), capture.stderr
+    lab[100].send("0/0", numbered(8))
+    assert lab[101].wait_received(1)
+    assert capture.stop() == 0
+    assert sorted(os.listdir(lab.directory)) == ["100", "100.lck", "101", "101.lck", "102", "102.lck"]
+    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.comment")
+    assert len(rows) == 1 and rows[0][0] == "0"
+    assert "instance 101 exited" in rows[0][1] and "instance 101 attached again" in rows[0][1], rows
+
+
+def test_killed_instance_is_buried_and_undelivered_frames_commented(make_lab, start_capture, workdir, tshark):
+    lab = make_lab(NETMAP)
+    output = os.path.join(workdir, "k.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=3)
+    lab[101].kill()
+    # A frame to the killed instance: the forward fails, we notice, and do its cleanup.
+    lab[100].send("0/0", numbered(1))
+    assert capture.wait_for("instance 101 died", timeout=5), capture.stderr
+    names = set(os.listdir(lab.directory))
+    assert not names & {"101", "101_real", "101.lck"}, names
+    lab[100].send("0/1", numbered(2))
+    assert lab[102].wait_received(1)
+    lab.start(101)
+    assert capture.wait_for("instance 101 attached again", timeout=5), capture.stderr
+    lab[100].send("0/0", numbered(3))
+    assert lab[101].wait_received(1)
+    assert capture.stop() == 0
+    packets = read_packets(output)
+    assert [(p[0], p[1]) for p in packets] == [(0, numbered(1)), (1, numbered(2)), (0, numbered(3))]
+    assert packets[0][3] == ["not delivered: instance 101 is down (connection refused)"]
+    assert packets[1][3] == []  # 102's link was not affected
+    assert any("instance 101 died" in c for c in packets[2][3]), packets[2][3]
+    assert any("instance 101 attached again" in c for c in packets[2][3]), packets[2][3]
+    rows = tshark_rows(tshark, output, "frame.comment")
+    assert rows[0] == ["not delivered: instance 101 is down (connection refused)"]
+
+
+def test_killed_instance_found_by_liveness_check_alone(make_lab, start_capture, workdir):
+    lab = make_lab(NETMAP)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(workdir, "l.pcapng"))
+    assert capture.wait_for("attached", count=3)
+    killed_at = time.monotonic()
+    lab[102].kill()
+    assert capture.wait_for("instance 102 died", timeout=5), capture.stderr
+    noticed = time.monotonic() - killed_at
+    assert not {"102", "102_real", "102.lck"} & set(os.listdir(lab.directory))
+    assert capture.stop() == 0
+    print(f"killed instance noticed after {noticed * 1000:.0f} ms (check every 1 s)")
+
+
+def test_restarted_instance_is_attached_again(make_lab, start_capture, workdir, tshark):
+    lab = make_lab(NETMAP)
+    output = os.path.join(workdir, "r.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=3)
+    lab[101].kill()
+    # IOU started again with the same id removes the stale socket and binds anew.
+    lab.start(101)
+    assert capture.wait_for("instance 101 attached again", timeout=5), capture.stderr
+    lab[100].send("0/0", numbered(5))
+    assert lab[101].wait_received(1)
+    assert lab[101].frames_from(100) == [numbered(5)]
+    assert os.path.exists(os.path.join(lab.directory, "101_real"))
+    assert capture.stop() == 0
+    assert sorted(os.listdir(lab.directory)) == sorted(
+        ["100", "100.lck", "101", "101.lck", "102", "102.lck"])
+    packets = read_packets(output)
+    assert numbered(5) in [p[1] for p in packets]
+
+
+def test_stopped_instance_holds_back_only_its_own_traffic(make_lab, start_capture, workdir):
+    lab = make_lab(NETMAP, quiet=False)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(workdir, "s.pcapng"))
+    assert capture.wait_for("attached", count=3)
+    lab[101].signal(signal.SIGSTOP)
+    try:
+        # Fill 101's queue and then ours: the sender's flood runs in a thread of its own process.
+        flood = subprocess.Popen(
+            [sys.executable, "-c", FLOOD, lab.directory, "101", "3000"], stdout=subprocess.PIPE)
+        time.sleep(1.0)
+        for number in range(50):
+            lab[100].send("0/1", numbered(number))
+        assert lab[102].wait_received(50, timeout=10), "102 starved by a stopped 101"
+        cpu_before = _cpu_seconds(capture.process.pid)
+        time.sleep(1.0)
+        cpu_busy = _cpu_seconds(capture.process.pid) - cpu_before
+        assert cpu_busy < 0.5, f"capture spins while an instance is stopped: {cpu_busy:.2f} s CPU in 1 s"
+    finally:
+        lab[101].signal(signal.SIGCONT)
+    assert flood.wait(30) == 0
+    sent = int(flood.stdout.read())
+    assert lab[101].wait_received(sent, timeout=30)
+    got = [int.from_bytes(f[14:18], "big") for f in lab[101].frames_from(100)]
+    assert got == list(range(sent))
+    assert capture.stop() == 0
+
+
+FLOOD = """
+import socket, sys
+from pcapng_iou import netio
+directory, target, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.settimeout(60)
+for number in range(count):
+    frame = bytes.fromhex("ffffffffffffaabbcc00640088b5") + number.to_bytes(4, "big") + bytes(42)
+    sock.sendto(netio.Header(target, 100, 0, 0).pack() + frame, f"{directory}/{target}")
+print(count)
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_waits_for_the_netio_dir_and_follows_its_removal(workdir, start_capture, make_lab):
+    netio_dir = os.path.join(workdir, "netio")
+    output = os.path.join(workdir, "w.pcapng")
+    capture = start_capture("-d", netio_dir, "-w", output)
+    assert capture.wait_for("waiting for netio directory"), capture.stderr
+    lab = make_lab("100:0/0 101:0/0\n")
+    assert capture.wait_for("attached", count=2, timeout=5), capture.stderr
+    lab.stop()
+    os.rmdir(netio_dir) if not os.listdir(netio_dir) else None
+    assert capture.wait_for("was removed", timeout=5), capture.stderr
+    lab2 = make_lab("100:0/0 101:0/0\n")
+    assert capture.wait_for("attached", count=4, timeout=5), capture.stderr
+    lab2[100].send("0/0", numbered(3))
+    assert lab2[101].wait_received(1)
+    assert capture.stop() == 0
+    assert sorted(os.listdir(netio_dir)) == ["100", "100.lck", "101", "101.lck"]
+    assert [p[1] for p in read_packets(output)] == [numbered(3)]
+
+
+def test_second_capture_on_the_same_dir_is_refused(make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    first = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "1.pcapng"))
+    assert first.wait_for("attached", count=2)
+    before = directory_state(lab.directory)
+    second = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "2.pcapng"))
+    assert second.wait(10) == 1
+    assert f"already capturing {lab.directory}" in second.stderr
+    assert f"pid {first.process.pid}" in second.stderr
+    assert directory_state(lab.directory) == before
+    assert first.stop() == 0
+
+
+def test_repair_after_the_capture_is_killed(make_lab, start_capture, workdir):
+    lab = make_lab(NETMAP)
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "x.pcapng"))
+    assert capture.wait_for("attached", count=3)
+    capture.stop(signal.SIGKILL)
+    # The lab is broken now: 100's peers reach our dead socket.
+    assert lab[101].send("0/0", numbered(1)) == 0
+    lab[102].kill()  # and one instance dies while nobody watches
+    dry = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory, "--dry-run"],
+                         capture_output=True, text=True)
+    assert dry.returncode == 0 and "would: " in dry.stdout
+    assert "100_real" in os.listdir(lab.directory)
+    fixed = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory],
+                           capture_output=True, text=True)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "instance 100 runs: renamed" in fixed.stdout
+    assert "instance 102 is not running" in fixed.stdout
+    after = directory_state(lab.directory)
+    assert after == {k: v for k, v in before.items() if not k.startswith("102")}
+    assert lab[101].send("0/0", numbered(2)) == 1
+    assert lab[100].wait_received(1) and lab[100].frames_from(101) == [numbered(2)]
+    again = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "nothing to repair" in again.stdout
+    assert directory_state(lab.directory) == after
+
+
+def test_capture_repairs_leftovers_first(make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    before = directory_state(lab.directory)
+    killed = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "a.pcapng"))
+    assert killed.wait_for("attached", count=2)
+    killed.stop(signal.SIGKILL)
+    capture = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "b.pcapng"))
+    assert capture.wait_for("attached", count=2), capture.stderr
+    assert "left by an earlier capture" in capture.stderr
+    assert capture.stop() == 0
+    assert directory_state(lab.directory) == before
+
+
+def test_symlinks_and_plain_files_named_like_instances_are_ignored(make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    os.symlink(os.path.join(lab.directory, "100"), os.path.join(lab.directory, "200"))
+    open(os.path.join(lab.directory, "201"), "w").close()
+    os.chmod(lab.directory, 0o777)
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "y.pcapng"))
+    assert capture.wait_for("attached", count=2)
+    assert capture.wait_for("ignoring")
+    assert "200: a symlink" in capture.stderr and "201: not a socket" in capture.stderr
+    assert "writable by other users" in capture.stderr
+    assert capture.stop() == 0
+    assert directory_state(lab.directory) == before
