@@ -25,6 +25,8 @@ from pcapng_iou.netmap import Netmap
 
 FR_DLCI = 100
 PING_IDENT = 0x1D0
+#: Ticks after which a router forgets its neighbours' MAC addresses and asks ARP again.
+ARP_REFRESH_TICKS = 8
 
 
 def router_ip(line: int, instance: int) -> str:
@@ -110,6 +112,8 @@ class Speaker:
 
     # -- per encapsulation --------------------------------------------------------------
     def _ethernet(self, port: Port) -> None:
+        if port.ticks % ARP_REFRESH_TICKS == 0:
+            port.peer_macs.clear()
         self._to_all(port, frames.ethernet_keepalive(port.mac))
         for peer in port.peers:
             peer_ip = router_ip(port.line, peer.instance)
@@ -193,9 +197,10 @@ class Speaker:
             return None
         ethertype = frame[12:14]
         src_mac = frame[6:12]
-        port.peer_macs[(header.src_id, header.src_port)] = src_mac
-        if ethertype == b"\x08\x06" and len(frame) >= 42 and frame[20:22] == b"\x00\x01":
-            if frame[38:42] == frames.ipv4(port.ip):
+        if ethertype == b"\x08\x06" and len(frame) >= 42:
+            # Requests and replies both teach the sender's address, as ARP does.
+            port.peer_macs[(header.src_id, header.src_port)] = src_mac
+            if frame[20:22] == b"\x00\x01" and frame[38:42] == frames.ipv4(port.ip):
                 sender_ip = ".".join(str(b) for b in frame[28:32])
                 return frames.arp_reply(port.mac, port.ip, src_mac, sender_ip)
         elif ethertype == b"\x08\x00":

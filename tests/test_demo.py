@@ -1,0 +1,42 @@
+"""``pcapng-iou demo`` end to end: the simulated lab, the real capture, tshark naming every protocol."""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+
+from conftest import tshark_rows
+
+
+def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
+    output = os.path.join(workdir, "demo.pcapng")
+    before = set(glob.glob("/tmp/pcapng-iou-demo-*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "5"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert f"wireshark {output}" in result.stderr and f"tshark -r {output}" in result.stderr
+    assert set(glob.glob("/tmp/pcapng-iou-demo-*")) == before  # lab torn down, nothing left
+
+    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name", "frame.protocols")
+    seen = {}
+    for interface_id, name, protocols in rows:
+        seen.setdefault((int(interface_id), name), set()).update(protocols.split(":"))
+    expected = {
+        (0, "1:0/0-2:0/0"): {"eth", "arp", "icmp", "cdp", "loop"},
+        (1, "1:1/0-2:1/0"): {"chdlc", "slarp", "ip", "icmp"},
+        (2, "2:1/1-3:1/1"): {"ppp", "lcp", "ipcp", "icmp"},
+        (3, "3:1/2-4:1/2"): {"fr", "q933", "icmp"},
+        (4, "1:0/1-3:0/1-4:0/1"): {"eth", "arp", "icmp", "cdp"},
+        (5, "1:1/0-2:1/0"): {"ppp", "lcp", "icmp"},  # the same serial link after "encapsulation ppp"
+    }
+    for key, protocols in expected.items():
+        assert key in seen, (key, sorted(seen))
+        assert protocols <= seen[key], (key, protocols - seen[key])
+    assert "slarp" not in seen[(5, "1:1/0-2:1/0")] and "lcp" not in seen[(1, "1:1/0-2:1/0")]
+    info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
+    for encapsulation in ("Ethernet", "Cisco HDLC", "PPP", "Frame Relay"):
+        assert f"Encapsulation = {encapsulation}" in info
