@@ -175,7 +175,11 @@ class Capture:
     def _tear_down(self) -> None:
         for number in sorted(self.proxies):
             try:
-                self._detach(number, "capture stopped")
+                proxy = self.proxies[number]
+                if proxy.still_ours() and not netiodir.instance_alive(proxy.paths, proxy.paths.real):
+                    self._bury(number)  # died since the last liveness check: no socket of it to put back
+                else:
+                    self._detach(number, "capture stopped")
             except Exception as err:  # keep putting the other sockets back
                 self.say(f"instance {number}: could not detach cleanly: {err}", "error")
         if self.output is not None:

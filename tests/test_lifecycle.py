@@ -254,3 +254,13 @@ def test_symlinks_and_plain_files_named_like_instances_are_ignored(make_lab, sta
     assert "writable by other users" in capture.stderr
     assert capture.stop() == 0
     assert directory_state(lab.directory) == before
+
+
+def test_instance_killed_just_before_the_capture_stops_is_cleaned_up(make_lab, start_capture, workdir):
+    """No dead socket is put back at <id> on the way out: its owner is gone."""
+    lab = make_lab(NETMAP)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(workdir, "q.pcapng"))
+    assert capture.wait_for("attached", count=3)
+    lab[102].kill()
+    assert capture.stop() == 0  # at once, before the periodic liveness check comes round
+    assert sorted(os.listdir(lab.directory)) == ["100", "100.lck", "101", "101.lck"]
