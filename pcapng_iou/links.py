@@ -35,6 +35,8 @@ class Interface:
     segment: Optional[Segment] = None
     auto: bool = False
     replaced_by: Optional[int] = None
+    #: Its NETMAP line was removed by a reload: no frame will be recorded on it again.
+    retired: bool = False
     frames_out: int = 0
     frames_in: int = 0
     bytes_out: int = 0
@@ -177,12 +179,23 @@ class LinkTable:
             new = self._create(old.name, linktype, f"{old.description}; {since}", old.endpoints, None, old.auto)
         new.auto = old.auto
         old.replaced_by = new.number
+        self._carry_over(old, new)
         if segment is not None:
             self._install(new)
         else:
             self._unmapped[frozenset(old.endpoints)] = new
             self._routes.clear()
         return new
+
+    @staticmethod
+    def _carry_over(old: Interface, new: Interface) -> None:
+        """What ``old`` still owed goes on to ``new``, which takes its frames from now on:
+        comments not yet written, and the shared-segment copies still expected (else the
+        copies of a frame recorded on ``old`` would be recorded again on ``new``)."""
+        new.pending_comments = old.pending_comments + new.pending_comments
+        old.pending_comments = []
+        if old.copies is not None and new.copies is not None:
+            new.copies = old.copies
 
     # -- lookup -------------------------------------------------------------
     def route(self, header: netio.Header, key: bytes) -> Route:
@@ -217,8 +230,8 @@ class LinkTable:
         return interface
 
     def current(self) -> list[Interface]:
-        """Interfaces that still receive frames (not replaced)."""
-        return [i for i in self.interfaces if i.replaced_by is None]
+        """Interfaces that still receive frames (not replaced, not removed from NETMAP)."""
+        return [i for i in self.interfaces if i.replaced_by is None and not i.retired]
 
     def touching(self, instance: int) -> list[Interface]:
         return [i for i in self.current() if instance in i.instances]
@@ -234,6 +247,8 @@ class LinkTable:
                 for key in interface.endpoints:
                     if self._by_endpoint.get(key) is interface:
                         del self._by_endpoint[key]
+                interface.retired = True
+                interface.pending_comments.clear()
                 result.removed.append(interface)
         for endpoints, segment in wanted.items():
             interface = self._by_segment.get(endpoints)
@@ -245,6 +260,7 @@ class LinkTable:
             elif (not auto and linktype != interface.linktype) or auto != interface.auto:
                 new = self._create_for_segment(segment, f"since the NETMAP reload at {when}")
                 interface.replaced_by = new.number
+                self._carry_over(interface, new)
                 self._install(new)
                 result.changed.append((interface, new))
             else:

@@ -51,10 +51,13 @@ def parse(word: str) -> int:
     lowered = word.strip().lower()
     if lowered in ALIASES:
         return ALIASES[lowered]
-    if lowered.isdigit():
-        number = int(lowered)
-        if number <= MAX_LINKTYPE:
-            return number
+    if lowered.isascii() and lowered.isdigit():
+        # ASCII only: str.isdigit() also takes "²" (which int() refuses) and other
+        # scripts' digits.  Strip zeros and bound the length before int(), which
+        # refuses strings of more than 4300 digits on recent Pythons.
+        significant = lowered.lstrip("0") or "0"
+        if len(significant) <= 5 and int(significant) <= MAX_LINKTYPE:
+            return int(significant)
         raise UnknownLinkType(f"link type {word!r} is out of range 0..{MAX_LINKTYPE}")
     known = ", ".join(sorted(set(NAMES.values()) - {"ppp-raw"}))
     raise UnknownLinkType(f"unknown link type {word!r} (use a number or one of: {known})")

@@ -154,27 +154,38 @@ def _tokens(line: str) -> Iterator[tuple[int, str]]:
         yield match.start() + 1, match.group()
 
 
+def _number(digits: str) -> tuple[int, str]:
+    """Value and display of a run of ASCII digits.
+
+    ``int()`` refuses strings of more than 4300 digits on recent Pythons; any
+    number of more than 9 significant digits is out of every NETMAP range, so
+    it comes back as 10**9 (its display stays exact).
+    """
+    significant = digits.lstrip("0") or "0"
+    return (int(significant) if len(significant) <= 9 else 10 ** 9), significant
+
+
 def parse_endpoint(word: str, filename: str = "NETMAP", line: int = 1, column: int = 1) -> Endpoint:
     """Parse ``ID:BAY/UNIT[@HOST]`` or ``ID:PORT[@HOST]``."""
     match = _ENDPOINT.match(word)
     if not match:
         raise NetmapError(filename, line, column, f"expected ID:BAY/UNIT, got {word!r}")
-    instance = int(match["id"])
+    instance, shown = _number(match["id"])
     if not netio.MIN_ID <= instance <= netio.MAX_ID:
         raise NetmapError(
             filename, line, column,
-            f"instance id {instance} in {word!r} is out of range {netio.MIN_ID}..{netio.MAX_ID}",
+            f"instance id {shown} in {word!r} is out of range {netio.MIN_ID}..{netio.MAX_ID}",
         )
     if match["port"] is not None:
-        port = int(match["port"])
+        port, shown = _number(match["port"])
         if port > 0xFF:
-            raise NetmapError(filename, line, column, f"port {port} in {word!r} is out of range 0..255")
+            raise NetmapError(filename, line, column, f"port {shown} in {word!r} is out of range 0..255")
     else:
-        bay, unit = int(match["bay"]), int(match["unit"])
-        for what, value in (("bay", bay), ("unit", unit)):
+        (bay, bay_shown), (unit, unit_shown) = _number(match["bay"]), _number(match["unit"])
+        for what, value, shown in (("bay", bay, bay_shown), ("unit", unit, unit_shown)):
             if value > netio.MAX_BAY:
                 raise NetmapError(
-                    filename, line, column, f"{what} {value} in {word!r} is out of range 0..{netio.MAX_BAY}"
+                    filename, line, column, f"{what} {shown} in {word!r} is out of range 0..{netio.MAX_BAY}"
                 )
         port = netio.port_byte(bay, unit)
     return Endpoint(instance, port, match["host"])
@@ -222,7 +233,8 @@ def load(path: str, display_name: Optional[str] = None) -> Netmap:
     """Read and parse the NETMAP at ``path``; errors name it as ``display_name`` or ``path``."""
     shown = display_name or path
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        # utf-8-sig: editors on some systems start the file with a byte order mark.
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
             text = handle.read()
     except OSError as err:
         raise NetmapError(shown, 0, 0, f"cannot read: {err.strerror}") from None

@@ -1,0 +1,374 @@
+"""The recorder: datagrams in, PCAP-NG bytes out."""
+from __future__ import annotations
+
+import io
+import struct
+
+import pcapng
+import pytest
+
+from conftest import tshark_rows
+from pcapng_iou import blocks, frames, linktypes, netio
+from pcapng_iou.netmap import parse
+from pcapng_iou.recorder import Recorder
+
+NETMAP = """\
+100:0/0 101:0/0
+100:1/0 101:1/0 hdlc
+100:2/0 101:2/0 102:2/0
+102:1/0 103:1/0 auto
+"""
+T0 = 1_700_000_000_000_000_000
+
+ARP = frames.arp_request("00:00:0c:00:64:00", "10.0.0.1", "10.0.0.2")
+SLARP = [frames.slarp_keepalive(seq, seq - 1) for seq in range(1, 10)]
+LCP = [frames.lcp_echo_request(ident, 0x01020304) for ident in range(1, 10)]
+
+
+def dgram(src, dst, frame: bytes, msg_type: int = 1) -> bytes:
+    """A datagram from endpoint ``src`` ("100:0/0") to ``dst``."""
+    (sid, sport), (did, dport) = (endpoint(src), endpoint(dst))
+    return netio.encode(netio.Header(did, sid, dport, sport, msg_type), frame)
+
+
+def endpoint(text: str):
+    instance, interface = text.split(":")
+    bay, unit = interface.split("/")
+    return int(instance), netio.port_byte(int(bay), int(unit))
+
+
+def read_blocks(data: bytes) -> list:
+    """Blocks of ``data`` (a whole capture) as python-pcapng reads them."""
+    return list(pcapng.FileScanner(io.BytesIO(data)))
+
+
+def epbs(data: bytes) -> list:
+    """(interface, flags, frame, comments) of every EPB in the bytes after ``start()``."""
+    out = []
+    offset = 0
+    while offset < len(data):
+        kind, total = struct.unpack_from("<II", data, offset)
+        if kind == blocks.EPB_TYPE:
+            interface, _, _, captured = struct.unpack_from("<IIII", data, offset + 8)
+            frame = data[offset + 28:offset + 28 + captured]
+            position = offset + 28 + captured + (-captured & 3)
+            flags, comments = 0, []
+            while position < offset + total - 4:
+                code, length = struct.unpack_from("<HH", data, position)
+                value = data[position + 4:position + 4 + length]
+                if code == blocks.EPB_FLAGS:
+                    flags = struct.unpack("<I", value)[0]
+                elif code == blocks.OPT_COMMENT:
+                    comments.append(value.decode())
+                elif code == 0:
+                    break
+                position += 4 + length + (-length & 3)
+            out.append((interface, flags, frame, comments))
+        offset += total
+    return out
+
+
+def idbs(data: bytes) -> list:
+    """Link types of the interface description blocks in ``data``, in order."""
+    out, offset = [], 0
+    while offset < len(data):
+        kind, total = struct.unpack_from("<II", data, offset)
+        if kind == 1:
+            out.append(struct.unpack_from("<H", data, offset + 8)[0])
+        offset += total
+    return out
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    rec = Recorder(parse(NETMAP))
+    rec.start()
+    return rec
+
+
+# -- start ----------------------------------------------------------------------------
+
+def test_start_writes_header_and_one_interface_per_line():
+    rec = Recorder(parse(NETMAP), comment="lab capture")
+    data = rec.start()
+    found = read_blocks(data)
+    assert [type(b).__name__ for b in found] == ["SectionHeader"] + ["InterfaceDescription"] * 4
+    assert [b.link_type for b in found[1:]] == [1, 104, 1, 1]
+    assert [b.options["if_name"] for b in found[1:]] == [
+        "100:0/0-101:0/0", "100:1/0-101:1/0", "100:2/0-101:2/0-102:2/0", "102:1/0-103:1/0"]
+    assert found[0].options["opt_comment"] == "lab capture"
+    assert found[0].options["shb_userappl"].startswith("pcapng-iou ")
+    assert rec.links.new == []
+
+
+# -- frames ---------------------------------------------------------------------------
+
+def test_frame_recorded_outbound_and_inbound(recorder):
+    out = recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 5)
+    assert out == blocks.enhanced_packet(0, T0 + 5, ARP, blocks.OUTBOUND)
+    back = recorder.datagram(dgram("101:0/0", "100:0/0", ARP[:50]), T0 + 9)
+    assert back == blocks.enhanced_packet(0, T0 + 9, ARP[:50], blocks.INBOUND)
+    interface = recorder.links.interfaces[0]
+    assert (interface.frames_out, interface.frames_in, interface.bytes_out, interface.bytes_in) == (
+        1, 1, len(ARP), 50)
+    assert (interface.first_ns, interface.last_ns) == (T0 + 5, T0 + 9)
+    assert recorder.frames_recorded == 2
+    assert interface.frames == 2 and interface.bytes == len(ARP) + 50
+
+
+def test_serial_link_frame(recorder):
+    out = recorder.datagram(dgram("101:1/0", "100:1/0", SLARP[0]), T0)
+    assert epbs(out) == [(1, blocks.INBOUND, SLARP[0], [])]
+
+
+@pytest.mark.parametrize("datagram, kind", [
+    (b"", "empty"),
+    (b"\x00\x64", "empty"),
+    (netio.Header(101, 100, 0, 0).pack(), "empty"),
+    (netio.Header(101, 100, 0, 0, msg_type=0).pack() + b"xyz", "malformed"),
+    (netio.Header(101, 100, 0, 0, msg_type=3).pack() + b"\x00", "malformed"),
+])
+def test_not_recorded(recorder, datagram, kind):
+    assert recorder.datagram(datagram, T0) == b""
+    assert (recorder.datagrams_empty, recorder.datagrams_malformed) == (
+        (1, 0) if kind == "empty" else (0, 1))
+    assert recorder.frames_recorded == 0
+    assert recorder.links.interfaces[0].frames == 0
+
+
+def test_unmapped_frame_gets_interface_block_and_warning(recorder):
+    out = recorder.datagram(dgram("200:0/0", "201:0/0", ARP), T0)
+    assert idbs(out) == [linktypes.ETHERNET]
+    assert epbs(out) == [(4, blocks.OUTBOUND, ARP, [])]
+    assert recorder.take_warnings() == [
+        "frames between 200:0/0-201:0/0 match no NETMAP line: recorded on interface 4 as ethernet"]
+    assert recorder.take_warnings() == []
+    again = recorder.datagram(dgram("201:0/0", "200:0/0", ARP), T0 + 1)
+    assert idbs(again) == []
+    assert epbs(again) == [(4, blocks.INBOUND, ARP, [])]
+    assert recorder.take_warnings() == []
+
+
+def test_unmapped_without_warning(recorder):
+    recorder.links.warn_unmapped = False
+    out = recorder.datagram(dgram("200:0/0", "201:0/0", ARP), T0)
+    assert idbs(out) == [1]
+    assert recorder.take_warnings() == []
+
+
+# -- comments -------------------------------------------------------------------------
+
+def test_note_goes_on_next_frame_of_affected_links_only(recorder):
+    recorder.note(102, "instance 102 attached")
+    # 100:0/0-101:0/0 does not touch 102
+    assert epbs(recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0))[0][3] == []
+    assert epbs(recorder.datagram(dgram("101:2/0", "102:2/0", ARP), T0 + 1))[0][3] == ["instance 102 attached"]
+    # only once
+    assert epbs(recorder.datagram(dgram("102:2/0", "101:2/0", ARP), T0 + 2))[0][3] == []
+    # the auto link 102:1/0-103:1/0 still has it
+    assert epbs(recorder.datagram(dgram("103:1/0", "102:1/0", ARP), T0 + 3))[0][3] == ["instance 102 attached"]
+
+
+def test_note_all_and_several_comments(recorder):
+    recorder.note(100, "first")
+    recorder.note_all("second")
+    assert epbs(recorder.datagram(dgram("100:1/0", "101:1/0", SLARP[0]), T0))[0][3] == ["first", "second"]
+    assert epbs(recorder.datagram(dgram("102:1/0", "103:1/0", SLARP[1]), T0))[0][3] == ["second"]
+
+
+def test_undelivered_comment(recorder):
+    recorder.note(101, "instance 101 died")
+    out = recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0, undelivered="ECONNREFUSED")
+    assert epbs(out) == [(0, blocks.OUTBOUND, ARP, ["instance 101 died", "not delivered: ECONNREFUSED"])]
+    assert recorder.undelivered == 1
+    assert recorder.links.interfaces[0].undelivered == 1
+    out = recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1, undelivered="ENOENT")
+    assert epbs(out)[0][3] == ["not delivered: ENOENT"]
+    assert epbs(recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 2))[0][3] == []
+    assert recorder.undelivered == 2
+
+
+def test_undelivered_empty_datagram_counts(recorder):
+    assert recorder.datagram(b"", T0, undelivered="ENOENT") == b""
+    assert recorder.undelivered == 1
+
+
+# -- shared segments ----------------------------------------------------------------------
+
+def test_shared_copy_not_recorded(recorder):
+    first = recorder.datagram(dgram("100:2/0", "102:2/0", ARP), T0)
+    assert epbs(first) == [(2, blocks.OUTBOUND, ARP, [])]
+    assert recorder.datagram(dgram("100:2/0", "101:2/0", ARP), T0 + 1) == b""
+    assert recorder.shared_copies == 1
+    assert recorder.frames_recorded == 1
+    # the same bytes again: a new frame
+    assert epbs(recorder.datagram(dgram("100:2/0", "101:2/0", ARP), T0 + 2)) == [(2, blocks.OUTBOUND, ARP, [])]
+    assert recorder.datagram(dgram("100:2/0", "102:2/0", ARP), T0 + 3) == b""
+    assert recorder.shared_copies == 2
+    assert recorder.links.interfaces[2].frames == 2
+
+
+def test_undelivered_shared_copy(recorder):
+    recorder.datagram(dgram("101:2/0", "100:2/0", ARP), T0)
+    assert recorder.datagram(dgram("101:2/0", "102:2/0", ARP), T0 + 1, undelivered="ECONNREFUSED") == b""
+    assert recorder.links.interfaces[2].undelivered == 1
+    assert recorder.undelivered == 1
+
+
+# -- automatic link type --------------------------------------------------------------------
+
+def test_auto_switches_after_tracker_agrees(recorder):
+    auto = recorder.links.interfaces[3]
+    assert (auto.auto, auto.linktype) == (True, linktypes.ETHERNET)
+    first = recorder.datagram(dgram("102:1/0", "103:1/0", SLARP[0]), T0)
+    second = recorder.datagram(dgram("103:1/0", "102:1/0", SLARP[1]), T0 + 1)
+    assert epbs(first + second) == [(3, blocks.OUTBOUND, SLARP[0], []), (3, blocks.INBOUND, SLARP[1], [])]
+    third = recorder.datagram(dgram("102:1/0", "103:1/0", SLARP[2]), T0 + 2)
+    assert idbs(third) == [linktypes.C_HDLC]
+    assert epbs(third) == [(4, blocks.OUTBOUND, SLARP[2], [
+        "link type changed from ethernet to hdlc (detected from the frames); earlier frames are on interface 3"])]
+    assert auto.replaced_by == 4
+    hdlc = recorder.links.interfaces[4]
+    assert (hdlc.auto, hdlc.linktype, hdlc.frames) == (True, 104, 1)
+    assert recorder.take_warnings() == [
+        "102:1/0-103:1/0: frames now look like hdlc, recording on new interface 4"]
+    # unsure frames and frames of the current type change nothing
+    fourth = recorder.datagram(dgram("103:1/0", "102:1/0", SLARP[3]), T0 + 3)
+    assert idbs(fourth) == [] and epbs(fourth)[0][0] == 4
+    # PPP now: two frames stay, the third switches again
+    outs = [recorder.datagram(dgram("102:1/0", "103:1/0", LCP[i]), T0 + 10 + i) for i in range(3)]
+    assert [epbs(o)[0][0] for o in outs] == [4, 4, 5]
+    assert idbs(outs[2]) == [linktypes.PPP_SERIAL]
+    assert epbs(outs[2])[0][3] == [
+        "link type changed from hdlc to ppp (detected from the frames); earlier frames are on interface 4"]
+    assert [i.linktype for i in recorder.links.current()] == [1, 104, 1, 50]
+
+
+def test_auto_interleaved_types_never_switch(recorder):
+    for i in range(6):
+        frame = SLARP[i] if i % 2 else LCP[i]
+        out = recorder.datagram(dgram("102:1/0", "103:1/0", frame), T0 + i)
+        assert idbs(out) == []
+        assert epbs(out)[0][0] == 3
+
+
+def test_fixed_link_type_is_not_switched(recorder):
+    for i in range(5):
+        out = recorder.datagram(dgram("100:1/0", "101:1/0", LCP[i]), T0 + i)
+        assert epbs(out)[0][0] == 1
+    assert recorder.links.interfaces[1].linktype == 104
+    assert len(recorder.links.interfaces) == 4
+
+
+def test_auto_switch_keeps_pending_note():
+    """A note waiting on the old interface is written on the first frame of the new one."""
+    rec = Recorder(parse("102:1/0 103:1/0 auto\n"))
+    rec.start()
+    rec.datagram(dgram("102:1/0", "103:1/0", SLARP[0]), T0)
+    rec.datagram(dgram("102:1/0", "103:1/0", SLARP[1]), T0 + 1)
+    rec.note(103, "instance 103 restarted")
+    out = rec.datagram(dgram("102:1/0", "103:1/0", SLARP[2]), T0 + 2)
+    assert epbs(out)[0][0] == 1
+    assert epbs(out)[0][3] == [
+        "instance 103 restarted",
+        "link type changed from ethernet to hdlc (detected from the frames); earlier frames are on interface 0"]
+
+
+def test_auto_switch_on_shared_segment_records_each_frame_once():
+    """The copies of the frame that switched the link type are not recorded again."""
+    rec = Recorder(parse("1:1/0 2:1/0 3:1/0 auto\n"))
+    rec.start()
+    recorded = []
+    for i in range(4):
+        for destination in ("2:1/0", "3:1/0"):
+            out = rec.datagram(dgram("1:1/0", destination, SLARP[i]), T0 + 10 * i)
+            recorded += [(e[0], e[2]) for e in epbs(out)]
+    assert recorded == [(0, SLARP[0]), (0, SLARP[1]), (1, SLARP[2]), (1, SLARP[3])]
+    assert rec.shared_copies == 4
+
+
+# -- reload -----------------------------------------------------------------------------------
+
+def test_reload(recorder):
+    data, result = recorder.reload(parse(NETMAP.replace("hdlc", "ppp") + "104:0/0 105:0/0\n"), "12:00:00")
+    assert result.summary() == "1 added, 1 changed, 0 removed, 3 unchanged"
+    assert idbs(data) == [linktypes.PPP_SERIAL, linktypes.ETHERNET]
+    serial = epbs(recorder.datagram(dgram("100:1/0", "101:1/0", LCP[0]), T0))
+    assert serial == [(4, blocks.OUTBOUND, LCP[0], [
+        "NETMAP reload at 12:00:00: link type hdlc -> ppp; earlier frames are on interface 1",
+        "NETMAP reloaded at 12:00:00: 1 added, 1 changed, 0 removed, 3 unchanged"])]
+    added = epbs(recorder.datagram(dgram("105:0/0", "104:0/0", ARP), T0 + 1))
+    assert added == [(5, blocks.INBOUND, ARP, [
+        "NETMAP reload at 12:00:00: link added",
+        "NETMAP reloaded at 12:00:00: 1 added, 1 changed, 0 removed, 3 unchanged"])]
+    kept = epbs(recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 2))
+    assert kept == [(0, blocks.OUTBOUND, ARP, [
+        "NETMAP reloaded at 12:00:00: 1 added, 1 changed, 0 removed, 3 unchanged"])]
+
+
+def test_reload_keeps_note_of_replaced_link(recorder):
+    recorder.note(101, "instance 101 died")
+    recorder.reload(parse(NETMAP.replace("hdlc", "ppp")), "t")
+    out = epbs(recorder.datagram(dgram("101:1/0", "100:1/0", LCP[0]), T0))
+    assert out[0][0] == 4
+    assert out[0][3][0] == "instance 101 died"
+    assert out[0][3][1].startswith("NETMAP reload at t: link type hdlc -> ppp")
+
+
+def test_reload_removed_line_traffic_is_unmapped(recorder):
+    data, result = recorder.reload(parse("100:1/0 101:1/0 hdlc\n"), "t")
+    assert data == b""
+    assert len(result.removed) == 3
+    out = recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0)
+    assert idbs(out) == [1]
+    assert epbs(out)[0][0] == 4
+    assert recorder.links.interfaces[4].unmapped
+
+
+# -- statistics and the whole file ---------------------------------------------------------------
+
+def test_statistics(recorder):
+    recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1)
+    recorder.datagram(dgram("101:0/0", "100:0/0", ARP), T0 + 2, undelivered="ENOENT")
+    data = recorder.statistics(T0 + 100, T0)
+    found = read_blocks(Recorder(parse(NETMAP)).start() + data)[5:]
+    assert [(b.interface_id, b.options["isb_ifrecv"], b.options["isb_ifdrop"]) for b in found] == [
+        (0, 2, 1), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
+
+
+def test_whole_capture_parses_with_tshark(tmp_path, tshark):
+    rec = Recorder(parse(NETMAP), comment="unit test")
+    data = rec.start()
+    rec.note(100, "instance 100 attached")
+    data += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1_000)
+    data += rec.datagram(dgram("101:1/0", "100:1/0", SLARP[0]), T0 + 2_000)
+    data += rec.datagram(dgram("100:2/0", "101:2/0", ARP), T0 + 3_000)
+    data += rec.datagram(dgram("100:2/0", "102:2/0", ARP), T0 + 3_001)  # copy: not recorded
+    data += rec.datagram(dgram("200:0/0", "201:0/0", ARP), T0 + 4_000, undelivered="ENOENT")
+    for i in range(3):
+        data += rec.datagram(dgram("103:1/0", "102:1/0", LCP[i]), T0 + 5_000 + i)
+    data += rec.statistics(T0 + 10_000, T0)
+    path = tmp_path / "capture.pcapng"
+    path.write_bytes(data)
+    rows = tshark_rows(tshark, str(path), "frame.interface_id", "frame.interface_name",
+                       "frame.packet_flags_direction", "frame.comment", "frame.protocols", "frame.time_epoch")
+    assert [row[0] for row in rows] == ["0", "1", "2", "4", "3", "3", "5"]
+    assert [row[1] for row in rows] == [
+        "100:0/0-101:0/0", "100:1/0-101:1/0", "100:2/0-101:2/0-102:2/0", "200:0/0-201:0/0",
+        "102:1/0-103:1/0", "102:1/0-103:1/0", "102:1/0-103:1/0"]
+    assert [row[2] for row in rows] == ["0x00000002", "0x00000001", "0x00000002", "0x00000002",
+                                        "0x00000001", "0x00000001", "0x00000001"]
+    assert rows[0][3] == "instance 100 attached"
+    assert rows[1][3] == "instance 100 attached"
+    assert rows[2][3] == "instance 100 attached"
+    assert rows[3][3] == "not delivered: ENOENT"
+    assert rows[4][3] == ""
+    assert rows[6][3].startswith("link type changed from ethernet to ppp")
+    assert rows[0][4].endswith("eth:ethertype:arp")
+    assert rows[1][4].endswith("chdlc:slarp")
+    assert rows[6][4].endswith("ppp:lcp")
+    assert rows[0][5] == "1700000000.000001000"
+    report = __import__("subprocess").run(["capinfos", str(path)], capture_output=True, text=True).stdout
+    assert "Number of interfaces in file: 6" in report
+    assert "Number of stat entries = 1" in report
+    assert "PPP (4 - ppp)" in report and "Cisco HDLC (28 - chdlc)" in report
