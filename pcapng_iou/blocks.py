@@ -30,6 +30,9 @@ OUTBOUND = 2
 _EPB_FIXED = struct.Struct("<IIIIIII")
 _OPTION_HEADER = struct.Struct("<HH")
 _FLAGS_OPTION = struct.Struct("<HHI")
+#: Layouts of the usual block (``epb_flags``, no comment) by frame length: one ``pack`` makes it.
+_FLAGGED_EPB: dict = {}
+MAX_CACHED_LAYOUT = 4096 + 64  # IOU frames are at most 4096 bytes; longer ones take the general way
 
 
 def _padding(length: int) -> bytes:
@@ -89,6 +92,16 @@ def enhanced_packet(
     comments: Sequence[str] = (),
 ) -> bytes:
     """Bytes of an Enhanced Packet Block (options: ``epb_flags`` then comments)."""
+    captured = len(frame)
+    if flags and not comments:
+        # Nearly every frame: header, frame, padding, epb_flags, end of options, length in one pack.
+        layout = _FLAGGED_EPB.get(captured)
+        if layout is None and captured <= MAX_CACHED_LAYOUT:
+            layout = _FLAGGED_EPB[captured] = struct.Struct(f"<7I{captured}s{-captured & 3}x2H3I")
+        if layout is not None:
+            total = layout.size
+            return layout.pack(EPB_TYPE, total, interface_id, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF,
+                               captured, captured, frame, EPB_FLAGS, 4, flags, OPT_ENDOFOPT, total)
     options = b""
     if flags:
         options = _FLAGS_OPTION.pack(EPB_FLAGS, 4, flags)
@@ -96,7 +109,6 @@ def enhanced_packet(
         options += _string_option(OPT_COMMENT, comment)
     if options:
         options += b"\x00\x00\x00\x00"
-    captured = len(frame)
     total = 32 + captured + (-captured & 3) + len(options)
     return b"".join(
         (

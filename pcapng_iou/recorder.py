@@ -62,6 +62,30 @@ class Recorder:
         ``undelivered`` is None when the datagram reached its instance, else
         why it did not (it is recorded all the same, with a comment).
         """
+        if undelivered is None and len(datagram) > netio.HEADER_SIZE and datagram[6] == netio.MSG_DATA \
+                and not self.links.new:
+            # Nearly every frame: delivered, on a link already routed, nothing to add to it.  The
+            # same bytes and counts as the general way below, without decoding the header (the
+            # link table caches routes by the header's first 6 bytes).  Profiled: half the cost.
+            route = self.links._routes.get(datagram[:6])
+            if route is not None:
+                interface = route.interface
+                if interface.copies is None and not interface.auto and not interface.pending_comments:
+                    frame = datagram[netio.HEADER_SIZE:]
+                    size = len(frame)
+                    if route.outbound:
+                        interface.frames_out += 1
+                        interface.bytes_out += size
+                        flags = blocks.OUTBOUND
+                    else:
+                        interface.frames_in += 1
+                        interface.bytes_in += size
+                        flags = blocks.INBOUND
+                    if not interface.first_ns:
+                        interface.first_ns = timestamp_ns
+                    interface.last_ns = timestamp_ns
+                    self.frames_recorded += 1
+                    return blocks.enhanced_packet(interface.number, timestamp_ns, frame, flags)
         if undelivered is not None:
             self.undelivered += 1
         parsed = netio.data_frame(datagram)

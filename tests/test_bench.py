@@ -1,0 +1,266 @@
+"""``pcapng-iou bench``: a short real run reports sane, loss-free results; its checks catch faults.
+
+Nothing here is timed: how fast is the benchmark's business, not the tests'.
+The hot-path shortcuts that profiling led to are held equal to the general way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import short_tempdir
+from pcapng_iou import bench, blocks, netio, netmap as netmap_mod
+from pcapng_iou.recorder import Recorder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
+
+
+@pytest.fixture(scope="module")
+def result():
+    command = [sys.executable, "-m", "pcapng_iou", "bench", "--json", "-q", "-c", str(COUNT), "--pings", str(PINGS),
+               "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_datagram_arrived_intact_and_every_file_holds_exactly_them(result):
+    checks = result["checks"]
+    assert checks["passed"] and result["ok"], checks["failures"]
+    assert checks["failures"] == []
+    assert checks["lost"] == 0 and checks["corrupt"] == 0
+    warmup = result["settings"]["warmup_pings"]
+    # A round floods COUNT frames and pings PINGS + warmup times, both directly and through us
+    # (each ping is two datagrams); the memory part floods LARGE frames through us.
+    sent = 2 * (COUNT + 2 * (PINGS + warmup)) + LARGE
+    assert checks["datagrams_sent"] == checks["datagrams_verified"] == sent
+    assert checks["capture_files_checked"] == 2
+    assert checks["frames_checked_in_files"] == COUNT + 2 * (PINGS + warmup) + LARGE
+
+
+def test_rates_latencies_and_costs_are_sane(result):
+    throughput, latency, cost = result["throughput"], result["latency"], result["cost"]
+    assert throughput["frames_per_round"] == COUNT
+    assert throughput["direct_fps"] > 0 and throughput["captured_fps"] > 0
+    assert throughput["ratio"] == pytest.approx(throughput["captured_fps"] / throughput["direct_fps"], rel=0.01)
+    for side in ("direct", "captured"):
+        assert 0 < latency[f"{side}_p50_us"] <= latency[f"{side}_p99_us"]
+    assert latency["added_p50_us"] == pytest.approx(latency["captured_p50_us"] - latency["direct_p50_us"], abs=0.2)
+    # CPU time comes in nanoseconds from /proc/PID/task/*/schedstat; else in ticks, maybe none in so short a run.
+    assert cost["cpu_s_per_100k_frames"] > 0 or not os.path.exists("/proc/self/schedstat")
+    assert cost["cpu_us_per_frame"] == pytest.approx(cost["cpu_s_per_100k_frames"] * 10, rel=0.01)
+    assert 1 < cost["peak_rss_mb"] < 1000
+    run, = result["runs"]
+    assert run["direct_p50_us"] <= run["direct_p99_us"] and run["captured_p50_us"] <= run["captured_p99_us"]
+
+
+def test_memory_attach_and_idle_parts_report(result):
+    memory = result["memory"]
+    assert (memory["frames_small"], memory["frames_large"]) == (SMALL, LARGE)
+    assert 1 < memory["peak_rss_small_mb"] <= memory["peak_rss_large_mb"]  # a peak never goes down
+    assert memory["growth_mb"] == pytest.approx(memory["peak_rss_large_mb"] - memory["peak_rss_small_mb"], abs=0.02)
+    attach = result["attach"]
+    assert attach["instances"] == INSTANCES and attach["netmap_lines"] == INSTANCES * 4 // 2
+    assert attach["attach_s"] > 0
+    assert 0 <= attach["attach_after_startup_s"] <= attach["attach_s"]
+    assert 0 <= result["idle"]["cpu_percent"] < 100
+
+
+def test_targets_are_judged_not_enforced(result):
+    names = [t["name"] for t in result["targets"]]
+    assert len(names) == 6 and any("ratio" in n for n in names) and any("idle" in n for n in names)
+    for target in result["targets"]:
+        assert isinstance(target["met"], bool) and target["value"] is not None
+
+
+def test_table_shows_every_part(result):
+    table = bench.format_table(result)
+    for text in ("throughput, frames/s", "ratio through us / direct", "round trip p50", "added p99",
+                 "capture CPU per 100 000 frames", f"peak RSS after {LARGE:,} frames".replace(",", " "),
+                 f"attach {INSTANCES} instances x 4 links", "idle CPU", "0 lost, 0 corrupt", "passed"):
+        assert text in table, table
+
+
+def test_bench_is_a_subcommand_with_checked_options():
+    from pcapng_iou.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "-s", "64", "-c", "10", "-p", "2", "--skip", "memory,idle"])
+    assert (args.size, args.count, args.pairs, args.skip) == (64, 10, 2, [["memory", "idle"]])
+    for bad in (["-s", "10"], ["--memory", "5:5"], ["--skip", "nothing"], ["-c", "0"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["bench", *bad])
+
+
+# -- the checks catch what they are there for ------------------------------------------
+@pytest.fixture
+def pair():
+    directory = short_tempdir("bench")
+    a, b = bench.BenchInstance(directory, 1, 100), bench.BenchInstance(directory, 2, 100)
+    a.start()
+    b.start()
+    yield a, b
+    a.stop()
+    b.stop()
+    os.rmdir(directory)
+
+
+def test_instances_look_like_iou(pair):
+    a, _ = pair
+    # Seen from another process (as the capture sees it), the lock is held and names our pid.
+    # (Not read from here: closing any descriptor of the file would drop this process's lock.)
+    probe = ("import sys; from pcapng_iou import netiodir; "
+             "print(netiodir.lock_state(sys.argv[1]), open(sys.argv[1]).read().strip())")
+    done = subprocess.run([sys.executable, "-c", probe, a.lock_path], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.split() == ["True", str(os.getpid())], done.stderr
+    assert netio.MIN_ID <= a.instance <= netio.MAX_ID and os.path.exists(a.path)
+
+
+def test_receiver_counts_a_missing_and_an_altered_datagram(pair):
+    a, b = pair
+    assert a.flood(2, 5)["sent"] == 5
+    got = b.sink(1, 5)
+    assert (got["good"], got["bad"], got["error"]) == (5, 0, None)
+    stream = a.stream(1, 2)
+    altered = bytearray(stream.datagram(7))
+    altered[-1] ^= 1
+    for datagram in (stream.datagram(5), stream.datagram(6), bytes(altered), stream.datagram(9)):  # 8 is missing
+        a.sender.sendto(datagram, b.path)
+    got = b.sink(1, 4)
+    assert (got["good"], got["bad"]) == (2, 2)  # 7 altered; 9 is not the 8 that was due
+    assert b.next_in[1] == 10  # it goes on after the gap
+
+
+def test_ping_and_echo_check_both_ways(pair):
+    import threading
+
+    a, b = pair
+    answered = {}
+    echo = threading.Thread(target=lambda: answered.update(b.echo(1, 20)))
+    echo.start()
+    result = a.ping(2, 20)
+    echo.join(10)
+    assert len(result["rtts_ns"]) == 20 and result["bad"] == 0 and result["error"] is None
+    assert all(rtt > 0 for rtt in result["rtts_ns"])
+    assert answered == {"good": 20, "bad": 0, "error": None}
+
+
+def _capture_bytes(streams_and_spans) -> bytes:
+    netmap = netmap_mod.parse("".join(f"{s.src}:0/0 {s.dst}:0/0\n" for s, _ in streams_and_spans), "NETMAP")
+    recorder = Recorder(netmap)
+    out = recorder.start()
+    for stream, (first, count) in streams_and_spans:
+        for seq in range(first, first + count):
+            out += recorder.datagram(stream.datagram(seq), 1_700_000_000_000_000_000 + seq)
+    return out + recorder.statistics(1_800_000_000_000_000_000, 1_700_000_000_000_000_000)
+
+
+def test_file_check_finds_changed_missing_and_extra_frames(tmp_path):
+    stream = bench.Stream(101, 301, 100)
+    path = tmp_path / "f.pcapng"
+    path.write_bytes(_capture_bytes([(stream, (0, 50))]))
+
+    def check(first=0, count=50):
+        return bench.check_capture_file(str(path), [bench._flood_frames(stream, [(first, count)])])
+
+    good = check()
+    assert good.ok and good.frames == 50 and good.interfaces == 1 and good.statistics_blocks == 1
+    assert not check(count=51).ok and check(count=51).missing == 1
+    assert not check(count=49).ok and check(count=49).wrong == 1
+    assert not check(first=1).ok
+    data = bytearray(path.read_bytes())
+    data[data.index(stream.frame(20)) + 40] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert check().wrong == 1
+    path.write_bytes(bytes(data[:-30]))
+    assert not check().ok
+
+
+def test_herd_netmap_gives_every_instance_its_links():
+    for count, links in ((200, 4), (7, 3), (20, 1), (3, 2)):
+        lines = bench.herd_netmap(count, links)
+        parsed = netmap_mod.parse("\n".join(lines) + "\n", "NETMAP")
+        endpoints = [e.key for segment in parsed for e in segment.endpoints]
+        assert len(endpoints) == len(set(endpoints)) == count * links
+        assert {instance for instance, _ in endpoints} == set(range(1, count + 1))
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert bench.percentile(values, 50) == 50 and bench.percentile(values, 99) == 99
+    assert bench.percentile([5], 99) == 5
+
+
+# -- the shortcuts of the hot path make the same bytes as the general way ---------------------
+@given(st.binary(max_size=300), st.sampled_from([blocks.INBOUND, blocks.OUTBOUND, 3]),
+       st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1))
+def test_usual_packet_block_is_the_general_one(frame, flags, timestamp, interface):
+    general = (blocks._FLAGS_OPTION.pack(blocks.EPB_FLAGS, 4, flags) + b"\x00" * 4)
+    captured = len(frame)
+    total = 32 + captured + (-captured & 3) + len(general)
+    expected = (blocks._EPB_FIXED.pack(blocks.EPB_TYPE, total, interface, timestamp >> 32, timestamp & 0xFFFFFFFF,
+                                       captured, captured)
+                + frame + b"\x00" * (-captured & 3) + general + total.to_bytes(4, "little"))
+    assert blocks.enhanced_packet(interface, timestamp, frame, flags) == expected
+    assert blocks.enhanced_packet(interface, timestamp, frame, flags, ["x"]) != expected
+
+
+class _NoCache(dict):
+    """A route cache that never answers: every datagram takes the general way."""
+
+    def get(self, key, default=None):
+        return default
+
+
+ENDPOINTS = [(100, 0), (101, 0), (100, 16), (102, 16), (103, 1), (104, 1), (105, 1), (106, 2), (107, 2)]
+#: Few distinct frames, so that shared-segment copies (same sender, same bytes) come up.
+FRAMES = st.sampled_from([b"\x0f\x00\x80\x35" + bytes(16), b"\xff\x03\xc0\x21" + bytes(8), bytes(14)]) | st.binary(max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), FRAMES,
+                          st.sampled_from([1, 1, 1, 0]), st.sampled_from([None, None, None, "gone"]),
+                          st.sampled_from([None, None, None, None, 100, 104])), max_size=40),
+       st.booleans())
+def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
+    text = "100:0/0 101:0/0\n100:0/1 102:0/1 hdlc\n103:1/0 104:1/0 105:1/0\n"
+    if auto:
+        text += "106:2/0 107:2/0 auto\n"
+    netmap = netmap_mod.parse(text, "NETMAP")
+    fast, slow = Recorder(netmap), Recorder(netmap)
+    slow.links._routes = _NoCache()
+    assert fast.start() == slow.start()
+    for number, (src, dst, frame, kind, undelivered, note) in enumerate(traffic):
+        if note is not None:
+            fast.note(note, f"note {number}")
+            slow.note(note, f"note {number}")
+        datagram = netio.Header(dst[0], src[0], dst[1], src[1], kind).pack() + frame
+        assert fast.datagram(datagram, number, undelivered) == slow.datagram(datagram, number, undelivered)
+    for a, b in zip(fast.links.interfaces, slow.links.interfaces):
+        assert (a.frames_in, a.frames_out, a.bytes_in, a.bytes_out, a.first_ns, a.last_ns, a.undelivered) == \
+               (b.frames_in, b.frames_out, b.bytes_in, b.bytes_out, b.first_ns, b.last_ns, b.undelivered)
+    assert len(fast.links.interfaces) == len(slow.links.interfaces)
+    assert (fast.frames_recorded, fast.shared_copies, fast.undelivered) == \
+           (slow.frames_recorded, slow.shared_copies, slow.undelivered)
+
+
+def test_recorder_shortcut_leaves_shared_segment_copies_out():
+    """Once routes are cached, each transmission on a shared segment is still recorded once."""
+    netmap = netmap_mod.parse("103:1/0 104:1/0 105:1/0\n", "NETMAP")
+    fast, slow = Recorder(netmap), Recorder(netmap)
+    slow.links._routes = _NoCache()
+    fast.start(), slow.start()
+    out = {id(fast): [], id(slow): []}
+    for number in range(6):
+        frame = bytes([number]) * 20
+        for dst in (104, 105):
+            datagram = netio.Header(dst, 103, 1, 1).pack() + frame
+            for recorder in (fast, slow):
+                out[id(recorder)].append(recorder.datagram(datagram, number))
+    assert out[id(fast)] == out[id(slow)]
+    assert fast.frames_recorded == slow.frames_recorded == 6 and fast.shared_copies == 6
