@@ -1,0 +1,453 @@
+"""Wireshark's extcap interface: "IOU links" in the capture interface list.
+
+Wireshark, tshark and dumpcap look for extcap programs in their extcap folders
+and run each one to learn what it offers, then again to capture:
+
+=================================================  ===========================================
+``--extcap-interfaces [--extcap-version=V]``       ``extcap`` and ``interface`` lines
+``--extcap-interface iou --extcap-dlts``           the ``dlt`` line
+``--extcap-interface iou --extcap-config``         ``arg`` lines: the interface's options dialog
+``--extcap-interface iou --capture --fifo PATH``   PCAP-NG into PATH until SIGTERM or the reader
+                                                   goes away
+=================================================  ===========================================
+
+``pcapng-iou extcap --install`` puts a small executable named ``pcapng-iou``
+into the user's personal extcap folder (see :func:`launcher_text`); it calls
+:func:`main` here with the interpreter pcapng-iou is installed for.
+``pcapng-iou extcap ...`` on the command line lands here too.  The capture
+itself is the ordinary :class:`~pcapng_iou.capture.Capture`, writing to the
+FIFO Wireshark made, flushed after every frame.
+
+Extcaps must not chatter: Wireshark shows whatever they write on stderr as an
+error, so a capture started this way reports errors only.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import select
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from typing import Optional, Sequence
+
+from pcapng_iou import __version__, netiodir, netmap as netmap_mod
+
+PROG = "pcapng-iou extcap"
+INTERFACE = "iou"
+DISPLAY = "IOU links (pcapng-iou)"
+#: Where Wireshark sends people who ask for help about the interface.
+HELP_URL = "pcapng-iou --help"
+#: Name of the executable in the extcap folder; Wireshark runs every file there.
+EXECUTABLE = "pcapng-iou"
+#: Second line of the executable we write, so that uninstall removes only ours.
+MARKER = "# pcapng-iou extcap launcher"
+#: What ``--extcap-dlts`` announces.  The real link types are per interface,
+#: in the PCAP-NG interface blocks we write, and dumpcap keeps those.
+DLT_NUMBER, DLT_NAME, DLT_DISPLAY = 1, "EN10MB", "IOU links (link type per NETMAP line)"
+
+NO_FILTERS = "pcapng-iou records every frame: capture filters are not supported, use a display filter"
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class ExtcapError(Exception):
+    pass
+
+
+# -- what Wireshark asks ------------------------------------------------------------
+def interfaces_text() -> str:
+    return (
+        f"extcap {{version={__version__}}}{{help={HELP_URL}}}\n"
+        f"interface {{value={INTERFACE}}}{{display={DISPLAY}}}\n"
+    )
+
+
+def dlts_text() -> str:
+    return f"dlt {{number={DLT_NUMBER}}}{{name={DLT_NAME}}}{{display={DLT_DISPLAY}}}\n"
+
+
+def _field(text: str) -> str:
+    """A value inside ``{...}``: braces would end it early."""
+    return text.replace("{", "(").replace("}", ")")
+
+
+def config_text(default_netio_dir: Optional[str] = None) -> str:
+    netio_dir = default_netio_dir or netiodir.default_dir()
+    lines = [
+        "arg {number=0}{call=--netio-dir}{display=netio directory}{type=string}"
+        f"{{default={_field(netio_dir)}}}"
+        "{tooltip=Where the IOU instances have their sockets (/tmp/netio<uid> of the user running IOU)}",
+        "arg {number=1}{call=--netmap}{display=NETMAP}{type=fileselect}{mustexist=true}"
+        "{tooltip=The lab's NETMAP: names the links and their link types (ethernet, hdlc, ppp, frame-relay)}",
+        "arg {number=2}{call=--instances}{display=Instances}{type=string}"
+        "{tooltip=Capture only these instance ids, e.g. 100,101 (empty: all of them)}"
+        "{validation=^[0-9 ,]*$}",
+        "arg {number=3}{call=--flush}{display=Flush every frame}{type=boolflag}{default=true}"
+        "{tooltip=Hand every frame to Wireshark at once (otherwise at least once a second)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# -- the personal extcap folder, and our executable in it ---------------------------
+def _tshark_folders(env: Optional[dict] = None) -> dict:
+    """``tshark -G folders`` as a dict, or {} when tshark is not there or fails."""
+    tshark = shutil.which("tshark", path=(env or os.environ).get("PATH"))
+    if tshark is None:
+        return {}
+    try:
+        result = subprocess.run([tshark, "-G", "folders"], capture_output=True, text=True, timeout=30,
+                                env=env, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    folders = {}
+    for line in result.stdout.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and value.strip():
+            folders.setdefault(name.strip(), value.strip())
+    return folders
+
+
+def personal_extcap_dir(env: Optional[dict] = None) -> str:
+    """The folder where Wireshark looks for this user's extcap programs.
+
+    Wireshark 4.2 and later name it in ``tshark -G folders`` ("Personal Extcap
+    path"); before that it is ``extcap`` in the personal configuration folder.
+    Without tshark: ``$WIRESHARK_CONFIG_DIR`` or ``$XDG_CONFIG_HOME/wireshark``
+    (``~/.config/wireshark``), plus ``extcap``.
+    """
+    env = dict(os.environ if env is None else env)
+    folders = _tshark_folders(env)
+    if folders.get("Personal Extcap path"):
+        return folders["Personal Extcap path"]
+    if folders.get("Personal configuration"):
+        return os.path.join(folders["Personal configuration"], "extcap")
+    if env.get("WIRESHARK_CONFIG_DIR"):
+        return os.path.join(env["WIRESHARK_CONFIG_DIR"], "extcap")
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".config")
+    return os.path.join(config_home, "wireshark", "extcap")
+
+
+def _sh_quote(text: str) -> str:
+    """Single-quoted for sh, always (shlex.quote leaves plain paths bare, which Python would not parse)."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def launcher_text(python: Optional[str] = None) -> str:
+    """The executable for the extcap folder: a Python script that /bin/sh starts.
+
+    ``/bin/sh`` runs the ``"exec" ...`` line, which starts ``python`` (the
+    interpreter pcapng-iou is installed for) on this same file; to Python
+    that line is a harmless string.  Unlike ``#!python`` this works whatever
+    the interpreter's path (spaces, length), and unlike ``python -m`` it does
+    not put the current directory, wherever Wireshark was started, first on
+    the import path.
+    """
+    python = python or sys.executable
+    if any(c in python for c in "\\\n"):
+        raise ExtcapError(f"cannot write a launcher for the interpreter {python!r}")
+    return (
+        "#!/bin/sh\n"
+        f"{MARKER}: Wireshark runs it to list and capture IOU links.\n"
+        "# Installed by 'pcapng-iou extcap --install'; remove with 'pcapng-iou extcap --uninstall'.\n"
+        f'"exec" {_sh_quote(python)} "$0" "$@"\n'
+        "import sys\n"
+        "from pcapng_iou.extcap import main\n"
+        "sys.exit(main())\n"
+    )
+
+
+def is_ours(path: str) -> bool:
+    try:
+        with open(path, "r", errors="replace") as handle:
+            handle.readline()
+            return handle.readline().startswith(MARKER)
+    except OSError:
+        return False
+
+
+def install(directory: Optional[str] = None, python: Optional[str] = None) -> str:
+    """Write the launcher into ``directory`` (default: the personal extcap folder); return its path."""
+    directory = directory or personal_extcap_dir()
+    path = os.path.join(directory, EXECUTABLE)
+    if os.path.lexists(path) and not is_ours(path):
+        raise ExtcapError(f"{path} exists and was not made by pcapng-iou; not replacing it")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        temp = f"{path}.tmp{os.getpid()}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(launcher_text(python))
+            os.chmod(temp, 0o755)
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError as err:
+        raise ExtcapError(f"cannot install into {directory}: {err.strerror or err}") from None
+    return path
+
+
+def uninstall(directory: Optional[str] = None) -> Optional[str]:
+    """Remove our launcher; return its path, or None when it was not there."""
+    directory = directory or personal_extcap_dir()
+    path = os.path.join(directory, EXECUTABLE)
+    if not os.path.lexists(path):
+        return None
+    if not is_ours(path):
+        raise ExtcapError(f"{path} was not made by pcapng-iou; not removing it")
+    try:
+        os.unlink(path)
+    except OSError as err:
+        raise ExtcapError(f"cannot remove {path}: {err.strerror or err}") from None
+    return path
+
+
+# -- the capture ----------------------------------------------------------------------
+def parse_instances(text: Optional[str]) -> Optional[set]:
+    """``"100, 101 102"`` -> {100, 101, 102}; empty -> None (all instances)."""
+    if not text or not text.strip():
+        return None
+    numbers = set()
+    for word in text.replace(",", " ").split():
+        number = netiodir.instance_id(word)
+        if number is None:
+            raise ExtcapError(f"--instances: expected instance ids 1..1024, got {word!r}")
+        numbers.add(number)
+    return numbers
+
+
+class ReaderWatch(threading.Thread):
+    """Stops a capture when nobody reads its pipe any more, even while no frame flows.
+
+    A write finds out (EPIPE), but a quiet lab may not give us anything to
+    write for a long time, and meanwhile we would keep its sockets taken.  The
+    write end of a pipe or FIFO polls POLLERR once its last reader is gone; this
+    thread looks four times a second and ends the capture the way a failed
+    write does (status 0).  The event loop notices within a second.
+    """
+
+    INTERVAL_S = 0.25
+
+    def __init__(self, capture):
+        from pcapng_iou.capture import _Stop
+
+        super().__init__(name="pcapng-iou reader watch", daemon=True)
+        self.capture = capture
+        self.finished = threading.Event()
+        self._stop_type = _Stop
+
+    def run(self) -> None:
+        poller = None
+        while not self.finished.wait(self.INTERVAL_S):
+            capture = self.capture
+            if capture.stop is not None:
+                return
+            if poller is None:
+                fd = _pipe_fd(capture.output)
+                if fd is None:
+                    if capture.output is not None:
+                        return  # a regular file: nothing to watch
+                    continue  # still opening (a FIFO waits for its reader)
+                poller = select.poll()
+                poller.register(fd, 0)  # POLLERR and POLLHUP are always reported
+            if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+                if capture.stop is None:
+                    reason = f"the reader of {capture.output.display} went away"
+                    capture.stop = self._stop_type(reason, 0, output_failed=True)
+                return
+
+    def finish(self) -> None:
+        self.finished.set()
+        self.join(5)
+
+
+def _pipe_fd(output) -> Optional[int]:
+    stream = getattr(output, "_stream", None)
+    if stream is None or stream.closed:
+        return None
+    fd = stream.fileno()
+    return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+
+
+def run_watching_reader(reporter, capture) -> int:
+    """``reporter.run(capture)`` with a :class:`ReaderWatch` on the capture's pipe."""
+    watch = ReaderWatch(capture)
+    watch.start()
+    try:
+        return reporter.run(capture)
+    finally:
+        watch.finish()
+
+
+def _capture_options(args: argparse.Namespace):
+    """CaptureOptions and the parsed NETMAP from the extcap arguments; ExtcapError when they are wrong."""
+    from pcapng_iou.capture import CaptureOptions
+
+    if args.extcap_interface not in (None, INTERFACE):
+        raise ExtcapError(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
+    if (args.extcap_capture_filter or "").strip():
+        raise ExtcapError(NO_FILTERS)
+    instances = parse_instances(args.instances)
+    netmap_path = args.netmap or None
+    try:
+        netmap = netmap_mod.load(netmap_path) if netmap_path else None
+    except netmap_mod.NetmapError as err:
+        raise ExtcapError(str(err)) from None
+    options = CaptureOptions(
+        netio_dir=args.netio_dir or netiodir.default_dir(),
+        output=args.fifo,
+        netmap_path=netmap_path,
+        flush_each=args.flush,
+        instances=instances,
+        comment=args.comment,
+    )
+    return options, netmap
+
+
+def _release_fifo(path: str, timeout: float = 2.0) -> None:
+    """Open and close the FIFO once, so that a reader blocked opening it sees the end at once.
+
+    When we fail before writing anything, dumpcap would otherwise wait in
+    open() for a writer that never comes, and tshark with it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as err:
+            if err.errno == errno.ENXIO and time.monotonic() < deadline:
+                time.sleep(0.05)  # no reader yet
+                continue
+            return
+        os.close(fd)
+        return
+
+
+def run_capture(args: argparse.Namespace) -> int:
+    from pcapng_iou.capture import Capture
+    from pcapng_iou.console import Reporter
+
+    if not args.fifo:
+        _error("--capture needs --fifo PATH (Wireshark gives it)")
+        return EXIT_USAGE
+    capture = None
+    try:
+        options, netmap = _capture_options(args)
+        capture = Capture(options, netmap=netmap)
+        # Errors only: Wireshark shows anything on our stderr as an error.
+        return run_watching_reader(Reporter(quiet=True, dashboard=False), capture)
+    except ExtcapError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    finally:
+        if capture is None or capture.output is None:
+            _release_fifo(args.fifo)
+
+
+# -- command line ----------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, allow_abbrev=False,
+        description="Wireshark extcap for IOU labs: makes 'IOU links' a capture interface of Wireshark "
+                    "and tshark.  Install it once with '--install', then pick 'IOU links' in Wireshark or "
+                    f"run 'tshark -i {INTERFACE}'.  The other options are the extcap protocol Wireshark "
+                    "speaks.",
+    )
+    setup = parser.add_argument_group("installation")
+    what = setup.add_mutually_exclusive_group()
+    what.add_argument("--install", action="store_true",
+                      help="put the extcap executable into your personal Wireshark extcap folder")
+    what.add_argument("--uninstall", action="store_true", help="remove it again")
+    what.add_argument("--where", action="store_true", help="print the personal extcap folder")
+    setup.add_argument("--dir", metavar="DIR",
+                       help="extcap folder to use (default: asked from 'tshark -G folders')")
+    proto = parser.add_argument_group("extcap protocol (used by Wireshark)")
+    proto.add_argument("--extcap-interfaces", action="store_true", help="list the interfaces")
+    proto.add_argument("--extcap-version", nargs="?", const="", metavar="VERSION",
+                       help="Wireshark's version (accepted, not needed)")
+    proto.add_argument("--extcap-interface", metavar="NAME", help=f"the interface ({INTERFACE})")
+    proto.add_argument("--extcap-dlts", action="store_true", help="list the link types")
+    proto.add_argument("--extcap-config", action="store_true", help="list the options")
+    proto.add_argument("--extcap-capture-filter", metavar="FILTER",
+                       help="capture filter (not supported: use a display filter)")
+    proto.add_argument("--capture", action="store_true", help="capture into --fifo")
+    proto.add_argument("--fifo", metavar="PATH", help="where to write PCAP-NG")
+    proto.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    proto.add_argument("--debug-file", metavar="FILE", help=argparse.SUPPRESS)
+    options = parser.add_argument_group("capture options (the interface's options dialog)")
+    options.add_argument("--netio-dir", metavar="DIR", help="IOU's netio directory (default /tmp/netio<uid>)")
+    options.add_argument("--netmap", metavar="FILE", help="NETMAP naming the links and their link types")
+    options.add_argument("--instances", metavar="IDS", help="only these instance ids (comma-separated)")
+    options.add_argument("--flush", action="store_true", help="flush after every frame")
+    options.add_argument("--comment", metavar="TEXT", help="capture comment")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse, letting through the ``--extcap-*`` options newer Wiresharks may add."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(list(argv))
+    skipping = False
+    for word in unknown:
+        if word.startswith("--extcap-"):
+            skipping = "=" not in word
+        elif skipping and not word.startswith("-"):
+            skipping = False  # the value of an unknown --extcap- option
+        else:
+            parser.error(f"unrecognized arguments: {word}")
+    return args
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.install:
+            path = install(args.dir)
+            print(f"installed {path}\nWireshark and tshark now list '{DISPLAY}' among their interfaces "
+                  f"(tshark -D); capture with: tshark -i {INTERFACE}")
+            return EXIT_OK
+        if args.uninstall:
+            directory = args.dir or personal_extcap_dir()
+            path = uninstall(directory)
+            print(f"removed {path}" if path else f"{directory}: no pcapng-iou extcap installed")
+            return EXIT_OK
+    except ExtcapError as err:
+        _error(str(err))
+        return EXIT_ERROR
+    if args.where:
+        print(args.dir or personal_extcap_dir())
+        return EXIT_OK
+    if args.extcap_interfaces:
+        sys.stdout.write(interfaces_text())
+        return EXIT_OK
+    if args.extcap_dlts or args.extcap_config:
+        if args.extcap_interface != INTERFACE:
+            _error(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
+            return EXIT_USAGE
+        sys.stdout.write(dlts_text() if args.extcap_dlts else config_text())
+        return EXIT_OK
+    if args.capture:
+        return run_capture(args)
+    if args.extcap_capture_filter is not None:
+        # Wireshark checks a capture filter this way: no output means valid, else the reason.
+        if args.extcap_capture_filter.strip():
+            print(NO_FILTERS)
+        return EXIT_OK
+    build_parser().print_usage(sys.stderr)
+    _error("nothing to do: give --install, --uninstall, or the extcap options Wireshark uses")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,432 @@
+"""Wireshark and tshark as the readers: live standard output, the extcap interface, statistics.
+
+Real processes throughout: simulated IOU instances, ``pcapng-iou capture -w -``
+read live by tshark, tshark capturing through the installed extcap, capinfos on
+the result.  The extcap is always installed into a temporary personal folder
+(HOME and XDG_CONFIG_HOME point into the test's directory), never the real one.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import pcapng_iou
+from conftest import directory_state, read_packets, tshark_rows
+from pcapng_iou import extcap, frames, netio
+from test_capture_e2e import NETMAP as FOUR_LINKS, protocol_frames
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
+TWO_LINKS = "100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n"
+MAC_100, MAC_101 = "aa:bb:cc:00:64:00", "aa:bb:cc:00:65:00"
+
+SHB, IDB, EPB, ISB = 0x0A0D0D0A, 1, 6, 5
+
+
+# --- helpers -------------------------------------------------------------------
+def pcapng_blocks(data: bytes) -> list:
+    """(block type, body) for every block of a little-endian PCAP-NG stream; fails on any stray byte."""
+    blocks, offset = [], 0
+    while offset < len(data):
+        assert len(data) - offset >= 12, f"{len(data) - offset} stray bytes at offset {offset}"
+        kind, length = struct.unpack_from("<II", data, offset)
+        assert length >= 12 and length % 4 == 0 and offset + length <= len(data), (offset, kind, length)
+        assert struct.unpack_from("<I", data, offset + length - 4)[0] == length, f"bad trailer at {offset}"
+        blocks.append((kind, data[offset + 8: offset + length - 4]))
+        offset += length
+    return blocks
+
+
+def options(raw: bytes) -> dict:
+    """Option code -> list of values of a block's option area."""
+    found, offset = {}, 0
+    while offset + 4 <= len(raw):
+        code, length = struct.unpack_from("<HH", raw, offset)
+        if code == 0:
+            break
+        found.setdefault(code, []).append(raw[offset + 4: offset + 4 + length])
+        offset += 4 + length + (-length & 3)
+    return found
+
+
+def timestamp(value: bytes) -> int:
+    high, low = struct.unpack("<II", value)
+    return high << 32 | low
+
+
+def extcap_env(workdir: str) -> dict:
+    """An environment whose personal Wireshark folders are inside ``workdir``.
+
+    PYTHONPATH makes the extcap that tshark starts run the code under test.
+    """
+    env = dict(os.environ)
+    env.pop("WIRESHARK_CONFIG_DIR", None)
+    env["HOME"] = os.path.join(workdir, "home")
+    env["XDG_CONFIG_HOME"] = os.path.join(workdir, "home", ".config")
+    os.makedirs(env["XDG_CONFIG_HOME"], exist_ok=True)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def pcapng_iou_cmd(*args, env=None, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pcapng_iou", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def run_tshark(tshark: str, *args, env=None, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([tshark, *args], capture_output=True, text=True, env=env, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def install_extcap(tshark: str, workdir: str) -> tuple:
+    """Install into the temporary personal extcap folder; return (env, path of the executable)."""
+    env = extcap_env(workdir)
+    result = pcapng_iou_cmd("extcap", "--install", env=env)
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.split()[1]
+    assert path.startswith(workdir + os.sep), path  # never the real personal folder
+    return env, path
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def wait_attached(capture, count):
+    assert capture.wait_for("attached", count=count), capture.stderr
+
+
+class LineReader:
+    """Collects the lines a child writes on a pipe, from a thread."""
+
+    def __init__(self, stream):
+        self.lines: list = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        for raw in stream:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+
+class ByteReader:
+    def __init__(self, stream):
+        self.data = bytearray()
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        while True:
+            chunk = stream.read1(65536)
+            if not chunk:
+                return
+            self.data += chunk
+
+
+# --- pcapng-iou capture -w - | tshark / wireshark -k -i - ------------------------------
+def test_tshark_decodes_standard_output_live_while_the_capture_runs(make_lab, start_capture, tshark):
+    lab = make_lab(TWO_LINKS)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "-")
+    # As 'wireshark -k -i -' does: a pipe interface, read through dumpcap.
+    reader = subprocess.Popen(
+        [tshark, "-i", "-", "-l", "-T", "fields", "-E", "separator=|",
+         "-e", "frame.interface_id", "-e", "frame.interface_name", "-e", "frame.protocols"],
+        stdin=capture.process.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        rows = LineReader(reader.stdout)
+        wait_attached(capture, 2)
+        lab[100].send("0/0", frames.arp_request(MAC_100, "10.0.0.1", "10.0.0.2"))
+        lab[101].send("1/0", frames.slarp_keepalive(5, 4))
+        assert wait_until(lambda: len(rows.lines) >= 2, 20), (rows.lines, capture.stderr)
+        assert capture.process.poll() is None  # decoded while the capture still runs
+        # A link no NETMAP line names: its interface block is written mid-stream, ahead of its frame.
+        header = netio.Header(101, 100, netio.port_byte(3, 0), netio.port_byte(2, 0))
+        lab[100].send_raw(101, header.pack() + frames.arp_request(MAC_100, "10.9.9.1", "10.9.9.2"))
+        assert wait_until(lambda: len(rows.lines) >= 3, 20), (rows.lines, capture.stderr)
+        assert capture.process.poll() is None
+        assert capture.stop(signal.SIGINT) == 0, capture.stderr
+        assert reader.wait(20) == 0
+        rows.thread.join(5)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+        reader.stdout.close()
+    assert sorted(rows.lines) == [
+        "0|100:0/0-101:0/0|eth:ethertype:arp",
+        "1|100:1/0-101:1/0|chdlc:slarp",
+        "2|100:2/0-101:3/0|eth:ethertype:arp",
+    ]
+    assert "Traceback" not in capture.stderr
+
+
+def test_standard_output_is_pcapng_only_with_statistics_and_comment(make_lab, start_capture, workdir, tshark):
+    """Nothing but PCAP-NG on stdout; interface blocks first; at clean close one ISB per interface."""
+    lab = make_lab(TWO_LINKS)
+    comment = "lab 7 \u2013 R1/R2 \u00fcber serial"
+    begun_ns = time.time_ns()
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "-", "--comment", comment)
+    out = ByteReader(capture.process.stdout)
+    wait_attached(capture, 2)
+    for number in range(3):
+        lab[100].send("0/0", frames.ethernet_keepalive(MAC_100))
+    for number in range(2):
+        lab[101].send("1/0", frames.slarp_keepalive(number + 1, number))
+    assert lab[101].wait_received(3) and lab[100].wait_received(2)
+    lab[101].kill()
+    lab[100].send("0/0", frames.ethernet_keepalive(MAC_100))  # cannot be delivered: a drop
+    assert capture.wait_for("instance 101 died", timeout=5), capture.stderr
+    assert capture.stop(signal.SIGINT) == 0, capture.stderr
+    ended_ns = time.time_ns()
+    out.thread.join(5)
+    data = bytes(out.data)
+
+    blocks = pcapng_blocks(data)  # every byte belongs to a block: nothing else went to stdout
+    kinds = [kind for kind, _ in blocks]
+    assert kinds[0] == SHB and kinds.count(SHB) == 1
+    assert set(kinds) == {SHB, IDB, EPB, ISB}
+    seen_interfaces = 0
+    packet_times = []
+    for kind, body in blocks:
+        if kind == IDB:
+            seen_interfaces += 1
+        elif kind == EPB:
+            interface_id, high, low = struct.unpack_from("<III", body)
+            assert interface_id < seen_interfaces  # its interface block came first
+            packet_times.append(high << 32 | low)
+    assert kinds[-2:] == [ISB, ISB] and ISB not in kinds[:-2]  # at the end, one per interface
+
+    stats = {}
+    for kind, body in blocks[-2:]:
+        interface_id, high, low = struct.unpack_from("<III", body)
+        found = options(body[12:])
+        stats[interface_id] = {
+            "time": high << 32 | low,
+            "start": timestamp(found[2][0]), "end": timestamp(found[3][0]),
+            "received": struct.unpack("<Q", found[4][0])[0], "dropped": struct.unpack("<Q", found[5][0])[0],
+        }
+    assert {i: (s["received"], s["dropped"]) for i, s in stats.items()} == {0: (4, 1), 1: (2, 0)}
+    for s in stats.values():
+        assert begun_ns <= s["start"] <= min(packet_times)
+        assert max(packet_times) <= s["end"] <= ended_ns
+    assert sum(1 for p in read_packets_from(data, workdir)) == 6
+
+    path = os.path.join(workdir, "stdout.pcapng")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    info = subprocess.run(["capinfos", path], capture_output=True, text=True, timeout=60).stdout
+    assert f"Capture comment:     {comment}" in info, info
+    assert "Number of interfaces in file: 2" in info
+    assert info.count("Number of stat entries = 1") == 2, info
+    rows = tshark_rows(tshark, path, "frame.interface_id", "frame.comment")
+    assert [r[0] for r in rows].count("0") == 4 and [r[0] for r in rows].count("1") == 2
+    assert any("not delivered" in r[1] for r in rows), rows
+
+
+def read_packets_from(data: bytes, workdir: str) -> list:
+    path = os.path.join(workdir, "check.pcapng")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return read_packets(path)
+
+
+@pytest.mark.parametrize("traffic", [True, False], ids=["frames-flowing", "quiet-lab"])
+def test_reader_that_quits_early_stops_the_capture_cleanly(make_lab, start_capture, traffic):
+    lab = make_lab(TWO_LINKS)
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "-")
+    wait_attached(capture, 2)
+    head = capture.process.stdout.read(16)
+    assert struct.unpack_from("<I", head)[0] == SHB
+    capture.process.stdout.close()  # the reader goes away: the next write gets EPIPE
+    stopped = time.monotonic()
+    sent = 0
+    while traffic and capture.process.poll() is None and time.monotonic() - stopped < 10:
+        lab[100].send("0/0", frames.ethernet_keepalive(MAC_100))
+        sent += 1
+        time.sleep(0.005)
+    assert capture.wait(15) == 0, capture.stderr
+    took = time.monotonic() - stopped
+    assert "pcapng-iou: the reader of standard output went away" in capture.lines, capture.stderr
+    assert "Traceback" not in capture.stderr and "error" not in capture.stderr.lower(), capture.stderr
+    assert took < 5, took
+    # Every socket is back: same names, the instances' own inodes, and the lab still talks.
+    assert directory_state(lab.directory) == before
+    lab[100].send("0/0", frames.arp_request(MAC_100, "10.0.0.1", "10.0.0.2"))
+    assert lab[101].wait_received(sent + 1)
+
+
+# --- the extcap protocol ---------------------------------------------------------------
+def _fields(line: str) -> dict:
+    """``arg {number=0}{call=--x}`` -> {"number": "0", "call": "--x"}."""
+    assert line.count("{") == line.count("}"), line
+    parts = line.split("{")[1:]
+    return dict(part.rstrip("}").split("=", 1) for part in parts)
+
+
+def test_extcap_answers_what_wireshark_asks(workdir):
+    env = extcap_env(workdir)
+    result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-version=4.0", env=env)
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("extcap ") and _fields(lines[0])["version"] == pcapng_iou.__version__
+    assert "help" in _fields(lines[0])
+    assert lines[1:] == ["interface {value=iou}{display=IOU links (pcapng-iou)}"]
+
+    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--extcap-dlts", env=env)
+    assert result.returncode == 0
+    dlt = _fields(result.stdout.strip())
+    assert result.stdout.startswith("dlt ") and (dlt["number"], dlt["name"]) == ("1", "EN10MB")
+
+    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", env=env)
+    assert result.returncode == 0
+    args = [_fields(line) for line in result.stdout.splitlines()]
+    assert all(line.startswith("arg ") for line in result.stdout.splitlines())
+    assert [a["call"] for a in args] == ["--netio-dir", "--netmap", "--instances", "--flush"]
+    assert [a["number"] for a in args] == ["0", "1", "2", "3"]
+    assert args[0]["default"] == f"/tmp/netio{os.getuid()}" and args[0]["type"] == "string"
+    assert args[1]["type"] == "fileselect" and args[3]["type"] == "boolflag"
+
+    # Options a newer Wireshark may add are let through; others are usage errors.
+    result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-reload-option", "x",
+                            "--extcap-something-new=1", env=env)
+    assert result.returncode == 0 and "interface {value=iou}" in result.stdout
+    assert pcapng_iou_cmd("extcap", "--no-such-option", env=env).returncode == 2
+    assert pcapng_iou_cmd("extcap", "--extcap-interface", "eth0", "--extcap-dlts", env=env).returncode == 2
+    # Capture filter check: no output means valid; we record everything, so any filter is refused.
+    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--extcap-capture-filter", "", env=env)
+    assert (result.returncode, result.stdout) == (0, "")
+    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--extcap-capture-filter", "tcp", env=env)
+    assert result.returncode == 0 and "display filter" in result.stdout
+
+
+def test_extcap_install_is_listed_by_tshark_and_uninstall_removes_it(tshark, workdir):
+    env = extcap_env(workdir)
+    folders = run_tshark(tshark, "-G", "folders", env=env).stdout
+    expected = dict(line.split(":", 1) for line in folders.splitlines() if ":" in line)
+    personal = expected.get("Personal Extcap path",
+                            os.path.join(expected["Personal configuration"].strip(), "extcap")).strip()
+    assert personal.startswith(workdir + os.sep), personal
+
+    env, path = install_extcap(tshark, workdir)
+    assert path == os.path.join(personal, "pcapng-iou")
+    assert os.access(path, os.X_OK) and extcap.is_ours(path)
+    listing = run_tshark(tshark, "-D", env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert any(line.endswith(". iou (IOU links (pcapng-iou))") for line in listing.stdout.splitlines()), \
+        listing.stdout
+    dlts = run_tshark(tshark, "-i", "iou", "-L", env=env)
+    assert "EN10MB" in dlts.stdout, dlts
+    assert pcapng_iou_cmd("extcap", "--install", env=env).returncode == 0  # again: replaced, still one
+
+    result = pcapng_iou_cmd("extcap", "--uninstall", env=env)
+    assert result.returncode == 0 and path in result.stdout
+    assert not os.path.exists(path)
+    assert "IOU links" not in run_tshark(tshark, "-D", env=env).stdout
+    result = pcapng_iou_cmd("extcap", "--uninstall", env=env)
+    assert result.returncode == 0 and "no pcapng-iou extcap installed" in result.stdout
+
+    # Somebody else's file of that name is neither replaced nor removed.
+    with open(path, "w") as handle:
+        handle.write("#!/bin/sh\necho not ours\n")
+    assert pcapng_iou_cmd("extcap", "--install", env=env).returncode == 1
+    assert pcapng_iou_cmd("extcap", "--uninstall", env=env).returncode == 1
+    with open(path) as handle:
+        assert handle.read() == "#!/bin/sh\necho not ours\n"
+
+
+def test_launcher_works_from_any_directory_and_interpreter_path(workdir):
+    """The installed file runs whatever the interpreter's path, and ignores the caller's directory."""
+    odd = os.path.join(workdir, "my python's dir")
+    os.makedirs(odd)
+    python = os.path.join(odd, "python")
+    os.symlink(sys.executable, python)
+    env = extcap_env(workdir)
+    target = os.path.join(workdir, "ext")
+    result = pcapng_iou_cmd("extcap", "--install", "--dir", target, env=env)
+    assert result.returncode == 0, result.stderr
+    launcher = os.path.join(target, "pcapng-iou")
+    with open(launcher, "w") as handle:
+        handle.write(extcap.launcher_text(python))
+    decoy = os.path.join(workdir, "pcapng_iou")  # a package of that name in the caller's directory
+    os.makedirs(decoy)
+    with open(os.path.join(decoy, "__init__.py"), "w") as handle:
+        handle.write("raise SystemExit('the decoy was imported')\n")
+    result = subprocess.run([launcher, "--extcap-interfaces"], capture_output=True, text=True, cwd=workdir,
+                            env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "interface {value=iou}" in result.stdout
+
+
+# --- tshark capturing through the extcap -------------------------------------------------
+def test_tshark_captures_a_lab_through_the_extcap(make_lab, tshark, workdir):
+    env, _ = install_extcap(tshark, workdir)
+    lab = make_lab(FOUR_LINKS)
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "extcap.pcapng")
+    duration = 8
+    started = time.monotonic()
+    run = subprocess.Popen(
+        [tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{lab.directory}",
+         "-o", f"extcap.iou.netmap:{lab.netmap_path}", "-a", f"duration:{duration}", "-w", output],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        real = [os.path.join(lab.directory, f"{n}_real") for n in (100, 101, 102)]
+        assert wait_until(lambda: all(os.path.exists(p) for p in real), 15), os.listdir(lab.directory)
+        sent = protocol_frames()
+        for sender, interface, receiver, frame, _ in sent:
+            assert lab[sender].send(interface, frame) == 1
+        for number in (100, 101, 102):
+            assert lab[number].wait_received(sum(1 for s in sent if s[2] == number))
+        assert time.monotonic() - started < duration, "the lab was too slow to attach; frames may be missed"
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, err
+    assert "Error by extcap" not in err.decode(), err
+    # tshark stopped the extcap (SIGTERM): every socket went back.
+    assert wait_until(lambda: directory_state(lab.directory) == before, 10), os.listdir(lab.directory)
+
+    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name", "frame.protocols")
+    assert len(rows) == len(sent)
+    names = {"0/0": "100:0/0-101:0/0", "1/0": "100:1/0-101:1/0", "1/1": "101:1/1-102:1/1",
+             "1/2": "102:1/2-100:1/2"}
+    got = sorted((row[1], row[2].split(":")) for row in rows)
+    for _, interface, _, _, protocol in sent:
+        assert any(name == names[interface] and protocol in protos for name, protos in got), (interface, got)
+    info = subprocess.run(["capinfos", output], capture_output=True, text=True, timeout=60).stdout
+    assert "Number of interfaces in file: 4" in info
+    for encapsulation in ("Ethernet", "Cisco HDLC", "PPP", "Frame Relay"):
+        assert f"Encapsulation = {encapsulation}" in info, info
+
+
+def test_extcap_failures_reach_tshark_at_once(make_lab, start_capture, tshark, workdir):
+    """An extcap that cannot capture says why, and tshark does not hang waiting for it."""
+    env, _ = install_extcap(tshark, workdir)
+    lab = make_lab(TWO_LINKS)
+    other = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "other.pcapng"))
+    wait_attached(other, 2)
+    for extra, reason in ((), "already capturing"), (("-f", "tcp"), "capture filters are not supported"):
+        started = time.monotonic()
+        result = run_tshark(tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{lab.directory}", *extra,
+                            "-a", "duration:30", "-w", os.path.join(workdir, "never.pcapng"), env=env)
+        assert time.monotonic() - started < 15
+        assert result.returncode != 0
+        assert reason in result.stderr, result.stderr
+    assert other.stop() == 0
