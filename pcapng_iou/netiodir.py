@@ -135,6 +135,10 @@ class DirectoryGuard:
     def __init__(self, directory: str):
         self.directory = directory
         self.name = b"\0pcapng-iou:" + os.path.realpath(directory).encode()
+        if len(self.name) > 108:  # an abstract name is limited to sun_path too: use a digest of a deep path
+            import hashlib
+
+            self.name = b"\0pcapng-iou:sha256:" + hashlib.sha256(self.name).hexdigest().encode()
         self.sock: Optional[socket.socket] = None
 
     def acquire(self) -> None:

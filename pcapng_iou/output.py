@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 import sys
 
 
@@ -38,6 +39,8 @@ class CaptureFile:
                 raise OutputError(f"cannot write {path}: {reason}") from None
         self._stream = io.BufferedWriter(io.FileIO(fd, "wb"), buffer_size=256 * 1024)
         self._dirty = False
+        #: A regular file can be deleted (or its folder) while we write: writing goes on into nothing.
+        self._regular = not self.is_stdout and stat.S_ISREG(os.fstat(fd).st_mode)
 
     def write(self, data: bytes) -> None:
         try:
@@ -57,6 +60,8 @@ class CaptureFile:
             except OSError as err:
                 raise self._error(err) from None
             self._dirty = False
+        if self._regular and os.fstat(self._stream.fileno()).st_nlink == 0:
+            raise OutputError(f"cannot write {self.display}: the file was deleted (or its folder) while capturing")
 
     def _error(self, err: OSError) -> OutputError:
         if err.errno in (errno.EPIPE, errno.ECONNRESET):

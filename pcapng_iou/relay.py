@@ -127,6 +127,10 @@ def attach(directory: str, instance: int) -> Proxy:
         raise AttachError(f"{paths.socket}: not a socket")
     if lstat(paths.real) is not None:
         raise AttachError(f"{paths.real} already exists (left by a crashed capture? run 'pcapng-iou repair')")
+    temp = lstat(paths.temp)
+    if temp is not None and not is_socket(temp):
+        # Only a socket there can be ours (from an attach that was interrupted); anything else is left alone.
+        raise AttachError(f"{paths.socket}: not attached: {paths.temp} is in the way and is not ours")
     forwarder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         forwarder.connect(paths.socket)

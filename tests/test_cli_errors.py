@@ -1,0 +1,296 @@
+"""Bad input on the command line: every mistake gives one clear message and leaves the lab alone.
+
+Real ``python -m pcapng_iou`` processes, run in an empty working directory
+(so that a file created by mistake shows), next to a running lab whose netio
+directory must be exactly as it was afterwards.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import pcapng_iou
+from conftest import directory_state
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
+
+NETMAP = "100:0/0 101:0/0\n"
+USAGE_ERROR = re.compile(r"^pcapng-iou(?: \w+)?: error: \S")
+
+
+def run_cli(*args: str, cwd: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    # Run the code under test, whatever the working directory (not some other installed copy).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SOURCE_ROOT, os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, "-m", "pcapng_iou", *args], cwd=cwd, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def lab(make_lab):
+    return make_lab(NETMAP)
+
+
+@pytest.fixture
+def empty_cwd(workdir):
+    path = os.path.join(workdir, "cwd")
+    os.mkdir(path)
+    return path
+
+
+def assert_lab_untouched(lab, before: dict) -> None:
+    assert directory_state(lab.directory) == before
+    # And it still works: nobody stands between the instances.
+    frame = bytes.fromhex("ffffffffffff020000006400") + b"\x88\xb5" + bytes(46)
+    assert lab[100].send("0/0", frame) == 1
+    assert lab[101].wait_received(1)
+    assert lab[101].frames_from(100) == [frame]
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+# -- option syntax: argparse usage errors, status 2 --------------------------------------
+BAD_OPTIONS = [
+    ["capture", "--bogus"],
+    ["capture", "extra-argument"],
+    ["capture", "-w"],
+    ["capture", "-n"],
+    ["capture", "-d"],
+    ["capture", "-c", "0"],
+    ["capture", "-c", "-3"],
+    ["capture", "-c", "ten"],
+    ["capture", "-c", "1.5"],
+    ["capture", "--count="],
+    ["capture", "--duration", "0"],
+    ["capture", "--duration", "-1"],
+    ["capture", "--duration", "soon"],
+    ["capture", "--duration", "nan"],
+    ["capture", "-i", "0"],
+    ["capture", "-i", "1025"],
+    ["capture", "-i", "abc"],
+    ["capture", "-i", "-5"],
+    ["capture", "-i", "100", "-i", "99999"],
+    ["capture", "--linktype", "bogus"],
+    ["capture", "--linktype", "70000"],
+    ["capture", "--linktype", ""],
+    ["capture", "--no-wait=yes"],
+    ["capture", "--flush", "--quiet=1"],
+    ["frobnicate"],
+    ["--bogus"],
+    ["repair", "--bogus"],
+    ["repair", "-d"],
+    ["repair", "--dry-run", "extra"],
+    ["demo", "--duration", "0"],
+    ["demo", "--bogus"],
+    ["demo", "-w"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_OPTIONS, ids=lambda argv: " ".join(argv) or "nothing")
+def test_wrong_option_or_value_is_a_usage_error(argv, lab, empty_cwd):
+    before = directory_state(lab.directory)
+    # -d and -w come first so that a later wrong option is what fails (repair and demo have no -n).
+    lead = []
+    if argv[0] == "capture":
+        lead = ["-d", lab.directory, "-w", "out.pcapng"]
+    elif argv[0] == "repair":
+        lead = ["-d", lab.directory]
+    args = argv[:1] + lead + argv[1:] if lead else argv
+    result = run_cli(*args, cwd=empty_cwd)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("usage: pcapng-iou"), result.stderr
+    assert USAGE_ERROR.match(lines[-1]), result.stderr
+    assert os.listdir(empty_cwd) == []
+    assert_lab_untouched(lab, before)
+
+
+def test_no_command_prints_usage_and_fails(empty_cwd):
+    result = run_cli(cwd=empty_cwd)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: pcapng-iou")
+    assert os.listdir(empty_cwd) == []
+
+
+# -- things that exist or not: one line, non-zero, nothing touched ---------------------------
+def test_missing_netio_dir_with_no_wait(workdir, empty_cwd):
+    missing = os.path.join(workdir, "no", "netio")
+    result = run_cli("capture", "--no-wait", "-d", missing, "-w", "out.pcapng", cwd=empty_cwd, timeout=10)
+    assert result.returncode == 1
+    line = one_error_line(result.stderr)
+    assert line.startswith("pcapng-iou: error: ") and missing in line and "does not exist" in line, line
+    assert os.listdir(empty_cwd) == []
+    assert not os.path.exists(os.path.join(workdir, "no"))
+
+
+def test_repair_of_a_missing_netio_dir(workdir, empty_cwd):
+    missing = os.path.join(workdir, "netio-missing")
+    result = run_cli("repair", "-d", missing, cwd=empty_cwd)
+    assert result.returncode == 1
+    line = one_error_line(result.stderr)
+    assert missing in line and "does not exist" in line
+    assert not os.path.exists(missing)
+
+
+def _unwritable_outputs(workdir: str) -> dict:
+    plain = os.path.join(workdir, "plain-file")
+    with open(plain, "w") as handle:
+        handle.write("keep me\n")
+    folder = os.path.join(workdir, "a-folder")
+    os.mkdir(folder)
+    return {
+        "missing folder": (os.path.join(workdir, "gone", "x.pcapng"), "No such file or directory"),
+        "parent is a file": (os.path.join(plain, "x.pcapng"), "Not a directory"),
+        "is a directory": (folder, "Is a directory"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing folder", "parent is a file", "is a directory"])
+def test_unwritable_output(case, lab, workdir, empty_cwd):
+    output, reason = _unwritable_outputs(workdir)[case]
+    before = directory_state(lab.directory)
+    result = run_cli("capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output, cwd=empty_cwd)
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert line == f"pcapng-iou: error: cannot write {output}: {reason}", line
+    assert os.listdir(empty_cwd) == []
+    with open(os.path.join(workdir, "plain-file")) as handle:
+        assert handle.read() == "keep me\n"
+    assert os.listdir(os.path.join(workdir, "a-folder")) == []
+    assert_lab_untouched(lab, before)
+
+
+BAD_NETMAPS = [
+    ("100:0/0 101:0/0\n100:0/1 oops\n", 2, 9),
+    ("100:0/0 101:0/0\n\n  2000:0/0 101:0/1\n", 3, 3),
+    ("100:0/0 101:0/0 frobnitz\n", 1, 17),
+    ("100:0/0 101:0/0\n/* never closed\n100:1/0 101:1/0\n", 2, 1),
+    ("100:16/0 101:0/0\n", 1, 1),
+]
+
+
+@pytest.mark.parametrize("text, line_number, column", BAD_NETMAPS,
+                         ids=["bad endpoint", "id out of range", "unknown link type", "open comment", "bay 16"])
+def test_bad_netmap_names_file_line_and_column(text, line_number, column, lab, workdir, empty_cwd):
+    before = directory_state(lab.directory)
+    bad = os.path.join(workdir, "BADMAP")
+    with open(bad, "w") as handle:
+        handle.write(text)
+    result = run_cli("capture", "-d", lab.directory, "-n", bad, "-w", "out.pcapng", cwd=empty_cwd)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result.stderr)
+    match = re.match(r"^pcapng-iou: error: (.+):(\d+):(\d+): (\S.*)$", line)
+    assert match, line
+    assert match.group(1) == bad
+    assert (int(match.group(2)), int(match.group(3))) == (line_number, column), line
+    assert os.listdir(empty_cwd) == []
+    assert_lab_untouched(lab, before)
+
+
+def test_bad_netmap_found_in_the_working_directory(lab, empty_cwd):
+    before = directory_state(lab.directory)
+    with open(os.path.join(empty_cwd, "NETMAP"), "w") as handle:
+        handle.write("100:0/0 101:0/0\n100:x 101:0/1\n")
+    result = run_cli("capture", "-d", lab.directory, "-w", "out.pcapng", cwd=empty_cwd)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert re.match(r"^pcapng-iou: error: NETMAP:2:1: \S", line), line
+    assert os.listdir(empty_cwd) == ["NETMAP"]
+    assert_lab_untouched(lab, before)
+
+
+def test_netmap_that_cannot_be_read(lab, workdir, empty_cwd):
+    before = directory_state(lab.directory)
+    missing = os.path.join(workdir, "NOMAP")
+    result = run_cli("capture", "-d", lab.directory, "-n", missing, "-w", "out.pcapng", cwd=empty_cwd)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"pcapng-iou: error: {missing}") and "No such file or directory" in line, line
+    assert os.listdir(empty_cwd) == []
+    assert_lab_untouched(lab, before)
+
+
+# -- socket names that do not fit in sun_path (108 bytes with the NUL) ------------------------
+def _deep_dir(workdir: str, length: int) -> str:
+    """A directory under ``workdir`` whose path is exactly ``length`` bytes."""
+    base = os.path.join(workdir, "d")
+    path = base + "x" * (length - len(base))
+    assert len(path) == length
+    os.makedirs(path)
+    return path
+
+
+def test_socket_paths_too_long_for_our_names(make_lab, workdir, empty_cwd):
+    """IOU fits (``<dir>/100`` is under 108 bytes), our ``<dir>/100.pcapng-iou-new`` does not."""
+    netio_dir = _deep_dir(workdir, 95)
+    from pcapng_iou.labrun import Lab
+
+    lab = Lab(netio_dir, NETMAP, os.path.join(workdir, "NETMAP"))
+    try:
+        lab.start()
+        before = directory_state(netio_dir)
+        result = run_cli("capture", "-d", netio_dir, "-n", lab.netmap_path, "-w", "out.pcapng",
+                         cwd=empty_cwd, timeout=15)
+        assert result.returncode == 1, result.stderr
+        line = one_error_line(result.stderr)
+        assert line.startswith("pcapng-iou: error: ") and ("107" in line or "108" in line), line
+        assert netio_dir in line, line
+        assert os.listdir(empty_cwd) == []
+        assert_lab_untouched(lab, before)
+    finally:
+        lab.stop()
+
+
+def test_netio_dir_too_deep_for_any_socket(workdir, empty_cwd):
+    netio_dir = _deep_dir(workdir, 110)
+    before = directory_state(netio_dir)
+    result = run_cli("capture", "-d", netio_dir, "-w", "out.pcapng", cwd=empty_cwd, timeout=15)
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert line.startswith("pcapng-iou: error: ") and netio_dir in line, line
+    assert os.listdir(empty_cwd) == []
+    assert directory_state(netio_dir) == before
+
+
+def test_repair_of_a_deep_netio_dir_does_not_crash(workdir, empty_cwd):
+    # The one-capture-per-directory guard is named after the path: it must cope with deep ones too.
+    netio_dir = _deep_dir(workdir, 100)
+    result = run_cli("repair", "-d", netio_dir, cwd=empty_cwd)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{netio_dir}: nothing to repair\n"
+    assert result.stderr == ""
+
+
+def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdir):
+    """Ids of three digits fit in this directory, ids of four do not: the first such instance is an error."""
+    netio_dir = _deep_dir(workdir, 88)
+    from pcapng_iou.labrun import Lab
+
+    lab = Lab(netio_dir, NETMAP + "1000:0/0\n", os.path.join(workdir, "NETMAP"))
+    try:
+        lab.start(100, 101)
+        before = directory_state(netio_dir)
+        capture = start_capture("-d", netio_dir, "-n", lab.netmap_path, "-w", os.path.join(workdir, "o.pcapng"))
+        assert capture.wait_for("attached", count=2), capture.stderr
+        lab.start(1000)
+        assert capture.wait(10) == 1, capture.stderr
+        errors = [line for line in capture.lines if ": error: " in line]
+        assert len(errors) == 1, capture.stderr
+        assert errors[0].startswith(f"pcapng-iou: error: {netio_dir}/1000.pcapng-iou-new: path is longer than")
+        assert "Traceback" not in capture.stderr
+        after = directory_state(netio_dir)
+        assert {name: ino for name, ino in after.items() if not name.startswith("1000")} == before
+        assert sorted(name for name in after if name.startswith("1000")) == ["1000", "1000.lck"]  # 1000's own
+        assert_lab_untouched(lab, after)
+    finally:
+        lab.stop()

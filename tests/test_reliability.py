@@ -1,0 +1,767 @@
+"""Faults, hostile input, churn and privileges, with real processes, real signals and real kernel limits.
+
+Besides the simulated routers of :mod:`pcapng_iou.labrun`, two small
+stdlib-only programs run here as real processes (stdlib-only so that they also
+run as an unprivileged user who cannot import the package):
+
+* ``INSTANCE`` is an IOU instance as the protocol notes describe it (lock
+  file with its pid, socket at ``<id>``, clean exit on SIGTERM) that keeps
+  count of the numbered frames it gets, and with ``--log`` reports every
+  datagram byte for byte;
+* ``FLOOD`` is a peer sending numbered frames to an instance's socket path
+  as fast as the sockets take them.
+
+Frames are numbered so that "nothing lost, nothing out of order" is a plain
+comparison of the numbers the receiver saw.
+"""
+from __future__ import annotations
+
+import collections
+import fcntl
+import os
+import queue
+import resource
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import pcapng_iou
+from conftest import directory_state, read_packets, short_tempdir, tshark_rows
+from pcapng_iou import frames
+
+NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
+ETHERTYPE = b"\x88\xb5"
+
+INSTANCE = r"""
+import errno, fcntl, os, select, signal, socket, sys
+directory, number, log = sys.argv[1], int(sys.argv[2]), "--log" in sys.argv[3:]
+path = os.path.join(directory, str(number))
+lock = path + ".lck"
+fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.ftruncate(fd, 0)
+os.write(fd, b"%d\n" % os.getpid())
+try:
+    os.unlink(path)
+except FileNotFoundError:
+    pass
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind(path)
+sock.setblocking(False)
+sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sender.settimeout(5)
+wake_r, wake_w = socket.socketpair()
+wake_r.setblocking(False)
+wake_w.setblocking(False)
+signal.set_wakeup_fd(wake_w.fileno())
+stopping = []
+signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+runs = []  # [first, last]: numbered frames received one after the other
+buffered = b""
+
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+say("ready %d" % os.getpid())
+while not stopping:
+    readable = select.select([sock, wake_r, 0], [], [])[0]
+    if sock in readable:
+        while True:
+            try:
+                datagram = sock.recv(1 << 18)
+            except BlockingIOError:
+                break
+            if log:
+                say("recv " + datagram.hex())
+            if len(datagram) >= 30 and datagram[20:22] == b"\x88\xb5":
+                n = int.from_bytes(datagram[22:30], "big")
+                if runs and runs[-1][1] + 1 == n:
+                    runs[-1][1] = n
+                else:
+                    runs.append([n, n])
+    if 0 in readable:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            break
+        buffered += chunk
+        *lines, buffered = buffered.split(b"\n")
+        for line in lines:
+            words = line.decode().split()
+            if words[0] == "send":
+                try:
+                    sender.sendto(bytes.fromhex(words[2]), os.path.join(directory, words[1]))
+                    say("sent")
+                except OSError as err:
+                    say("error " + errno.errorcode.get(err.errno, str(err)))
+            elif words[0] == "runs":
+                say("runs " + " ".join("%d-%d" % tuple(r) for r in runs))
+    if wake_r in readable:
+        try:
+            wake_r.recv(64)
+        except BlockingIOError:
+            pass
+for name in (path, lock):
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+say("bye")
+"""
+
+FLOOD = r"""
+import errno, socket, struct, sys, time
+path, dst, src, first, count, size = sys.argv[1], *map(int, sys.argv[2:7])
+pace_after = int(sys.argv[7]) if len(sys.argv) > 7 else count
+pace = float(sys.argv[8]) if len(sys.argv) > 8 else 0.0
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.settimeout(120)
+header = struct.pack(">HHBBBB", dst, src, 0, 0, 1, 0)
+mac = bytes((2, 0, 0, src >> 8, src & 255, 0))
+sent = 0
+for number in range(first, first + count):
+    if sent == pace_after:
+        print("paced", flush=True)
+    if sent >= pace_after:
+        time.sleep(pace)
+    frame = b"\xff" * 6 + mac + b"\x88\xb5" + number.to_bytes(8, "big")
+    try:
+        sock.sendto(header + frame + bytes(max(0, size - len(frame))), path)
+    except OSError as err:
+        if err.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            break  # nobody there any more (the capture was killed)
+        raise
+    sent += 1
+print("sent", sent, flush=True)
+"""
+
+
+class SimInstance:
+    """``INSTANCE`` as a real process; ``received`` holds what it got when started with ``log=True``."""
+
+    def __init__(self, directory: str, number: int, log: bool = False, python: str = sys.executable, **popen):
+        argv = [python, "-c", INSTANCE, directory, str(number)] + (["--log"] if log else [])
+        self.number = number
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, bufsize=0, **popen)
+        self.received: list = []
+        self._replies: "queue.Queue[str]" = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        first = self.reply(10)
+        assert first.startswith("ready"), f"instance {number} did not start: {first}"
+
+    def _read(self) -> None:
+        for raw in self.process.stdout:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("recv "):
+                self.received.append(bytes.fromhex(line[5:]))
+            else:
+                self._replies.put(line)
+        self._replies.put("")
+
+    def reply(self, timeout: float = 10.0) -> str:
+        try:
+            return self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"instance {self.number} did not answer") from None
+
+    def command(self, line: str) -> str:
+        self.process.stdin.write((line + "\n").encode())
+        return self.reply()
+
+    def send(self, target: int, datagram: bytes) -> str:
+        return self.command(f"send {target} {datagram.hex()}")
+
+    def runs(self) -> list:
+        words = self.command("runs").split()[1:]
+        return [tuple(int(n) for n in word.split("-")) for word in words]
+
+    def wait_runs(self, expected: list, timeout: float = 30.0) -> list:
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = self.runs()
+            if runs == expected or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.1)
+
+    def wait_received(self, count: int, timeout: float = 10.0) -> bool:
+        return wait_until(lambda: len(self.received) >= count, timeout)
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+        self.process.wait(10)
+        self._reader.join(5)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            stream.close()
+
+
+@pytest.fixture
+def sim_instances():
+    """``sim_instances(directory, number, **kw)``: a :class:`SimInstance`, stopped at the end."""
+    started = []
+
+    def factory(*args, **kwargs) -> SimInstance:
+        instance = SimInstance(*args, **kwargs)
+        started.append(instance)
+        return instance
+
+    yield factory
+    for instance in started:
+        instance.stop()
+
+
+def flood(directory: str, target: int, first: int, count: int, size: int = 64,
+          pace_after: int | None = None, pace: float = 0.0, source: int = 100) -> subprocess.Popen:
+    argv = [sys.executable, "-c", FLOOD, os.path.join(directory, str(target)), str(target), str(source),
+            str(first), str(count), str(size)]
+    if pace_after is not None:
+        argv += [str(pace_after), str(pace)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def flood_result(process: subprocess.Popen, timeout: float = 60.0) -> int:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    return int(out.split()[-1])
+
+
+def merged(runs: list) -> list:
+    """Runs of numbers put in order and joined: what arrived, whatever the order."""
+    out: list = []
+    for first, last in sorted(runs):
+        if out and first <= out[-1][1] + 1:
+            assert first > out[-1][1], f"frames {first}..{min(last, out[-1][1])} arrived twice"
+            out[-1][1] = max(out[-1][1], last)
+        else:
+            out.append([first, last])
+    return [tuple(run) for run in out]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def proc_status_kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def error_lines(capture) -> list:
+    return [line for line in capture.lines if ": error: " in line]
+
+
+def run_repair(directory: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)
+    return subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", directory],
+                          capture_output=True, text=True, timeout=30, env=env)
+
+
+def numbered(number: int) -> bytes:
+    return frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:64:00", 0x88B5, number.to_bytes(8, "big") + bytes(40))
+
+
+def start_lab_with_sink(make_lab, sim_instances, log: bool = False):
+    """100 and 102 are simulated routers; 101, the one that gets flooded, is an ``INSTANCE``."""
+    lab = make_lab(NETMAP, start=False)
+    lab.start(100, 102)
+    return lab, sim_instances(lab.directory, 101, log=log)
+
+
+# == Writing the file fails =====================================================================
+@pytest.mark.parametrize("flush", [False, True], ids=["buffered", "flush-each"])
+def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_capture):
+    lab = make_lab(NETMAP)
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "/dev/full", *(["-f"] if flush else []))
+    if flush:
+        # The very first write fails: the lab is never touched.
+        assert capture.wait(15) == 1, capture.stderr
+        assert not [line for line in capture.lines if "attached" in line], capture.stderr
+    else:
+        # ENOSPC shows at the first flush (within a second); frames keep flowing until then and after.
+        assert capture.wait_for("attached", count=3), capture.stderr
+        lab[100].send("0/0", numbered(1))
+        assert lab[101].wait_received(1)
+        assert capture.wait(15) == 1, capture.stderr
+    assert error_lines(capture) == ["pcapng-iou: error: cannot write /dev/full: No space left on device"], \
+        capture.stderr
+    assert directory_state(lab.directory) == before
+    lab[100].send("0/0", numbered(2))
+    assert lab[101].wait_received(2 if not flush else 1)
+    assert lab[101].frames_from(100)[-1] == numbered(2)
+
+
+@pytest.fixture
+def small_filesystem(workdir):
+    """A 256 KiB tmpfs mounted for the test (needs root; skipped where mounting is not allowed)."""
+    mount_point = os.path.join(workdir, "small")
+    os.mkdir(mount_point)
+    mount = shutil.which("mount")
+    result = subprocess.run([mount, "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount_point],
+                            capture_output=True, text=True) if mount else None
+    if result is None or result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip() if result else 'no mount'}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", mount_point], capture_output=True)
+
+
+class _FileSizeLimit:
+    """RLIMIT_FSIZE (soft) lowered in this process while a child is started: the child inherits it."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def __enter__(self):
+        self.saved = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.limit, self.saved[1]))
+
+    def __exit__(self, *exc):
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.saved)
+
+
+FLOOD_COUNT = 40000
+
+
+@pytest.mark.parametrize("fault", ["small filesystem", "file size limit", "folder removed"])
+def test_output_failing_mid_capture_loses_no_frame(fault, request, make_lab, sim_instances, start_capture, workdir):
+    """The file stops taking data while a flood runs: one error, status 1, sockets back, every frame delivered."""
+    lab, sink = start_lab_with_sink(make_lab, sim_instances)
+    before = directory_state(lab.directory)
+    if fault == "small filesystem":
+        output = os.path.join(request.getfixturevalue("small_filesystem"), "cap.pcapng")
+        reason = "No space left on device"
+    elif fault == "file size limit":
+        output = os.path.join(workdir, "cap.pcapng")
+        reason = "File too large"
+    else:
+        os.mkdir(os.path.join(workdir, "out"))
+        output = os.path.join(workdir, "out", "cap.pcapng")
+        reason = "the file was deleted"
+    args = ("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    if fault == "file size limit":
+        with _FileSizeLimit(64 * 1024):
+            capture = start_capture(*args)
+    else:
+        capture = start_capture(*args)
+    assert capture.wait_for("attached", count=3), capture.stderr
+    sender = flood(lab.directory, 101, 0, FLOOD_COUNT, size=200)
+    if fault == "folder removed":
+        assert wait_until(lambda: os.path.getsize(output) > 64 * 1024, 20), capture.stderr
+        shutil.rmtree(os.path.join(workdir, "out"))
+    assert capture.wait(30) == 1, capture.stderr
+    flooding = sender.poll() is None
+    errors = error_lines(capture)
+    assert len(errors) == 1 and errors[0].startswith(f"pcapng-iou: error: cannot write {output}: {reason}"), \
+        capture.stderr
+    assert directory_state(lab.directory) == before
+    assert flood_result(sender) == FLOOD_COUNT
+    runs = sink.wait_runs([(0, FLOOD_COUNT - 1)])
+    assert merged(runs) == [(0, FLOOD_COUNT - 1)], runs
+    # Frames still in our queue when the name goes back reach the instance after some sent straight to it.
+    print(f"{fault}: flood still running when the capture ended: {flooding}; arrival runs: {len(runs)}")
+
+
+# == The capture is killed under heavy traffic ======================================================
+def _recorded_numbers(tshark: str, output: str) -> tuple[list, list, subprocess.CompletedProcess]:
+    result = subprocess.run([tshark, "-r", output, "-T", "fields", "-e", "frame.time_epoch", "-e", "eth.type",
+                             "-e", "data.data"], capture_output=True, text=True, timeout=120)
+    numbers, times = [], []
+    for line in result.stdout.splitlines():
+        epoch, ethertype, data = line.split("\t")
+        if ethertype == "0x88b5":
+            numbers.append(int(data[:16], 16))
+            times.append(float(epoch))
+    return numbers, times, result
+
+
+@pytest.mark.parametrize("flush", [False, True], ids=["buffered", "flush-each"])
+def test_killed_under_heavy_traffic_then_repair(flush, make_lab, sim_instances, start_capture, workdir, tshark):
+    lab, sink = start_lab_with_sink(make_lab, sim_instances)
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "killed.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, *(["-f"] if flush else []))
+    assert capture.wait_for("attached", count=3), capture.stderr
+    # As fast as it goes for a while, then a steady trickle: the last second before the kill must be on disk.
+    heavy = 30000
+    sender = flood(lab.directory, 101, 0, 10 ** 7, size=100, pace_after=heavy, pace=0.002)
+    assert sender.stdout.readline().strip() == "paced"
+    time.sleep(2.5)
+    killed_at = time.time()
+    capture.process.kill()
+    assert capture.wait(10) == -signal.SIGKILL
+    sent = flood_result(sender)  # stops at "connection refused" from our dead socket
+    assert sent > heavy
+
+    # The lab is broken until repaired: the instance listens at 101_real.
+    assert "101_real" in os.listdir(lab.directory)
+    fixed = run_repair(lab.directory)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "instance 101 runs: renamed" in fixed.stdout and "instance 100 runs: renamed" in fixed.stdout
+    assert directory_state(lab.directory) == before
+
+    delivered = sink.runs()
+    assert len(delivered) == 1 and delivered[0][0] == 0, delivered  # in order, none lost in between
+    delivered_count = delivered[0][1] + 1
+    after = flood(lab.directory, 101, 10 ** 9, 5000, size=100)
+    assert flood_result(after) == 5000
+    runs = sink.wait_runs(delivered + [(10 ** 9, 10 ** 9 + 4999)])
+    assert runs == delivered + [(10 ** 9, 10 ** 9 + 4999)], runs
+    lab[100].send("0/1", numbered(7))
+    assert lab[102].wait_received(1) and lab[102].frames_from(100) == [numbered(7)]
+
+    numbers, times, result = _recorded_numbers(tshark, output)
+    cut_short = "cut short in the middle of a packet" in result.stderr
+    print(f"flush each={flush}: sent {sent}, delivered {delivered_count}, recorded {len(numbers)}; "
+          f"tshark status {result.returncode}{' (file cut short)' if cut_short else ''}; "
+          f"last recorded frame {killed_at - times[-1]:.2f} s before the kill" if times else "nothing recorded")
+    assert result.returncode == 0 or (not flush and result.returncode == 2 and cut_short), result.stderr
+    assert numbers == list(range(len(numbers))), "recorded frames are not the first ones, in order"
+    # Recorded after forwarding; at most one read and recorded, still waiting for the instance.
+    assert len(numbers) <= delivered_count + 1
+    if flush:
+        assert len(numbers) >= delivered_count - 1
+    assert killed_at - times[-1] < 1.8, "more than the last second is missing from the file"
+
+
+# == An instance stops while others flood ==============================================================
+def test_stopped_instance_memory_bounded_others_unaffected(make_lab, sim_instances, start_capture, workdir):
+    lab, sink = start_lab_with_sink(make_lab, sim_instances)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(workdir, "m.pcapng"))
+    assert capture.wait_for("attached", count=3), capture.stderr
+    pid = capture.process.pid
+    lab[100].send("0/1", numbered(0))
+    assert lab[102].wait_received(1)
+    time.sleep(0.3)
+    baseline = proc_status_kb(pid, "VmRSS")
+    count, size = 20000, 1400  # 28 MB: far more than the kernel queues hold
+    sink.signal(signal.SIGSTOP)
+    try:
+        sender = flood(lab.directory, 101, 0, count, size=size)
+        peak = baseline
+        started = time.monotonic()
+        for number in range(1, 31):
+            lab[100].send("0/1", numbered(number))
+            peak = max(peak, proc_status_kb(pid, "VmRSS"))
+        assert lab[102].wait_received(31, timeout=10), "102 starved by a stopped 101"
+        unaffected_s = time.monotonic() - started
+        while time.monotonic() - started < 2.0:
+            peak = max(peak, proc_status_kb(pid, "VmRSS"))
+            time.sleep(0.05)
+        assert sender.poll() is None, "the flood got through to a stopped instance: frames were dropped"
+        assert capture.process.poll() is None
+    finally:
+        sink.signal(signal.SIGCONT)
+    assert flood_result(sender) == count
+    runs = sink.wait_runs([(0, count - 1)])
+    assert runs == [(0, count - 1)], runs[:10]
+    assert [f[14:22] for f in lab[102].frames_from(100)] == [n.to_bytes(8, "big") for n in range(31)]
+    grown_kb = peak - baseline
+    print(f"VmRSS {baseline} kB, peak {peak} kB while {count * size // 10 ** 6} MB waited for a stopped "
+          f"instance; 30 frames between the others took {unaffected_s * 1000:.0f} ms")
+    assert grown_kb < 8 * 1024, f"memory grew by {grown_kb} kB while an instance was stopped"
+    assert capture.stop() == 0
+
+
+# == Malformed datagrams =================================================================================
+def _odd_datagrams() -> list:
+    header = struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0)
+    out = [bytes(range(1, 1 + n)) for n in range(8)]  # 0..7 bytes: not even a header
+    out.append(header)  # a header and nothing else
+    out.append(struct.pack(">HHBBBB", 101, 100, 0, 0, 0, 0) + b"free?" * 20)  # message type 0
+    out.append(struct.pack(">HHBBBB", 101, 100, 0, 0, 3, 0) + b"\x01" * 16)  # an L1 keepalive type
+    out.append(struct.pack(">HHBBBB", 101, 100, 0, 0, 255, 9) + numbered(1))  # unknown type, odd channel
+    big = header + numbered(2)
+    out.append(big + bytes(range(256)) * ((65536 - len(big)) // 256) + bytes((65536 - len(big)) % 256))  # 64 KiB
+    out.append(struct.pack(">HHBBBB", 999, 998, 0x33, 0x44, 1, 0) + numbered(3))  # ids no NETMAP names
+    out.append(struct.pack(">HHBBBB", 0, 65535, 0xFF, 0xFF, 1, 0) + numbered(4))  # ids no IOU can have
+    out.append(struct.pack(">HHBBBB", 101, 100, 0x13, 0x21, 1, 0) + numbered(5))  # ports no NETMAP names
+    out.append(header + numbered(6))  # and a plain one to end with
+    return out
+
+
+def test_malformed_datagrams_forwarded_unchanged_and_counted(make_lab, sim_instances, start_capture, workdir,
+                                                              tshark):
+    lab = make_lab("100:0/0 101:0/0\n", start=False)
+    lab.start(100)
+    sink = sim_instances(lab.directory, 101, log=True)
+    datagrams = _odd_datagrams()
+    assert len(datagrams[12]) == 65536
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    target = os.path.join(lab.directory, "101")
+    # What the instance gets with nobody in between...
+    for datagram in datagrams:
+        sender.sendto(datagram, target)
+    assert sink.wait_received(len(datagrams))
+    assert sink.received == datagrams
+    # ...it gets through the capture too.
+    output = os.path.join(workdir, "odd.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    for datagram in datagrams:
+        sender.sendto(datagram, target)
+    assert sink.wait_received(2 * len(datagrams)), capture.stderr
+    assert sink.received[len(datagrams):] == datagrams
+    sender.close()
+    assert capture.process.poll() is None, capture.stderr
+    assert capture.stop() == 0
+    assert not error_lines(capture) and "Traceback" not in capture.stderr, capture.stderr
+    # 9 without a frame (up to 8 bytes), 3 frames of another message type.
+    assert "malformed 12" in capture.stderr and f"datagrams relayed {len(datagrams)}" in capture.stderr, \
+        capture.stderr
+    packets = read_packets(output)
+    recorded = [p[1] for p in packets]
+    assert recorded == [d[8:] for d in datagrams[12:]]
+    rows = tshark_rows(tshark, output, "frame.len", "frame.interface_name")
+    assert [int(row[0]) for row in rows] == [len(d) - 8 for d in datagrams[12:]]
+    assert rows[0][1] == rows[-1][1] == "100:0/0-101:0/0"
+    assert len({row[1] for row in rows}) == 4, rows  # the three odd ones on interfaces of their own
+
+
+# == Instances come and go by the thousand ==============================================================
+class _Lifetime:
+    """One short life of an instance, in this process: lock and pid, socket, then a clean exit."""
+
+    def __init__(self, directory: str, number: int):
+        self.path = os.path.join(directory, str(number))
+        self.lock = self.path + ".lck"
+        self.fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, b"%d\n" % os.getpid())
+        try:
+            os.unlink(self.path)  # the stale socket of an earlier life (or our proxy's)
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+
+    def end(self) -> None:
+        for path in (self.path, self.lock):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self.sock.close()
+        os.close(self.fd)
+
+
+def test_ten_thousand_instance_lifetimes_leak_nothing(make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    output = os.path.join(workdir, "churn.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    pid = capture.process.pid
+    settled = directory_state(lab.directory)
+    baseline = fd_count(pid)
+    cycles, window, ids = 10000, 8, list(range(200, 264))
+    living: collections.deque = collections.deque()
+    peak = baseline
+    started = time.monotonic()
+    for cycle in range(cycles):
+        if len(living) >= window:
+            living.popleft().end()
+        living.append(_Lifetime(lab.directory, ids[cycle % len(ids)]))
+        if cycle % 200 == 0:
+            peak = max(peak, fd_count(pid))
+            assert capture.process.poll() is None, capture.stderr[-2000:]
+    while living:
+        living.popleft().end()
+    took = time.monotonic() - started
+    assert wait_until(lambda: directory_state(lab.directory) == settled, 20), \
+        sorted(set(os.listdir(lab.directory)) - set(settled))
+    assert wait_until(lambda: fd_count(pid) == baseline, 10), (baseline, fd_count(pid))
+    attaches = sum("attached" in line for line in capture.lines) - 2
+    print(f"{cycles} lifetimes in {took:.1f} s; {attaches} attached; fds {baseline}, at most {peak}")
+    assert attaches >= 100, "the capture hardly saw the instances come and go"
+    # A proxy is two descriptors; a capture running behind may hold one for every id still in the cycle.
+    assert peak <= baseline + 2 * len(ids) + 8, (baseline, peak)
+    lab[100].send("0/0", numbered(42))
+    assert lab[101].wait_received(1)
+    assert capture.stop() == 0
+    assert "Traceback" not in capture.stderr
+    assert [p[1] for p in read_packets(output)] == [numbered(42)]
+    assert directory_state(lab.directory) == {k: v for k, v in settled.items() if not k.endswith("_real")} | {
+        "100": settled["100_real"], "101": settled["101_real"]}
+
+
+# == Privileges and files ====================================================================================
+def _python_for(uid: int, gid: int) -> str | None:
+    """A Python interpreter that ``uid`` may run (ours may live under /root)."""
+    for candidate in (sys.executable, shutil.which("python3"), "/usr/bin/python3"):
+        if candidate and os.path.exists(candidate):
+            try:
+                result = subprocess.run([candidate, "-c", "pass"], user=uid, group=gid, extra_groups=[],
+                                        capture_output=True)
+            except OSError:
+                continue
+            if result.returncode == 0:
+                return candidate
+    return None
+
+
+def test_root_on_another_users_netio_dir(sim_instances, start_capture):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import pwd
+
+    try:
+        user = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    python = _python_for(user.pw_uid, user.pw_gid)
+    if python is None:
+        pytest.skip("no Python that user nobody may run")
+    base = short_tempdir("iouroot")
+    try:
+        os.chmod(base, 0o755)
+        netio_dir = os.path.join(base, "netio65534")
+        os.mkdir(netio_dir, 0o755)
+        os.chown(netio_dir, user.pw_uid, user.pw_gid)
+        as_nobody = dict(user=user.pw_uid, group=user.pw_gid, extra_groups=[], python=python)
+        first = sim_instances(netio_dir, 100, log=True, umask=0o022, **as_nobody)
+        second = sim_instances(netio_dir, 101, log=True, umask=0o077, **as_nobody)
+        before = directory_state(netio_dir)
+        modes = {name: os.lstat(os.path.join(netio_dir, name)).st_mode for name in ("100", "101")}
+        assert modes == {"100": stat.S_IFSOCK | 0o755, "101": stat.S_IFSOCK | 0o700}
+        output = os.path.join(base, "root.pcapng")
+        saved_umask = os.umask(0o022)
+        try:
+            capture = start_capture("-d", netio_dir, "-w", output)
+        finally:
+            os.umask(saved_umask)
+        assert capture.wait_for("attached", count=2), capture.stderr
+        for name in ("100", "101"):
+            ours, theirs = os.lstat(os.path.join(netio_dir, name)), os.lstat(os.path.join(netio_dir, name + "_real"))
+            assert ours.st_ino != theirs.st_ino
+            assert (ours.st_uid, ours.st_gid, ours.st_mode) == (user.pw_uid, user.pw_gid, theirs.st_mode), name
+        for name in os.listdir(netio_dir):  # nothing of root's left in their directory
+            st = os.lstat(os.path.join(netio_dir, name))
+            assert st.st_uid == user.pw_uid and not st.st_mode & stat.S_IWOTH, name
+        # The unprivileged instances still reach each other, through us.
+        assert first.send(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(1)) == "sent"
+        assert second.send(100, struct.pack(">HHBBBB", 100, 101, 0, 0, 1, 0) + numbered(2)) == "sent"
+        assert first.wait_received(1) and second.wait_received(1)
+        assert capture.stop() == 0
+        assert stat.S_IMODE(os.stat(output).st_mode) == 0o644
+        assert [p[1] for p in read_packets(output)] == [numbered(1), numbered(2)]
+        assert directory_state(netio_dir) == before
+        assert first.send(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(3)) == "sent"
+        assert second.wait_received(2)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_output_file_takes_the_users_umask(umask, mode, make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    output = os.path.join(workdir, "u.pcapng")
+    saved = os.umask(umask)
+    try:
+        capture = start_capture("-d", lab.directory, "-w", output)
+    finally:
+        os.umask(saved)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    assert capture.stop() == 0
+    assert stat.S_IMODE(os.stat(output).st_mode) == mode
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to a file", "dangling"])
+def test_output_never_written_through_a_planted_symlink(dangling, make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    before = directory_state(lab.directory)
+    victim = os.path.join(workdir, "victim")
+    if not dangling:
+        with open(victim, "w") as handle:
+            handle.write("precious\n")
+    output = os.path.join(workdir, "planted.pcapng")
+    os.symlink(victim, output)
+    capture = start_capture("-d", lab.directory, "-w", output)
+    assert capture.wait(10) == 1
+    assert error_lines(capture) == [f"pcapng-iou: error: cannot write {output}: is a symlink; refusing to write "
+                                    f"through it"], capture.stderr
+    assert not [line for line in capture.lines if "attached" in line]
+    assert os.path.islink(output)
+    if dangling:
+        assert not os.path.lexists(victim)
+    else:
+        with open(victim) as handle:
+            assert handle.read() == "precious\n"
+    assert directory_state(lab.directory) == before
+
+
+def test_files_not_ours_in_the_netio_dir_are_never_touched(make_lab, start_capture, workdir):
+    lab = make_lab("100:0/0 101:0/0\n")
+    d = lab.directory
+    outside = os.path.join(workdir, "outside")
+    os.mkdir(outside)
+    victim_file = os.path.join(outside, "victim.txt")
+    with open(victim_file, "w") as handle:
+        handle.write("12345\n")
+    victim_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    victim_sock.bind(os.path.join(outside, "victim.sock"))
+    victim_sock.setblocking(False)
+    try:
+        os.symlink(os.path.join(outside, "victim.sock"), os.path.join(d, "300"))  # a link to a live socket
+        os.symlink(outside, os.path.join(d, "301"))  # to a directory
+        open(os.path.join(d, "302"), "w").close()
+        os.symlink(victim_file, os.path.join(d, "302.lck"))  # a lock file that is a link
+        os.symlink(os.path.join(outside, "victim.sock"), os.path.join(d, "303_real"))  # a "_real" that is a link
+        os.mkfifo(os.path.join(d, "304"))
+        with open(os.path.join(d, "305.lck"), "w") as handle:
+            handle.write("1\n")
+        os.symlink(victim_file, os.path.join(d, "101.pcapng-iou-new"))  # our temporary name, planted
+        os.symlink(victim_file, os.path.join(d, "306.pcapng-iou-new"))
+        os.mkdir(os.path.join(d, "307_real"))
+        before = directory_state(d)
+        victim_before = os.stat(victim_file)
+        capture = start_capture("-d", d, "-w", os.path.join(workdir, "t.pcapng"))
+        assert capture.wait_for("instance 100 attached"), capture.stderr
+        assert capture.wait_for("101.pcapng-iou-new"), capture.stderr
+        lab[100].send("0/0", numbered(1))  # 101 is not attached, but the lab still works
+        assert lab[101].wait_received(1)
+        assert capture.stop() == 0
+        assert "Traceback" not in capture.stderr
+        assert directory_state(d) == before
+        fixed = run_repair(d)
+        assert fixed.returncode == 0, fixed.stderr
+        assert directory_state(d) == before
+        after = os.stat(victim_file)
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+            victim_before.st_ino, victim_before.st_size, victim_before.st_mtime_ns)
+        with open(victim_file) as handle:
+            assert handle.read() == "12345\n"
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        probe.sendto(b"still me", os.path.join(outside, "victim.sock"))
+        probe.close()
+        assert victim_sock.recv(64) == b"still me"
+    finally:
+        victim_sock.close()
