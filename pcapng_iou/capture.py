@@ -126,6 +126,7 @@ class Capture:
         directory = self.options.netio_dir
         if not os.path.isdir(directory) and not self.options.wait_for_dir:
             raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
+        self._check_socket_paths()
         try:
             self.guard.acquire()
         except netiodir.AlreadyCapturing as err:
@@ -135,6 +136,8 @@ class Capture:
         except OutputError as err:
             raise CaptureError(str(err)) from None
         self._write(self.recorder.start())
+        if self.stop is not None:
+            return  # the file takes nothing (-f showed it at once): do not touch the lab at all
         self._write_pending_interfaces_note()
         self._install_signals()
         from pcapng_iou.watcher import DirectoryWatcher
@@ -145,6 +148,25 @@ class Capture:
         self.say(f"capturing {directory} into {self.output.display} (pid {pid}; "
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
         self._enter_directory(first=True)
+
+    def _check_socket_paths(self) -> None:
+        """Refuse at once a netio directory where we could not bind our sockets (sun_path: 108 bytes).
+
+        Checked for instance 1 (the shortest names) and every instance there now,
+        before anything is written or touched.
+        """
+        directory = self.options.netio_dir
+        numbers = [netiodir.netio.MIN_ID]
+        try:
+            present = map(netiodir.instance_id, os.listdir(directory))
+            numbers += [n for n in present if n is not None and self._wanted(n)]
+        except OSError:
+            pass
+        for number in numbers:
+            longest = netiodir.Paths(directory, number).longest()
+            if len(longest.encode()) > netiodir.MAX_SOCKET_PATH:
+                raise CaptureError(f"{longest}: path is longer than the {netiodir.MAX_SOCKET_PATH} bytes a socket "
+                                   f"name may have; use a netio directory with a shorter path")
 
     def _write_pending_interfaces_note(self) -> None:
         for warning in self.recorder.take_warnings():
@@ -264,6 +286,9 @@ class Capture:
                 if number not in self._stale_warned:
                     self._stale_warned.add(number)
                     self.say(f"instance {number} is not running (stale socket); not attached", "warning")
+            elif "path is longer than" in str(err):
+                # Its frames could never be recorded: stop, as when the directory was too deep at the start.
+                raise CaptureError(f"{err}; use a netio directory with a shorter path") from None
             else:
                 self.say(str(err), "warning")
             return
@@ -427,13 +452,14 @@ class Capture:
             self._reconcile(number)
 
     def _relay(self, proxy: relay.Proxy) -> None:
+        receive, forward, record = proxy.receive, proxy.forward, self._record  # the hot path: no lookups
         for _ in range(READ_BATCH):
-            datagram = proxy.receive()
+            datagram = receive()
             if datagram is None:
                 return
-            undelivered = proxy.forward(datagram)
+            undelivered = forward(datagram)
             self.datagrams_relayed += 1
-            self._record(datagram, undelivered)
+            record(datagram, undelivered)
             if proxy.pending:
                 # The instance's queue is full: stop reading for it until it drains.
                 self.selector.unregister(proxy.listener)
@@ -464,7 +490,13 @@ class Capture:
                 self.stop = _Stop(f"{count} frames recorded")
 
     def _write(self, data: bytes) -> None:
-        self._guard_output(self.output.write, data)
+        # _guard_output(self.output.write, data), spelled out: this runs for every frame.
+        if self.stop is not None and self.stop.output_failed:
+            return
+        try:
+            self.output.write(data)
+        except OutputError as err:
+            self.stop = _Stop(str(err), 0 if err.broken_pipe else 1, output_failed=True)
 
     def _flush(self) -> None:
         self._guard_output(self.output.flush)

@@ -104,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=_positive_float, default=20.0, metavar="SECONDS",
                       help="how long to run (default 20)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
+    from pcapng_iou.bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(commands.add_parser(
+        "bench", help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",
+        description="Run simulated instances in a private netio directory and measure throughput, round-trip "
+                    "latency, CPU and memory, first directly, then through the real capture writing a real "
+                    "file.  Every datagram is checked byte for byte; any loss fails the run."))
+    # Parsed by pcapng_iou.extcap (see program()); listed here for --help.
+    commands.add_parser("extcap", help="Wireshark extcap interface: 'extcap --install' lists IOU links in Wireshark",
+                        add_help=False)
     return parser
 
 
@@ -138,6 +148,11 @@ def run_capture(args: argparse.Namespace) -> int:
     )
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
+    if options.output == "-":
+        # Stop when the reader of the pipe goes away, even while the lab is quiet.
+        from pcapng_iou.extcap import run_watching_reader
+
+        return run_watching_reader(reporter, capture)
     return reporter.run(capture)
 
 
@@ -175,13 +190,25 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo(args.write, args.duration, quiet=args.quiet)
 
 
+def run_bench(args: argparse.Namespace) -> int:
+    from pcapng_iou.bench import run
+
+    return run(args)
+
+
 def program(argv: Optional[list] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["extcap"]:
+        # Wireshark's extcap protocol has its own options: pcapng_iou.extcap parses them.
+        from pcapng_iou import extcap
+
+        return extcap.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo}
+    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench}
     return handlers[args.command](args)
 
 
