@@ -11,19 +11,19 @@ is given back on every way out (the ``finally`` in :meth:`Capture.run`).
 """
 from __future__ import annotations
 
-import errno
 import os
 import selectors
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from pcapng_iou import linktypes, netiodir, netmap as netmap_mod, relay, repair
 from pcapng_iou.output import CaptureFile, OutputError
 from pcapng_iou.recorder import Recorder
 from pcapng_iou.status import CaptureStatus, Event
+from pcapng_iou.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 1.0
@@ -138,10 +138,12 @@ class Capture:
         self._write(self.recorder.start())
         if self.stop is not None:
             return  # the file takes nothing (-f showed it at once): do not touch the lab at all
-        self._write_pending_interfaces_note()
+        if self.output.is_pipe:
+            # The write end of a pipe polls "error" once its last reader is gone: we hear of it
+            # even while the lab is quiet and there is nothing to write.
+            self.selector.register(self.output.fileno(), selectors.EVENT_READ, ("output", None))
+        self._report_warnings()
         self._install_signals()
-        from pcapng_iou.watcher import DirectoryWatcher
-
         self.watcher = DirectoryWatcher(directory)
         self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
         pid = os.getpid()
@@ -168,7 +170,7 @@ class Capture:
                 raise CaptureError(f"{longest}: path is longer than the {netiodir.MAX_SOCKET_PATH} bytes a socket "
                                    f"name may have; use a netio directory with a shorter path")
 
-    def _write_pending_interfaces_note(self) -> None:
+    def _report_warnings(self) -> None:
         for warning in self.recorder.take_warnings():
             self.say(warning, "warning")
 
@@ -282,15 +284,15 @@ class Capture:
         try:
             proxy = relay.attach(self.options.netio_dir, number)
         except relay.AttachError as err:
-            if "does not answer" in str(err):
+            if isinstance(err, relay.InstanceNotRunning):
                 if number not in self._stale_warned:
                     self._stale_warned.add(number)
                     self.say(f"instance {number} is not running (stale socket); not attached", "warning")
-            elif "path is longer than" in str(err):
+            elif isinstance(err, relay.PathTooLong):
                 # Its frames could never be recorded: stop, as when the directory was too deep at the start.
                 raise CaptureError(f"{err}; use a netio directory with a shorter path") from None
-            else:
-                self.say(str(err), "warning")
+            elif netiodir.lstat(paths.socket) is not None:
+                self.say(str(err), "warning")  # (a socket gone meanwhile is an instance that already exited)
             return
         self._stale_warned.discard(number)
         again = number in self.down
@@ -411,6 +413,8 @@ class Capture:
                     self._on_inotify()
                 elif kind == "signal":
                     self._on_wakeup()
+                elif kind == "output":
+                    self.stop = _Stop(f"the reader of {self.output.display} went away", 0, output_failed=True)
                 if self.stop is not None:
                     break
 
@@ -484,7 +488,7 @@ class Capture:
         if data:
             self._write(data)
             if self.recorder.links.warnings:
-                self._write_pending_interfaces_note()
+                self._report_warnings()
             count = self.options.count
             if count is not None and self.recorder.frames_recorded >= count and self.stop is None:
                 self.stop = _Stop(f"{count} frames recorded")

@@ -148,11 +148,6 @@ def run_capture(args: argparse.Namespace) -> int:
     )
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
-    if options.output == "-":
-        # Stop when the reader of the pipe goes away, even while the lab is quiet.
-        from pcapng_iou.extcap import run_watching_reader
-
-        return run_watching_reader(reporter, capture)
     return reporter.run(capture)
 
 

@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 
 from pcapng_iou.capture import Capture, CaptureOptions
 from pcapng_iou.console import Reporter

@@ -26,12 +26,9 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import select
 import shutil
-import stat
 import subprocess
 import sys
-import threading
 import time
 from typing import Optional, Sequence
 
@@ -223,69 +220,6 @@ def parse_instances(text: Optional[str]) -> Optional[set]:
     return numbers
 
 
-class ReaderWatch(threading.Thread):
-    """Stops a capture when nobody reads its pipe any more, even while no frame flows.
-
-    A write finds out (EPIPE), but a quiet lab may not give us anything to
-    write for a long time, and meanwhile we would keep its sockets taken.  The
-    write end of a pipe or FIFO polls POLLERR once its last reader is gone; this
-    thread looks four times a second and ends the capture the way a failed
-    write does (status 0).  The event loop notices within a second.
-    """
-
-    INTERVAL_S = 0.25
-
-    def __init__(self, capture):
-        from pcapng_iou.capture import _Stop
-
-        super().__init__(name="pcapng-iou reader watch", daemon=True)
-        self.capture = capture
-        self.finished = threading.Event()
-        self._stop_type = _Stop
-
-    def run(self) -> None:
-        poller = None
-        while not self.finished.wait(self.INTERVAL_S):
-            capture = self.capture
-            if capture.stop is not None:
-                return
-            if poller is None:
-                fd = _pipe_fd(capture.output)
-                if fd is None:
-                    if capture.output is not None:
-                        return  # a regular file: nothing to watch
-                    continue  # still opening (a FIFO waits for its reader)
-                poller = select.poll()
-                poller.register(fd, 0)  # POLLERR and POLLHUP are always reported
-            if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
-                if capture.stop is None:
-                    reason = f"the reader of {capture.output.display} went away"
-                    capture.stop = self._stop_type(reason, 0, output_failed=True)
-                return
-
-    def finish(self) -> None:
-        self.finished.set()
-        self.join(5)
-
-
-def _pipe_fd(output) -> Optional[int]:
-    stream = getattr(output, "_stream", None)
-    if stream is None or stream.closed:
-        return None
-    fd = stream.fileno()
-    return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
-
-
-def run_watching_reader(reporter, capture) -> int:
-    """``reporter.run(capture)`` with a :class:`ReaderWatch` on the capture's pipe."""
-    watch = ReaderWatch(capture)
-    watch.start()
-    try:
-        return reporter.run(capture)
-    finally:
-        watch.finish()
-
-
 def _capture_options(args: argparse.Namespace):
     """CaptureOptions and the parsed NETMAP from the extcap arguments; ExtcapError when they are wrong."""
     from pcapng_iou.capture import CaptureOptions
@@ -342,7 +276,7 @@ def run_capture(args: argparse.Namespace) -> int:
         options, netmap = _capture_options(args)
         capture = Capture(options, netmap=netmap)
         # Errors only: Wireshark shows anything on our stderr as an error.
-        return run_watching_reader(Reporter(quiet=True, dashboard=False), capture)
+        return Reporter(quiet=True, dashboard=False).run(capture)
     except ExtcapError as err:
         _error(str(err))
         return EXIT_USAGE

@@ -133,7 +133,8 @@ class LinkTable:
         self._by_segment: dict[frozenset, Interface] = {}
         self._by_endpoint: dict[EndpointKey, Interface] = {}
         self._unmapped: dict[frozenset, Interface] = {}
-        self._routes: dict[bytes, Route] = {}
+        #: Routes by the first 6 bytes of the datagram header (ids and ports); emptied on any change.
+        self.route_cache: dict[bytes, Route] = {}
         self.netmap = netmap
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
@@ -167,7 +168,7 @@ class LinkTable:
         self._by_segment[frozenset(interface.endpoints)] = interface
         for key in interface.endpoints:
             self._by_endpoint[key] = interface
-        self._routes.clear()
+        self.route_cache.clear()
 
     def replace(self, old: Interface, linktype: int, since: str) -> Interface:
         """Start a new interface for ``old``'s endpoints with another link type."""
@@ -184,7 +185,7 @@ class LinkTable:
             self._install(new)
         else:
             self._unmapped[frozenset(old.endpoints)] = new
-            self._routes.clear()
+            self.route_cache.clear()
         return new
 
     @staticmethod
@@ -200,7 +201,7 @@ class LinkTable:
     # -- lookup -------------------------------------------------------------
     def route(self, header: netio.Header, key: bytes) -> Route:
         """The interface of a frame with ``header``; ``key`` is the header's first 6 bytes."""
-        cached = self._routes.get(key)
+        cached = self.route_cache.get(key)
         if cached is not None:
             return cached
         source = (header.src_id, header.src_port)
@@ -209,7 +210,7 @@ class LinkTable:
         if interface is None or destination not in interface.endpoints:
             interface = self._unmapped_interface(source, destination)
         route = Route(interface, source == interface.endpoints[0], destination)
-        self._routes[key] = route
+        self.route_cache[key] = route
         return route
 
     def _unmapped_interface(self, source: EndpointKey, destination: EndpointKey) -> Interface:
@@ -267,5 +268,5 @@ class LinkTable:
                 interface.segment = segment
                 result.kept += 1
         self.netmap = netmap
-        self._routes.clear()
+        self.route_cache.clear()
         return result

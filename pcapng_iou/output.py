@@ -42,6 +42,15 @@ class CaptureFile:
         #: A regular file can be deleted (or its folder) while we write: writing goes on into nothing.
         self._regular = not self.is_stdout and stat.S_ISREG(os.fstat(fd).st_mode)
 
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def is_pipe(self) -> bool:
+        """A pipe, FIFO or socket: its reader can go away while we have nothing to write."""
+        mode = os.fstat(self.fileno()).st_mode
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
     def write(self, data: bytes) -> None:
         try:
             self._stream.write(data)

@@ -34,6 +34,14 @@ class AttachError(Exception):
     """An instance socket we cannot stand in for; the directory is left as it was."""
 
 
+class InstanceNotRunning(AttachError):
+    """Nobody answers at the socket: a stale one, left by an instance that was killed."""
+
+
+class PathTooLong(AttachError):
+    """Our names for this instance do not fit in a socket address."""
+
+
 class Proxy:
     """Our socket in place of one instance's, and the way on to the instance."""
 
@@ -121,7 +129,7 @@ def attach(directory: str, instance: int) -> Proxy:
     """Stand in for ``instance``'s socket.  Raises :class:`AttachError` and undoes all on failure."""
     paths = Paths(directory, instance)
     if len(paths.longest().encode()) > MAX_SOCKET_PATH:
-        raise AttachError(f"{paths.longest()}: path is longer than the {MAX_SOCKET_PATH} bytes a socket name may have")
+        raise PathTooLong(f"{paths.longest()}: path is longer than the {MAX_SOCKET_PATH} bytes a socket name may have")
     st = lstat(paths.socket)
     if not is_socket(st):
         raise AttachError(f"{paths.socket}: not a socket")
@@ -136,7 +144,7 @@ def attach(directory: str, instance: int) -> Proxy:
         forwarder.connect(paths.socket)
     except OSError as err:
         forwarder.close()
-        raise AttachError(f"{paths.socket}: instance does not answer ({os.strerror(err.errno).lower()})") from None
+        raise InstanceNotRunning(f"{paths.socket}: instance does not answer ({os.strerror(err.errno).lower()})") from None
     forwarder.setblocking(False)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     linked = False

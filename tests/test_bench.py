@@ -233,7 +233,7 @@ def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
         text += "106:2/0 107:2/0 auto\n"
     netmap = netmap_mod.parse(text, "NETMAP")
     fast, slow = Recorder(netmap), Recorder(netmap)
-    slow.links._routes = _NoCache()
+    slow.links.route_cache = _NoCache()
     assert fast.start() == slow.start()
     for number, (src, dst, frame, kind, undelivered, note) in enumerate(traffic):
         if note is not None:
@@ -253,7 +253,7 @@ def test_recorder_shortcut_leaves_shared_segment_copies_out():
     """Once routes are cached, each transmission on a shared segment is still recorded once."""
     netmap = netmap_mod.parse("103:1/0 104:1/0 105:1/0\n", "NETMAP")
     fast, slow = Recorder(netmap), Recorder(netmap)
-    slow.links._routes = _NoCache()
+    slow.links.route_cache = _NoCache()
     fast.start(), slow.start()
     out = {id(fast): [], id(slow): []}
     for number in range(6):

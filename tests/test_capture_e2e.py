@@ -5,7 +5,6 @@ import os
 import signal
 import time
 
-import pytest
 
 from conftest import directory_state, read_packets, tshark_rows
 from pcapng_iou import frames

@@ -7,11 +7,9 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from conftest import directory_state, read_packets, tshark_rows
 from pcapng_iou import frames
-from pcapng_iou.labrun import LabProcess
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 MAC = "aa:bb:cc:00:64:00"

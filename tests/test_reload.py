@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 from conftest import read_packets, tshark_rows
-from pcapng_iou import frames, linktypes, netio
+from pcapng_iou import frames, netio
 
 SERIAL = "100:1/0 101:1/0 hdlc\n"
 
