@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import fcntl
 import json
 import math
 import mmap
@@ -54,6 +53,8 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from pcapng_iou import __version__, netio
+from pcapng_iou.cli import positive_int, positive_seconds
+from pcapng_iou.lab import take_instance_lock
 
 PROG = "pcapng-iou bench"
 PARTS = ("throughput", "latency", "memory", "attach", "idle")
@@ -158,7 +159,7 @@ class BenchInstance:
         self._streams: dict[tuple, Stream] = {}
 
     def start(self) -> None:
-        self.lock_fd = hold_lock(self.lock_path)
+        self.lock_fd = take_instance_lock(self.lock_path)
         self.sock = bind_instance_socket(self.path)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(IDLE_TIMEOUT_S))
         self.sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -285,19 +286,6 @@ class BenchInstance:
         return handlers[verb](int(words[1]), int(words[2]))
 
 
-def hold_lock(lock_path: str) -> int:
-    """Take the instance lock as IOU does: fcntl write lock, then our pid in the file."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise SystemExit(f"{lock_path} is locked: that instance already runs")
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
 def bind_instance_socket(path: str) -> socket.socket:
     try:
         os.unlink(path)
@@ -367,7 +355,7 @@ def _herd(directory: str, span: str) -> int:
     try:
         for number in range(int(first), int(last or first) + 1):
             path = os.path.join(directory, str(number))
-            lock_fd = hold_lock(path + ".lck")
+            lock_fd = take_instance_lock(path + ".lck")
             held.append((path, lock_fd, bind_instance_socket(path)))
         _say({"ready": len(held), "pid": os.getpid()})
         for line in sys.stdin:
@@ -1147,18 +1135,8 @@ def format_table(result: dict) -> str:
 
 
 # -- command line ------------------------------------------------------------------------
-def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
-    return value
-
-
 def _frame_size(text: str) -> int:
-    value = _count(text)
+    value = positive_int(text)
     if not MIN_FRAME <= value <= MAX_FRAME:
         raise argparse.ArgumentTypeError(f"frame size must be {MIN_FRAME}..{MAX_FRAME} bytes")
     return value
@@ -1168,7 +1146,7 @@ def _memory(text: str) -> tuple:
     small, sep, large = text.partition(":")
     if not sep:
         raise argparse.ArgumentTypeError("expected SMALL:LARGE, e.g. 100000:1000000")
-    small, large = _count(small), _count(large)
+    small, large = positive_int(small), positive_int(large)
     if large <= small:
         raise argparse.ArgumentTypeError("LARGE must be more than SMALL")
     return small, large
@@ -1182,36 +1160,26 @@ def _parts(text: str) -> list:
     return parts
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("expected a duration above 0")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
     parser.add_argument("-s", "--size", type=_frame_size, default=defaults.size, metavar="BYTES",
                         help=f"frame size after the 8-byte IOU header (default {defaults.size})")
-    parser.add_argument("-c", "--count", type=_count, default=defaults.count, metavar="N",
+    parser.add_argument("-c", "--count", type=positive_int, default=defaults.count, metavar="N",
                         help=f"frames each pair floods per round, direct and through us (default {defaults.count})")
-    parser.add_argument("-p", "--pairs", type=_count, default=defaults.pairs, metavar="N",
+    parser.add_argument("-p", "--pairs", type=positive_int, default=defaults.pairs, metavar="N",
                         help=f"instance pairs flooding at once (default {defaults.pairs})")
-    parser.add_argument("--pings", type=_count, default=defaults.pings, metavar="N",
+    parser.add_argument("--pings", type=positive_int, default=defaults.pings, metavar="N",
                         help=f"round trips measured per round (default {defaults.pings})")
-    parser.add_argument("-r", "--repeat", type=_count, default=defaults.repeat, metavar="N",
+    parser.add_argument("-r", "--repeat", type=positive_int, default=defaults.repeat, metavar="N",
                         help=f"rounds; the table shows medians (default {defaults.repeat})")
     parser.add_argument("--memory", type=_memory, default=(defaults.memory_small, defaults.memory_large),
                         metavar="SMALL:LARGE", help="peak RSS after SMALL and after LARGE frames through one "
                                                     "capture (default 100000:1000000)")
-    parser.add_argument("--instances", type=_count, default=defaults.instances, metavar="N",
+    parser.add_argument("--instances", type=positive_int, default=defaults.instances, metavar="N",
                         help=f"idle instances for the attach and idle tests (default {defaults.instances})")
-    parser.add_argument("--links", type=_count, default=defaults.links, metavar="N",
+    parser.add_argument("--links", type=positive_int, default=defaults.links, metavar="N",
                         help=f"NETMAP links of each of those instances (default {defaults.links})")
-    parser.add_argument("--idle", type=_seconds, default=defaults.idle, metavar="SECONDS",
+    parser.add_argument("--idle", type=positive_seconds, default=defaults.idle, metavar="SECONDS",
                         help=f"how long idle CPU is measured (default {defaults.idle:g})")
     parser.add_argument("--skip", type=_parts, action="append", default=[], metavar="PART[,PART]",
                         help=f"leave out parts: {', '.join(PARTS)}")

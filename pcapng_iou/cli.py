@@ -18,9 +18,10 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 PROG = "pcapng-iou"
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``200_000`` is fine too)."""
     try:
-        value = int(text)
+        value = int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
@@ -28,7 +29,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """argparse type: a duration above 0 seconds."""
     try:
         value = float(text)
     except ValueError:
@@ -65,8 +67,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="NETMAP naming the links and their link types (default ./NETMAP if present)")
     parser.add_argument("-f", "--flush", action="store_true",
                         help="flush the file after every frame (default: at least once a second)")
-    parser.add_argument("-c", "--count", type=_positive_int, metavar="N", help="stop after N frames")
-    parser.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after SECONDS")
+    parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
+    parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
     parser.add_argument("-i", "--instance", type=_instance_id, action="append", metavar="ID",
                         help="attach only to this instance (repeatable)")
     parser.add_argument("--linktype", type=_linktype, default=linktypes.ETHERNET, metavar="TYPE",
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "Relay, a shared segment), capture it, and tear it down.")
     demo.add_argument("-w", "--write", metavar="FILE", default="demo.pcapng",
                       help="capture file (default demo.pcapng)")
-    demo.add_argument("--duration", type=_positive_float, default=20.0, metavar="SECONDS",
+    demo.add_argument("--duration", type=positive_seconds, default=20.0, metavar="SECONDS",
                       help="how long to run (default 20)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
     from pcapng_iou.bench import add_arguments as add_bench_arguments

@@ -47,6 +47,19 @@ def parse_interface(text: str) -> int:
     return netio.port_byte(int(bay), int(unit))
 
 
+def take_instance_lock(lock_path: str) -> int:
+    """Take an instance's lock as IOU does: fcntl write lock on the whole file, then our pid in it."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SystemExit(f"{lock_path} is locked: that instance already runs")
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 class Instance:
     """One simulated IOU router bound in a netio directory."""
 
@@ -67,15 +80,7 @@ class Instance:
     # -- life -------------------------------------------------------------------
     def start(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise SystemExit(f"instance {self.instance} is already running ({self.lock_path} is locked)")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.lock_fd = fd
+        self.lock_fd = take_instance_lock(self.lock_path)
         try:
             os.unlink(self.path)  # a stale socket from an earlier run
         except FileNotFoundError:
