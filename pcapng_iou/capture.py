@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from pcapng_iou import linktypes, netiodir, netmap as netmap_mod, relay, repair
+from pcapng_iou import linktypes, netio, netiodir, netmap as netmap_mod, relay, repair
 from pcapng_iou.output import CaptureFile, OutputError
 from pcapng_iou.recorder import Recorder
 from pcapng_iou.status import CaptureStatus, Event
@@ -158,7 +158,7 @@ class Capture:
         before anything is written or touched.
         """
         directory = self.options.netio_dir
-        numbers = [netiodir.netio.MIN_ID]
+        numbers = [netio.MIN_ID]
         try:
             present = map(netiodir.instance_id, os.listdir(directory))
             numbers += [n for n in present if n is not None and self._wanted(n)]
