@@ -29,8 +29,9 @@ FLUSH_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 1.0
 DASHBOARD_INTERVAL_S = 0.25
 DIR_POLL_INTERVAL_S = 1.0
-#: Datagrams read from one socket before the loop looks at the others (fairness).
-READ_BATCH = 128
+#: Most datagrams read from one socket before they are sent on and the loop looks at the
+#: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
+READ_BATCH = 64
 #: How long detaching waits for a slow instance to take what is still queued for it.
 DRAIN_TIMEOUT_S = 2.0
 EVENT_LOG_SIZE = 200
@@ -456,24 +457,26 @@ class Capture:
             self._reconcile(number)
 
     def _relay(self, proxy: relay.Proxy) -> None:
-        receive, forward, record = proxy.receive, proxy.forward, self._record  # the hot path: no lookups
-        for _ in range(READ_BATCH):
-            datagram = receive()
-            if datagram is None:
-                return
-            undelivered = forward(datagram)
-            self.datagrams_relayed += 1
-            record(datagram, undelivered)
-            if proxy.pending:
-                # The instance's queue is full: stop reading for it until it drains.
-                self.selector.unregister(proxy.listener)
-                self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
-                return
-            if self.stop is not None:
-                return
-            if proxy.instance_gone:
-                self._check_liveness()
-                return
+        datagrams, times = proxy.receive_batch(READ_BATCH)
+        if not datagrams:
+            return
+        reasons = proxy.forward_batch(datagrams)
+        self.datagrams_relayed += len(datagrams)
+        if reasons is None and self.options.count is None:
+            data = self.recorder.delivered(datagrams, times)  # the hot path
+            if data:
+                self._write(data)
+                if self.recorder.links.warnings:
+                    self._report_warnings()
+        else:
+            for index, datagram in enumerate(datagrams):
+                self._record(datagram, reasons[index] if reasons else None, times[index])
+        if proxy.pending:
+            # The instance's queue is full: stop reading for it until it drains.
+            self.selector.unregister(proxy.listener)
+            self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
+        elif proxy.instance_gone:
+            self._check_liveness()
 
     def _drain(self, proxy: relay.Proxy) -> None:
         if proxy.flush_pending() == 0 or proxy.instance_gone:
@@ -483,8 +486,8 @@ class Capture:
                 return
             self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
 
-    def _record(self, datagram: bytes, undelivered: Optional[str]) -> None:
-        data = self.recorder.datagram(datagram, time.time_ns(), undelivered)
+    def _record(self, datagram: bytes, undelivered: Optional[str], timestamp_ns: Optional[int] = None) -> None:
+        data = self.recorder.datagram(datagram, time.time_ns() if timestamp_ns is None else timestamp_ns, undelivered)
         if data:
             self._write(data)
             if self.recorder.links.warnings:

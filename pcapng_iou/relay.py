@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import time
 from collections import deque
 from typing import Deque, Optional
 
@@ -74,16 +75,43 @@ class Proxy:
             return None
         try:
             self.forwarder.send(datagram)
-        except BlockingIOError:
-            self.pending.append(datagram)
         except OSError as err:
-            if err.errno in GONE_ERRNOS:
-                self.instance_gone = True
-                return f"instance {self.instance} is down ({os.strerror(err.errno).lower()})"
-            if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
-                return f"instance {self.instance} refused it ({os.strerror(err.errno).lower()})"
-            raise
+            return self._not_sent(datagram, err)
         return None
+
+    def forward_batch(self, datagrams: list) -> Optional[list]:
+        """:meth:`forward` for each datagram, in order, with fewer steps when all goes well.
+
+        Returns None when all were delivered or queued, else one entry per
+        datagram: None, or why that one cannot be delivered.
+        """
+        reasons: list = []
+        done = 0
+        if not self.pending and not self.instance_gone:
+            send = self.forwarder.send
+            try:
+                for datagram in datagrams:
+                    send(datagram)
+                    done += 1
+                return None
+            except OSError as err:
+                # Not sent again to learn why: a dead peer answers ECONNREFUSED only once.
+                reasons = [None] * done + [self._not_sent(datagrams[done], err)]
+                done += 1
+        reasons += [self.forward(datagram) for datagram in datagrams[done:]]
+        return reasons if any(reasons) else None
+
+    def _not_sent(self, datagram: bytes, err: OSError) -> Optional[str]:
+        """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
+        if isinstance(err, BlockingIOError):
+            self.pending.append(datagram)
+            return None
+        if err.errno in GONE_ERRNOS:
+            self.instance_gone = True
+            return f"instance {self.instance} is down ({os.strerror(err.errno).lower()})"
+        if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
+            return f"instance {self.instance} refused it ({os.strerror(err.errno).lower()})"
+        raise err
 
     def flush_pending(self) -> int:
         """Send queued datagrams until the instance's queue is full again; return how many left."""
@@ -99,6 +127,23 @@ class Proxy:
                 raise
             self.pending.popleft()
         return 0
+
+    def receive_batch(self, limit: int) -> tuple[list, list]:
+        """Up to ``limit`` datagrams waiting for us, and when each was read (ns since the epoch).
+
+        Reading all that waits before sending any on halves the wake-ups of
+        the peers on either side: one for a batch, not one per datagram.
+        """
+        recv, clock = self.listener.recv, time.time_ns
+        datagrams: list = []
+        times: list = []
+        try:
+            for _ in range(limit):
+                datagrams.append(recv(netio.MAX_DATAGRAM))
+                times.append(clock())
+        except BlockingIOError:
+            pass
+        return datagrams, times
 
     def receive(self, bufsize: int = netio.MAX_DATAGRAM) -> Optional[bytes]:
         try:

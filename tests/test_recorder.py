@@ -372,3 +372,46 @@ def test_whole_capture_parses_with_tshark(tmp_path, tshark):
     assert "Number of interfaces in file: 6" in report
     assert "Number of stat entries = 1" in report
     assert "PPP (4 - ppp)" in report and "Cisco HDLC (28 - chdlc)" in report
+
+
+# -- a batch at once (the relay's hot path) ---------------------------------------------------
+
+def mixed_batch() -> list:
+    """Datagrams that take every way through the recorder: fast path, unmapped (a new
+    interface), empty, malformed, a shared-segment copy, a noted link, auto-detection."""
+    return [
+        dgram("100:0/0", "101:0/0", ARP),
+        dgram("101:1/0", "100:1/0", SLARP[0]),
+        dgram("200:0/0", "201:0/0", ARP),
+        dgram("100:0/0", "101:0/0", ARP[:60]),
+        b"",
+        netio.Header(101, 100, 0, 0, msg_type=3).pack() + b"\x00",
+        dgram("100:2/0", "102:2/0", ARP),
+        dgram("100:2/0", "101:2/0", ARP),
+        *(dgram("102:1/0", "103:1/0", frame) for frame in SLARP[:4]),
+        dgram("101:0/0", "100:0/0", ARP),
+    ]
+
+
+def test_delivered_batch_equals_one_at_a_time():
+    one_at_a_time, batched = Recorder(parse(NETMAP)), Recorder(parse(NETMAP))
+    for rec in (one_at_a_time, batched):
+        rec.start()
+        rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 - 1)  # its route is known now
+        rec.note(101, "instance 101 restarted")  # so its next frame must carry this
+    batch = mixed_batch()
+    times = [T0 + 10 * i for i in range(len(batch))]
+    expected = b"".join(one_at_a_time.datagram(d, t) for d, t in zip(batch, times))
+    assert batched.delivered(batch, times) == expected
+    assert len(epbs(expected)) == len(batch) - 3  # the empty, the malformed and the shared copy
+    assert idbs(expected) == [linktypes.ETHERNET, linktypes.C_HDLC]  # unmapped pair, then auto
+    assert epbs(expected)[0][3] == ["instance 101 restarted"]
+    for rec in (one_at_a_time, batched):
+        assert (rec.frames_recorded, rec.shared_copies, rec.datagrams_empty, rec.datagrams_malformed) == (
+            len(batch) - 2, 1, 1, 1)
+    assert [i.frames for i in batched.links.interfaces] == [i.frames for i in one_at_a_time.links.interfaces]
+    assert batched.take_warnings() == one_at_a_time.take_warnings()
+
+
+def test_delivered_empty_batch(recorder):
+    assert recorder.delivered([], []) == b""

@@ -1,0 +1,98 @@
+"""Our socket in an instance's place, on real sockets: reading and sending on in batches."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from conftest import short_tempdir
+from pcapng_iou import relay
+
+INSTANCE = 100
+
+
+@pytest.fixture
+def lab():
+    """A netio directory with one instance socket (bound by the test), a peer, and us attached."""
+    directory = short_tempdir("relay")
+    instance = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    instance.bind(os.path.join(directory, str(INSTANCE)))
+    instance.settimeout(5)
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    proxy = relay.attach(directory, INSTANCE)
+    yield directory, instance, peer, proxy
+    proxy.close()
+    instance.close()
+    peer.close()
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
+
+
+def datagrams(count: int, size: int = 100) -> list:
+    return [i.to_bytes(4, "big") * (size // 4) for i in range(count)]
+
+
+def queue_limit() -> int:
+    """How many datagrams the kernel queues for one unix datagram socket."""
+    with open("/proc/sys/net/unix/max_dgram_qlen") as handle:
+        return int(handle.read()) + 1
+
+
+def test_receive_batch_reads_what_waits_in_order(lab):
+    directory, _, peer, proxy = lab
+    sent = datagrams(5)
+    for datagram in sent:
+        peer.sendto(datagram, os.path.join(directory, str(INSTANCE)))
+    first, first_times = proxy.receive_batch(3)
+    rest, rest_times = proxy.receive_batch(64)
+    assert first + rest == sent
+    times = first_times + rest_times
+    assert len(times) == 5 and times == sorted(times)
+    assert proxy.receive_batch(64) == ([], [])
+
+
+def test_forward_batch_delivers_in_order(lab):
+    _, instance, _, proxy = lab
+    sent = datagrams(5)
+    assert proxy.forward_batch(sent) is None
+    assert [instance.recv(4096) for _ in sent] == sent
+    assert not proxy.pending
+
+
+def test_forward_batch_queues_the_rest_when_the_instance_queue_is_full(lab):
+    _, instance, _, proxy = lab
+    sent = datagrams(queue_limit() + 20)
+    assert proxy.forward_batch(sent) is None
+    assert proxy.pending
+    taken = len(sent) - len(proxy.pending)
+    # once the queue is full, later datagrams wait behind the first one queued, never beside it
+    assert list(proxy.pending) == sent[taken:]
+    assert proxy.forward_batch(datagrams(2, 8)) is None
+    assert list(proxy.pending)[-2:] == datagrams(2, 8)
+    arrived = [instance.recv(4096) for _ in range(taken)]
+    while proxy.flush_pending():
+        arrived.append(instance.recv(4096))
+    arrived += [instance.recv(4096) for _ in range(len(sent) + 2 - len(arrived))]
+    assert arrived == sent + datagrams(2, 8)
+
+
+def test_forward_batch_says_why_when_the_instance_is_gone(lab):
+    _, instance, _, proxy = lab
+    instance.close()
+    reasons = proxy.forward_batch(datagrams(3))
+    # the first send learns why (a dead peer says so once), the others know it is down
+    assert reasons == [f"instance {INSTANCE} is down (connection refused)"] + [f"instance {INSTANCE} is down"] * 2
+    assert proxy.instance_gone and not proxy.pending
+
+
+def test_forward_batch_refuses_an_oversized_datagram_and_goes_on(lab):
+    _, instance, _, proxy = lab
+    proxy.forwarder.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    small = datagrams(2)
+    reasons = proxy.forward_batch([small[0], b"x" * 60000, small[1]])
+    assert reasons is not None
+    assert reasons[0] is None and reasons[2] is None
+    assert reasons[1] == f"instance {INSTANCE} refused it (message too long)"
+    assert [instance.recv(65536) for _ in small] == small
