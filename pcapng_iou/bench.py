@@ -93,6 +93,9 @@ TARGET_RSS_GROWTH_MB = 5.0
 TARGET_ATTACH_S = 2.0
 TARGET_IDLE_CPU_PERCENT = 1.0
 
+#: Signals that stop a run early (the capture and the workers are stopped with it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 PORT = 0  # every bench link is interface 0/0 on both ends
 
 
@@ -372,6 +375,14 @@ class BenchError(Exception):
     """The benchmark could not run (a worker or the capture failed to start or answer)."""
 
 
+class BenchStopped(Exception):
+    """A signal stopped the benchmark before the end."""
+
+
+def _stop_on_signal(signum, frame):
+    raise BenchStopped(f"stopped by {signal.Signals(signum).name}")
+
+
 class Worker:
     """A worker process, driven with command lines; each answers with one JSON line."""
 
@@ -426,13 +437,17 @@ class Worker:
         text = self.process.stderr.read().decode(errors="replace").strip()
         return text.splitlines()[-1] if text else f"exit status {self.process.returncode}"
 
-    def stop(self) -> None:
+    def stop(self, hurry: bool = False) -> None:
+        """Ask the worker to quit; ``hurry`` when it may be busy (a run cut short): SIGTERM, which
+        it answers with the same clean exit."""
         if self.process.poll() is None:
             try:
                 self.process.stdin.write(b"quit\n")
                 self.process.stdin.close()
             except OSError:
                 pass
+            if hurry:
+                self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
@@ -734,12 +749,23 @@ class Bench:
         start_workers(list(self.workers.values()))
         self.inodes = {n: os.lstat(os.path.join(self.netio, str(n))).st_ino for n in numbers}
 
-    def close(self) -> None:
+    def close(self, hurry: bool = False) -> None:
+        """Stop the capture and the workers, remove the private directory; not cut short by signals.
+
+        ``hurry`` when the run was cut short: workers may be busy flooding.
+        """
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            self._close(hurry)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _close(self, hurry: bool) -> None:
         for capture in self.captures:
             if capture.process.poll() is None:
                 capture.stop()
         for worker in self.workers.values():
-            worker.stop()
+            worker.stop(hurry)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- the measurements ------------------------------------------------------
@@ -936,8 +962,10 @@ class Bench:
                     worker.stop()
             if not {"attach", "idle"} <= set(settings.skip):
                 herd = self.herd()
-        finally:
-            self.close()
+        except BaseException:
+            self.close(hurry=True)
+            raise
+        self.close()
         return summarise(settings, rounds, memory, herd, self.checks, time.monotonic() - started)
 
 
@@ -1202,6 +1230,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"{PROG}: {text}", file=sys.stderr, flush=True)
 
+    # Whatever stops the run, its capture and workers are stopped and its directory removed.
+    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in STOP_SIGNALS}
     try:
         settings = settings_from(args)
         if settings.pairs > FIRST_RECEIVER - FIRST_SENDER:
@@ -1211,6 +1241,12 @@ def run(args: argparse.Namespace) -> int:
     except BenchError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
+    except BenchStopped as stopped:
+        print(f"{PROG}: {stopped}; no results", file=sys.stderr)
+        return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     if not result["ok"]:
         return 1

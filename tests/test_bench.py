@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -95,6 +98,75 @@ def test_bench_is_a_subcommand_with_checked_options():
     for bad in (["-s", "10"], ["--memory", "5:5"], ["--skip", "nothing"], ["-c", "0"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["bench", *bad])
+
+
+def descendants(pid: int) -> set:
+    """Every process below ``pid``, from /proc."""
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as handle:
+                children = {int(child) for child in handle.read().split()}
+        except FileNotFoundError:
+            continue
+        todo.extend(children - found)
+        found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
+    # the memory part floods one capture for minutes: stopped a moment after it starts
+    command = [sys.executable, "-m", "pcapng_iou", "bench", "--skip", "throughput,latency,attach,idle",
+               "--memory", "1000:100000000"]
+    bench_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children: set = set()
+    workdir = ""
+    try:
+        assert "memory:" in bench_run.stderr.readline()
+        deadline = time.monotonic() + 30
+        while True:
+            children = descendants(bench_run.pid)
+            commands = []
+            for child in children:
+                with open(f"/proc/{child}/cmdline") as handle:
+                    commands.append(handle.read().split("\0"))
+            captures = [words for words in commands if "capture" in words]
+            if captures:
+                netio_dir = captures[0][captures[0].index("-d") + 1]
+                if any(name.endswith("_real") for name in os.listdir(netio_dir)):
+                    break
+            assert time.monotonic() < deadline, commands
+            time.sleep(0.05)
+        time.sleep(0.5)
+        workdir = os.path.dirname(netio_dir)
+        bench_run.send_signal(signum)
+        code = bench_run.wait(60)
+        rest = bench_run.stderr.read()
+        assert code == 1
+        assert f"stopped by {signal.Signals(signum).name}" in rest
+        deadline = time.monotonic() + 10
+        while any(alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [child for child in children if alive(child)]
+        assert not os.path.exists(workdir)
+    finally:
+        for pid in [bench_run.pid, *children]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        bench_run.wait()
+        bench_run.stdout.close()
+        bench_run.stderr.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # -- the checks catch what they are there for ------------------------------------------
