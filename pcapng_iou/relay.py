@@ -131,8 +131,9 @@ class Proxy:
     def receive_batch(self, limit: int) -> tuple[list, list]:
         """Up to ``limit`` datagrams waiting for us, and when each was read (ns since the epoch).
 
-        Reading all that waits before sending any on halves the wake-ups of
-        the peers on either side: one for a batch, not one per datagram.
+        Reading all that waits before sending any on wakes the instances on
+        either side once a batch rather than once a datagram (see the README's
+        Performance section).
         """
         recv, clock = self.listener.recv, time.time_ns
         datagrams: list = []
