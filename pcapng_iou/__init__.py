@@ -7,3 +7,5 @@ NETMAP link, each with its own link type.
 """
 
 __version__ = "0.1.0"
+#: The command's name, as every message starts.
+PROG = "pcapng-iou"

@@ -12,46 +12,12 @@ import sys
 import time
 from typing import Optional
 
-from pcapng_iou import __version__, linktypes, netiodir, netmap as netmap_mod
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-PROG = "pcapng-iou"
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (``200_000`` is fine too)."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    """argparse type: a duration above 0 seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {text}")
-    return value
-
-
-def _instance_id(text: str) -> int:
-    number = netiodir.instance_id(text.strip())
-    if number is None:
-        raise argparse.ArgumentTypeError(f"expected an instance id 1..1024, got {text!r}")
-    return number
-
-
-def _linktype(text: str) -> int:
-    try:
-        return linktypes.parse(text)
-    except linktypes.UnknownLinkType as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+from pcapng_iou import PROG, __version__
+from pcapng_iou.argtypes import instance_id, linktype, positive_int, positive_seconds
+from pcapng_iou.core import linktypes
+from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.exitstatus import ExitStatus
+from pcapng_iou.shell import netiodir
 
 
 def default_output_name() -> str:
@@ -69,9 +35,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="flush the file after every frame (default: at least once a second)")
     parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
-    parser.add_argument("-i", "--instance", type=_instance_id, action="append", metavar="ID",
+    parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
                         help="attach only to this instance (repeatable)")
-    parser.add_argument("--linktype", type=_linktype, default=linktypes.ETHERNET, metavar="TYPE",
+    parser.add_argument("--linktype", type=linktype, default=linktypes.ETHERNET, metavar="TYPE",
                         help="link type of NETMAP lines that name none (default ethernet)")
     parser.add_argument("--auto-linktype", action="store_true",
                         help="guess the link type from the frames on lines that name none")
@@ -106,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=positive_seconds, default=20.0, metavar="SECONDS",
                       help="how long to run (default 20)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
-    from pcapng_iou.bench import add_arguments as add_bench_arguments
+    from pcapng_iou.bench.run import add_arguments as add_bench_arguments
 
     add_bench_arguments(commands.add_parser(
         "bench", help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",
         description="Run simulated instances in a private netio directory and measure throughput, round-trip "
                     "latency, CPU and memory, first directly, then through the real capture writing a real "
                     "file.  Every datagram is checked byte for byte; any loss fails the run."))
-    # Parsed by pcapng_iou.extcap (see program()); listed here for --help.
+    # Parsed by pcapng_iou.ui.extcap (see program()); listed here for --help.
     commands.add_parser("extcap", help="Wireshark extcap interface: 'extcap --install' lists IOU links in Wireshark",
                         add_help=False)
     return parser
@@ -124,8 +90,8 @@ def _error(message: str) -> None:
 
 
 def run_capture(args: argparse.Namespace) -> int:
-    from pcapng_iou.capture import Capture, CaptureOptions
-    from pcapng_iou.console import Reporter
+    from pcapng_iou.shell.capture import Capture, CaptureOptions
+    from pcapng_iou.ui.console import Reporter
 
     netmap_path = args.netmap
     if netmap_path is None and os.path.isfile("NETMAP"):
@@ -134,7 +100,7 @@ def run_capture(args: argparse.Namespace) -> int:
         netmap = netmap_mod.load(netmap_path) if netmap_path else None
     except netmap_mod.NetmapError as err:
         _error(str(err))
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     options = CaptureOptions(
         netio_dir=args.netio_dir or netiodir.default_dir(),
         output=args.write or default_output_name(),
@@ -154,23 +120,23 @@ def run_capture(args: argparse.Namespace) -> int:
 
 
 def run_repair(args: argparse.Namespace) -> int:
-    from pcapng_iou.repair import repair
+    from pcapng_iou.shell.repair import repair
 
     directory = args.netio_dir or netiodir.default_dir()
     if not os.path.isdir(directory):
         _error(f"netio directory {directory} does not exist")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     guard = netiodir.DirectoryGuard(directory)
     try:
         guard.acquire()
     except netiodir.AlreadyCapturing as err:
         _error(f"{err}; stop it first (it puts the sockets back itself)")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     try:
         actions = repair(directory, dry_run=args.dry_run)
     except OSError as err:
         _error(f"{err.filename or directory}: {err.strerror}")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     finally:
         guard.release()
     prefix = "would: " if args.dry_run else ""
@@ -178,17 +144,17 @@ def run_repair(args: argparse.Namespace) -> int:
         print(f"{prefix}{action.text}")
     if not actions:
         print(f"{directory}: nothing to repair")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from pcapng_iou.demo import run_demo as demo
+    from pcapng_iou.sim.demo import run_demo as demo
 
     return demo(args.write, args.duration, quiet=args.quiet)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from pcapng_iou.bench import run
+    from pcapng_iou.bench.run import run
 
     return run(args)
 
@@ -196,15 +162,15 @@ def run_bench(args: argparse.Namespace) -> int:
 def program(argv: Optional[list] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["extcap"]:
-        # Wireshark's extcap protocol has its own options: pcapng_iou.extcap parses them.
-        from pcapng_iou import extcap
+        # Wireshark's extcap protocol has its own options: pcapng_iou.ui.extcap parses them.
+        from pcapng_iou.ui import extcap
 
         return extcap.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench}
     return handlers[args.command](args)
 
@@ -213,7 +179,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         return program(argv)
     except KeyboardInterrupt:
-        return EXIT_OK
+        return ExitStatus.OK
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import tempfile as _tempfile
 import threading as _threading
 import time as _time
 
-from pcapng_iou.labrun import Lab
+from pcapng_iou.sim.lab import Lab
 
 
 def short_tempdir(prefix: str = "iou") -> str:

@@ -14,11 +14,15 @@ import sys
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import short_tempdir
-from pcapng_iou import bench, blocks, netio, netmap as netmap_mod
-from pcapng_iou.recorder import Recorder
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pcapng_iou.bench import filecheck, report, workers
+from pcapng_iou.bench import run as bench
+from pcapng_iou.core import blocks, netio
+from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.recorder import Recorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
@@ -83,7 +87,7 @@ def test_targets_are_judged_not_enforced(result):
 
 
 def test_table_shows_every_part(result):
-    table = bench.format_table(result)
+    table = report.format_table(result)
     for text in ("throughput, frames/s", "ratio through us / direct", "round trip p50", "added p99",
                  "capture CPU per 100 000 frames", f"peak RSS after {LARGE:,} frames".replace(",", " "),
                  f"attach {INSTANCES} instances x 4 links", "idle CPU", "0 lost, 0 corrupt", "passed"):
@@ -173,7 +177,7 @@ def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
 @pytest.fixture
 def pair():
     directory = short_tempdir("bench")
-    a, b = bench.BenchInstance(directory, 1, 100), bench.BenchInstance(directory, 2, 100)
+    a, b = workers.BenchInstance(directory, 1, 100), workers.BenchInstance(directory, 2, 100)
     a.start()
     b.start()
     yield a, b
@@ -186,7 +190,7 @@ def test_instances_look_like_iou(pair):
     a, _ = pair
     # Seen from another process (as the capture sees it), the lock is held and names our pid.
     # (Not read from here: closing any descriptor of the file would drop this process's lock.)
-    probe = ("import sys; from pcapng_iou import netiodir; "
+    probe = ("import sys; from pcapng_iou.shell import netiodir; "
              "print(netiodir.lock_state(sys.argv[1]), open(sys.argv[1]).read().strip())")
     done = subprocess.run([sys.executable, "-c", probe, a.lock_path], cwd=ROOT, capture_output=True, text=True)
     assert done.stdout.split() == ["True", str(os.getpid())], done.stderr
@@ -233,12 +237,12 @@ def _capture_bytes(streams_and_spans) -> bytes:
 
 
 def test_file_check_finds_changed_missing_and_extra_frames(tmp_path):
-    stream = bench.Stream(101, 301, 100)
+    stream = workers.Stream(101, 301, 100)
     path = tmp_path / "f.pcapng"
     path.write_bytes(_capture_bytes([(stream, (0, 50))]))
 
     def check(first=0, count=50):
-        return bench.check_capture_file(str(path), [bench._flood_frames(stream, [(first, count)])])
+        return filecheck.check_capture_file(str(path), [filecheck._flood_frames(stream, [(first, count)])])
 
     good = check()
     assert good.ok and good.frames == 50 and good.interfaces == 1 and good.statistics_blocks == 1
@@ -264,8 +268,8 @@ def test_herd_netmap_gives_every_instance_its_links():
 
 def test_percentile_is_nearest_rank():
     values = list(range(1, 101))
-    assert bench.percentile(values, 50) == 50 and bench.percentile(values, 99) == 99
-    assert bench.percentile([5], 99) == 5
+    assert report.percentile(values, 50) == 50 and report.percentile(values, 99) == 99
+    assert report.percentile([5], 99) == 5
 
 
 # -- the shortcuts of the hot path make the same bytes as the general way ---------------------

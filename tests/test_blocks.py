@@ -8,9 +8,9 @@ import subprocess
 import pcapng
 import pcapng.blocks as pblocks
 import pytest
-
 from conftest import tshark_rows
-from pcapng_iou import blocks
+
+from pcapng_iou.core import blocks
 
 TIMESTAMPS = [0, 1, 0xFFFFFFFF, 1 << 32, 1_700_000_000_123_456_789, (1 << 64) - 1]
 FRAME_LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 60, 1500, 4096]

@@ -5,9 +5,9 @@ import os
 import signal
 import time
 
-
 from conftest import directory_state, read_packets, tshark_rows
-from pcapng_iou import frames
+
+from pcapng_iou.sim import frames
 
 NETMAP = """\
 100:0/0 101:0/0            # Ethernet (default)
@@ -133,7 +133,7 @@ def test_frames_between_endpoints_no_line_names_get_their_own_interface(make_lab
     output = os.path.join(workdir, "u.pcapng")
     capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
     wait_attached(capture, 2)
-    from pcapng_iou import netio
+    from pcapng_iou.core import netio
 
     header = netio.Header(101, 100, netio.port_byte(3, 0), netio.port_byte(2, 0))
     lab[100].send_raw(101, header.pack() + frames.arp_request(MAC_100, "10.9.9.1", "10.9.9.2"))

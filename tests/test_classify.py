@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapng_iou import frames as f
-from pcapng_iou.classify import LinkTypeTracker, classify
-from pcapng_iou.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
+from pcapng_iou.core.classify import LinkTypeTracker, classify
+from pcapng_iou.core.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
+from pcapng_iou.sim import frames as f
 
 MAC_A = "aa:bb:cc:00:01:00"
 MAC_B = "aa:bb:cc:00:02:00"
@@ -114,7 +114,7 @@ def test_unsure_frames_give_none(frame):
 def test_frame_two_classes_accept_gives_none(monkeypatch):
     # Real frames that two classes accept are too contrived to build here;
     # check the rule itself with stand-in tests.
-    from pcapng_iou import classify as module
+    from pcapng_iou.core import classify as module
     yes, no = (lambda frame: True), (lambda frame: False)
     monkeypatch.setattr(module, "_TESTS", ((ETHERNET, yes), (C_HDLC, yes), (FRELAY, no)))
     assert classify(b"anything") is None

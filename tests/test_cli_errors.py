@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import directory_state
 
 import pcapng_iou
-from conftest import directory_state
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 
@@ -233,7 +233,7 @@ def _deep_dir(workdir: str, length: int) -> str:
 def test_socket_paths_too_long_for_our_names(make_lab, workdir, empty_cwd):
     """IOU fits (``<dir>/100`` is under 108 bytes), our ``<dir>/100.pcapng-iou-new`` does not."""
     netio_dir = _deep_dir(workdir, 95)
-    from pcapng_iou.labrun import Lab
+    from pcapng_iou.sim.lab import Lab
 
     lab = Lab(netio_dir, NETMAP, os.path.join(workdir, "NETMAP"))
     try:
@@ -274,7 +274,7 @@ def test_repair_of_a_deep_netio_dir_does_not_crash(workdir, empty_cwd):
 def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdir):
     """Ids of three digits fit in this directory, ids of four do not: the first such instance is an error."""
     netio_dir = _deep_dir(workdir, 88)
-    from pcapng_iou.labrun import Lab
+    from pcapng_iou.sim.lab import Lab
 
     lab = Lab(netio_dir, NETMAP + "1000:0/0\n", os.path.join(workdir, "NETMAP"))
     try:

@@ -9,12 +9,21 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from pcapng_iou import dashboard
-from pcapng_iou.netio import endpoint_name
-from pcapng_iou.dashboard import Dashboard, Rate, RateMeter, format_age, format_bytes, make_console, render, summary
-from pcapng_iou.links import Interface
-from pcapng_iou.netmap import Endpoint, Segment
-from pcapng_iou.status import CaptureStatus, Event
+from pcapng_iou.core.links import Interface
+from pcapng_iou.core.netio import endpoint_name
+from pcapng_iou.core.netmap import Endpoint, Segment
+from pcapng_iou.core.status import CaptureStatus, Event
+from pcapng_iou.ui import dashboard
+from pcapng_iou.ui.dashboard import (
+    Dashboard,
+    Rate,
+    RateMeter,
+    format_age,
+    format_bytes,
+    make_console,
+    render,
+    summary,
+)
 
 S = 1_000_000_000
 NOW = 1_700_000_000 * S  # a wall-clock instant, as time.time_ns() gives

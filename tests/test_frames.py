@@ -9,8 +9,8 @@ import pytest
 from pcapng import FileWriter
 from pcapng.blocks import EnhancedPacket, InterfaceDescription, SectionHeader
 
-from pcapng_iou import frames as f
-from pcapng_iou.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
+from pcapng_iou.core.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
+from pcapng_iou.sim import frames as f
 
 MAC_A = "aa:bb:cc:00:01:00"
 MAC_B = "aabb.cc00.0200"

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 
-
 from conftest import directory_state, read_packets, tshark_rows
-from pcapng_iou import frames
+
+from pcapng_iou.sim import frames
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 MAC = "aa:bb:cc:00:64:00"
@@ -149,7 +149,7 @@ def test_stopped_instance_holds_back_only_its_own_traffic(make_lab, start_captur
 
 FLOOD = """
 import socket, sys
-from pcapng_iou import netio
+from pcapng_iou.core import netio
 directory, target, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 sock.settimeout(60)

@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 
-from pcapng_iou import linktypes, netio
-from pcapng_iou.links import COPY_BACKLOG, COPY_WINDOW_NS, LinkTable, SharedCopies
-from pcapng_iou.netmap import parse
+from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core.links import COPY_BACKLOG, COPY_WINDOW_NS, LinkTable, SharedCopies
+from pcapng_iou.core.netmap import parse
 
 A, B, C, D = (100, 0x00), (101, 0x00), (102, 0x00), (103, 0x00)
 SA, SB = (100, 0x01), (101, 0x01)  # serial 1/0
@@ -402,8 +402,8 @@ def test_backlog_is_bounded():
 
 
 def test_removed_line_takes_no_more_notes_and_comes_back_as_a_new_interface():
-    from pcapng_iou.links import LinkTable
-    from pcapng_iou.netmap import parse
+    from pcapng_iou.core.links import LinkTable
+    from pcapng_iou.core.netmap import parse
 
     table = LinkTable(parse("100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n"))
     table.new.clear()
@@ -416,7 +416,7 @@ def test_removed_line_takes_no_more_notes_and_comes_back_as_a_new_interface():
 
 
 def test_netmap_file_with_a_byte_order_mark_loads(tmp_path):
-    from pcapng_iou.netmap import load
+    from pcapng_iou.core.netmap import load
 
     path = tmp_path / "NETMAP"
     path.write_bytes("\ufeff100:0/0 101:0/0 hdlc\n".encode("utf-8"))

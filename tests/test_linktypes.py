@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pcapng_iou import linktypes
-from pcapng_iou.linktypes import UnknownLinkType
+from pcapng_iou.core import linktypes
+from pcapng_iou.core.linktypes import UnknownLinkType
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pcapng_iou import netio
+from pcapng_iou.core import netio
 
 
 def test_header_pack_layout():

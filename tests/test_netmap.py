@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pcapng_iou import netmap
-from pcapng_iou.netmap import Endpoint, Netmap, NetmapError, Segment
+from pcapng_iou.core import netmap
+from pcapng_iou.core.netmap import Endpoint, Netmap, NetmapError, Segment
 
 
 def keys(segment: Segment) -> list:

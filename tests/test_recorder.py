@@ -6,11 +6,12 @@ import struct
 
 import pcapng
 import pytest
-
 from conftest import tshark_rows
-from pcapng_iou import blocks, frames, linktypes, netio
-from pcapng_iou.netmap import parse
-from pcapng_iou.recorder import Recorder
+
+from pcapng_iou.core import blocks, linktypes, netio
+from pcapng_iou.core.netmap import parse
+from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.sim import frames
 
 NETMAP = """\
 100:0/0 101:0/0

@@ -5,9 +5,9 @@ import os
 import socket
 
 import pytest
-
 from conftest import short_tempdir
-from pcapng_iou import relay
+
+from pcapng_iou.shell import relay
 
 INSTANCE = 100
 

@@ -1,6 +1,6 @@
 """Faults, hostile input, churn and privileges, with real processes, real signals and real kernel limits.
 
-Besides the simulated routers of :mod:`pcapng_iou.labrun`, two small
+Besides the simulated routers of :mod:`pcapng_iou.sim.lab`, two small
 stdlib-only programs run here as real processes (stdlib-only so that they also
 run as an unprivileged user who cannot import the package):
 
@@ -32,10 +32,10 @@ import threading
 import time
 
 import pytest
+from conftest import directory_state, read_packets, short_tempdir, tshark_rows
 
 import pcapng_iou
-from conftest import directory_state, read_packets, short_tempdir, tshark_rows
-from pcapng_iou import frames
+from pcapng_iou.sim import frames
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))

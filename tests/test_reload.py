@@ -6,7 +6,9 @@ import signal
 import subprocess
 
 from conftest import read_packets, tshark_rows
-from pcapng_iou import frames, netio
+
+from pcapng_iou.core import netio
+from pcapng_iou.sim import frames
 
 SERIAL = "100:1/0 101:1/0 hdlc\n"
 

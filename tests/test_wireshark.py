@@ -16,11 +16,14 @@ import threading
 import time
 
 import pytest
+from conftest import directory_state, read_packets, tshark_rows
+from test_capture_e2e import NETMAP as FOUR_LINKS
+from test_capture_e2e import protocol_frames
 
 import pcapng_iou
-from conftest import directory_state, read_packets, tshark_rows
-from pcapng_iou import extcap, frames, netio
-from test_capture_e2e import NETMAP as FOUR_LINKS, protocol_frames
+from pcapng_iou.core import netio
+from pcapng_iou.sim import frames
+from pcapng_iou.ui import extcap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 TWO_LINKS = "100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n"

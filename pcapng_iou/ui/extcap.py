@@ -32,9 +32,13 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from pcapng_iou import __version__, netiodir, netmap as netmap_mod
+from pcapng_iou import PROG as BASE_PROG
+from pcapng_iou import __version__
+from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.exitstatus import ExitStatus
+from pcapng_iou.shell import netiodir
 
-PROG = "pcapng-iou extcap"
+PROG = f"{BASE_PROG} extcap"
 INTERFACE = "iou"
 DISPLAY = "IOU links (pcapng-iou)"
 #: Where Wireshark sends people who ask for help about the interface.
@@ -49,7 +53,6 @@ DLT_NUMBER, DLT_NAME, DLT_DISPLAY = 1, "EN10MB", "IOU links (link type per NETMA
 
 NO_FILTERS = "pcapng-iou records every frame: capture filters are not supported, use a display filter"
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 class ExtcapError(Exception):
@@ -154,7 +157,7 @@ def launcher_text(python: Optional[str] = None) -> str:
         "# Installed by 'pcapng-iou extcap --install'; remove with 'pcapng-iou extcap --uninstall'.\n"
         f'"exec" {_sh_quote(python)} "$0" "$@"\n'
         "import sys\n"
-        "from pcapng_iou.extcap import main\n"
+        "from pcapng_iou.ui.extcap import main\n"
         "sys.exit(main())\n"
     )
 
@@ -222,7 +225,7 @@ def parse_instances(text: Optional[str]) -> Optional[set]:
 
 def _capture_options(args: argparse.Namespace):
     """CaptureOptions and the parsed NETMAP from the extcap arguments; ExtcapError when they are wrong."""
-    from pcapng_iou.capture import CaptureOptions
+    from pcapng_iou.shell.capture import CaptureOptions
 
     if args.extcap_interface not in (None, INTERFACE):
         raise ExtcapError(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
@@ -265,12 +268,12 @@ def _release_fifo(path: str, timeout: float = 2.0) -> None:
 
 
 def run_capture(args: argparse.Namespace) -> int:
-    from pcapng_iou.capture import Capture
-    from pcapng_iou.console import Reporter
+    from pcapng_iou.shell.capture import Capture
+    from pcapng_iou.ui.console import Reporter
 
     if not args.fifo:
         _error("--capture needs --fifo PATH (Wireshark gives it)")
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     capture = None
     try:
         options, netmap = _capture_options(args)
@@ -279,7 +282,7 @@ def run_capture(args: argparse.Namespace) -> int:
         return Reporter(quiet=True, dashboard=False).run(capture)
     except ExtcapError as err:
         _error(str(err))
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     finally:
         if capture is None or capture.output is None:
             _release_fifo(args.fifo)
@@ -350,37 +353,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             path = install(args.dir)
             print(f"installed {path}\nWireshark and tshark now list '{DISPLAY}' among their interfaces "
                   f"(tshark -D); capture with: tshark -i {INTERFACE}")
-            return EXIT_OK
+            return ExitStatus.OK
         if args.uninstall:
             directory = args.dir or personal_extcap_dir()
             path = uninstall(directory)
             print(f"removed {path}" if path else f"{directory}: no pcapng-iou extcap installed")
-            return EXIT_OK
+            return ExitStatus.OK
     except ExtcapError as err:
         _error(str(err))
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     if args.where:
         print(args.dir or personal_extcap_dir())
-        return EXIT_OK
+        return ExitStatus.OK
     if args.extcap_interfaces:
         sys.stdout.write(interfaces_text())
-        return EXIT_OK
+        return ExitStatus.OK
     if args.extcap_dlts or args.extcap_config:
         if args.extcap_interface != INTERFACE:
             _error(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
-            return EXIT_USAGE
+            return ExitStatus.USAGE
         sys.stdout.write(dlts_text() if args.extcap_dlts else config_text())
-        return EXIT_OK
+        return ExitStatus.OK
     if args.capture:
         return run_capture(args)
     if args.extcap_capture_filter is not None:
         # Wireshark checks a capture filter this way: no output means valid, else the reason.
         if args.extcap_capture_filter.strip():
             print(NO_FILTERS)
-        return EXIT_OK
+        return ExitStatus.OK
     build_parser().print_usage(sys.stderr)
     _error("nothing to do: give --install, --uninstall, or the extcap options Wireshark uses")
-    return EXIT_USAGE
+    return ExitStatus.USAGE
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ import sys
 import time
 from typing import Optional, TextIO
 
-from pcapng_iou.status import Event
-
-PROG = "pcapng-iou"
+from pcapng_iou import PROG
+from pcapng_iou.core.status import Event
 
 
 class Reporter:
@@ -34,7 +33,7 @@ class Reporter:
     def run(self, capture) -> int:
         capture.say_to = self.event
         if self.use_dashboard:
-            from pcapng_iou.dashboard import Dashboard, make_console
+            from pcapng_iou.ui.dashboard import Dashboard, make_console
 
             self.dashboard = Dashboard(make_console(self.stream))
             capture.on_tick = self.dashboard.update
@@ -50,7 +49,7 @@ class Reporter:
             level = "error" if stop.status else "info"
             self.event(Event(time.time_ns(), stop.reason, level))
         if not self.quiet and capture.output is not None:
-            from pcapng_iou.dashboard import make_console, summary
+            from pcapng_iou.ui.dashboard import make_console, summary
 
             console = make_console(self.stream)
             console.print(summary(capture.status()))

@@ -9,7 +9,7 @@ both behind, as with the real thing.
 
 Run one by hand::
 
-    python -m pcapng_iou.lab -d /tmp/netio1000 -n NETMAP -i 100 --speak
+    python -m pcapng_iou.sim.instance -d /tmp/netio1000 -n NETMAP -i 100 --speak
 
 It reads commands on stdin, one per line, and reports on stdout:
 
@@ -37,7 +37,8 @@ import sys
 import time
 from typing import Optional
 
-from pcapng_iou import linktypes, netio, netmap as netmap_mod
+from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core import netmap as netmap_mod
 
 SEND_TIMEOUT_S = 5.0
 
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     instance = Instance(args.dir, args.instance, netmap, report)
     speaker = None
     if args.speak:
-        from pcapng_iou.labtraffic import Speaker
+        from pcapng_iou.sim.speaker import Speaker
 
         speaker = Speaker(instance, netmap, interval=args.interval)
     stop_signals = []
@@ -261,7 +262,7 @@ def _command(instance: Instance, speaker, words: list, report) -> Optional[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.lab", description="Run one simulated IOU instance.")
+    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.sim.instance", description="Run one simulated IOU instance.")
     parser.add_argument("-d", "--dir", required=True, help="netio directory")
     parser.add_argument("-n", "--netmap", help="NETMAP file naming this instance's peers")
     parser.add_argument("-i", "--instance", type=int, required=True, help="instance id (1..1024)")

@@ -20,7 +20,7 @@ import stat
 import struct
 from typing import Optional
 
-from pcapng_iou import netio
+from pcapng_iou.core import netio
 
 REAL_SUFFIX = "_real"
 LOCK_SUFFIX = ".lck"

@@ -18,8 +18,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pcapng_iou.netiodir import (
-    REAL_SUFFIX, TEMP_SUFFIX, Paths, instance_id, is_socket, lock_state, lstat, socket_answers,
+from pcapng_iou.shell.netiodir import (
+    REAL_SUFFIX,
+    TEMP_SUFFIX,
+    Paths,
+    instance_id,
+    is_socket,
+    lock_state,
+    lstat,
+    socket_answers,
 )
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from pcapng_iou import __version__, blocks, linktypes, netio
-from pcapng_iou.classify import LinkTypeTracker, classify
-from pcapng_iou.links import Interface, LinkTable, ReloadResult
-from pcapng_iou.netmap import Netmap
+from pcapng_iou import __version__
+from pcapng_iou.core import blocks, linktypes, netio
+from pcapng_iou.core.classify import LinkTypeTracker, classify
+from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
+from pcapng_iou.core.netmap import Netmap
 
 
 class Recorder:

@@ -20,9 +20,9 @@ import sys
 import tempfile
 import threading
 
-from pcapng_iou.capture import Capture, CaptureOptions
-from pcapng_iou.console import Reporter
-from pcapng_iou.labrun import Lab
+from pcapng_iou.shell.capture import Capture, CaptureOptions
+from pcapng_iou.sim.lab import Lab
+from pcapng_iou.ui.console import Reporter
 
 NETMAP_BEFORE = """\
 # pcapng-iou demo lab: instance:bay/unit pairs, then the link type

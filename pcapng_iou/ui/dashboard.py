@@ -31,8 +31,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pcapng_iou.links import Interface
-from pcapng_iou.status import CaptureStatus, Event
+from pcapng_iou.core.links import Interface
+from pcapng_iou.core.status import CaptureStatus, Event
 
 __all__ = [
     "ACTIVE_WINDOW_NS",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from pcapng_iou.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
+from pcapng_iou.core.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
 
 Tail = Callable[[int], bool]
 """Says whether ``n`` bytes may follow a payload whose own length field ended

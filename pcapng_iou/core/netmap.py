@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
-from pcapng_iou import linktypes, netio
+from pcapng_iou.core import linktypes, netio
 
 AUTO = "auto"
 

@@ -22,8 +22,8 @@ import time
 from collections import deque
 from typing import Deque, Optional
 
-from pcapng_iou import netio
-from pcapng_iou.netiodir import MAX_SOCKET_PATH, Paths, is_socket, lstat
+from pcapng_iou.core import netio
+from pcapng_iou.shell.netiodir import MAX_SOCKET_PATH, Paths, is_socket, lstat
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024

@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Optional
 
-from pcapng_iou import linktypes, netio
-from pcapng_iou.netmap import Netmap, Segment
+from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core.netmap import Netmap, Segment
 
 EndpointKey = tuple[int, int]
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from pcapng_iou import frames, linktypes, netio
-from pcapng_iou.netmap import Netmap
+from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core.netmap import Netmap
+from pcapng_iou.sim import frames
 
 FR_DLCI = 100
 PING_IDENT = 0x1D0

@@ -1,7 +1,7 @@
 """Driving simulated IOU instances from Python: start, talk to, stop or kill them.
 
 Tests and ``pcapng-iou demo`` use :class:`LabProcess` to run
-``python -m pcapng_iou.lab`` as a real child process and :class:`Lab` for a
+``python -m pcapng_iou.sim.instance`` as a real child process and :class:`Lab` for a
 whole NETMAP's worth of them.  A reader thread per process collects what the
 instance reports (frames received, send errors).
 """
@@ -16,7 +16,8 @@ import threading
 import time
 from typing import Optional
 
-from pcapng_iou import netio, netmap as netmap_mod
+from pcapng_iou.core import netio
+from pcapng_iou.core import netmap as netmap_mod
 
 READY_TIMEOUT_S = 10.0
 
@@ -32,7 +33,7 @@ class LabProcess:
                  speak: bool = False, interval: float = 1.0, quiet: bool = False, extra: tuple = ()):
         self.directory = directory
         self.instance = instance
-        command = [sys.executable, "-m", "pcapng_iou.lab", "-d", directory, "-i", str(instance)]
+        command = [sys.executable, "-m", "pcapng_iou.sim.instance", "-d", directory, "-i", str(instance)]
         if netmap_path:
             command += ["-n", netmap_path]
         if speak:
@@ -163,6 +164,6 @@ class Lab:
 
 
 def header_for(src: int, src_interface: str, dst: int, dst_interface: str) -> netio.Header:
-    from pcapng_iou.lab import parse_interface
+    from pcapng_iou.sim.instance import parse_interface
 
     return netio.Header(dst, src, parse_interface(dst_interface), parse_interface(src_interface))

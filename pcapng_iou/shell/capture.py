@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from pcapng_iou import linktypes, netio, netiodir, netmap as netmap_mod, relay, repair
-from pcapng_iou.output import CaptureFile, OutputError
-from pcapng_iou.recorder import Recorder
-from pcapng_iou.status import CaptureStatus, Event
-from pcapng_iou.watcher import DirectoryWatcher
+from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.core.status import CaptureStatus, Event
+from pcapng_iou.shell import netiodir, relay, repair
+from pcapng_iou.shell.output import CaptureFile, OutputError
+from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 1.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pcapng_iou.links import Interface
+from pcapng_iou.core.links import Interface
 
 
 @dataclass

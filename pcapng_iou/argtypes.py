@@ -1,0 +1,46 @@
+"""argparse types shared by the commands: each turns one option's text into a value
+or raises ``argparse.ArgumentTypeError`` with a message written for people."""
+from __future__ import annotations
+
+import argparse
+
+from pcapng_iou.core import linktypes
+from pcapng_iou.shell import netiodir
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``200_000`` is fine too)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a duration above 0 seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {text}")
+    return value
+
+
+def instance_id(text: str) -> int:
+    """argparse type: an IOU instance id, 1..1024."""
+    number = netiodir.instance_id(text.strip())
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected an instance id 1..1024, got {text!r}")
+    return number
+
+
+def linktype(text: str) -> int:
+    """argparse type: a link type name or LINKTYPE number."""
+    try:
+        return linktypes.parse(text)
+    except linktypes.UnknownLinkType as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

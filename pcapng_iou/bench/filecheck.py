@@ -1,0 +1,105 @@
+"""Reading back a bench capture file: every interface must hold exactly the frames
+that were relayed, in order, with the right direction flags."""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from pcapng_iou.bench.workers import Stream
+
+
+# -- reading back the capture file -------------------------------------------------
+@dataclass
+class FileCheck:
+    frames: int = 0
+    wrong: int = 0
+    missing: int = 0
+    interfaces: int = 0
+    statistics_blocks: int = 0
+    problems: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _flood_frames(stream: Stream, spans) -> Iterator[tuple]:
+    for first, count in spans:
+        for seq in range(first, first + count):
+            yield 2, stream.frame(seq)  # the sender is the first endpoint of its line: outbound
+
+
+def _ping_frames(stream: Stream, spans) -> Iterator[tuple]:
+    for first, count in spans:
+        for seq in range(first, first + count):
+            frame = stream.frame(seq)
+            yield 2, frame  # the ping, outbound
+            yield 1, frame  # its echo (same frame, header turned round), inbound
+
+
+def check_capture_file(path: str, expected: list) -> FileCheck:
+    """Walk the PCAP-NG blocks of ``path``: interface ``i`` must hold exactly the
+    (direction flags, frame) pairs that ``expected[i]`` yields, in that order."""
+    check = FileCheck()
+    iterators = [iter(e) for e in expected]
+
+    def problem(text: str) -> None:
+        if len(check.problems) < 10:
+            check.problems.append(text)
+
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < 28:
+            problem("the file is too short for a section header")
+            return check
+        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            block_type, length, magic = struct.unpack_from("<III", data, 0)
+            if block_type != 0x0A0D0D0A or magic != 0x1A2B3C4D:
+                problem("no little-endian section header at the start")
+                return check
+            offset = length
+            while offset + 12 <= size:
+                block_type, length = struct.unpack_from("<II", data, offset)
+                if length < 12 or length % 4 or offset + length > size:
+                    problem(f"block at offset {offset}: bad length {length}")
+                    break
+                if block_type == 6:
+                    check.frames += 1
+                    interface, _, _, captured = struct.unpack_from("<IIII", data, offset + 8)
+                    frame = data[offset + 28:offset + 28 + captured]
+                    options = offset + 28 + captured + (-captured & 3)
+                    flags = 0
+                    if options + 8 <= offset + length - 4:
+                        code, olen = struct.unpack_from("<HH", data, options)
+                        if code == 2 and olen == 4:
+                            flags = struct.unpack_from("<I", data, options + 4)[0]
+                    want = next(iterators[interface], None) if interface < len(iterators) else None
+                    if want is None:
+                        check.wrong += 1
+                        problem(f"frame {check.frames} on interface {interface}: more frames than were relayed")
+                    elif want != (flags, frame):
+                        check.wrong += 1
+                        problem(f"frame {check.frames} on interface {interface}: not what was sent")
+                elif block_type == 1:
+                    check.interfaces += 1
+                elif block_type == 5:
+                    check.statistics_blocks += 1
+                offset += length
+            if offset != size:
+                problem(f"{size - offset} bytes after the last whole block")
+        finally:
+            data.close()
+    for number, left in enumerate(iterators):
+        missing = sum(1 for _ in left)
+        if missing:
+            check.missing += missing
+            problem(f"interface {number}: {missing} frames relayed but not in the file")
+    if check.interfaces != len(expected):
+        problem(f"{check.interfaces} interfaces in the file, {len(expected)} expected")
+    if check.statistics_blocks != check.interfaces:
+        problem("no statistics block per interface: the capture did not close the file cleanly")
+    return check

@@ -1,0 +1,210 @@
+"""Turning bench rounds into figures: percentiles, medians, the summary, the targets
+and the printed table."""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from typing import Optional
+
+from pcapng_iou import __version__
+from pcapng_iou.bench import PROG
+
+#: The targets the issue set for a 2-core machine (100-byte frames, capture on, no dashboard).
+TARGET_RATIO = 0.45
+TARGET_ADDED_P50_US = 60.0
+TARGET_ADDED_P99_US = 120.0
+TARGET_RSS_GROWTH_MB = 5.0
+TARGET_ATTACH_S = 2.0
+TARGET_IDLE_CPU_PERCENT = 1.0
+
+
+# -- statistics --------------------------------------------------------------------
+def percentile(values: list, p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: list) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+
+def _round_to(value: Optional[float], digits: int) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dict],
+              checks, elapsed: float) -> dict:
+    def pick(key):
+        return [r.get(key) for r in rounds]
+
+    runs = []
+    for r in rounds:
+        run = {k: r[k] for k in ("direct_fps", "captured_fps", "ratio", "cpu_s_per_100k", "peak_rss_kb") if k in r}
+        for side in ("direct", "captured"):
+            if f"{side}_rtt_us" in r:
+                run[f"{side}_p50_us"] = percentile(r[f"{side}_rtt_us"], 50)
+                run[f"{side}_p99_us"] = percentile(r[f"{side}_rtt_us"], 99)
+        if "captured_p50_us" in run:
+            run["added_p50_us"] = run["captured_p50_us"] - run["direct_p50_us"]
+            run["added_p99_us"] = run["captured_p99_us"] - run["direct_p99_us"]
+        runs.append(run)
+
+    def med(key, digits):
+        return _round_to(median([r.get(key) for r in runs]), digits)
+
+    result: dict = {
+        "version": __version__,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "system": f"{platform.system()} {platform.release()}", "machine": platform.machine()},
+        "settings": {"frame_size": settings.size, "count": settings.count, "pairs": settings.pairs,
+                     "pings": settings.pings, "warmup_pings": settings.warmup, "repeat": settings.repeat,
+                     "memory_frames": [settings.memory_small, settings.memory_large],
+                     "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
+                     "skip": list(settings.skip)},
+        "elapsed_s": round(elapsed, 1),
+    }
+    if runs and "direct_fps" in runs[0]:
+        result["throughput"] = {
+            "frames_per_round": settings.count * settings.pairs,
+            "direct_fps": med("direct_fps", 0), "captured_fps": med("captured_fps", 0),
+            "ratio": med("ratio", 3),
+        }
+        result["cost"] = {
+            "cpu_s_per_100k_frames": med("cpu_s_per_100k", 3),
+            "cpu_us_per_frame": _round_to(median([r.get("cpu_s_per_100k") for r in runs]) * 10, 2),
+            "peak_rss_mb": _round_to(max(r["peak_rss_kb"] for r in runs) / 1024, 1),
+        }
+    if runs and "direct_p50_us" in runs[0]:
+        result["latency"] = {
+            "pings_per_round": settings.pings,
+            "direct_p50_us": med("direct_p50_us", 1), "direct_p99_us": med("direct_p99_us", 1),
+            "captured_p50_us": med("captured_p50_us", 1), "captured_p99_us": med("captured_p99_us", 1),
+            "added_p50_us": med("added_p50_us", 1), "added_p99_us": med("added_p99_us", 1),
+        }
+    if runs:
+        result["runs"] = [{k: _round_to(v, 3) for k, v in run.items()} for run in runs]
+    if memory is not None:
+        result["memory"] = {
+            "frames_small": memory["frames_small"], "frames_large": memory["frames_large"],
+            "peak_rss_small_mb": round(memory["peak_rss_small_kb"] / 1024, 2),
+            "peak_rss_large_mb": round(memory["peak_rss_large_kb"] / 1024, 2),
+            "growth_mb": round(memory["growth_mb"], 2),
+            "cpu_s_per_100k_frames": round(memory["cpu_s_per_100k"], 3),
+        }
+    if herd is not None:
+        result["attach"] = {k: _round_to(v, 3) if isinstance(v, float) else v
+                            for k, v in herd.items() if not k.startswith("idle")}
+        if "idle_cpu_percent" in herd:
+            result["idle"] = {"cpu_percent": round(herd["idle_cpu_percent"], 2),
+                              "seconds": round(herd["idle_seconds"], 1), "instances": herd["instances"]}
+    result["checks"] = checks.as_dict()
+    result["targets"] = targets(result)
+    result["ok"] = result["checks"]["passed"]
+    return result
+
+
+def targets(result: dict) -> list:
+    out = []
+
+    def target(name, value, limit, ok):
+        if value is not None:
+            out.append({"name": name, "value": value, "limit": limit, "met": bool(ok)})
+
+    throughput, latency = result.get("throughput"), result.get("latency")
+    if throughput:
+        target("throughput ratio (through us / direct)", throughput["ratio"], f">= {TARGET_RATIO}",
+               throughput["ratio"] >= TARGET_RATIO)
+    if latency:
+        target("added round trip p50 (us)", latency["added_p50_us"], f"<= {TARGET_ADDED_P50_US:g}",
+               latency["added_p50_us"] <= TARGET_ADDED_P50_US)
+        target("added round trip p99 (us)", latency["added_p99_us"], f"<= {TARGET_ADDED_P99_US:g}",
+               latency["added_p99_us"] <= TARGET_ADDED_P99_US)
+    if "memory" in result:
+        target("peak RSS growth (MB)", result["memory"]["growth_mb"], f"<= {TARGET_RSS_GROWTH_MB:g}",
+               result["memory"]["growth_mb"] <= TARGET_RSS_GROWTH_MB)
+    if "attach" in result and result["attach"].get("attach_s") is not None:
+        target("attach time (s)", result["attach"]["attach_s"], f"< {TARGET_ATTACH_S:g}",
+               result["attach"]["attach_s"] < TARGET_ATTACH_S)
+    if "idle" in result:
+        target("idle CPU (%)", result["idle"]["cpu_percent"], f"< {TARGET_IDLE_CPU_PERCENT:g}",
+               result["idle"]["cpu_percent"] < TARGET_IDLE_CPU_PERCENT)
+    return out
+
+
+# -- output ----------------------------------------------------------------------------
+def _n(value, digits=0) -> str:
+    if value is None:
+        return "-"
+    if digits == 0:
+        return f"{value:,.0f}".replace(",", " ")
+    return f"{value:,.{digits}f}".replace(",", " ")
+
+
+def format_table(result: dict) -> str:
+    s = result["settings"]
+    m = result["machine"]
+    rows: list = []
+    met = {t["name"]: t for t in result["targets"]}
+
+    def verdict(name: str) -> str:
+        t = met.get(name)
+        return f"{t['limit']}: {'met' if t['met'] else 'MISSED'}" if t else ""
+
+    rounds = f"median of {s['repeat']} rounds" if s["repeat"] > 1 else "1 round"
+    lines = [f"{PROG} ({result['version']}): {s['frame_size']}-byte frames, {m['cpus']} CPUs, "
+             f"Python {m['python']}, {rounds}", ""]
+    throughput, latency, cost = result.get("throughput"), result.get("latency"), result.get("cost")
+    rows.append(("", "direct", "through us", "target"))
+    if throughput:
+        rows.append((f"throughput, frames/s ({s['pairs']} pair{'s' if s['pairs'] > 1 else ''}, "
+                     f"{_n(throughput['frames_per_round'])} frames)",
+                     _n(throughput["direct_fps"]), _n(throughput["captured_fps"]), ""))
+        rows.append(("  ratio through us / direct", "", _n(throughput["ratio"], 2),
+                     verdict("throughput ratio (through us / direct)")))
+    if latency:
+        rows.append((f"round trip p50, us ({_n(latency['pings_per_round'])} pings)",
+                     _n(latency["direct_p50_us"], 1), _n(latency["captured_p50_us"], 1), ""))
+        rows.append(("round trip p99, us", _n(latency["direct_p99_us"], 1), _n(latency["captured_p99_us"], 1), ""))
+        rows.append(("  added p50, us", "", _n(latency["added_p50_us"], 1), verdict("added round trip p50 (us)")))
+        rows.append(("  added p99, us", "", _n(latency["added_p99_us"], 1), verdict("added round trip p99 (us)")))
+    if cost:
+        rows.append(("capture CPU per 100 000 frames, s", "", _n(cost["cpu_s_per_100k_frames"], 3),
+                     f"({_n(cost['cpu_us_per_frame'], 2)} us a frame)"))
+        rows.append(("capture peak RSS, MB", "", _n(cost["peak_rss_mb"], 1), ""))
+    memory = result.get("memory")
+    if memory:
+        rows.append((f"peak RSS after {_n(memory['frames_small'])} frames, MB", "",
+                     _n(memory["peak_rss_small_mb"], 1), ""))
+        rows.append((f"peak RSS after {_n(memory['frames_large'])} frames, MB", "",
+                     _n(memory["peak_rss_large_mb"], 1), ""))
+        rows.append(("  growth, MB", "", _n(memory["growth_mb"], 2), verdict("peak RSS growth (MB)")))
+    attach = result.get("attach")
+    if attach and attach.get("attach_s") is not None:
+        rows.append((f"attach {attach['instances']} instances x {attach['links_per_instance']} links, s", "",
+                     _n(attach["attach_s"], 2), verdict("attach time (s)")))
+    idle = result.get("idle")
+    if idle:
+        rows.append((f"idle CPU, {idle['instances']} instances attached, %", "", _n(idle["cpu_percent"], 2),
+                     verdict("idle CPU (%)")))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip())
+    c = result["checks"]
+    lines.append("")
+    lines.append(f"checks: {_n(c['datagrams_verified'])} of {_n(c['datagrams_sent'])} datagrams arrived intact "
+                 f"(checked byte for byte), {c['lost']} lost, {c['corrupt']} corrupt; "
+                 f"{c['capture_files_checked']} capture file{'s' if c['capture_files_checked'] != 1 else ''} read back ({_n(c['frames_checked_in_files'])} frames): "
+                 f"{'passed' if c['passed'] else 'FAILED'}")
+    if s["frame_size"] != 100 or s["pairs"] != 1:
+        lines.append("note: the targets were set for 1 pair of 100-byte frames")
+    for failure in c["failures"]:
+        lines.append(f"  failed: {failure}")
+    return "\n".join(lines)

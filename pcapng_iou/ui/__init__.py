@@ -1,0 +1,2 @@
+"""What a person sees: the live dashboard, the console reporter and the
+Wireshark extcap interface."""
