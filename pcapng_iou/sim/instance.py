@@ -17,18 +17,24 @@ It reads commands on stdin, one per line, and reports on stdout:
 ``send B/U HEX``            send a frame out of interface B/U to its peers
 ``raw ID HEX``              send HEX as a whole datagram to instance ID
 ``flood B/U COUNT SIZE``    send COUNT numbered frames of SIZE bytes
+``stream B/U RATE SIZE``    send numbered frames out of B/U, RATE a second, until halted
+``halt B/U``                stop that stream; says how many frames it sent
+``tally``                   what arrived of each flow of numbered frames (JSON)
 ``encap B/U NAME``          change the encapsulation ``--speak`` uses there
 ``quit``                    exit cleanly
 ==========================  ===============================================
 
 Reports: ``ready ID PID``, ``recv SRC_ID SRC_B/U DST_B/U HEX`` for every
-frame received, ``sent N``/``senderr DST why``, ``bye``.
+frame received, ``sent N``/``senderr DST why``, ``ok``, ``streamed B/U N``,
+``tally {...}``, ``bye``.  Numbered frames (see :mod:`pcapng_iou.sim.numbered`)
+are checked on arrival: exact, in order, once.
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import fcntl
+import json
 import os
 import selectors
 import signal
@@ -39,6 +45,7 @@ from typing import Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.sim.numbered import Tally, numbered_frame
 
 SEND_TIMEOUT_S = 5.0
 
@@ -136,11 +143,45 @@ class Instance:
             handle(datagram)
 
 
-def _numbered_frame(instance: int, port: int, number: int, size: int) -> bytes:
-    """An Ethernet frame (local experimental EtherType 0x88B5) carrying its sender and number."""
-    src = bytes((0x02, 0, 0, instance >> 8, instance & 0xFF, port))
-    body = src + b"\xff" * 6 + b"\x88\xb5" + number.to_bytes(8, "big")
-    return (body + bytes(range(256)) * (size // 256 + 1))[: max(size, len(body))]
+class Stream:
+    """Numbered frames sent out of one port at a steady rate (catching up after a stall)."""
+
+    #: Most frames sent in one go before the instance looks at its socket and stdin again.
+    BURST = 256
+    #: After a frame could not be sent, how long before it is tried again.
+    RETRY_S = 0.01
+
+    def __init__(self, instance: Instance, port: int, size: int):
+        self.instance, self.port, self.size = instance, port, size
+        self.rate = 0.0
+        self.first = 0  # number of the first frame since the rate was last set
+        self.sent = 0  # frames sent since then
+        self.started = self.not_before = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.first + self.sent
+
+    def set_rate(self, rate: float, now: float) -> None:
+        """Send ``rate`` frames a second from now on (0: halt); the numbering goes on."""
+        self.first, self.sent = self.total, 0
+        self.rate = rate
+        self.started = self.not_before = now
+
+    def due_in(self, now: float) -> float:
+        return max(0.0, self.started + self.sent / self.rate - now, self.not_before - now)
+
+    def tick(self, now: float) -> None:
+        if now < self.not_before:
+            return
+        due = min(int((now - self.started) * self.rate) + 1 - self.sent, self.BURST)
+        for _ in range(due):
+            frame = numbered_frame(self.instance.instance, self.port, self.total, self.size)
+            if not self.instance.send(self.port, frame):
+                # Peer down, or it did not take it in time: the same number goes again later.
+                self.not_before = now + self.RETRY_S
+                return
+            self.sent += 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,11 +216,15 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args, instance: Instance, speaker, reader: socket.socket, stop_signals: list, report) -> int:
     report(f"ready {args.instance} {os.getpid()}")
 
+    tally = Tally()
+    streams: dict = {}
+
     def on_datagram(datagram: bytes) -> None:
         header = netio.decode(datagram)
         if header is None:
             report(f"recv - - - {datagram.hex()}")
             return
+        tally.frame(datagram[netio.HEADER_SIZE:])
         if speaker is not None:
             speaker.answer(header, datagram[netio.HEADER_SIZE:])
         if not args.quiet:
@@ -201,6 +246,11 @@ def _serve(args, instance: Instance, speaker, reader: socket.socket, stop_signal
     deadline = time.monotonic() + args.duration if args.duration else None
     while not stop_signals:
         timeout = speaker.next_due() if speaker else None
+        if streams:
+            now = time.monotonic()
+            soonest = min((stream.due_in(now) for stream in streams.values() if stream.rate), default=None)
+            if soonest is not None:
+                timeout = soonest if timeout is None else min(timeout, soonest)
         if deadline is not None:
             left = max(0.0, deadline - time.monotonic())
             timeout = left if timeout is None else min(timeout, left)
@@ -225,10 +275,18 @@ def _serve(args, instance: Instance, speaker, reader: socket.socket, stop_signal
                 buffered += chunk
                 *lines, buffered = buffered.split(b"\n")
                 for line in lines:
-                    if _command(instance, speaker, line.decode().split(), report) == "quit":
+                    words = line.decode().split()
+                    if words and words[0] in ("stream", "halt", "tally"):
+                        _stream_command(instance, streams, tally, words, report)
+                    elif _command(instance, speaker, words, report) == "quit":
                         stop_signals.append(0)
         if speaker is not None:
             speaker.tick()
+        if streams:
+            now = time.monotonic()
+            for stream in streams.values():
+                if stream.rate:
+                    stream.tick(now)
     return 0
 
 
@@ -249,7 +307,7 @@ def _command(instance: Instance, speaker, words: list, report) -> Optional[str]:
             port, count, size = parse_interface(words[1]), int(words[2]), int(words[3])
             sent = 0
             for number in range(count):
-                sent += instance.send(port, _numbered_frame(instance.instance, port, number, size))
+                sent += instance.send(port, numbered_frame(instance.instance, port, number, size))
             report(f"sent {sent}")
         elif verb == "encap" and speaker is not None:
             speaker.set_linktype(parse_interface(words[1]), linktypes.parse(words[2]))
@@ -259,6 +317,30 @@ def _command(instance: Instance, speaker, words: list, report) -> Optional[str]:
     except (IndexError, ValueError) as err:
         report(f"error {verb}: {err}")
     return None
+
+
+def _stream_command(instance: Instance, streams: dict, tally: Tally, words: list, report) -> None:
+    """``stream``, ``halt`` and ``tally``; ``streams`` holds every stream started, by port."""
+    verb = words[0]
+    try:
+        if verb == "tally":
+            report("tally " + json.dumps(tally.as_dict(), separators=(",", ":")))
+        elif verb == "stream":
+            port, rate, size = parse_interface(words[1]), float(words[2]), int(words[3])
+            if rate <= 0:
+                raise ValueError("the rate must be above 0")
+            numbered_frame(instance.instance, port, 0, size)  # refuses a size it cannot build
+            stream = streams.setdefault(port, Stream(instance, port, size))
+            stream.size = size
+            stream.set_rate(rate, time.monotonic())
+            report("ok")
+        elif verb == "halt":
+            stream = streams.get(parse_interface(words[1]))
+            if stream is not None:
+                stream.set_rate(0.0, time.monotonic())
+            report(f"streamed {words[1]} {stream.total if stream else 0}")
+    except (IndexError, ValueError) as err:
+        report(f"error {verb}: {err}")
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,7 @@ instance reports (frames received, send errors).
 """
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -91,6 +92,21 @@ class LabProcess:
 
     def send_raw(self, instance: int, datagram: bytes) -> bool:
         return self.command(f"raw {instance} {datagram.hex()}") == "sent 1"
+
+    def stream(self, interface: str, rate: float, size: int = 60) -> None:
+        """Start sending numbered frames out of ``interface``, ``rate`` a second, until :meth:`halt`."""
+        reply = self.command(f"stream {interface} {rate:g} {size}")
+        if reply != "ok":
+            raise LabError(f"instance {self.instance}: {reply}")
+
+    def halt(self, interface: str) -> int:
+        """Stop the stream out of ``interface``; return how many frames it has sent in all."""
+        return int(self.command(f"halt {interface}").split()[2])
+
+    def tally(self) -> dict:
+        """What arrived of each flow of numbered frames, keyed ``"<id>:<port byte>"``."""
+        reply = self.command("tally")
+        return json.loads(reply.partition(" ")[2])
 
     def frames_from(self, instance: int) -> list:
         return [r[3] for r in list(self.received) if r[0] == instance]
