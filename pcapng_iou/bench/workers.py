@@ -21,7 +21,7 @@ import time
 from typing import Optional
 
 from pcapng_iou.core import netio
-from pcapng_iou.sim.instance import take_instance_lock
+from pcapng_iou.sim.instance import InstanceRunning, take_instance_lock
 
 # -- what goes on the wire -----------------------------------------------------------
 #: The Ethernet frame of a bench datagram: dst MAC, src MAC, EtherType 0x88B5
@@ -290,12 +290,19 @@ def worker_main(args: argparse.Namespace) -> int:
     """One bench instance (``--id``), or a herd of idle ones (``--herd FIRST-LAST``)."""
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the driver, which stops us cleanly
-    if args.herd:
-        return _herd(args.dir, args.herd)
-    instance = BenchInstance(args.dir, args.id, args.size)
+    try:
+        if args.herd:
+            return _herd(args.dir, args.herd)
+        return _serve(BenchInstance(args.dir, args.id, args.size))
+    except InstanceRunning as err:
+        print(err, file=sys.stderr)
+        return 1
+
+
+def _serve(instance: BenchInstance) -> int:
     try:
         instance.start()
-        _say({"ready": args.id, "pid": os.getpid()})
+        _say({"ready": instance.instance, "pid": os.getpid()})
         for line in sys.stdin:
             words = line.split()
             if not words:

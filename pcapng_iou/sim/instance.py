@@ -1,17 +1,26 @@
-"""A simulated IOU instance, and a lab of them: what tests and ``pcapng-iou demo`` run.
+"""A simulated IOU instance: what tests, the benchmark and ``pcapng-iou demo`` run.
 
-Each instance is a real process that behaves as IOU does on its netio
-directory: it takes an fcntl write lock on ``<id>.lck`` and writes its pid
-there, binds ``<id>``, sends frames to the peers NETMAP names (by socket path,
-with a correct header), reads its socket without blocking, and on a clean exit
-(SIGTERM, SIGINT, ``quit``) unlinks its socket and lock file.  SIGKILL leaves
-both behind, as with the real thing.
+It is a real process that behaves as IOU does, from its command line to its
+netio directory.  Like IOU it is started as ``[options] <id>`` with the
+instance id as the last argument, ``-e N`` Ethernet and ``-s N`` serial bays
+(2 and 2 by default; Ethernet bays come first, 4 units each), and it reads
+``NETMAP`` from its current working directory.  In the netio directory
+(``/tmp/netio<uid>`` as IOU's, or ``$PCAPNG_IOU_NETIO_DIR``, or
+``--netio-dir``) it takes an fcntl write lock on ``<id>.lck`` and writes its
+pid there, binds ``<id>``, sends frames to the peers NETMAP names (by socket
+path, with a correct header), reads its socket without blocking, and on a
+clean exit (SIGTERM, SIGINT, SIGHUP, ``quit``) unlinks its socket and lock
+file.  SIGKILL leaves both behind, as with the real thing.
 
-Run one by hand::
+Run one by hand, in a folder holding a NETMAP::
 
-    python -m pcapng_iou.sim.instance -d /tmp/netio1000 -n NETMAP -i 100 --speak
+    python -m pcapng_iou.sim.instance --speak -e 1 -s 1 100
 
-It reads commands on stdin, one per line, and reports on stdout:
+It also runs as a plain file (``python pcapng_iou/sim/instance.py``): it then
+imports the package it sits in from beside itself, so it needs nothing
+installed.  IOU's other options (``-n -m -L -l -u -N -q -d -t -C -R -U -W -b
+-c``) are accepted; ``-N`` (ignore NETMAP) is the only one that changes
+anything.  It reads commands on stdin, one per line, and reports on stdout:
 
 ==========================  ===============================================
 ``send B/U HEX``            send a frame out of interface B/U to its peers
@@ -43,10 +52,21 @@ import sys
 import time
 from typing import Optional
 
+if not __package__:
+    # Run as a plain file: the package this file belongs to is two folders up.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))))
+
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.sim.numbered import Tally, numbered_frame
 
+PROG = "python -m pcapng_iou.sim.instance"
+#: Where the netio directory is named when it is not IOU's ``/tmp/netio<uid>``
+#: (the command line stays IOU's: options, then the id).
+NETIO_DIR_ENV = "PCAPNG_IOU_NETIO_DIR"
+#: IOU's defaults: 2 Ethernet bays, then 2 serial bays; 16 bays at most (a port byte's low nibble).
+DEFAULT_ETHERNET_BAYS = DEFAULT_SERIAL_BAYS = 2
+MAX_BAYS = netio.MAX_BAY + 1
 SEND_TIMEOUT_S = 5.0
 
 
@@ -55,14 +75,25 @@ def parse_interface(text: str) -> int:
     return netio.port_byte(int(bay), int(unit))
 
 
+class InstanceRunning(Exception):
+    """The instance's lock file is held: that instance already runs."""
+
+
+def default_netio_dir() -> str:
+    """IOU's netio directory, ``/tmp/netio<uid>``, unless ``$PCAPNG_IOU_NETIO_DIR`` names another."""
+    return os.environ.get(NETIO_DIR_ENV) or f"/tmp/netio{os.getuid()}"
+
+
 def take_instance_lock(lock_path: str) -> int:
-    """Take an instance's lock as IOU does: fcntl write lock on the whole file, then our pid in it."""
+    """Take an instance's lock as IOU does: fcntl write lock on the whole file, then our pid in it.
+
+    Raises :class:`InstanceRunning` when another process holds it."""
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise SystemExit(f"{lock_path} is locked: that instance already runs")
+        raise InstanceRunning(f"{lock_path} is locked: that instance already runs") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
@@ -71,10 +102,13 @@ def take_instance_lock(lock_path: str) -> int:
 class Instance:
     """One simulated IOU router bound in a netio directory."""
 
-    def __init__(self, directory: str, instance: int, netmap: netmap_mod.Netmap, report=None):
+    def __init__(self, directory: str, instance: int, netmap: netmap_mod.Netmap, report=None,
+                 ethernet_bays: int = DEFAULT_ETHERNET_BAYS, serial_bays: int = DEFAULT_SERIAL_BAYS):
         self.directory = directory
         self.instance = instance
         self.netmap = netmap
+        self.ethernet_bays = ethernet_bays
+        self.serial_bays = serial_bays
         self.path = os.path.join(directory, str(instance))
         self.lock_path = self.path + ".lck"
         self.report = report or (lambda line: None)
@@ -84,6 +118,10 @@ class Instance:
         self.sender.settimeout(SEND_TIMEOUT_S)
         self.sent = 0
         self.received = 0
+
+    def bay_linktype(self, bay: int) -> int:
+        """The encapsulation IOU gives a bay by default: Ethernet bays first, then serial ones (Cisco HDLC)."""
+        return linktypes.ETHERNET if bay < self.ethernet_bays else linktypes.C_HDLC
 
     # -- life -------------------------------------------------------------------
     def start(self) -> None:
@@ -185,14 +223,14 @@ class Stream:
 
 
 def run(args: argparse.Namespace) -> int:
-    netmap = netmap_mod.load(args.netmap) if args.netmap else netmap_mod.Netmap()
+    netmap = _read_netmap(args)
     out = sys.stdout
 
     def report(line: str) -> None:
         out.write(line + "\n")
         out.flush()
 
-    instance = Instance(args.dir, args.instance, netmap, report)
+    instance = Instance(args.netio_dir, args.instance, netmap, report, args.ethernet_bays, args.serial_bays)
     speaker = None
     if args.speak:
         from pcapng_iou.sim.speaker import Speaker
@@ -211,6 +249,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         instance.stop()
         report("bye")
+
+
+def _read_netmap(args: argparse.Namespace) -> netmap_mod.Netmap:
+    """NETMAP as IOU finds it: in the working directory (no file, no links), unless ``-N``."""
+    if args.ignore_netmap:
+        return netmap_mod.Netmap()
+    if args.netmap:
+        return netmap_mod.load(args.netmap)
+    if not os.path.exists("NETMAP"):
+        return netmap_mod.Netmap()
+    return netmap_mod.load("NETMAP", os.path.join(os.getcwd(), "NETMAP"))
 
 
 def _serve(args, instance: Instance, speaker, reader: socket.socket, stop_signals: list, report) -> int:
@@ -343,24 +392,54 @@ def _stream_command(instance: Instance, streams: dict, tally: Tally, words: list
         report(f"error {verb}: {err}")
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, allow_abbrev=False,
+        usage=f"{PROG} [-e N] [-s N] [IOU options] [--netio-dir DIR] [--speak ...] ID",
+        description="Run one simulated IOU instance, started as IOU is: options, then the instance id. "
+                    "NETMAP is read from the working directory.",
+        epilog="IOU's flags -L -l -q -d -t -C -R -U -W are accepted too, without effect.")
+    parser.add_argument("instance", metavar="ID", type=int, help="instance id (1..1024), the last argument as for IOU")
+    iou = parser.add_argument_group("IOU's options")
+    iou.add_argument("-e", dest="ethernet_bays", metavar="N", type=int, default=DEFAULT_ETHERNET_BAYS,
+                     help=f"Ethernet bays, numbered first (default {DEFAULT_ETHERNET_BAYS})")
+    iou.add_argument("-s", dest="serial_bays", metavar="N", type=int, default=DEFAULT_SERIAL_BAYS,
+                     help=f"serial bays, numbered after the Ethernet ones (default {DEFAULT_SERIAL_BAYS})")
+    iou.add_argument("-N", dest="ignore_netmap", action="store_true", help="ignore the NETMAP file")
+    for option, what in (("-n", "nvram KB"), ("-m", "memory MB"), ("-u", "UDP port base"),
+                         ("-b", "IOS debug string"), ("-c", "configuration file")):
+        iou.add_argument(option, metavar="X", help=f"{what} (accepted, no effect)")
+    for flag in ("-L", "-l", "-q", "-d", "-t", "-C", "-R", "-U", "-W"):
+        iou.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    own = parser.add_argument_group("the simulation's own options")
+    own.add_argument("--netio-dir", metavar="DIR", default=None,
+                     help=f"netio directory (default ${NETIO_DIR_ENV}, else /tmp/netio<uid> as IOU)")
+    own.add_argument("--netmap", metavar="FILE", help="read this NETMAP instead of the one in the working directory")
+    own.add_argument("--speak", action="store_true",
+                     help="talk like a router: keepalives, ARP, ping, CDP, LCP, LMI")
+    own.add_argument("--interval", metavar="SECONDS", type=float, default=1.0, help="seconds between keepalives with --speak")
+    own.add_argument("--duration", metavar="SECONDS", type=float, help="exit cleanly after this many seconds")
+    own.add_argument("--quiet", action="store_true", help="do not report received frames")
+    own.add_argument("--no-stdin", action="store_true", help="take no commands on stdin")
+    return parser
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.sim.instance", description="Run one simulated IOU instance.")
-    parser.add_argument("-d", "--dir", required=True, help="netio directory")
-    parser.add_argument("-n", "--netmap", help="NETMAP file naming this instance's peers")
-    parser.add_argument("-i", "--instance", type=int, required=True, help="instance id (1..1024)")
-    parser.add_argument("--speak", action="store_true", help="talk like a router: keepalives, ARP, ping, CDP, LCP, LMI")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between keepalives with --speak")
-    parser.add_argument("--duration", type=float, help="exit cleanly after this many seconds")
-    parser.add_argument("--quiet", action="store_true", help="do not report received frames")
-    parser.add_argument("--no-stdin", action="store_true", help="take no commands on stdin")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not netio.MIN_ID <= args.instance <= netio.MAX_ID:
         parser.error(f"instance id {args.instance} is out of range 1..1024")
+    if args.ethernet_bays < 0 or args.serial_bays < 0 or args.ethernet_bays + args.serial_bays > MAX_BAYS:
+        parser.error(f"-e {args.ethernet_bays} -s {args.serial_bays}: IOU has 0..{MAX_BAYS} bays in all")
+    args.netio_dir = args.netio_dir or default_netio_dir()
     try:
         return run(args)
     except netmap_mod.NetmapError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except (InstanceRunning, OSError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Driving simulated IOU instances from Python: start, talk to, stop or kill them.
 
 Tests and ``pcapng-iou demo`` use :class:`LabProcess` to run
-``python -m pcapng_iou.sim.instance`` as a real child process and :class:`Lab` for a
-whole NETMAP's worth of them.  A reader thread per process collects what the
+``python -m pcapng_iou.sim.instance [options] <id>`` as a real child process,
+started as IOU is (the netio directory in ``$PCAPNG_IOU_NETIO_DIR``, NETMAP in
+its working directory), and :class:`Lab` for a whole NETMAP's worth of them:
+all in one folder holding NETMAP, or each in a folder of its own holding its
+own copy, as GNS3 runs them.  A reader thread per process collects what the
 instance reports (frames received, send errors).
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from typing import Optional
 
-from pcapng_iou.core import netio
+from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 
 READY_TIMEOUT_S = 10.0
@@ -31,19 +34,23 @@ class LabProcess:
     """One simulated IOU instance running as a child process."""
 
     def __init__(self, directory: str, instance: int, netmap_path: Optional[str] = None,
-                 speak: bool = False, interval: float = 1.0, quiet: bool = False, extra: tuple = ()):
+                 speak: bool = False, interval: float = 1.0, quiet: bool = False, extra: tuple = (),
+                 bays: tuple = (2, 2), cwd: Optional[str] = None):
+        """``netmap_path``: a file named NETMAP is read from the working directory (the process
+        runs in its folder), as IOU reads it; any other name is passed with ``--netmap``.
+        Without one, the instance runs in ``cwd`` (ours by default) and reads any NETMAP there."""
         self.directory = directory
         self.instance = instance
-        command = [sys.executable, "-m", "pcapng_iou.sim.instance", "-d", directory, "-i", str(instance)]
+        command = instance_command(instance, bays, *extra, speak=speak, interval=interval, quiet=quiet)
         if netmap_path:
-            command += ["-n", netmap_path]
-        if speak:
-            command += ["--speak", "--interval", str(interval)]
-        if quiet:
-            command.append("--quiet")
-        command += list(extra)
+            if os.path.basename(netmap_path) == "NETMAP":
+                cwd = os.path.dirname(os.path.abspath(netmap_path))
+            else:
+                command[-1:-1] = ["--netmap", os.path.abspath(netmap_path)]
+        self.cwd = cwd
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+            cwd=cwd, env=dict(os.environ, PCAPNG_IOU_NETIO_DIR=os.path.abspath(directory)),
         )
         self.pid = self.process.pid
         self.received: list = []  # (src_id, "b/u" src, "b/u" dst, frame bytes)
@@ -144,28 +151,47 @@ class LabProcess:
 
 
 class Lab:
-    """A netio directory, a NETMAP, and one :class:`LabProcess` per instance it names."""
+    """A netio directory, a NETMAP, and one :class:`LabProcess` per instance it names.
+
+    With ``own_folders`` each instance runs in a folder of its own beside NETMAP
+    (``iou<id>/``) holding its own copy of NETMAP, as GNS3 runs them; otherwise
+    all run in the folder of NETMAP.  Each is started with the bays its NETMAP
+    lines need (see :func:`bays_for`)."""
 
     def __init__(self, directory: str, netmap_text: str, netmap_path: Optional[str] = None,
-                 speak: bool = False, interval: float = 1.0, quiet: bool = False):
+                 speak: bool = False, interval: float = 1.0, quiet: bool = False, own_folders: bool = False):
         self.directory = directory
         os.makedirs(directory, mode=0o755, exist_ok=True)
         self.netmap_path = netmap_path or os.path.join(os.path.dirname(directory.rstrip("/")) or ".", "NETMAP")
-        self.write_netmap(netmap_text)
+        self.own_folders = own_folders
         self.speak = speak
         self.interval = interval
         self.quiet = quiet
         self.instances: dict[int, LabProcess] = {}
+        self.write_netmap(netmap_text)
+
+    def folder_of(self, number: int) -> str:
+        """The working directory of instance ``number``."""
+        base = os.path.dirname(os.path.abspath(self.netmap_path))
+        return os.path.join(base, f"iou{number}") if self.own_folders else base
 
     def write_netmap(self, text: str) -> None:
-        with open(self.netmap_path, "w") as handle:
-            handle.write(text)
+        """Write NETMAP (and each instance's own copy with ``own_folders``)."""
         self.netmap = netmap_mod.parse(text, self.netmap_path)
+        paths = [self.netmap_path]
+        if self.own_folders:
+            paths += [os.path.join(self.folder_of(number), "NETMAP") for number in sorted(self.netmap.instances)]
+        for path in paths:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write(text)
 
     def start(self, *numbers: int) -> "Lab":
         for number in numbers or sorted(self.netmap.instances):
+            netmap_path = os.path.join(self.folder_of(number), "NETMAP") if self.own_folders else self.netmap_path
             self.instances[number] = LabProcess(
-                self.directory, number, self.netmap_path, self.speak, self.interval, self.quiet
+                self.directory, number, netmap_path, self.speak, self.interval, self.quiet,
+                bays=bays_for(self.netmap, number),
             )
         return self
 
@@ -179,7 +205,32 @@ class Lab:
         self.instances.clear()
 
 
-def header_for(src: int, src_interface: str, dst: int, dst_interface: str) -> netio.Header:
-    from pcapng_iou.sim.instance import parse_interface
+def instance_command(instance: int, bays: tuple = (2, 2), *options: str, speak: bool = False,
+                     interval: float = 1.0, quiet: bool = False) -> list:
+    """The command line of a simulated instance, IOU's shape: options, then the id last."""
+    command = [sys.executable, "-m", "pcapng_iou.sim.instance", "-e", str(bays[0]), "-s", str(bays[1])]
+    if speak:
+        command += ["--speak", "--interval", str(interval)]
+    if quiet:
+        command.append("--quiet")
+    return command + list(options) + [str(instance)]
 
-    return netio.Header(dst, src, parse_interface(dst_interface), parse_interface(src_interface))
+
+def bays_for(netmap: netmap_mod.Netmap, instance: int) -> tuple:
+    """(Ethernet bays, serial bays) for ``instance`` to have every interface NETMAP gives it.
+
+    Lines annotated with a serial link type need serial bays, the others Ethernet
+    bays; Ethernet bays come first, as on IOU.  IOU's 2 and 2 where they fit."""
+    ethernet, serial = [], []
+    for segment in netmap:
+        for endpoint in segment.endpoints:
+            if endpoint.instance == instance:
+                bay = netio.bay_unit(endpoint.port)[0]
+                kind = segment.linktype_or(linktypes.ETHERNET)
+                (ethernet if kind == linktypes.ETHERNET else serial).append(bay)
+    top = max(ethernet + serial, default=-1)
+    if serial and max(ethernet, default=-1) < min(serial):
+        first_serial = min(serial)
+        return first_serial, max(top + 1 - first_serial, min(2, netio.MAX_BAY + 1 - first_serial))
+    eth = max(2, top + 1)
+    return eth, max(0, min(2, netio.MAX_BAY + 1 - eth))

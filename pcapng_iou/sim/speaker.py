@@ -11,7 +11,9 @@ router would:
 * Frame Relay: Q.933 Annex A LMI status enquiries, ICMP echo over IETF
   encapsulation on a DLCI; answers enquiries with a status and echo requests.
 
-Addresses are derived from the NETMAP line and the instance id, so every run
+An unannotated NETMAP line takes the bay's kind from the instance's command
+line: Ethernet bays speak Ethernet, serial bays Cisco HDLC, as IOS does by
+default.  Addresses are derived from the NETMAP line and the instance id, so every run
 of a lab is the same.  ``encap B/U ppp`` on the instance's stdin switches an
 interface as ``encapsulation ppp`` would on IOS.
 """
@@ -72,8 +74,9 @@ class Speaker:
                 if endpoint.instance != number:
                     continue
                 peers = [e for e in segment.endpoints if e.key != endpoint.key]
+                default = instance.bay_linktype(netio.bay_unit(endpoint.port)[0])
                 self.ports[endpoint.port] = Port(
-                    endpoint.port, segment.line, segment.linktype_or(linktypes.ETHERNET), peers,
+                    endpoint.port, segment.line, segment.linktype_or(default), peers,
                     router_ip(segment.line, number), router_mac(number, endpoint.port),
                     magic=(0x1000_0000 * (number % 15 + 1)) | endpoint.port,
                 )

@@ -1,0 +1,170 @@
+"""The simulated IOU instance behaves as IOU does on its command line, working directory
+and netio directory: real processes, real sockets, real /proc."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import pcapng_iou
+from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.sim import frames
+from pcapng_iou.sim.instance import NETIO_DIR_ENV, default_netio_dir
+from pcapng_iou.sim.lab import Lab, LabError, LabProcess, bays_for
+
+INSTANCE_FILE = os.path.join(os.path.dirname(pcapng_iou.__file__), "sim", "instance.py")
+FRAME = frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:64:00", 0x88B5, bytes(46))
+
+
+def proc_cmdline(pid: int) -> list:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().rstrip(b"\0").decode().split("\0")
+
+
+@pytest.mark.parametrize("how", ["module", "file"])
+def test_help_exits_0(how, tmp_path):
+    # As a file it runs with no package installed (-I: no site-packages, no PYTHONPATH) from anywhere.
+    command = [sys.executable, "-m", "pcapng_iou.sim.instance"] if how == "module" else \
+        [sys.executable, "-I", INSTANCE_FILE]
+    result = subprocess.run(command + ["--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "-e N" in result.stdout and "ID" in result.stdout
+
+
+def test_run_as_a_plain_file_without_the_package_installed(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.write("100:0/0 101:0/0\n")
+    peer = LabProcess(netio_dir, 101, os.path.join(workdir, "NETMAP"))
+    try:
+        process = subprocess.Popen([sys.executable, "-I", INSTANCE_FILE, "100"], cwd=workdir,
+                                   env={NETIO_DIR_ENV: netio_dir}, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = process.communicate(f"send 0/0 {FRAME.hex()}\nquit\n".encode(), timeout=30)
+        assert process.returncode == 0, err
+        assert out.decode().splitlines() == [f"ready 100 {process.pid}", "sent 1", "bye"]
+        assert peer.wait_received(1) and peer.frames_from(100) == [FRAME]
+    finally:
+        peer.stop()
+
+
+def test_command_line_is_ious_and_netmap_comes_from_the_working_directory(make_lab):
+    lab = make_lab("100:0/0 101:0/0\n100:1/0 101:1/0\n")
+    for number, process in lab.instances.items():
+        cmdline = proc_cmdline(process.pid)
+        assert cmdline[-1] == str(number)
+        assert cmdline[cmdline.index("-e") + 1] == "2" and cmdline[cmdline.index("-s") + 1] == "2"
+        assert "--netmap" not in cmdline
+        assert os.readlink(f"/proc/{process.pid}/cwd") == os.path.dirname(lab.netmap_path)
+    assert lab[100].send("1/0", FRAME) == 1
+    assert lab[101].wait_received(1) and lab[101].received[0] == (100, "1/0", "1/0", FRAME)
+
+
+def test_each_instance_in_a_folder_of_its_own(workdir):
+    lab = Lab(os.path.join(workdir, "netio"), "100:0/0 101:0/0\n", os.path.join(workdir, "NETMAP"),
+              own_folders=True)
+    try:
+        lab.start()
+        folders = set()
+        for number, process in lab.instances.items():
+            folder = os.readlink(f"/proc/{process.pid}/cwd")
+            assert folder == lab.folder_of(number) == os.path.join(workdir, f"iou{number}")
+            with open(os.path.join(folder, "NETMAP")) as handle:
+                assert handle.read() == "100:0/0 101:0/0\n"
+            folders.add(folder)
+        assert len(folders) == 2
+        assert lab[101].send("0/0", FRAME) == 1
+        assert lab[100].wait_received(1) and lab[100].frames_from(101) == [FRAME]
+    finally:
+        lab.stop()
+
+
+def test_no_netmap_in_the_folder_means_no_links_and_N_ignores_it(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    alone = LabProcess(netio_dir, 100, cwd=workdir)  # no NETMAP there
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.write("102:0/0 103:0/0\n")
+    ignoring = LabProcess(netio_dir, 102, extra=("-N",), cwd=workdir)
+    reading = LabProcess(netio_dir, 103, cwd=workdir)
+    try:
+        assert alone.send("0/0", FRAME) == 0
+        assert ignoring.send("0/0", FRAME) == 0
+        assert reading.send("0/0", FRAME) == 1  # the same NETMAP, read
+        assert ignoring.wait_received(1)
+        assert reading.received == []
+    finally:
+        for process in (alone, ignoring, reading):
+            process.stop()
+
+
+def test_default_netio_dir_is_ious(monkeypatch):
+    monkeypatch.delenv(NETIO_DIR_ENV, raising=False)
+    assert default_netio_dir() == f"/tmp/netio{os.getuid()}"
+    monkeypatch.setenv(NETIO_DIR_ENV, "/tmp/elsewhere")
+    assert default_netio_dir() == "/tmp/elsewhere"
+
+
+def test_binds_in_tmp_netio_uid_by_default():
+    directory = f"/tmp/netio{os.getuid()}"
+    number = 1000 + os.getpid() % 24  # an id of our own in the real netio directory
+    env = {k: v for k, v in os.environ.items() if k != NETIO_DIR_ENV}
+    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou.sim.instance", "-N", str(number)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert process.stdout.readline().decode() == f"ready {number} {process.pid}\n", process.stderr.read()
+        assert os.path.exists(os.path.join(directory, str(number)))
+        with open(os.path.join(directory, f"{number}.lck")) as handle:
+            assert handle.read() == f"{process.pid}\n"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert not os.path.exists(os.path.join(directory, str(number)))
+
+
+def test_second_instance_with_the_same_id_is_refused(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    first = LabProcess(netio_dir, 100)
+    try:
+        with pytest.raises(LabError, match=r"did not start: .*100\.lck is locked: that instance already runs"):
+            LabProcess(netio_dir, 100)
+        assert first.process.poll() is None
+    finally:
+        first.stop()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-e", "10", "-s", "7", "100"], "-e 10 -s 7: IOU has 0..16 bays in all"),
+    (["1025"], "instance id 1025 is out of range 1..1024"),
+    (["100", "-x"], "unrecognized arguments: -x"),
+])
+def test_bad_command_lines(argv, message):
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou.sim.instance", *argv],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_serial_bays_speak_cisco_hdlc_unless_netmap_says_otherwise(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.write("100:1/0 101:1/0\n")
+    # 100 has bay 1 serial (-e 1 -s 1); 101 listens and does not speak.
+    listener = LabProcess(netio_dir, 101, os.path.join(workdir, "NETMAP"))
+    speaker = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), speak=True, interval=0.1,
+                         bays=(1, 1))
+    try:
+        assert listener.wait_received(2)
+        assert listener.received[0][3][:4] == b"\x8f\x00\x80\x35"  # SLARP keepalive
+    finally:
+        speaker.stop()
+        listener.stop()
+
+
+def test_lab_gives_each_instance_the_bays_its_lines_need():
+    netmap = netmap_mod.parse("1:0/0 2:0/0 ethernet\n1:1/0 2:1/0 hdlc\n3:5/2 4:0/0\n4:2/0 5:2/0 ppp\n")
+    assert bays_for(netmap, 1) == (1, 2)  # Ethernet bay 0, serial bay 1
+    assert bays_for(netmap, 3) == (6, 2)  # an unannotated line counts as Ethernet
+    assert bays_for(netmap, 4) == (2, 2)
+    assert bays_for(netmap, 9) == (2, 2)  # IOU's defaults
