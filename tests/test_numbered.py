@@ -102,3 +102,19 @@ def test_stream_refuses_bad_arguments(make_lab):
     assert lab[10].command("stream 0/0 0 100").startswith("error stream")
     assert lab[10].command("stream 0/0 100 20").startswith("error stream")
     assert lab[10].command("halt 0/0") == "streamed 0/0 0"
+
+
+def test_a_wild_jump_is_counted_without_holding_every_number():
+    check = arrivals(0, 10 ** 12, 5, 1)
+    assert check.missing == 10 ** 12 - 1 - 2
+    assert check.reordered == 2
+    assert check.lost(10 ** 12 + 1) == 10 ** 12 - 3
+    check.arrive(5, True)
+    assert check.duplicates == 1
+
+
+def test_gaps_split_and_close():
+    check = arrivals(0, 4, 8)  # missing 1-3 and 5-7
+    for number in (2, 6, 1, 3, 5, 7):
+        check.arrive(number, True)
+    assert (check.missing, check.reordered, check.duplicates, check.good) == (0, 6, 0, 9)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pcapng_iou.argtypes import positive_int, positive_seconds
-from pcapng_iou.bench import PROG
+from pcapng_iou.bench import PROG, soak
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
 from pcapng_iou.bench.report import format_table, summarise
@@ -442,6 +442,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    soak.add_arguments(parser)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -454,6 +455,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench``: 0 when every check passed (and with --strict every target was met)."""
+    if args.soak:
+        return soak.run(args)
     def progress(text: str) -> None:
         if not args.quiet:
             print(f"{PROG}: {text}", file=sys.stderr, flush=True)

@@ -22,6 +22,7 @@ so are the ones it sent after the last that arrived.
 """
 from __future__ import annotations
 
+import bisect
 import struct
 from typing import Optional
 
@@ -59,7 +60,10 @@ def parse(frame: bytes) -> Optional[tuple]:
 
 
 class SequenceCheck:
-    """What arrived of one flow of numbered frames, compared with what should have."""
+    """What arrived of one flow of numbered frames, compared with what should have.
+
+    Missing numbers are kept as ranges, so a wild jump costs no memory.
+    """
 
     def __init__(self):
         self.next = 0
@@ -67,7 +71,11 @@ class SequenceCheck:
         self.reordered = 0
         self.duplicates = 0
         self.corrupt = 0
-        self.missing: set = set()
+        self._gaps: list = []  # sorted, disjoint [first, last + 1) ranges of missing numbers
+
+    @property
+    def missing(self) -> int:
+        return sum(end - start for start, end in self._gaps)
 
     def arrive(self, number: int, exact: bool) -> None:
         if not exact:
@@ -77,22 +85,33 @@ class SequenceCheck:
             self.next += 1
         elif number > self.next:
             self.good += 1
-            self.missing.update(range(self.next, number))
+            self._gaps.append((self.next, number))
             self.next = number + 1
-        elif number in self.missing:
-            self.missing.discard(number)
+        elif self._fill(number):
             self.good += 1
             self.reordered += 1
         else:
             self.duplicates += 1
 
+    def _fill(self, number: int) -> bool:
+        """Take ``number`` out of the gaps; False when it was not missing (seen before)."""
+        index = bisect.bisect_right(self._gaps, (number, float("inf"))) - 1
+        if index < 0:
+            return False
+        start, end = self._gaps[index]
+        if not start <= number < end:
+            return False
+        pieces = [(a, b) for a, b in ((start, number), (number + 1, end)) if a < b]
+        self._gaps[index:index + 1] = pieces
+        return True
+
     def lost(self, sent: int) -> int:
         """Frames of the ``sent`` first that never arrived (so far)."""
-        return len(self.missing) + max(0, sent - self.next)
+        return self.missing + max(0, sent - self.next)
 
     def as_dict(self) -> dict:
         return {"next": self.next, "good": self.good, "reordered": self.reordered,
-                "duplicates": self.duplicates, "corrupt": self.corrupt, "missing": len(self.missing)}
+                "duplicates": self.duplicates, "corrupt": self.corrupt, "missing": self.missing}
 
 
 class Tally:
