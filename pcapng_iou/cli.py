@@ -48,23 +48,26 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False on every parser: a misspelt or newer option (--link) must not silently
+    # become whichever option it happens to begin (--linktype).
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=PROG, allow_abbrev=False,
         description="See the traffic between Cisco IOU instances in Wireshark: one PCAP-NG file, "
                     "one interface per NETMAP link, each with its own link type.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    capture = commands.add_parser("capture", help="capture the links of a running IOU lab",
+    capture = commands.add_parser("capture", allow_abbrev=False, help="capture the links of a running IOU lab",
                                   description="Stand in for the IOU sockets of the netio directory, relay every "
                                               "datagram unchanged and record the frames.")
     add_capture_options(capture)
-    fix = commands.add_parser("repair", help="put sockets back after a capture that was killed",
+    fix = commands.add_parser("repair", allow_abbrev=False,
+                              help="put sockets back after a capture that was killed",
                               description="Restore a netio directory left behind by a capture that could not "
                                           "clean up (killed, power loss).  Safe to run more than once.")
     fix.add_argument("-d", "--netio-dir", metavar="DIR", help="netio directory (default /tmp/netio<uid>)")
     fix.add_argument("--dry-run", action="store_true", help="only say what would be done")
-    demo = commands.add_parser("demo", help="capture a built-in simulated IOU lab",
+    demo = commands.add_parser("demo", allow_abbrev=False, help="capture a built-in simulated IOU lab",
                                description="Start a simulated lab of IOU routers (Ethernet, HDLC, PPP, Frame "
                                            "Relay, a shared segment), capture it, and tear it down.")
     demo.add_argument("-w", "--write", metavar="FILE", default="demo.pcapng",
@@ -75,13 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     from pcapng_iou.bench.run import add_arguments as add_bench_arguments
 
     add_bench_arguments(commands.add_parser(
-        "bench", help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",
+        "bench", allow_abbrev=False,
+        help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",
         description="Run simulated instances in a private netio directory and measure throughput, round-trip "
                     "latency, CPU and memory, first directly, then through the real capture writing a real "
                     "file.  Every datagram is checked byte for byte; any loss fails the run."))
     # Parsed by pcapng_iou.ui.extcap (see program()); listed here for --help.
-    commands.add_parser("extcap", help="Wireshark extcap interface: 'extcap --install' lists IOU links in Wireshark",
-                        add_help=False)
+    commands.add_parser("extcap", allow_abbrev=False, add_help=False,
+                        help="Wireshark extcap interface: 'extcap --install' lists IOU links in Wireshark")
     return parser
 
 
@@ -139,9 +143,8 @@ def run_repair(args: argparse.Namespace) -> int:
         return ExitStatus.ERROR
     finally:
         guard.release()
-    prefix = "would: " if args.dry_run else ""
     for action in actions:
-        print(f"{prefix}{action.text}")
+        print(action.text)
     if not actions:
         print(f"{directory}: nothing to repair")
     return ExitStatus.OK

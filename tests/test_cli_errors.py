@@ -91,6 +91,14 @@ BAD_OPTIONS = [
     ["demo", "--duration", "0"],
     ["demo", "--bogus"],
     ["demo", "-w"],
+    # Abbreviations are not accepted: a misspelt or newer option must never become another one.
+    ["capture", "--linkt", "hdlc"],
+    ["capture", "--dur", "5"],
+    ["capture", "--netio", "/tmp"],
+    ["repair", "--dry"],
+    ["demo", "--dur", "1"],
+    ["bench", "--js"],
+    ["--vers"],
 ]
 
 
@@ -120,6 +128,16 @@ def test_no_command_prints_usage_and_fails(empty_cwd):
     assert result.returncode == 2
     assert result.stderr.startswith("usage: pcapng-iou")
     assert os.listdir(empty_cwd) == []
+
+
+@pytest.mark.parametrize("module", ["pcapng_iou.sim.instance", "pcapng_iou.bench.run", "pcapng_iou"])
+def test_no_program_takes_abbreviations(module, empty_cwd):
+    """``--hel`` would be ``--help`` (status 0) if argparse still completed abbreviations."""
+    env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)
+    result = subprocess.run([sys.executable, "-m", module, "--hel"], cwd=empty_cwd, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=30, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr, result.stdout + result.stderr
 
 
 # -- things that exist or not: one line, non-zero, nothing touched ---------------------------
@@ -215,7 +233,7 @@ def test_netmap_that_cannot_be_read(lab, workdir, empty_cwd):
     result = run_cli("capture", "-d", lab.directory, "-n", missing, "-w", "out.pcapng", cwd=empty_cwd)
     assert result.returncode == 2
     line = one_error_line(result.stderr)
-    assert line.startswith(f"pcapng-iou: error: {missing}") and "No such file or directory" in line, line
+    assert line == f"pcapng-iou: error: {missing}: cannot read: No such file or directory", line
     assert os.listdir(empty_cwd) == []
     assert_lab_untouched(lab, before)
 

@@ -209,7 +209,9 @@ def test_repair_after_the_capture_is_killed(make_lab, start_capture, workdir):
     lab[102].kill()  # and one instance dies while nobody watches
     dry = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory, "--dry-run"],
                          capture_output=True, text=True)
-    assert dry.returncode == 0 and "would: " in dry.stdout
+    assert dry.returncode == 0, dry.stderr
+    assert "instance 100 runs: would rename " in dry.stdout and "would remove" in dry.stdout, dry.stdout
+    assert "would:" not in dry.stdout and "renamed" not in dry.stdout and "removed" not in dry.stdout
     assert "100_real" in os.listdir(lab.directory)
     fixed = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory],
                            capture_output=True, text=True)

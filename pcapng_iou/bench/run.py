@@ -487,7 +487,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run",
+    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run", allow_abbrev=False,
                                      description="Measure the capture (as 'pcapng-iou bench'), or run one of "
                                                  "its worker processes (--worker).")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -32,10 +32,12 @@ _ENDPOINT = re.compile(
 
 
 class NetmapError(ValueError):
-    """A NETMAP that cannot be used; ``str()`` reads ``FILE:LINE:COL: message``."""
+    """A NETMAP that cannot be used; ``str()`` reads ``FILE:LINE:COL: message``,
+    or ``FILE: message`` when no line is to blame (``line`` 0: the file cannot be read)."""
 
     def __init__(self, filename: str, line: int, column: int, message: str):
-        super().__init__(f"{filename}:{line}:{column}: {message}")
+        where = f"{filename}:{line}:{column}" if line else filename
+        super().__init__(f"{where}: {message}")
         self.filename = filename
         self.line = line
         self.column = column

@@ -57,38 +57,45 @@ def _remove(path: str, dry_run: bool) -> None:
 
 
 def repair(directory: str, dry_run: bool = False) -> list[Action]:
-    """Repair ``directory``; return what was (or, with ``dry_run``, would be) done."""
+    """Repair ``directory``; return what was (or, with ``dry_run``, would be) done, in those words."""
+    # The verbs each action is told with, done or (dry run) planned.
+    removed, left, renamed = (("would remove", "would leave", "would rename") if dry_run
+                              else ("removed", "left", "renamed"))
     actions = []
     for number in leftovers(directory):
         paths = Paths(directory, number)
+
+        def say(text: str) -> None:
+            actions.append(Action(number, text))
+
         if is_socket(lstat(paths.temp)):
             _remove(paths.temp, dry_run)
-            actions.append(Action(number, f"removed {paths.temp} (half-made socket of pcapng-iou)"))
+            say(f"{removed} {paths.temp} (half-made socket of pcapng-iou)")
         if not is_socket(lstat(paths.real)):
             continue
         real_answers = socket_answers(paths.real)
         front = lstat(paths.socket)
         front_answers = is_socket(front) and socket_answers(paths.socket)
         if real_answers and front_answers:
-            actions.append(Action(number, f"left {paths.real} alone: a capture still stands in at {paths.socket}"))
+            say(f"{left} {paths.real} alone: a capture still stands in at {paths.socket}")
         elif real_answers:
             if front is not None and not is_socket(front):
-                actions.append(Action(number, f"left {paths.real} alone: {paths.socket} is not a socket"))
+                say(f"{left} {paths.real} alone: {paths.socket} is not a socket")
                 continue
             if not dry_run:
                 os.rename(paths.real, paths.socket)
-            actions.append(Action(number, f"instance {number} runs: renamed {paths.real} back to {paths.socket}"))
+            say(f"instance {number} runs: {renamed} {paths.real} back to {paths.socket}")
         elif front_answers:
             _remove(paths.real, dry_run)
-            actions.append(Action(number, f"instance {number} was restarted: removed the old {paths.real}"))
+            say(f"instance {number} was restarted: {removed} the old {paths.real}")
         else:
             _remove(paths.real, dry_run)
-            removed = [paths.real]
+            gone = [paths.real]
             if is_socket(front):
                 _remove(paths.socket, dry_run)
-                removed.append(paths.socket)
+                gone.append(paths.socket)
             if lock_state(paths.lock) is False:
                 _remove(paths.lock, dry_run)
-                removed.append(paths.lock)
-            actions.append(Action(number, f"instance {number} is not running: removed {', '.join(removed)}"))
+                gone.append(paths.lock)
+            say(f"instance {number} is not running: {removed} {', '.join(gone)}")
     return actions
