@@ -57,7 +57,7 @@ def test_every_frame_arrived_in_order(result):
 
 
 def test_captures_came_and_went_cleanly(result):
-    assert result["captures"] >= 1
+    assert result["captures"] >= 3  # the run goes on until it has had three
     assert result["capture_exit_statuses"] == [0] * result["captures"]
     assert result["reloads_done"] >= 1 and result["reloads_sent"] >= result["reloads_done"]
     assert result["idle_instances_started"] >= 1 and result["idle_instances_failed"] == 0
@@ -74,7 +74,7 @@ def test_the_hogs_are_gone(result):
 
 def test_the_printed_summary_names_every_count():
     command = [sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", "--capture-every", "0.5", "--rate", "200",
-               "--streams", "1", "-q"]
+               "--streams", "1", "--min-captures", "1", "-q"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     for word in ("reorders", "losses", "duplicates", "corrupt", "captures", "exit statuses", "reloads",
                  "capture fds", "capture RSS", "bench fds", "bench RSS", "netio directory as before: yes"):

@@ -59,6 +59,7 @@ class SoakSettings:
     reload_every: float = 0.3
     churn_every: float = 0.3
     hogs: int = 0
+    min_captures: int = 3
 
     @property
     def gap(self) -> float:
@@ -289,11 +290,13 @@ class Soak:
         self._next_reload = float("inf")
         end = time.monotonic() + settings.seconds
         number = 0
-        while time.monotonic() < end:
+        # On a loaded host a capture may take seconds to start: the run goes on until it has had its cycles.
+        while time.monotonic() < end or number < settings.min_captures:
             number += 1
-            self.progress(f"soak: capture {number} ({end - time.monotonic():.0f} s left)")
-            self.capture_cycle(number, end)
-            self.busy_until(min(end, time.monotonic() + settings.gap))
+            left = max(0.0, end - time.monotonic())
+            self.progress(f"soak: capture {number} ({left:.0f} s left, at least {settings.min_captures} captures)")
+            self.capture_cycle(number, end if number >= settings.min_captures else float("inf"))
+            self.busy_until(time.monotonic() + settings.gap)
         self.progress("soak: stopping the streams and counting")
         streams = self.finish()
         streamed = time.monotonic() - streaming
@@ -349,7 +352,7 @@ class Soak:
         return {
             "settings": {"seconds": s.seconds, "streams": s.streams, "rate": s.rate, "size": s.size,
                          "capture_every": s.capture_every, "reload_every": s.reload_every,
-                         "churn_every": s.churn_every, "hogs": s.hogs},
+                         "churn_every": s.churn_every, "hogs": s.hogs, "min_captures": s.min_captures},
             "elapsed_s": round(elapsed, 1),
             "frames_sent": total("sent"), "frames_received": total("received"),
             "reorders": total("reorders"), "losses": total("losses"), "duplicates": total("duplicates"),
@@ -431,6 +434,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"how long each capture runs before it is stopped (default {defaults.capture_every:g})")
     group.add_argument("--reload-every", type=positive_seconds, default=defaults.reload_every, metavar="SECONDS",
                        help=f"NETMAP reload interval while a capture runs (default {defaults.reload_every:g})")
+    group.add_argument("--min-captures", type=positive_int, default=defaults.min_captures, metavar="N",
+                       help=f"go on after SECONDS until N captures have run (default {defaults.min_captures})")
     group.add_argument("--churn-every", type=positive_seconds, default=defaults.churn_every, metavar="SECONDS",
                        help=f"an idle instance starts (and one exits) this often (default {defaults.churn_every:g})")
 
@@ -447,7 +452,7 @@ def run(args: argparse.Namespace) -> int:
         return ExitStatus.USAGE
     settings = SoakSettings(args.soak, streams=args.streams, rate=float(args.rate), size=args.size,
                             capture_every=args.capture_every, reload_every=args.reload_every,
-                            churn_every=args.churn_every, hogs=args.hogs)
+                            churn_every=args.churn_every, hogs=args.hogs, min_captures=args.min_captures)
     previous = {signum: signal.signal(signum, _stop_on_signal) for signum in STOP_SIGNALS}
     soak = Soak(settings, progress)
     try:
