@@ -14,6 +14,7 @@ from typing import Optional
 
 from pcapng_iou import PROG, __version__
 from pcapng_iou.argtypes import instance_id, linktype, positive_int, positive_seconds
+from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.exitstatus import ExitStatus
@@ -75,8 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=positive_seconds, default=20.0, metavar="SECONDS",
                       help="how long to run (default 20)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
-    from pcapng_iou.bench.run import add_arguments as add_bench_arguments
-
     add_bench_arguments(commands.add_parser(
         "bench", allow_abbrev=False,
         help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",

@@ -104,6 +104,15 @@ def test_bench_is_a_subcommand_with_checked_options():
             build_parser().parse_args(["bench", *bad])
 
 
+def test_other_commands_do_not_load_the_benchmark():
+    # A fresh interpreter: parse a capture command line, then list the bench modules it loaded.
+    probe = ("import sys; from pcapng_iou.cli import build_parser; build_parser().parse_args(['capture', '-q']); "
+             "print(sorted(m for m in sys.modules if m.startswith('pcapng_iou.bench')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['pcapng_iou.bench', 'pcapng_iou.bench.options']"
+
+
 def descendants(pid: int) -> set:
     """Every process below ``pid``, from /proc."""
     found, todo = set(), [pid]

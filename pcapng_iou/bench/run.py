@@ -38,20 +38,17 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Optional
 
-from pcapng_iou.argtypes import positive_int, positive_seconds
 from pcapng_iou.bench import PROG, soak
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
+from pcapng_iou.bench.options import Settings, add_arguments, settings_from
 from pcapng_iou.bench.report import format_table, summarise
 from pcapng_iou.bench.workers import (
     ECHOER,
     FIRST_RECEIVER,
     FIRST_SENDER,
-    MAX_FRAME,
-    MIN_FRAME,
     PINGER,
     STOP_SIGNALS,
     BenchError,
@@ -62,31 +59,7 @@ from pcapng_iou.bench.workers import (
     start_workers,
     worker_main,
 )
-from pcapng_iou.core import netio
 from pcapng_iou.exitstatus import ExitStatus
-
-PARTS = ("throughput", "latency", "memory", "attach", "idle")
-
-
-# -- the benchmark -----------------------------------------------------------------
-@dataclass
-class Settings:
-    size: int = 100
-    count: int = 200_000
-    pairs: int = 1
-    pings: int = 10_000
-    repeat: int = 5
-    memory_small: int = 100_000
-    memory_large: int = 1_000_000
-    instances: int = 200
-    links: int = 4
-    idle: float = 3.0
-    skip: tuple = ()
-
-    @property
-    def warmup(self) -> int:
-        return min(200, max(10, self.pings // 10))
-
 
 class Checks:
     """Every datagram sent, and what became of it."""
@@ -390,69 +363,6 @@ def herd_netmap(count: int, links: int) -> list:
             lines.append(endpoint(count, links - 1))
     return lines
 
-# -- command line ------------------------------------------------------------------------
-def _frame_size(text: str) -> int:
-    value = positive_int(text)
-    if not MIN_FRAME <= value <= MAX_FRAME:
-        raise argparse.ArgumentTypeError(f"frame size must be {MIN_FRAME}..{MAX_FRAME} bytes")
-    return value
-
-
-def _memory(text: str) -> tuple:
-    small, sep, large = text.partition(":")
-    if not sep:
-        raise argparse.ArgumentTypeError("expected SMALL:LARGE, e.g. 100000:1000000")
-    small, large = positive_int(small), positive_int(large)
-    if large <= small:
-        raise argparse.ArgumentTypeError("LARGE must be more than SMALL")
-    return small, large
-
-
-def _parts(text: str) -> list:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    for part in parts:
-        if part not in PARTS:
-            raise argparse.ArgumentTypeError(f"unknown part {part!r} (choose from {', '.join(PARTS)})")
-    return parts
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = Settings()
-    parser.add_argument("-s", "--size", type=_frame_size, default=defaults.size, metavar="BYTES",
-                        help=f"frame size after the 8-byte IOU header (default {defaults.size})")
-    parser.add_argument("-c", "--count", type=positive_int, default=defaults.count, metavar="N",
-                        help=f"frames each pair floods per round, direct and through us (default {defaults.count})")
-    parser.add_argument("-p", "--pairs", type=positive_int, default=defaults.pairs, metavar="N",
-                        help=f"instance pairs flooding at once (default {defaults.pairs})")
-    parser.add_argument("--pings", type=positive_int, default=defaults.pings, metavar="N",
-                        help=f"round trips measured per round (default {defaults.pings})")
-    parser.add_argument("-r", "--repeat", type=positive_int, default=defaults.repeat, metavar="N",
-                        help=f"rounds; the table shows medians (default {defaults.repeat})")
-    parser.add_argument("--memory", type=_memory, default=(defaults.memory_small, defaults.memory_large),
-                        metavar="SMALL:LARGE", help="peak RSS after SMALL and after LARGE frames through one "
-                                                    "capture (default 100000:1000000)")
-    parser.add_argument("--instances", type=positive_int, default=defaults.instances, metavar="N",
-                        help=f"idle instances for the attach and idle tests (default {defaults.instances})")
-    parser.add_argument("--links", type=positive_int, default=defaults.links, metavar="N",
-                        help=f"NETMAP links of each of those instances (default {defaults.links})")
-    parser.add_argument("--idle", type=positive_seconds, default=defaults.idle, metavar="SECONDS",
-                        help=f"how long idle CPU is measured (default {defaults.idle:g})")
-    parser.add_argument("--skip", type=_parts, action="append", default=[], metavar="PART[,PART]",
-                        help=f"leave out parts: {', '.join(PARTS)}")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
-    soak.add_arguments(parser)
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    if args.instances > netio.MAX_ID:
-        raise BenchError(f"at most {netio.MAX_ID} instances")
-    return Settings(size=args.size, count=args.count, pairs=args.pairs, pings=args.pings, repeat=args.repeat,
-                    memory_small=args.memory[0], memory_large=args.memory[1], instances=args.instances,
-                    links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group))
-
-
 def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench``: 0 when every check passed (and with --strict every target was met)."""
     if args.soak:
@@ -464,7 +374,10 @@ def run(args: argparse.Namespace) -> int:
     # Whatever stops the run, its capture and workers are stopped and its directory removed.
     previous = {signum: signal.signal(signum, _stop_on_signal) for signum in STOP_SIGNALS}
     try:
-        settings = settings_from(args)
+        try:
+            settings = settings_from(args)
+        except ValueError as err:
+            raise BenchError(str(err)) from None
         if settings.pairs > FIRST_RECEIVER - FIRST_SENDER:
             raise BenchError(f"at most {FIRST_RECEIVER - FIRST_SENDER} pairs")
         bench = Bench(settings, progress)

@@ -31,9 +31,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pcapng_iou.argtypes import positive_int, positive_seconds
 from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, memory_kb
+from pcapng_iou.bench.options import SoakSettings
 from pcapng_iou.bench.workers import STOP_SIGNALS, BenchError, BenchStopped, _stop_on_signal, child_env
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
@@ -47,24 +47,6 @@ PORT = "0/0"
 #: How long the receivers may take to catch up with the last frames sent.
 SETTLE_S = 10.0
 ATTACH_TIMEOUT_S = 60.0
-
-
-@dataclass
-class SoakSettings:
-    seconds: float
-    streams: int = 4
-    rate: float = 2500.0
-    size: int = 100
-    capture_every: float = 3.0
-    reload_every: float = 0.3
-    churn_every: float = 0.3
-    hogs: int = 0
-    min_captures: int = 3
-
-    @property
-    def gap(self) -> float:
-        """Time between a capture's stop and the next start: traffic flows direct meanwhile."""
-        return min(0.5, self.capture_every / 4)
 
 
 @dataclass
@@ -419,27 +401,6 @@ def format_summary(result: dict) -> str:
 
 
 # -- command line ---------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = SoakSettings(0)
-    group = parser.add_argument_group("soak (--soak SECONDS)")
-    group.add_argument("--soak", type=positive_seconds, metavar="SECONDS",
-                       help="instead of measuring, run the soak: streams of numbered frames, the capture started "
-                            "and stopped, NETMAP reloads, instances coming and going; every frame checked")
-    group.add_argument("--hogs", type=int, default=0, metavar="N", help="busy processes beside the lab (default 0)")
-    group.add_argument("--streams", type=positive_int, default=defaults.streams, metavar="N",
-                       help=f"streams of numbered frames (default {defaults.streams})")
-    group.add_argument("--rate", type=positive_int, default=int(defaults.rate), metavar="FPS",
-                       help=f"frames a second of each stream (default {defaults.rate:g})")
-    group.add_argument("--capture-every", type=positive_seconds, default=defaults.capture_every, metavar="SECONDS",
-                       help=f"how long each capture runs before it is stopped (default {defaults.capture_every:g})")
-    group.add_argument("--reload-every", type=positive_seconds, default=defaults.reload_every, metavar="SECONDS",
-                       help=f"NETMAP reload interval while a capture runs (default {defaults.reload_every:g})")
-    group.add_argument("--min-captures", type=positive_int, default=defaults.min_captures, metavar="N",
-                       help=f"go on after SECONDS until N captures have run (default {defaults.min_captures})")
-    group.add_argument("--churn-every", type=positive_seconds, default=defaults.churn_every, metavar="SECONDS",
-                       help=f"an idle instance starts (and one exits) this often (default {defaults.churn_every:g})")
-
-
 def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench --soak``: 0 when every frame arrived exactly once, in order, and all else checked."""
     def progress(text: str) -> None:

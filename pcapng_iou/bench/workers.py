@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Optional
 
+from pcapng_iou.bench.options import MAX_FRAME, MIN_FRAME
 from pcapng_iou.core import netio
 from pcapng_iou.sim.instance import InstanceRunning, take_instance_lock
 
@@ -29,8 +30,7 @@ from pcapng_iou.sim.instance import InstanceRunning, take_instance_lock
 ETHERTYPE = b"\x88\xb5"
 SEQ = struct.Struct(">Q")
 HEAD_SIZE = 14
-MIN_FRAME = HEAD_SIZE + SEQ.size
-MAX_FRAME = netio.MAX_PAYLOAD
+assert MIN_FRAME == HEAD_SIZE + SEQ.size
 #: The filler starts at offset ``seq % PERIOD`` of a fixed random block.
 PERIOD = 251
 FILLER = random.Random(0x10B).randbytes(MAX_FRAME + PERIOD)

@@ -1,0 +1,136 @@
+"""The options of ``pcapng-iou bench`` and the settings they make: light, so that
+every other command can list ``bench`` in its help without loading the benchmark."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from pcapng_iou.argtypes import positive_int, positive_seconds
+from pcapng_iou.core import netio
+
+#: A bench frame: Ethernet head (14 bytes) and an 8-byte sequence number at least.
+MIN_FRAME = 14 + 8
+MAX_FRAME = netio.MAX_PAYLOAD
+
+PARTS = ("throughput", "latency", "memory", "attach", "idle")
+
+
+@dataclass
+class Settings:
+    size: int = 100
+    count: int = 200_000
+    pairs: int = 1
+    pings: int = 10_000
+    repeat: int = 5
+    memory_small: int = 100_000
+    memory_large: int = 1_000_000
+    instances: int = 200
+    links: int = 4
+    idle: float = 3.0
+    skip: tuple = ()
+
+    @property
+    def warmup(self) -> int:
+        return min(200, max(10, self.pings // 10))
+
+
+@dataclass
+class SoakSettings:
+    seconds: float
+    streams: int = 4
+    rate: float = 2500.0
+    size: int = 100
+    capture_every: float = 3.0
+    reload_every: float = 0.3
+    churn_every: float = 0.3
+    hogs: int = 0
+    min_captures: int = 3
+
+    @property
+    def gap(self) -> float:
+        """Time between a capture's stop and the next start: traffic flows direct meanwhile."""
+        return min(0.5, self.capture_every / 4)
+
+
+def _frame_size(text: str) -> int:
+    value = positive_int(text)
+    if not MIN_FRAME <= value <= MAX_FRAME:
+        raise argparse.ArgumentTypeError(f"frame size must be {MIN_FRAME}..{MAX_FRAME} bytes")
+    return value
+
+
+def _memory(text: str) -> tuple:
+    small, sep, large = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected SMALL:LARGE, e.g. 100000:1000000")
+    small, large = positive_int(small), positive_int(large)
+    if large <= small:
+        raise argparse.ArgumentTypeError("LARGE must be more than SMALL")
+    return small, large
+
+
+def _parts(text: str) -> list:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    for part in parts:
+        if part not in PARTS:
+            raise argparse.ArgumentTypeError(f"unknown part {part!r} (choose from {', '.join(PARTS)})")
+    return parts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    parser.add_argument("-s", "--size", type=_frame_size, default=defaults.size, metavar="BYTES",
+                        help=f"frame size after the 8-byte IOU header (default {defaults.size})")
+    parser.add_argument("-c", "--count", type=positive_int, default=defaults.count, metavar="N",
+                        help=f"frames each pair floods per round, direct and through us (default {defaults.count})")
+    parser.add_argument("-p", "--pairs", type=positive_int, default=defaults.pairs, metavar="N",
+                        help=f"instance pairs flooding at once (default {defaults.pairs})")
+    parser.add_argument("--pings", type=positive_int, default=defaults.pings, metavar="N",
+                        help=f"round trips measured per round (default {defaults.pings})")
+    parser.add_argument("-r", "--repeat", type=positive_int, default=defaults.repeat, metavar="N",
+                        help=f"rounds; the table shows medians (default {defaults.repeat})")
+    parser.add_argument("--memory", type=_memory, default=(defaults.memory_small, defaults.memory_large),
+                        metavar="SMALL:LARGE", help="peak RSS after SMALL and after LARGE frames through one "
+                                                    "capture (default 100000:1000000)")
+    parser.add_argument("--instances", type=positive_int, default=defaults.instances, metavar="N",
+                        help=f"idle instances for the attach and idle tests (default {defaults.instances})")
+    parser.add_argument("--links", type=positive_int, default=defaults.links, metavar="N",
+                        help=f"NETMAP links of each of those instances (default {defaults.links})")
+    parser.add_argument("--idle", type=positive_seconds, default=defaults.idle, metavar="SECONDS",
+                        help=f"how long idle CPU is measured (default {defaults.idle:g})")
+    parser.add_argument("--skip", type=_parts, action="append", default=[], metavar="PART[,PART]",
+                        help=f"leave out parts: {', '.join(PARTS)}")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    add_soak_arguments(parser)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Raises ValueError for a combination argparse cannot refuse by itself."""
+    if args.instances > netio.MAX_ID:
+        raise ValueError(f"at most {netio.MAX_ID} instances")
+    return Settings(size=args.size, count=args.count, pairs=args.pairs, pings=args.pings, repeat=args.repeat,
+                    memory_small=args.memory[0], memory_large=args.memory[1], instances=args.instances,
+                    links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group))
+
+
+def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = SoakSettings(0)
+    group = parser.add_argument_group("soak (--soak SECONDS)")
+    group.add_argument("--soak", type=positive_seconds, metavar="SECONDS",
+                       help="instead of measuring, run the soak: streams of numbered frames, the capture started "
+                            "and stopped, NETMAP reloads, instances coming and going; every frame checked")
+    group.add_argument("--hogs", type=int, default=0, metavar="N", help="busy processes beside the lab (default 0)")
+    group.add_argument("--streams", type=positive_int, default=defaults.streams, metavar="N",
+                       help=f"streams of numbered frames (default {defaults.streams})")
+    group.add_argument("--rate", type=positive_int, default=int(defaults.rate), metavar="FPS",
+                       help=f"frames a second of each stream (default {defaults.rate:g})")
+    group.add_argument("--capture-every", type=positive_seconds, default=defaults.capture_every, metavar="SECONDS",
+                       help=f"how long each capture runs before it is stopped (default {defaults.capture_every:g})")
+    group.add_argument("--reload-every", type=positive_seconds, default=defaults.reload_every, metavar="SECONDS",
+                       help=f"NETMAP reload interval while a capture runs (default {defaults.reload_every:g})")
+    group.add_argument("--min-captures", type=positive_int, default=defaults.min_captures, metavar="N",
+                       help=f"go on after SECONDS until N captures have run (default {defaults.min_captures})")
+    group.add_argument("--churn-every", type=positive_seconds, default=defaults.churn_every, metavar="SECONDS",
+                       help=f"an idle instance starts (and one exits) this often (default {defaults.churn_every:g})")
