@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import subprocess
 import sys
+import time
 
-from conftest import tshark_rows
+from conftest import read_packets, tshark_rows
 
 
 def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
@@ -40,3 +42,31 @@ def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
     info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
     for encapsulation in ("Ethernet", "Cisco HDLC", "PPP", "Frame Relay"):
         assert f"Encapsulation = {encapsulation}" in info
+
+
+def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
+    """Ctrl-C sends SIGINT to the terminal's whole foreground group: the routers must not die of it."""
+    output = os.path.join(workdir, "demo.pcapng")
+    before = set(glob.glob("/tmp/pcapng-iou-demo-*"))
+    demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (os.path.exists(output) and os.path.getsize(output) > 4096):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        stdout, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+    assert demo.returncode == 0, stderr
+    assert "stopped by SIGINT" in stderr, stderr
+    for crash in ("exited", "died", "down:", "detached"):
+        assert crash not in stderr, stderr
+    assert f"wireshark {output}" in stderr
+    assert set(glob.glob("/tmp/pcapng-iou-demo-*")) == before
+    comments = [c for _, _, _, cs in read_packets(output) for c in cs]
+    assert not [c for c in comments if "exited" in c or "died" in c], comments
+    assert subprocess.run(["capinfos", output], capture_output=True).returncode == 0

@@ -51,6 +51,9 @@ class LabProcess:
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
             cwd=cwd, env=dict(os.environ, PCAPNG_IOU_NETIO_DIR=os.path.abspath(directory)),
+            # A session of its own: Ctrl-C in the terminal (SIGINT to the whole foreground group)
+            # stops the demo or the test, which then stops its instances cleanly; they do not die of it.
+            start_new_session=True,
         )
         self.pid = self.process.pid
         self.received: list = []  # (src_id, "b/u" src, "b/u" dst, frame bytes)
