@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pcapng_iou.core import linktypes
+from pcapng_iou.core import linktypes, ring, selection
 from pcapng_iou.shell import netiodir
 
 
@@ -44,3 +44,35 @@ def linktype(text: str) -> int:
         return linktypes.parse(text)
     except linktypes.UnknownLinkType as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def link_name(text: str) -> selection.LinkName:
+    """argparse type: a link (``100:0/0-101:0/0``) or one endpoint (``100:0/0``)."""
+    try:
+        return selection.parse_link_name(text)
+    except selection.LinkNameError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def ring_option(text: str) -> tuple:
+    """argparse type: one ``-b KEY:VALUE`` (filesize, duration, files), as dumpcap."""
+    try:
+        return ring.parse_ring_option(text)
+    except ring.RingOptionError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def autostop_option(text: str) -> tuple:
+    """argparse type: one ``-a KEY:VALUE`` (filesize, files, duration, packets), as dumpcap."""
+    try:
+        return ring.parse_autostop_option(text)
+    except ring.RingOptionError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def snap_length(text: str) -> int:
+    """argparse type: bytes of each frame to store, at least 1."""
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"snap length: {err}") from None

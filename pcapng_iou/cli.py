@@ -13,10 +13,13 @@ import time
 from typing import Optional
 
 from pcapng_iou import PROG, __version__
-from pcapng_iou.argtypes import instance_id, linktype, positive_int, positive_seconds
+from pcapng_iou.argtypes import (
+    autostop_option, instance_id, link_name, linktype, positive_int, positive_seconds, ring_option, snap_length,
+)
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core import ring
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
 
@@ -38,6 +41,18 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
     parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
                         help="attach only to this instance (repeatable)")
+    parser.add_argument("--link", type=link_name, action="append", metavar="NAME",
+                        help="record only this link, named as shown (100:0/0-101:0/0) or by one endpoint "
+                             "(100:0/0); repeatable; every datagram is still relayed")
+    parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
+                        help="store at most BYTES of each frame (its full length is kept in the file)")
+    parser.add_argument("-b", "--ring-buffer", type=ring_option, action="append", default=[], metavar="KEY:VALUE",
+                        help="write a series of files as dumpcap: filesize:KB (1 kB = 1000 bytes), "
+                             "duration:SECONDS, files:N (keep the newest N); combinable; files are named "
+                             "PREFIX_NNNNN_YYYYmmddHHMMSS.pcapng after -w PREFIX.pcapng")
+    parser.add_argument("-a", "--autostop", type=autostop_option, action="append", default=[], metavar="KEY:VALUE",
+                        help="stop as dumpcap: filesize:KB (with -b: start the next file), files:N (with -b), "
+                             "duration:SECONDS, packets:N")
     parser.add_argument("--linktype", type=linktype, default=linktypes.ETHERNET, metavar="TYPE",
                         help="link type of NETMAP lines that name none (default ethernet)")
     parser.add_argument("--auto-linktype", action="store_true",
@@ -62,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Stand in for the IOU sockets of the netio directory, relay every "
                                               "datagram unchanged and record the frames.")
     add_capture_options(capture)
+    capture.set_defaults(command_parser=capture)
     fix = commands.add_parser("repair", allow_abbrev=False,
                               help="put sockets back after a capture that was killed",
                               description="Restore a netio directory left behind by a capture that could not "
@@ -92,7 +108,21 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def _smallest(*values):
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
+
+
+def check_capture_args(args: argparse.Namespace) -> None:
+    """What argparse cannot see option by option: the -b/-a combination (usage error, status 2)."""
+    try:
+        args.file_limits = ring.file_limits(args.ring_buffer, args.autostop, args.write == "-")
+    except ring.RingOptionError as err:
+        args.command_parser.error(str(err))
+
+
 def run_capture(args: argparse.Namespace) -> int:
+    from pcapng_iou.core.selection import LinkSelection
     from pcapng_iou.shell.capture import Capture, CaptureOptions
     from pcapng_iou.ui.console import Reporter
 
@@ -104,18 +134,22 @@ def run_capture(args: argparse.Namespace) -> int:
     except netmap_mod.NetmapError as err:
         _error(str(err))
         return ExitStatus.USAGE
+    limits = args.file_limits
     options = CaptureOptions(
         netio_dir=args.netio_dir or netiodir.default_dir(),
         output=args.write or default_output_name(),
         netmap_path=netmap_path,
         flush_each=args.flush or args.write == "-",
-        count=args.count,
-        duration=args.duration,
+        count=_smallest(args.count, limits.stop_packets),
+        duration=_smallest(args.duration, limits.stop_seconds),
         instances=set(args.instance) if args.instance else None,
         default_linktype=args.linktype,
         auto_linktype=args.auto_linktype,
         comment=args.comment,
         wait_for_dir=not args.no_wait,
+        snaplen=args.snaplen or 0,
+        links=LinkSelection(args.link),
+        limits=limits,
     )
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
@@ -173,6 +207,8 @@ def program(argv: Optional[list] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE
+    if args.command == "capture":
+        check_capture_args(args)
     handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench}
     return handlers[args.command](args)
 

@@ -83,6 +83,15 @@ BAD_OPTIONS = [
     ["capture", "--linktype", ""],
     ["capture", "--no-wait=yes"],
     ["capture", "--flush", "--quiet=1"],
+    ["capture", "-b", "filesize:0"],
+    ["capture", "-b", "bogus:1"],
+    ["capture", "-b", "files:3"],
+    ["capture", "-b", "files:"],
+    ["capture", "-a", "files:2"],
+    ["capture", "--link", "100:0/0-"],
+    ["capture", "--link", "router1"],
+    ["capture", "-s", "0"],
+    ["capture", "-s", "-60"],
     ["frobnicate"],
     ["--bogus"],
     ["repair", "--bogus"],
@@ -312,3 +321,28 @@ def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdi
         assert_lab_untouched(lab, after)
     finally:
         lab.stop()
+
+
+# -- long captures: -b, -a, --link, -s name the option in their message ---------------------------
+@pytest.mark.parametrize("args, message", [
+    (["-b", "filesize:0"], "argument -b/--ring-buffer: -b filesize:0: expected at least 1 kB"),
+    (["-b", "bogus:1"], "argument -b/--ring-buffer: -b bogus:1: expected one of filesize:, duration:, files:"),
+    (["-b", "files:3"], "-b files:3: a ring buffer also needs -b filesize:KB or -b duration:SECONDS"),
+    (["-b", "filesize:64", "-w", "-"], "-b: a ring buffer writes a series of files; give a file name with -w"),
+    (["--link", "100:0/0-"], "argument --link: expected a link name such as 100:0/0-101:0/0"),
+    (["-s", "0"], "argument -s/--snaplen: snap length: expected a number of at least 1, got 0"),
+])
+def test_long_capture_options_name_the_option(args, message, lab, empty_cwd):
+    before = directory_state(lab.directory)
+    result = run_cli("capture", "-d", lab.directory, "-w", "out.pcapng", *args, cwd=empty_cwd)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1].startswith(f"pcapng-iou capture: error: {message}"), result.stderr
+    assert os.listdir(empty_cwd) == []
+    assert_lab_untouched(lab, before)
+
+
+def test_link_matching_no_netmap_line_is_a_warning(lab, workdir, empty_cwd):
+    result = run_cli("capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", "out.pcapng", "-c", "1",
+                     "--duration", "0.5", "--link", "100:3/0", cwd=empty_cwd)
+    assert result.returncode == 0, result.stderr
+    assert "pcapng-iou: warning: --link 100:3/0 matches no NETMAP line" in result.stderr

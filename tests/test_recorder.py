@@ -416,3 +416,76 @@ def test_delivered_batch_equals_one_at_a_time():
 
 def test_delivered_empty_batch(recorder):
     assert recorder.delivered([], []) == b""
+
+
+# -- each file on its own, snap length, --link ------------------------------------------------
+
+def test_next_file_has_every_current_link_numbered_afresh(tmp_path, tshark):
+    rec = Recorder(parse(NETMAP), comment="ring")
+    first = rec.start()
+    first += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0)
+    data, _ = rec.reload(parse(NETMAP.replace("hdlc", "ppp") + "104:0/0 105:0/0\n"), "t")
+    first += data  # the new interfaces join the current file
+    assert idbs(data) == [linktypes.PPP_SERIAL, linktypes.ETHERNET]
+    first += rec.datagram(dgram("100:1/0", "101:1/0", LCP[0]), T0 + 1)
+    assert epbs(first)[-1][0] == 4
+    first += rec.statistics(T0 + 2, T0)
+    assert [b.interface_id for b in read_blocks(first) if type(b).__name__ == "InterfaceStatistics"] == [
+        0, 1, 2, 3, 4, 5]
+    second = rec.start_file()
+    found = read_blocks(second)
+    # The replaced HDLC interface is gone; the PPP one and the added link are there, numbered from 0.
+    assert found[0].options["opt_comment"] == "ring"
+    assert [(b.options["if_name"], b.link_type) for b in found[1:]] == [
+        ("100:0/0-101:0/0", 1), ("100:2/0-101:2/0-102:2/0", 1), ("102:1/0-103:1/0", 1),
+        ("100:1/0-101:1/0", linktypes.PPP_SERIAL), ("104:0/0-105:0/0", 1)]
+    second += rec.datagram(dgram("100:1/0", "101:1/0", LCP[1]), T0 + 3)
+    second += rec.datagram(dgram("105:0/0", "104:0/0", ARP), T0 + 4)
+    second += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 5)
+    assert [e[0] for e in epbs(second)] == [3, 4, 0]
+    second += rec.statistics(T0 + 6, T0)
+    stats = [(b.interface_id, b.options["isb_ifrecv"]) for b in read_blocks(second)
+             if type(b).__name__ == "InterfaceStatistics"]
+    assert stats == [(0, 2), (1, 0), (2, 0), (3, 2), (4, 1)]
+    for number, data in enumerate((first, second)):
+        path = tmp_path / f"file{number}.pcapng"
+        path.write_bytes(data)
+        assert tshark_rows(tshark, str(path), "frame.interface_name")  # each file reads on its own
+
+
+def test_snap_length_cuts_stored_frames_and_keeps_their_length():
+    rec = Recorder(parse(NETMAP), snaplen=60)
+    assert [b.snaplen for b in read_blocks(rec.start())[1:]] == [60] * 4
+    long_frame = ARP + bytes(100)
+    data = rec.delivered([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
+    data += rec.datagram(dgram("100:0/0", "101:0/0", long_frame), T0, undelivered="gone")
+    packets = [b for b in read_blocks(Recorder(parse(NETMAP)).start() + data) if type(b).__name__ == "EnhancedPacket"]
+    assert [(len(p.packet_data), p.packet_len) for p in packets] == [(60, len(long_frame)), (60, 60),
+                                                                     (60, len(long_frame))]
+    assert bytes(packets[0].packet_data) == long_frame[:60]
+    assert rec.links.interfaces[0].bytes == 2 * len(long_frame) + 60
+
+
+def test_links_left_out_are_relayed_not_recorded():
+    from pcapng_iou.core.selection import LinkSelection, parse_link_name
+
+    selection = LinkSelection([parse_link_name("101:1/0"), parse_link_name("100:9/0-101:9/0")])
+    rec = Recorder(parse(NETMAP), selection=selection)
+    start = rec.start()
+    assert [b.options["if_name"] for b in read_blocks(start)[1:]] == ["100:1/0-101:1/0"]
+    assert rec.take_warnings() == [
+        "--link 100:9/0-101:9/0 matches no NETMAP line; recorded only if frames between those endpoints show up"]
+    rec.note(100, "instance 100 attached")
+    batch = [dgram("100:0/0", "101:0/0", ARP), dgram("101:1/0", "100:1/0", SLARP[0]),
+             dgram("100:2/0", "102:2/0", ARP), dgram("200:0/0", "201:0/0", ARP),
+             dgram("100:0/0", "101:0/0", ARP), dgram("100:9/0", "101:9/0", ARP)]
+    data = rec.delivered(batch, [T0] * len(batch))
+    assert [(e[0], e[3]) for e in epbs(data)] == [(0, ["instance 100 attached"]), (1, [])]
+    assert idbs(data) == [linktypes.ETHERNET]  # 100:9/0-101:9/0 has frames now: it gets its interface
+    # Unmapped frames of links nobody asked for are no news; those of a selected pair are.
+    assert [w.split(":")[0] for w in rec.take_warnings()] == ["frames between 100"]
+    assert (rec.frames_recorded, rec.frames_skipped) == (2, 4)
+    # The skipped ones stay skipped once their route is known (the fast way), also after a new file.
+    rec.start_file()
+    assert epbs(rec.delivered(batch[:1], [T0])) == []
+    assert rec.frames_skipped == 5

@@ -146,3 +146,10 @@ def test_single_file_with_autostop_size():
     assert series.next_file(WHEN) == ("lab.pcapng", [])
     assert series.when_full() == "stop"
     assert series.stop_reason() == "file size of 10 kB reached"
+
+
+def test_description():
+    assert FileLimits(ring=True, file_bytes=64 * KB, keep_files=3).describe() == \
+        "a new file every 64 kB, keeping the newest 3"
+    assert FileLimits(ring=True, file_bytes=KB, file_seconds=2.5, stop_after_files=4).describe() == \
+        "a new file every 1 kB or 2.5 s, keeping them all, stopping after 4 files"

@@ -90,10 +90,15 @@ def enhanced_packet(
     frame: bytes,
     flags: int = 0,
     comments: Sequence[str] = (),
+    original_length: int = 0,
 ) -> bytes:
-    """Bytes of an Enhanced Packet Block (options: ``epb_flags`` then comments)."""
+    """Bytes of an Enhanced Packet Block (options: ``epb_flags`` then comments).
+
+    ``original_length`` is the frame's length on the wire when ``frame`` was cut
+    short (snap length); 0 means ``frame`` is all of it.
+    """
     captured = len(frame)
-    if flags and not comments:
+    if flags and not comments and not original_length:
         # Nearly every frame: header, frame, padding, epb_flags, end of options, length in one pack.
         layout = _FLAGGED_EPB.get(captured)
         if layout is None and captured <= MAX_CACHED_LAYOUT:
@@ -113,7 +118,8 @@ def enhanced_packet(
     return b"".join(
         (
             _EPB_FIXED.pack(
-                EPB_TYPE, total, interface_id, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF, captured, captured
+                EPB_TYPE, total, interface_id, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF, captured,
+                original_length or captured,
             ),
             frame,
             _padding(captured),

@@ -15,6 +15,7 @@ from typing import Deque, Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.netmap import Netmap, Segment
+from pcapng_iou.core.selection import LinkSelection
 
 EndpointKey = tuple[int, int]
 
@@ -46,6 +47,10 @@ class Interface:
     last_ns: int = 0
     pending_comments: list = field(default_factory=list)
     copies: Optional["SharedCopies"] = None
+    #: False for a link ``--link`` left out: its frames are relayed, not recorded.
+    recorded: bool = True
+    #: Its interface number in the file being written (files of a ring buffer number their own).
+    file_id: Optional[int] = None
 
     @property
     def unmapped(self) -> bool:
@@ -122,8 +127,10 @@ class LinkTable:
     which the writer empties after writing their blocks.
     """
 
-    def __init__(self, netmap: Netmap, default_linktype: int = linktypes.ETHERNET, auto_default: bool = False):
+    def __init__(self, netmap: Netmap, default_linktype: int = linktypes.ETHERNET, auto_default: bool = False,
+                 selection: Optional[LinkSelection] = None):
         self.default_linktype = default_linktype
+        self.selection = selection or LinkSelection()
         self.auto_default = auto_default
         self.interfaces: list[Interface] = []
         self.new: list[Interface] = []
@@ -135,6 +142,8 @@ class LinkTable:
         self._unmapped: dict[frozenset, Interface] = {}
         #: Routes by the first 6 bytes of the datagram header (ids and ports); emptied on any change.
         self.route_cache: dict[bytes, Route] = {}
+        #: The same for links that are not recorded (``--link``): their frames skip all the rest.
+        self.skipped_routes: dict[bytes, Route] = {}
         self.netmap = netmap
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
@@ -146,6 +155,7 @@ class LinkTable:
 
     def _create(self, name, linktype, description, endpoints, segment=None, auto=False) -> Interface:
         interface = Interface(len(self.interfaces), name, linktype, description, endpoints, segment, auto)
+        interface.recorded = self.selection.selects(endpoints)
         if len(endpoints) > 2:
             interface.copies = SharedCopies(len(endpoints))
         self.interfaces.append(interface)
@@ -168,7 +178,7 @@ class LinkTable:
         self._by_segment[frozenset(interface.endpoints)] = interface
         for key in interface.endpoints:
             self._by_endpoint[key] = interface
-        self.route_cache.clear()
+        self.forget_routes()
 
     def replace(self, old: Interface, linktype: int, since: str) -> Interface:
         """Start a new interface for ``old``'s endpoints with another link type."""
@@ -185,7 +195,7 @@ class LinkTable:
             self._install(new)
         else:
             self._unmapped[frozenset(old.endpoints)] = new
-            self.route_cache.clear()
+            self.forget_routes()
         return new
 
     @staticmethod
@@ -199,9 +209,13 @@ class LinkTable:
             new.copies = old.copies
 
     # -- lookup -------------------------------------------------------------
+    def forget_routes(self) -> None:
+        self.route_cache.clear()
+        self.skipped_routes.clear()
+
     def route(self, header: netio.Header, key: bytes) -> Route:
         """The interface of a frame with ``header``; ``key`` is the header's first 6 bytes."""
-        cached = self.route_cache.get(key)
+        cached = self.route_cache.get(key) or self.skipped_routes.get(key)
         if cached is not None:
             return cached
         source = (header.src_id, header.src_port)
@@ -210,7 +224,10 @@ class LinkTable:
         if interface is None or destination not in interface.endpoints:
             interface = self._unmapped_interface(source, destination)
         route = Route(interface, source == interface.endpoints[0], destination)
-        self.route_cache[key] = route
+        if interface.recorded:
+            self.route_cache[key] = route
+        else:
+            self.skipped_routes[key] = route
         return route
 
     def _unmapped_interface(self, source: EndpointKey, destination: EndpointKey) -> Interface:
@@ -225,7 +242,7 @@ class LinkTable:
                 (source, destination),
             )
             self._unmapped[pair] = interface
-            if self.warn_unmapped:
+            if self.warn_unmapped and interface.recorded:
                 self.warnings.append(f"frames between {name} match no NETMAP line: recorded on interface "
                                  f"{interface.number} as {linktypes.name(interface.linktype)}")
         return interface
@@ -236,6 +253,10 @@ class LinkTable:
 
     def touching(self, instance: int) -> list[Interface]:
         return [i for i in self.current() if instance in i.instances]
+
+    def recorded(self) -> list[Interface]:
+        """Current interfaces whose frames are recorded."""
+        return [i for i in self.current() if i.recorded]
 
     # -- reload -------------------------------------------------------------
     def reload(self, netmap: Netmap, when: str) -> ReloadResult:
@@ -268,5 +289,5 @@ class LinkTable:
                 interface.segment = segment
                 result.kept += 1
         self.netmap = netmap
-        self.route_cache.clear()
+        self.forget_routes()
         return result

@@ -6,6 +6,12 @@ recorder decides which interface records it, keeps the counters, and returns
 the bytes to append to the capture file (interface blocks first when a new
 interface is needed).  Lifecycle notes (attach, death, reload) become packet
 comments on the next frame of each affected link.
+
+Each file (one, or each file of a ring buffer) is a section of its own:
+:meth:`Recorder.start_file` gives its header and an interface block for every
+current recorded link, numbered within that file (``Interface.file_id``).
+Links left out by ``--link`` get no interface block; their frames are relayed
+and only counted.  A snap length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
 from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
+from pcapng_iou.core.selection import LinkSelection
+
+#: No snap length: frames are stored whole (IOU frames are far shorter).
+NO_SNAPLEN = 1 << 31
 
 
 class Recorder:
@@ -25,9 +35,18 @@ class Recorder:
         default_linktype: int = linktypes.ETHERNET,
         auto_default: bool = False,
         comment: Optional[str] = None,
+        snaplen: int = 0,
+        selection: Optional[LinkSelection] = None,
     ):
+        self.comment = comment
+        #: 0 or a length: what the interface blocks announce and where frames are cut.
+        self.snaplen = snaplen
+        self._cut_above = snaplen or NO_SNAPLEN
         self.section = blocks.Section(f"pcapng-iou {__version__}", comment)
-        self.links = LinkTable(netmap, default_linktype, auto_default)
+        self.links = LinkTable(netmap, default_linktype, auto_default, selection)
+        #: The interfaces that have a block in the file being written, in file order.
+        self.in_file: list[Interface] = []
+        self.frames_skipped = 0
         self.frames_recorded = 0
         self.shared_copies = 0
         self.datagrams_malformed = 0
@@ -38,15 +57,30 @@ class Recorder:
 
     # -- blocks ---------------------------------------------------------------
     def start(self) -> bytes:
-        """Section header and one interface block per NETMAP line."""
+        """Section header and one interface block per (recorded) NETMAP line."""
         self._started = True
+        for name in self.links.selection.unmatched(self.links.netmap):
+            self.links.warnings.append(f"--link {name.text} matches no NETMAP line; recorded only if "
+                                       f"frames between those endpoints show up")
+        return self.start_file()
+
+    def start_file(self) -> bytes:
+        """The start of a new file: section header, an interface block for every current recorded link."""
+        for interface in self.in_file:
+            interface.file_id = None
+        self.in_file = []
+        self.section = blocks.Section(f"pcapng-iou {__version__}", self.comment)
+        self.links.new[:] = self.links.current()
         return self.section.header_bytes() + self._new_interface_blocks()
 
     def _new_interface_blocks(self) -> bytes:
         out = []
         for interface in self.links.new:
-            number, data = self.section.add_interface(interface.linktype, interface.name, interface.description)
-            assert number == interface.number, "interfaces must be written in creation order"
+            if not interface.recorded:
+                continue
+            interface.file_id, data = self.section.add_interface(
+                interface.linktype, interface.name, interface.description, self.snaplen)
+            self.in_file.append(interface)
             out.append(data)
         self.links.new.clear()
         return b"".join(out)
@@ -74,6 +108,9 @@ class Recorder:
                     return self._packet(interface, route.outbound, datagram[netio.HEADER_SIZE:], timestamp_ns)
         if undelivered is not None:
             self.undelivered += 1
+        if self.links.skipped_routes and datagram[:6] in self.links.skipped_routes:
+            self.frames_skipped += 1  # a link --link left out: relayed, not recorded
+            return b""
         parsed = netio.data_frame(datagram)
         if parsed is None:
             if len(datagram) <= netio.HEADER_SIZE:
@@ -84,6 +121,9 @@ class Recorder:
         header, frame = parsed
         route = self.links.route(header, datagram[:6])
         interface = route.interface
+        if not interface.recorded:
+            self.frames_skipped += 1
+            return self._new_interface_blocks() if self.links.new else b""
         if interface.copies is not None and not interface.copies.is_new(
             (header.src_id, header.src_port), route.destination, frame, timestamp_ns
         ):
@@ -137,7 +177,9 @@ class Recorder:
             interface.first_ns = timestamp_ns
         interface.last_ns = timestamp_ns
         self.frames_recorded += 1
-        return blocks.enhanced_packet(interface.number, timestamp_ns, frame, flags, comments)
+        if size > self._cut_above:
+            return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags, comments, size)
+        return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame, flags, comments)
 
     def _follow_linktype(self, interface: Interface, frame: bytes, timestamp_ns: int) -> Interface:
         tracker = self._trackers.get(interface.number)
@@ -150,7 +192,7 @@ class Recorder:
         self._trackers[new.number] = tracker
         new.pending_comments.append(
             f"link type changed from {linktypes.name(interface.linktype)} to {linktypes.name(detected)} "
-            f"(detected from the frames); earlier frames are on interface {interface.number}"
+            f"(detected from the frames); earlier frames are on interface {interface.file_id}"
         )
         self.links.warnings.append(
             f"{interface.name}: frames now look like {linktypes.name(detected)}, "
@@ -160,12 +202,13 @@ class Recorder:
 
     # -- notes ----------------------------------------------------------------
     def note(self, instance: int, text: str) -> None:
-        """Put ``text`` on the next frame of every link that touches ``instance``."""
+        """Put ``text`` on the next frame of every recorded link that touches ``instance``."""
         for interface in self.links.touching(instance):
-            interface.pending_comments.append(text)
+            if interface.recorded:
+                interface.pending_comments.append(text)
 
     def note_all(self, text: str) -> None:
-        for interface in self.links.current():
+        for interface in self.links.recorded():
             interface.pending_comments.append(text)
 
     def reload(self, netmap: Netmap, when: str) -> tuple[bytes, ReloadResult]:
@@ -173,7 +216,7 @@ class Recorder:
         for old, new in result.changed:
             new.pending_comments.append(
                 f"NETMAP reload at {when}: link type {linktypes.name(old.linktype)} -> "
-                f"{linktypes.name(new.linktype)}; earlier frames are on interface {old.number}"
+                f"{linktypes.name(new.linktype)}; earlier frames are on interface {old.file_id}"
             )
         for new in result.added:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
@@ -181,10 +224,10 @@ class Recorder:
         return self._new_interface_blocks(), result
 
     def statistics(self, timestamp_ns: int, started_ns: int) -> bytes:
-        """One Interface Statistics Block per interface, for a clean close."""
+        """One Interface Statistics Block per interface of the file, for a clean close (counts since the start)."""
         return b"".join(
             blocks.interface_statistics(
-                i.number, timestamp_ns, started_ns, timestamp_ns, i.frames, i.undelivered
+                i.file_id, timestamp_ns, started_ns, timestamp_ns, i.frames, i.undelivered
             )
-            for i in self.links.interfaces
+            for i in self.in_file
         )

@@ -112,6 +112,19 @@ class FileLimits:
     def active(self) -> bool:
         return self.ring or self.file_bytes is not None
 
+    def describe(self) -> str:
+        """``"a new file every 64 kB or 60 s, keeping the newest 3"`` and the like."""
+        when = []
+        if self.file_bytes is not None:
+            when.append(f"{self.file_bytes // KB} kB")
+        if self.file_seconds is not None:
+            when.append(f"{self.file_seconds:g} s")
+        text = f"a new file every {' or '.join(when)}"
+        text += f", keeping the newest {self.keep_files}" if self.keep_files else ", keeping them all"
+        if self.stop_after_files:
+            text += f", stopping after {self.stop_after_files} files"
+        return text
+
 
 def file_limits(ring_options: list, autostop_options: list, to_stdout: bool) -> FileLimits:
     """Combine the parsed ``-b`` and ``-a`` options (a later value of a key wins, as in dumpcap).

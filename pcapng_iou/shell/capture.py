@@ -22,9 +22,11 @@ from typing import Callable, Optional
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.core.ring import FileLimits, FileSeries
+from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.shell import netiodir, relay, repair
-from pcapng_iou.shell.output import CaptureFile, OutputError
+from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
@@ -37,6 +39,9 @@ READ_BATCH = 64
 #: How long detaching waits for a slow instance to take what is still queued for it.
 DRAIN_TIMEOUT_S = 2.0
 EVENT_LOG_SIZE = 200
+NO_LIMIT = float("inf")
+#: Most bytes a frame's block adds to the frame (header, padding, flags, end of options, trailer).
+BLOCK_OVERHEAD = 48
 
 
 class CaptureError(Exception):
@@ -61,6 +66,11 @@ class CaptureOptions:
     comment: Optional[str] = None
     wait_for_dir: bool = True
     statistics: bool = True
+    #: Bytes of each frame to store; 0 stores them whole.
+    snaplen: int = 0
+    links: Optional[LinkSelection] = None
+    #: Ring buffer and file autostop (``-b``, ``-a``).
+    limits: FileLimits = FileLimits()
 
 
 @dataclass
@@ -80,7 +90,8 @@ class Capture:
         self.options = options
         self.say_to = say
         self.netmap = netmap if netmap is not None else self._load_netmap()
-        self.recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment)
+        self.recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
+                                 options.snaplen, options.links)
         self.recorder.links.warn_unmapped = options.netmap_path is not None
         self.proxies: dict[int, relay.Proxy] = {}
         self.down: set[int] = set()
@@ -99,6 +110,10 @@ class Capture:
         self._stale_warned: set[int] = set()
         self._initial_scan = False
         self._ignored_warned: set[str] = set()
+        self.files = FileSeries(options.output, options.limits)
+        #: A file that reaches this size is followed by the next one (or stops the capture): one comparison a frame.
+        self._switch_at = NO_LIMIT if options.limits.file_bytes is None else options.limits.file_bytes
+        self._file_deadline: Optional[float] = None
 
     # -- messages -------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -135,7 +150,7 @@ class Capture:
         except netiodir.AlreadyCapturing as err:
             raise CaptureError(str(err)) from None
         try:
-            self.output = CaptureFile(self.options.output, self.options.flush_each)
+            self.output = self._open_file()
         except OutputError as err:
             raise CaptureError(str(err)) from None
         self._write(self.recorder.start())
@@ -152,6 +167,8 @@ class Capture:
         pid = os.getpid()
         self.say(f"capturing {directory} into {self.output.display} (pid {pid}; "
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
+        if self.options.limits.ring:
+            self.say(f"ring buffer: {self.options.limits.describe()}")
         self._enter_directory(first=True)
 
     def _check_socket_paths(self) -> None:
@@ -219,6 +236,37 @@ class Capture:
         self._restore_signals()
         self.guard.release()
         self.selector.close()
+
+    # -- the files --------------------------------------------------------------
+    def _open_file(self) -> CaptureFile:
+        if not self.options.limits.active:
+            return CaptureFile(self.options.output, self.options.flush_each)
+        output, problems = open_next_file(self.files, self.options.flush_each)
+        for problem in problems:
+            self.say(problem, "warning")
+        if self.options.limits.file_seconds is not None:
+            self._file_deadline = time.monotonic() + self.options.limits.file_seconds
+        return output
+
+    def _file_full(self) -> None:
+        """The file reached its size or its time: start the next one, or stop (``-a``)."""
+        if self.stop is not None:
+            return
+        if self.files.when_full() == "stop":
+            self.stop = _Stop(self.files.stop_reason())
+            return
+        if self.options.statistics:
+            self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
+        self._flush()
+        if self.stop is not None:
+            return  # the file could not be finished: that error stops the capture
+        self.output.close()
+        try:
+            self.output = self._open_file()
+        except OutputError as err:
+            self.stop = _Stop(str(err), 1, output_failed=True)
+            return
+        self._write(self.recorder.start_file())
 
     # -- the directory ----------------------------------------------------------
     def _enter_directory(self, first: bool = False) -> None:
@@ -389,6 +437,10 @@ class Capture:
             if deadline is not None and now >= deadline:
                 self.stop = _Stop(f"duration of {self.options.duration:g} s reached")
                 break
+            if self._file_deadline is not None and now >= self._file_deadline:
+                self._file_full()
+                if self.stop is not None:
+                    break
             if now >= next_flush:
                 self._flush()
                 next_flush = now + FLUSH_INTERVAL_S
@@ -406,6 +458,8 @@ class Capture:
                 wake = min(wake, next_tick)
             if deadline is not None:
                 wake = min(wake, deadline)
+            if self._file_deadline is not None:
+                wake = min(wake, self._file_deadline)
             for key, mask in self.selector.select(max(0.0, wake - time.monotonic())):
                 kind, proxy = key.data
                 if kind == "listener":
@@ -464,12 +518,15 @@ class Capture:
             return
         reasons = proxy.forward_batch(datagrams)
         self.datagrams_relayed += len(datagrams)
-        if reasons is None and self.options.count is None:
+        if reasons is None and self.options.count is None and (
+                self._switch_at is NO_LIMIT or self._batch_fits(datagrams)):
             data = self.recorder.delivered(datagrams, times)  # the hot path
             if data:
                 self._write(data)
                 if self.recorder.links.warnings:
                     self._report_warnings()
+                if self.output.written >= self._switch_at:
+                    self._file_full()
         else:
             for index, datagram in enumerate(datagrams):
                 self._record(datagram, reasons[index] if reasons else None, times[index])
@@ -479,6 +536,10 @@ class Capture:
             self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
         elif proxy.instance_gone:
             self._check_liveness()
+
+    def _batch_fits(self, datagrams: list) -> bool:
+        """Whether a batch recorded at once stays within the file size (else frame by frame, switching between)."""
+        return self.output.written + sum(map(len, datagrams)) + BLOCK_OVERHEAD * len(datagrams) < self._switch_at
 
     def _drain(self, proxy: relay.Proxy) -> None:
         if proxy.flush_pending() == 0 or proxy.instance_gone:
@@ -497,6 +558,8 @@ class Capture:
             count = self.options.count
             if count is not None and self.recorder.frames_recorded >= count and self.stop is None:
                 self.stop = _Stop(f"{count} frames recorded")
+            if self.output.written >= self._switch_at:
+                self._file_full()
 
     def _write(self, data: bytes) -> None:
         # _guard_output(self.output.write, data), spelled out: this runs for every frame.

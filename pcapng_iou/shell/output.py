@@ -12,6 +12,9 @@ import io
 import os
 import stat
 import sys
+import time
+
+from pcapng_iou.core.ring import FileSeries
 
 
 class OutputError(Exception):
@@ -83,3 +86,20 @@ class CaptureFile:
         except OSError:
             # What could not be written was already reported; nothing more to save.
             pass
+
+
+def open_next_file(series: FileSeries, flush_each: bool = False) -> tuple[CaptureFile, list]:
+    """Open the next file of ``series``, deleting first the old ones it no longer keeps (as dumpcap).
+
+    Returns the file and warnings about old files that could not be deleted.
+    """
+    name, delete = series.next_file(time.localtime())
+    problems = []
+    for old in delete:
+        try:
+            os.unlink(old)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            problems.append(f"cannot delete the old ring buffer file {old}: {err.strerror}")
+    return CaptureFile(name, flush_each), problems
