@@ -1,9 +1,12 @@
 """Shared fixtures for the pcapng-iou tests."""
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import struct
 
+import pcapng
 import pytest
 
 
@@ -143,16 +146,43 @@ def directory_state(directory: str) -> dict:
     return {name: os.lstat(os.path.join(directory, name)).st_ino for name in sorted(os.listdir(directory))}
 
 
-def read_packets(capture_file: str) -> list:
-    """(interface id, frame bytes, epb_flags or 0, [comments]) for each packet, read with python-pcapng."""
-    import pcapng
+# --- reading PCAP-NG: one reader for every test, python-pcapng as the independent oracle -------
+#: An empty little-endian section header (unknown length): what a piece of a stream is read after.
+SECTION_HEADER = struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
 
-    packets = []
-    with open(capture_file, "rb") as handle:
-        for block in pcapng.FileScanner(handle):
-            if isinstance(block, pcapng.blocks.EnhancedPacket):
-                options = block.options
-                flags = int(options["epb_flags"]) if "epb_flags" in options else 0
-                comments = list(options.get_all("opt_comment")) if "opt_comment" in options else []
-                packets.append((block.interface_id, bytes(block.packet_data), flags, comments))
-    return packets
+
+def scan(source) -> list:
+    """Every block of a PCAP-NG capture (a file's path, or bytes) as python-pcapng reads it.
+
+    Raises on any block whose lengths do not agree and on stray bytes at the end."""
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
+        with open(source, "rb") as handle:
+            data = handle.read()
+    return list(pcapng.FileScanner(io.BytesIO(data)))
+
+
+def scan_after_header(data: bytes) -> list:
+    """The blocks of a piece of a stream that follows its section header (what a recorder
+    writes after ``start()``)."""
+    return scan(SECTION_HEADER + data)[1:]
+
+
+def packet_fields(block) -> tuple:
+    """(interface id, frame bytes, epb_flags or 0, [comments]) of an Enhanced Packet Block."""
+    options = block.options
+    flags = int(options["epb_flags"]) if "epb_flags" in options else 0
+    comments = list(options.get_all("opt_comment")) if "opt_comment" in options else []
+    return block.interface_id, bytes(block.packet_data), flags, comments
+
+
+def isb_time(value: int) -> int:
+    """A statistics block's start/end time: python-pcapng reads the two 32-bit halves (high
+    first, as PCAP-NG stores them) as one little-endian u64; put them back in order."""
+    return (value & 0xFFFFFFFF) << 32 | value >> 32
+
+
+def read_packets(source) -> list:
+    """:func:`packet_fields` of each packet of a capture (a path, or bytes)."""
+    return [packet_fields(block) for block in scan(source) if isinstance(block, pcapng.blocks.EnhancedPacket)]

@@ -5,10 +5,9 @@ import io
 import struct
 import subprocess
 
-import pcapng
 import pcapng.blocks as pblocks
 import pytest
-from conftest import tshark_rows
+from conftest import scan, tshark_rows
 
 from pcapng_iou.core import blocks
 
@@ -223,8 +222,7 @@ def test_whole_file_statistics_decoded(tmp_path):
     """The statistics blocks read back with python-pcapng (which reads the counters)."""
     path = tmp_path / "sample.pcapng"
     write_sample(path)
-    with open(path, "rb") as handle:
-        found = [b for b in pcapng.FileScanner(handle)]
+    found = scan(path)
     kinds = [type(b).__name__ for b in found]
     assert kinds == ["SectionHeader", "InterfaceDescription", "InterfaceDescription"] + [
         "EnhancedPacket"] * 4 + ["InterfaceStatistics"] * 2

@@ -1,12 +1,10 @@
 """The recorder: datagrams in, PCAP-NG bytes out."""
 from __future__ import annotations
 
-import io
-import struct
 
 import pcapng
 import pytest
-from conftest import tshark_rows
+from conftest import packet_fields, scan, scan_after_header, tshark_rows
 
 from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.netmap import parse
@@ -38,46 +36,15 @@ def endpoint(text: str):
     return int(instance), netio.port_byte(int(bay), int(unit))
 
 
-def read_blocks(data: bytes) -> list:
-    """Blocks of ``data`` (a whole capture) as python-pcapng reads them."""
-    return list(pcapng.FileScanner(io.BytesIO(data)))
-
-
 def epbs(data: bytes) -> list:
     """(interface, flags, frame, comments) of every EPB in the bytes after ``start()``."""
-    out = []
-    offset = 0
-    while offset < len(data):
-        kind, total = struct.unpack_from("<II", data, offset)
-        if kind == blocks.EPB_TYPE:
-            interface, _, _, captured = struct.unpack_from("<IIII", data, offset + 8)
-            frame = data[offset + 28:offset + 28 + captured]
-            position = offset + 28 + captured + (-captured & 3)
-            flags, comments = 0, []
-            while position < offset + total - 4:
-                code, length = struct.unpack_from("<HH", data, position)
-                value = data[position + 4:position + 4 + length]
-                if code == blocks.EPB_FLAGS:
-                    flags = struct.unpack("<I", value)[0]
-                elif code == blocks.OPT_COMMENT:
-                    comments.append(value.decode())
-                elif code == 0:
-                    break
-                position += 4 + length + (-length & 3)
-            out.append((interface, flags, frame, comments))
-        offset += total
-    return out
+    return [(interface, flags, frame, comments) for interface, frame, flags, comments in
+            (packet_fields(b) for b in scan_after_header(data) if isinstance(b, pcapng.blocks.EnhancedPacket))]
 
 
 def idbs(data: bytes) -> list:
     """Link types of the interface description blocks in ``data``, in order."""
-    out, offset = [], 0
-    while offset < len(data):
-        kind, total = struct.unpack_from("<II", data, offset)
-        if kind == 1:
-            out.append(struct.unpack_from("<H", data, offset + 8)[0])
-        offset += total
-    return out
+    return [b.link_type for b in scan_after_header(data) if isinstance(b, pcapng.blocks.InterfaceDescription)]
 
 
 @pytest.fixture
@@ -92,7 +59,7 @@ def recorder() -> Recorder:
 def test_start_writes_header_and_one_interface_per_line():
     rec = Recorder(parse(NETMAP), comment="lab capture")
     data = rec.start()
-    found = read_blocks(data)
+    found = scan(data)
     assert [type(b).__name__ for b in found] == ["SectionHeader"] + ["InterfaceDescription"] * 4
     assert [b.link_type for b in found[1:]] == [1, 104, 1, 1]
     assert [b.options["if_name"] for b in found[1:]] == [
@@ -332,7 +299,7 @@ def test_statistics(recorder):
     recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1)
     recorder.datagram(dgram("101:0/0", "100:0/0", ARP), T0 + 2, undelivered="ENOENT")
     data = recorder.statistics(T0 + 100, T0)
-    found = read_blocks(Recorder(parse(NETMAP)).start() + data)[5:]
+    found = scan(Recorder(parse(NETMAP)).start() + data)[5:]
     assert [(b.interface_id, b.options["isb_ifrecv"], b.options["isb_ifdrop"]) for b in found] == [
         (0, 2, 1), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
 

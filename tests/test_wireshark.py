@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
-from conftest import directory_state, read_packets, tshark_rows
+from conftest import directory_state, isb_time, read_packets, scan, tshark_rows
+from pcapng.blocks import (
+    EnhancedPacket,
+    InterfaceDescription,
+    InterfaceStatistics,
+    SectionHeader,
+)
 from test_capture_e2e import NETMAP as FOUR_LINKS
 from test_capture_e2e import protocol_frames
 
@@ -29,40 +34,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 TWO_LINKS = "100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n"
 MAC_100, MAC_101 = "aa:bb:cc:00:64:00", "aa:bb:cc:00:65:00"
 
-SHB, IDB, EPB, ISB = 0x0A0D0D0A, 1, 6, 5
 
-
-# --- helpers -------------------------------------------------------------------
-def pcapng_blocks(data: bytes) -> list:
-    """(block type, body) for every block of a little-endian PCAP-NG stream; fails on any stray byte."""
-    blocks, offset = [], 0
-    while offset < len(data):
-        assert len(data) - offset >= 12, f"{len(data) - offset} stray bytes at offset {offset}"
-        kind, length = struct.unpack_from("<II", data, offset)
-        assert length >= 12 and length % 4 == 0 and offset + length <= len(data), (offset, kind, length)
-        assert struct.unpack_from("<I", data, offset + length - 4)[0] == length, f"bad trailer at {offset}"
-        blocks.append((kind, data[offset + 8: offset + length - 4]))
-        offset += length
-    return blocks
-
-
-def options(raw: bytes) -> dict:
-    """Option code -> list of values of a block's option area."""
-    found, offset = {}, 0
-    while offset + 4 <= len(raw):
-        code, length = struct.unpack_from("<HH", raw, offset)
-        if code == 0:
-            break
-        found.setdefault(code, []).append(raw[offset + 4: offset + 4 + length])
-        offset += 4 + length + (-length & 3)
-    return found
-
-
-def timestamp(value: bytes) -> int:
-    high, low = struct.unpack("<II", value)
-    return high << 32 | low
-
-
+# --- helpers -------------------------------------------------------------------------------
 def extcap_env(workdir: str) -> dict:
     """An environment whose personal Wireshark folders are inside ``workdir``.
 
@@ -196,35 +169,31 @@ def test_standard_output_is_pcapng_only_with_statistics_and_comment(make_lab, st
     out.thread.join(5)
     data = bytes(out.data)
 
-    blocks = pcapng_blocks(data)  # every byte belongs to a block: nothing else went to stdout
-    kinds = [kind for kind, _ in blocks]
-    assert kinds[0] == SHB and kinds.count(SHB) == 1
-    assert set(kinds) == {SHB, IDB, EPB, ISB}
+    found = scan(data)  # every byte belongs to a block: nothing else went to stdout
+    kinds = [type(block) for block in found]
+    assert kinds[0] is SectionHeader and kinds.count(SectionHeader) == 1
+    assert set(kinds) == {SectionHeader, InterfaceDescription, EnhancedPacket, InterfaceStatistics}
     seen_interfaces = 0
     packet_times = []
-    for kind, body in blocks:
-        if kind == IDB:
+    for block in found:
+        if isinstance(block, InterfaceDescription):
             seen_interfaces += 1
-        elif kind == EPB:
-            interface_id, high, low = struct.unpack_from("<III", body)
-            assert interface_id < seen_interfaces  # its interface block came first
-            packet_times.append(high << 32 | low)
-    assert kinds[-2:] == [ISB, ISB] and ISB not in kinds[:-2]  # at the end, one per interface
+        elif isinstance(block, EnhancedPacket):
+            assert block.interface_id < seen_interfaces  # its interface block came first
+            packet_times.append(block.timestamp_high << 32 | block.timestamp_low)
+    assert kinds[-2:] == [InterfaceStatistics] * 2 and InterfaceStatistics not in kinds[:-2]  # one per interface
 
     stats = {}
-    for kind, body in blocks[-2:]:
-        interface_id, high, low = struct.unpack_from("<III", body)
-        found = options(body[12:])
-        stats[interface_id] = {
-            "time": high << 32 | low,
-            "start": timestamp(found[2][0]), "end": timestamp(found[3][0]),
-            "received": struct.unpack("<Q", found[4][0])[0], "dropped": struct.unpack("<Q", found[5][0])[0],
+    for block in found[-2:]:
+        stats[block.interface_id] = {
+            "start": isb_time(block.options["isb_starttime"]), "end": isb_time(block.options["isb_endtime"]),
+            "received": block.options["isb_ifrecv"], "dropped": block.options["isb_ifdrop"],
         }
     assert {i: (s["received"], s["dropped"]) for i, s in stats.items()} == {0: (4, 1), 1: (2, 0)}
     for s in stats.values():
         assert begun_ns <= s["start"] <= min(packet_times)
         assert max(packet_times) <= s["end"] <= ended_ns
-    assert sum(1 for p in read_packets_from(data, workdir)) == 6
+    assert len(read_packets(data)) == 6
 
     path = os.path.join(workdir, "stdout.pcapng")
     with open(path, "wb") as handle:
@@ -238,13 +207,6 @@ def test_standard_output_is_pcapng_only_with_statistics_and_comment(make_lab, st
     assert any("not delivered" in r[1] for r in rows), rows
 
 
-def read_packets_from(data: bytes, workdir: str) -> list:
-    path = os.path.join(workdir, "check.pcapng")
-    with open(path, "wb") as handle:
-        handle.write(data)
-    return read_packets(path)
-
-
 @pytest.mark.parametrize("traffic", [True, False], ids=["frames-flowing", "quiet-lab"])
 def test_reader_that_quits_early_stops_the_capture_cleanly(make_lab, start_capture, traffic):
     lab = make_lab(TWO_LINKS)
@@ -252,7 +214,7 @@ def test_reader_that_quits_early_stops_the_capture_cleanly(make_lab, start_captu
     capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "-")
     wait_attached(capture, 2)
     head = capture.process.stdout.read(16)
-    assert struct.unpack_from("<I", head)[0] == SHB
+    assert head[:4] == b"\x0a\x0d\x0d\x0a"  # a section header block begins
     capture.process.stdout.close()  # the reader goes away: the next write gets EPIPE
     stopped = time.monotonic()
     sent = 0
