@@ -150,6 +150,20 @@ def test_current_and_touching(table):
     assert table.touching(999) == []
 
 
+def test_touching_follows_replacements_and_reloads(table):
+    old = table.interfaces[1]
+    new = table.replace(old, linktypes.PPP_SERIAL, "now")
+    assert [i.number for i in table.touching(101)] == [0, 2, new.number]
+    changed = table.reload(parse("100:0/0 101:0/0 ppp\n103:0/0\n104:3/0 100:3/0\n"), "t1")
+    assert len(changed.changed) == 1 and len(changed.removed) == 2 and len(changed.added) == 1
+    assert [i.number for i in table.touching(100)] == [changed.changed[0][1].number, changed.added[0].number]
+    assert table.touching(101) == [changed.changed[0][1]]
+    assert table.touching(102) == []
+    assert [i.number for i in table.touching(104)] == [changed.added[0].number]
+    for instance in (100, 101, 102, 103, 104):  # the index agrees with a look at every interface
+        assert table.touching(instance) == [i for i in table.current() if instance in i.instances]
+
+
 # -- replace ------------------------------------------------------------------------------
 
 def test_replace_mapped(table):
