@@ -299,6 +299,22 @@ def test_summary_has_all_interfaces_and_totals():
     assert total[0].split() == ["total", "(60", "interfaces)", "17,700", "1,770", "19,470", "1.86", "MiB", "4"]
 
 
+def test_summary_of_a_huge_lab_lists_the_busiest_and_counts_the_rest():
+    interfaces = [make_interface(n, (1 + n // 16, n % 16), (500, n % 16)) for n in range(dashboard.SUMMARY_MAX_ROWS * 3)]
+    busy = [7, 150, 299]
+    for n in busy:
+        interfaces[n].frames_out, interfaces[n].bytes_out = n + 1, 100
+    lines = lines_of(summary(make_status(interfaces)), width=200)
+    rows = [line for line in lines if re.match(r"^\s*\d+\s+\d+:", line)]
+    assert len(rows) == dashboard.SUMMARY_MAX_ROWS
+    numbers = [int(r.split()[0]) for r in rows]
+    assert numbers == sorted(numbers) and set(busy) <= set(numbers)
+    total = [line for line in lines if "total" in line]
+    assert total[0].split()[:3] == ["total", f"({len(interfaces)}", "interfaces)"]
+    assert any(f"{len(interfaces) - dashboard.SUMMARY_MAX_ROWS:,} more links not shown (0 of them with frames)"
+               in line for line in lines)
+
+
 def test_rate_meter_two_samples():
     interface = make_interface(0)
     meter = RateMeter()
