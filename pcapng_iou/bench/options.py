@@ -104,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     add_soak_arguments(parser)
+    add_scale_arguments(parser)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -134,3 +135,37 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"go on after SECONDS until N captures have run (default {defaults.min_captures})")
     group.add_argument("--churn-every", type=positive_seconds, default=defaults.churn_every, metavar="SECONDS",
                        help=f"an idle instance starts (and one exits) this often (default {defaults.churn_every:g})")
+
+
+#: Lab sizes ``--scale`` measures by default, and NETMAP lines each instance starts.
+SCALE_SIZES = (100, 1000)
+SCALE_LINES = 16
+#: The largest lab: the flooding pair beside it takes the next ids.
+SCALE_MAX = 1020
+
+
+def scale_sizes(text: str) -> tuple:
+    try:
+        sizes = tuple(sorted({int(word) for word in text.split(",") if word.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected lab sizes such as 100,1000, not {text!r}") from None
+    if not sizes or sizes[0] < 2 or sizes[-1] > SCALE_MAX:
+        raise argparse.ArgumentTypeError(f"lab sizes must be 2..{SCALE_MAX} instances")
+    return sizes
+
+
+def scale_lines(text: str) -> int:
+    value = positive_int(text)
+    if value > 32:
+        raise argparse.ArgumentTypeError("at most 32 lines per instance (IOU has 64 interfaces)")
+    return value
+
+
+def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scale (--scale SIZES)")
+    group.add_argument("--scale", type=scale_sizes, metavar="N[,N...]",
+                       help="instead of measuring, show how the costs grow with the lab (attach, RSS, CPU per "
+                            "frame, reload, dashboard) for labs of these sizes, e.g. 100,1000")
+    group.add_argument("--scale-lines", type=scale_lines, default=SCALE_LINES, metavar="N",
+                       help=f"NETMAP lines each instance starts (default {SCALE_LINES}: 1,000 instances make "
+                            "16,000 lines)")

@@ -367,6 +367,10 @@ def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench``: 0 when every check passed (and with --strict every target was met)."""
     if args.soak:
         return soak.run(args)
+    if args.scale:
+        from pcapng_iou.bench import scale
+
+        return scale.run(args)
     def progress(text: str) -> None:
         if not args.quiet:
             print(f"{PROG}: {text}", file=sys.stderr, flush=True)
