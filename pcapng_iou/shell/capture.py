@@ -26,6 +26,7 @@ from pcapng_iou.core.ring import FileLimits, FileSeries
 from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.shell import netiodir, relay, repair
+from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
@@ -110,6 +111,8 @@ class Capture:
         self._stale_warned: set[int] = set()
         self._initial_scan = False
         self._ignored_warned: set[str] = set()
+        self.fds: Optional[FdBudget] = None
+        self._fds_said = False
         self.files = FileSeries(options.output, options.limits)
         #: A file that reaches this size is followed by the next one (or stops the capture): one comparison a frame.
         self._switch_at = NO_LIMIT if options.limits.file_bytes is None else options.limits.file_bytes
@@ -169,6 +172,9 @@ class Capture:
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
         if self.options.limits.ring:
             self.say(f"ring buffer: {self.options.limits.describe()}")
+        self.fds = FdBudget()
+        if self.fds.error:
+            self.say(self.fds.error, "warning")
         self._enter_directory(first=True)
 
     def _check_socket_paths(self) -> None:
@@ -332,6 +338,11 @@ class Capture:
             return
         if netiodir.lstat(paths.real) is not None:
             return  # the instance's own socket is still moved aside; repair or the next event sorts it out
+        if not self.fds.room_for(len(self.proxies)):
+            if not self._fds_said:
+                self._fds_said = True
+                self.say(self.fds.full_message(number), "error")
+            return
         try:
             proxy = relay.attach(self.options.netio_dir, number)
         except relay.AttachError as err:

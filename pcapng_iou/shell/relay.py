@@ -185,14 +185,21 @@ def attach(directory: str, instance: int) -> Proxy:
     if temp is not None and not is_socket(temp):
         # Only a socket there can be ours (from an attach that was interrupted); anything else is left alone.
         raise AttachError(f"{paths.socket}: not attached: {paths.temp} is in the way and is not ours")
-    forwarder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        forwarder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError as err:  # EMFILE, ENFILE, ENOBUFS: the lab is left as it is
+        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
     try:
         forwarder.connect(paths.socket)
     except OSError as err:
         forwarder.close()
         raise InstanceNotRunning(f"{paths.socket}: instance does not answer ({os.strerror(err.errno).lower()})") from None
     forwarder.setblocking(False)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError as err:
+        forwarder.close()
+        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
     linked = False
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
