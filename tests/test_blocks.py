@@ -123,6 +123,28 @@ def test_section_header_and_interfaces():
     assert struct.pack("<HH", 9, 1) + b"\x09" in data  # if_tsresol = 9: nanoseconds
 
 
+def reference_idb(linktype: int, name: str, description: str, snaplen: int) -> bytes:
+    """The same IDB written by python-pcapng."""
+    section = pblocks.SectionHeader()
+    block = section.new_member(pblocks.InterfaceDescription, link_type=linktype, snaplen=snaplen,
+                               options={"if_name": name, "if_description": description, "if_tsresol": b"\x09"})
+    buffer = io.BytesIO()
+    block._write(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["", "1", "12", "123", "1234", "100:1/0-101:1/0", "1023:15/3-1022:15/3",
+                                  "\u00e9t\u00e9"])
+@pytest.mark.parametrize("linktype, snaplen", [(1, 0), (104, 0), (50, 96), (107, 65535), (0xFFFF, 1)])
+def test_idb_equals_python_pcapng(name, linktype, snaplen):
+    description = f"IOU link {name} (NETMAP line 3), {linktype}"
+    assert blocks.interface_description(linktype, name, description, snaplen) == \
+        reference_idb(linktype, name, description, snaplen)
+    section = blocks.Section("test")
+    assert section.add_interface(linktype, name, description, snaplen) == \
+        (0, reference_idb(linktype, name, description, snaplen))
+
+
 def test_interface_statistics_bytes():
     data = blocks.interface_statistics(3, (9 << 32) | 8, (1 << 32) | 2, (3 << 32) | 4, 1000, 7, ["bye"])
     total = len(data)

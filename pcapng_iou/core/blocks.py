@@ -1,9 +1,9 @@
 """PCAP-NG block encoding: bytes for the section header, interfaces, packets, statistics.
 
-The section header and interface description blocks are built with
-``python-pcapng``; enhanced packet blocks, written once per frame, have an
-encoder of our own that makes the same bytes at a fraction of the cost (a test
-holds the two equal).  Little-endian throughout; timestamps in nanoseconds.
+The section header is built with ``python-pcapng``; interface description
+blocks (16,000 of them for a lab of 1,000 instances) and enhanced packet
+blocks (one per frame) have encoders of our own that make the same bytes at a
+fraction of the cost (tests hold them equal).  Little-endian throughout; timestamps in nanoseconds.
 """
 from __future__ import annotations
 
@@ -68,15 +68,30 @@ class Section:
         return _block_bytes(self._header)
 
     def add_interface(self, linktype: int, name: str, description: str, snaplen: int = 0) -> tuple[int, bytes]:
-        """Register an interface; return its number and its block's bytes."""
-        block = self._header.new_member(
-            pcapng_blocks.InterfaceDescription,
-            link_type=linktype,
-            snaplen=snaplen,
-            options={"if_name": name, "if_description": description, "if_tsresol": TSRESOL_NS},
-        )
+        """Register an interface; return its number and its block's bytes.
+
+        Encoded here, not by python-pcapng (a test holds the bytes equal): a lab
+        of 1,000 instances has 16,000 interfaces, which took it seconds.
+        """
+        number = self.interface_count
         self.interface_count += 1
-        return block.interface_id, _block_bytes(block)
+        return number, interface_description(linktype, name, description, snaplen)
+
+
+IDB_TYPE = 0x00000001
+IF_NAME = 2
+IF_DESCRIPTION = 3
+IF_TSRESOL = 9
+_IDB_FIXED = struct.Struct("<IIHHI")
+_TSRESOL_OPTION = _OPTION_HEADER.pack(IF_TSRESOL, len(TSRESOL_NS)) + TSRESOL_NS + _padding(len(TSRESOL_NS))
+
+
+def interface_description(linktype: int, name: str, description: str, snaplen: int = 0) -> bytes:
+    """Bytes of an Interface Description Block: ``if_name``, ``if_description``, ``if_tsresol`` (ns)."""
+    options = b"".join((_string_option(IF_NAME, name), _string_option(IF_DESCRIPTION, description),
+                        _TSRESOL_OPTION, b"\x00\x00\x00\x00"))
+    total = _IDB_FIXED.size + len(options) + 4
+    return _IDB_FIXED.pack(IDB_TYPE, total, linktype, 0, snaplen) + options + struct.pack("<I", total)
 
 
 def _string_option(code: int, text: str) -> bytes:
