@@ -186,3 +186,19 @@ def isb_time(value: int) -> int:
 def read_packets(source) -> list:
     """:func:`packet_fields` of each packet of a capture (a path, or bytes)."""
     return [packet_fields(block) for block in scan(source) if isinstance(block, pcapng.blocks.EnhancedPacket)]
+
+
+@pytest.fixture
+def small_filesystem(workdir):
+    """A 256 KiB tmpfs mounted for the test (needs root; skipped where mounting is not allowed)."""
+    mount_point = os.path.join(workdir, "small")
+    os.mkdir(mount_point)
+    mount = _shutil.which("mount")
+    result = _subprocess.run([mount, "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount_point],
+                             capture_output=True, text=True) if mount else None
+    if result is None or result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip() if result else 'no mount'}")
+    try:
+        yield mount_point
+    finally:
+        _subprocess.run(["umount", "-l", mount_point], capture_output=True)

@@ -109,3 +109,92 @@ def test_ring_of_one_link_cut_to_60_bytes(make_lab, start_capture, workdir, tsha
     assert all((instance, port) == (100, 0) for instance, port, _ in recorded)
     kept = [number for *_, number in recorded]
     assert kept == list(range(FLOOD - len(kept), FLOOD)), (kept[:3], kept[-3:])
+
+
+def capinfos_report(capinfos: str, path: str) -> str:
+    result = subprocess.run([capinfos, path], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, (path, result.stderr)
+    return result.stdout
+
+
+def interfaces_of(capinfos: str, path: str) -> list:
+    """(name, encapsulation) of every interface capinfos finds in ``path``."""
+    report = capinfos_report(capinfos, path)
+    names = re.findall(r"^\s+Name = (.*)$", report, re.M)
+    kinds = re.findall(r"^\s+Encapsulation = .*\((\d+) - ", report, re.M)
+    return list(zip(names, map(int, kinds)))
+
+
+def test_duration_ring_stops_after_n_files_and_the_dashboard_follows(make_lab, workdir, capinfos):
+    """-b duration:0.8 -a files:3 in process: the dashboard's status names each file as it is written."""
+    from pcapng_iou.core.ring import file_limits
+    from pcapng_iou.shell.capture import Capture, CaptureOptions
+
+    lab = make_lab(NETMAP, speak=True, interval=0.2, quiet=True)
+    before = directory_state(lab.directory)
+    out = os.path.join(workdir, "out")
+    os.mkdir(out)
+    options = CaptureOptions(netio_dir=lab.directory, output=os.path.join(out, "ring.pcapng"),
+                             netmap_path=lab.netmap_path, comment="overnight soak",
+                             limits=file_limits([("duration", 0.8)], [("files", 3)], to_stdout=False))
+    capture = Capture(options)
+    shown = []
+    capture.on_tick = lambda status: shown.append(status.output) if status.output not in shown else None
+    assert capture.run() == 0
+    assert capture.stop.reason == "3 files written"
+    assert directory_state(lab.directory) == before
+    names = series_files(out)
+    assert [int(SERIES.match(name).group(1)) for name in names] == [1, 2, 3]
+    assert [os.path.basename(path) for path in shown] == names
+    for name in names:
+        path = os.path.join(out, name)
+        report = capinfos_report(capinfos, path)
+        assert "Capture comment:     overnight soak" in report, report
+        assert report.count("Number of stat entries = 1") == 2, report
+        assert interfaces_of(capinfos, path) == [("100:0/0-101:0/0", 1), ("100:1/0-101:1/0", 1)]
+        assert read_packets(path), name  # the routers talk every 0.2 s
+
+
+def test_reload_mid_file_goes_into_this_file_and_the_next(make_lab, start_capture, workdir, capinfos):
+    lab = make_lab("100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n", speak=True, interval=0.2, quiet=True)
+    out = os.path.join(workdir, "out")
+    os.mkdir(out)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(out, "ring.pcapng"),
+                            "-b", "duration:1.5")
+    assert capture.wait_for("attached", count=2), capture.stderr
+    with open(lab.netmap_path, "w") as handle:
+        handle.write("100:0/0 101:0/0\n100:1/0 101:1/0 ppp\n100:2/0 101:2/0\n")
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("NETMAP reloaded"), capture.stderr
+    reloaded_in = len(series_files(out))
+    assert wait_until(lambda: len(series_files(out)) >= reloaded_in + 2, 20), series_files(out)
+    assert capture.stop(signal.SIGTERM) == 0, capture.stderr
+    # capinfos names encapsulations by Wireshark's numbers: 1 Ethernet, 28 Cisco HDLC, 4 PPP.
+    before = [("100:0/0-101:0/0", 1), ("100:1/0-101:1/0", 28)]
+    files = [interfaces_of(capinfos, os.path.join(out, name)) for name in series_files(out)]
+    # Files before the reload: the two links.  The file of the reload: those, then the new PPP interface
+    # and the added link.  Every later file: the current links only, at their current link types.
+    after = [("100:0/0-101:0/0", 1), ("100:1/0-101:1/0", 4), ("100:2/0-101:2/0", 1)]
+    during = before + [("100:1/0-101:1/0", 4), ("100:2/0-101:2/0", 1)]
+    assert files[:reloaded_in - 1] == [before] * (reloaded_in - 1), files
+    assert files[reloaded_in - 1] == during, files
+    assert files[reloaded_in:] == [after] * (len(files) - reloaded_in), files
+
+
+def test_disk_full_while_rotating(make_lab, small_filesystem, start_capture):
+    """A ring on a 256 KiB filesystem with no file limit: one error line, status 1, sockets back, nothing lost."""
+    lab = make_lab(NETMAP, quiet=True)
+    before = directory_state(lab.directory)
+    output = os.path.join(small_filesystem, "ring.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, "-b", "filesize:64")
+    assert capture.wait_for("attached", count=2), capture.stderr
+    assert lab[100].command(f"flood 0/0 {FLOOD} {SIZE}") == f"sent {FLOOD}"
+    assert capture.wait(30) == 1, capture.stderr
+    errors = [line for line in capture.lines if ": error: " in line]
+    assert len(errors) == 1, capture.stderr
+    assert re.match(rf"^pcapng-iou: error: cannot write {re.escape(small_filesystem)}/ring_000\d\d_\d{{14}}"
+                    rf"\.pcapng: No space left on device$", errors[0]), errors
+    assert directory_state(lab.directory) == before
+    assert wait_until(lambda: tally(lab[101]).get("100:0", {}).get("good") == FLOOD, 30), tally(lab[101])
+    flow = tally(lab[101])["100:0"]
+    assert (flow["missing"], flow["duplicates"], flow["corrupt"]) == (0, 0, 0), flow

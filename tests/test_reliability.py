@@ -318,22 +318,6 @@ def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_captu
     assert lab[101].frames_from(100)[-1] == numbered(2)
 
 
-@pytest.fixture
-def small_filesystem(workdir):
-    """A 256 KiB tmpfs mounted for the test (needs root; skipped where mounting is not allowed)."""
-    mount_point = os.path.join(workdir, "small")
-    os.mkdir(mount_point)
-    mount = shutil.which("mount")
-    result = subprocess.run([mount, "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount_point],
-                            capture_output=True, text=True) if mount else None
-    if result is None or result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip() if result else 'no mount'}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", mount_point], capture_output=True)
-
-
 class _FileSizeLimit:
     """RLIMIT_FSIZE (soft) lowered in this process while a child is started: the child inherits it."""
 
