@@ -315,6 +315,31 @@ def test_summary_of_a_huge_lab_lists_the_busiest_and_counts_the_rest():
                in line for line in lines)
 
 
+def test_busiest_first_orders_as_one_sort_would():
+    import random
+
+    from pcapng_iou.ui.dashboard import _busiest_first
+
+    chance = random.Random(18)
+    interfaces = []
+    for n in range(400):
+        interface = make_interface(n, (1 + n // 16, n % 16), (900, n % 16))
+        if chance.random() < 0.3:
+            interface.frames_out = chance.choice([1, 5, 5, 40])
+        if chance.random() < 0.1:
+            interface.replaced_by = 399
+        interfaces.append(interface)
+    chance.shuffle(interfaces)
+    rates = {i.number: Rate(chance.choice([0.0, 0.0, 2.0, 7.5]), 0.0) for i in interfaces if chance.random() < 0.5}
+
+    def key(interface):
+        rate = rates.get(interface.number, Rate())
+        return (interface.replaced_by is not None, -rate.frames_per_s,
+                -(interface.frames_out + interface.frames_in), interface.number)
+
+    assert [i.number for i in _busiest_first(interfaces, rates)] == [i.number for i in sorted(interfaces, key=key)]
+
+
 def test_rate_meter_two_samples():
     interface = make_interface(0)
     meter = RateMeter()
