@@ -300,7 +300,8 @@ def test_summary_has_all_interfaces_and_totals():
 
 
 def test_summary_of_a_huge_lab_lists_the_busiest_and_counts_the_rest():
-    interfaces = [make_interface(n, (1 + n // 16, n % 16), (500, n % 16)) for n in range(dashboard.SUMMARY_MAX_ROWS * 3)]
+    count = dashboard.SUMMARY_MAX_ROWS * 3
+    interfaces = [make_interface(n, (1 + n // 16, n % 16), (500, n % 16)) for n in range(count)]
     busy = [7, 150, 299]
     for n in busy:
         interfaces[n].frames_out, interfaces[n].bytes_out = n + 1, 100
