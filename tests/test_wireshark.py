@@ -259,10 +259,11 @@ def test_extcap_answers_what_wireshark_asks(workdir):
     assert result.returncode == 0
     args = [_fields(line) for line in result.stdout.splitlines()]
     assert all(line.startswith("arg ") for line in result.stdout.splitlines())
-    assert [a["call"] for a in args] == ["--netio-dir", "--netmap", "--instances", "--flush"]
-    assert [a["number"] for a in args] == ["0", "1", "2", "3"]
+    assert [a["call"] for a in args] == ["--netio-dir", "--netmap", "--instances", "--flush", "--link"]
+    assert [a["number"] for a in args] == ["0", "1", "2", "3", "4"]
     assert args[0]["default"] == f"/tmp/netio{os.getuid()}" and args[0]["type"] == "string"
     assert args[1]["type"] == "fileselect" and args[3]["type"] == "boolflag"
+    assert args[4]["type"] == "multicheck"  # no NETMAP given: no links to offer
 
     # Options a newer Wireshark may add are let through; others are usage errors.
     result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-reload-option", "x",
@@ -395,3 +396,41 @@ def test_extcap_failures_reach_tshark_at_once(make_lab, start_capture, tshark, w
         assert result.returncode != 0
         assert reason in result.stderr, result.stderr
     assert other.stop() == 0
+
+
+def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_lab, tshark, workdir):
+    env, _ = install_extcap(tshark, workdir)
+    lab = make_lab(FOUR_LINKS)
+    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", "--netmap", lab.netmap_path,
+                            env=env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    values = [_fields(line) for line in result.stdout.splitlines() if line.startswith("value ")]
+    assert [(v["arg"], v["value"]) for v in values] == [
+        ("4", "100:0/0-101:0/0"), ("4", "100:1/0-101:1/0"), ("4", "101:1/1-102:1/1"), ("4", "102:1/2-100:1/2")]
+    assert values[1]["display"] == "100:1/0-101:1/0 (hdlc, NETMAP line 2)"
+
+    # Wireshark joins the ticked links with commas.
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "two-links.pcapng")
+    run = subprocess.Popen(
+        [tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{lab.directory}", "-o", f"extcap.iou.netmap:{lab.netmap_path}",
+         "-o", "extcap.iou.link:100:1/0-101:1/0,102:1/2", "-a", "duration:6", "-w", output],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        real = [os.path.join(lab.directory, f"{n}_real") for n in (100, 101, 102)]
+        assert wait_until(lambda: all(os.path.exists(p) for p in real), 15), os.listdir(lab.directory)
+        sent = protocol_frames()
+        for sender, interface, receiver, frame, _ in sent:
+            assert lab[sender].send(interface, frame) == 1
+        for number in (100, 101, 102):  # every frame relayed, recorded or not
+            assert lab[number].wait_received(sum(1 for s in sent if s[2] == number))
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, err
+    assert wait_until(lambda: directory_state(lab.directory) == before, 10), os.listdir(lab.directory)
+    rows = tshark_rows(tshark, output, "frame.interface_name")
+    assert sorted({row[0] for row in rows}) == ["100:1/0-101:1/0", "102:1/2-100:1/2"], rows
+    assert len(rows) == sum(1 for s in sent if s[1] in ("1/0", "1/2"))

@@ -34,7 +34,9 @@ from typing import Optional, Sequence
 
 from pcapng_iou import PROG as BASE_PROG
 from pcapng_iou import __version__
+from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.selection import LinkNameError, LinkSelection, parse_link_name
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
 
@@ -76,7 +78,8 @@ def _field(text: str) -> str:
     return text.replace("{", "(").replace("}", ")")
 
 
-def config_text(default_netio_dir: Optional[str] = None) -> str:
+def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap_mod.Netmap] = None) -> str:
+    """The options dialog; ``netmap``'s links become the choices of the "Links" field."""
     netio_dir = default_netio_dir or netiodir.default_dir()
     lines = [
         "arg {number=0}{call=--netio-dir}{display=netio directory}{type=string}"
@@ -89,8 +92,26 @@ def config_text(default_netio_dir: Optional[str] = None) -> str:
         "{validation=^[0-9 ,]*$}",
         "arg {number=3}{call=--flush}{display=Flush every frame}{type=boolflag}{default=true}"
         "{tooltip=Hand every frame to Wireshark at once (otherwise at least once a second)}",
+        "arg {number=4}{call=--link}{display=Links}{type=multicheck}"
+        "{tooltip=Record only the links ticked (none ticked: every link); every frame is still relayed. "
+        "The choices are the lines of the NETMAP given}",
     ]
+    for segment in netmap or ():
+        kind = "auto" if segment.auto else linktypes.name(segment.linktype_or(linktypes.ETHERNET))
+        lines.append(f"value {{arg=4}}{{value={_field(segment.name)}}}"
+                     f"{{display={_field(segment.name)} ({kind}, NETMAP line {segment.line})}}{{default=false}}")
     return "\n".join(lines) + "\n"
+
+
+def config_netmap(path: Optional[str]) -> Optional[netmap_mod.Netmap]:
+    """The NETMAP whose links the dialog offers: ``--netmap`` if given, else ./NETMAP; None if unreadable."""
+    path = path or ("NETMAP" if os.path.isfile("NETMAP") else None)
+    if not path:
+        return None
+    try:
+        return netmap_mod.load(path)
+    except netmap_mod.NetmapError:
+        return None  # the capture itself reports a broken NETMAP; the dialog just offers no links
 
 
 # -- the personal extcap folder, and our executable in it ---------------------------
@@ -223,6 +244,18 @@ def parse_instances(text: Optional[str]) -> Optional[set]:
     return numbers
 
 
+def parse_links(text: Optional[str]) -> LinkSelection:
+    """``"100:0/0-101:0/0,102:1/0"`` (Wireshark joins the ticked choices with commas) -> a selection."""
+    names = []
+    for word in (text or "").split(","):
+        if word.strip():
+            try:
+                names.append(parse_link_name(word))
+            except LinkNameError as err:
+                raise ExtcapError(f"--link: {err}") from None
+    return LinkSelection(names)
+
+
 def _capture_options(args: argparse.Namespace):
     """CaptureOptions and the parsed NETMAP from the extcap arguments; ExtcapError when they are wrong."""
     from pcapng_iou.shell.capture import CaptureOptions
@@ -244,6 +277,7 @@ def _capture_options(args: argparse.Namespace):
         flush_each=args.flush,
         instances=instances,
         comment=args.comment,
+        links=parse_links(args.link),
     )
     return options, netmap
 
@@ -324,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--instances", metavar="IDS", help="only these instance ids (comma-separated)")
     options.add_argument("--flush", action="store_true", help="flush after every frame")
     options.add_argument("--comment", metavar="TEXT", help="capture comment")
+    options.add_argument("--link", metavar="NAMES", help="record only these links (comma-separated names)")
     return parser
 
 
@@ -372,7 +407,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.extcap_interface != INTERFACE:
             _error(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
             return ExitStatus.USAGE
-        sys.stdout.write(dlts_text() if args.extcap_dlts else config_text())
+        sys.stdout.write(dlts_text() if args.extcap_dlts else config_text(netmap=config_netmap(args.netmap)))
         return ExitStatus.OK
     if args.capture:
         return run_capture(args)
