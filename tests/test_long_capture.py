@@ -198,3 +198,35 @@ def test_disk_full_while_rotating(make_lab, small_filesystem, start_capture):
     assert wait_until(lambda: tally(lab[101]).get("100:0", {}).get("good") == FLOOD, 30), tally(lab[101])
     flow = tally(lab[101])["100:0"]
     assert (flow["missing"], flow["duplicates"], flow["corrupt"]) == (0, 0, 0), flow
+
+
+def test_autostop_filesize_on_one_file(make_lab, start_capture, workdir, capinfos):
+    lab = make_lab(NETMAP, quiet=True)
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "one.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, "-a", "filesize:20")
+    assert capture.wait_for("attached", count=2), capture.stderr
+    assert lab[100].command(f"flood 0/0 {FLOOD} {SIZE}") == f"sent {FLOOD}"
+    assert capture.wait(30) == 0, capture.stderr
+    assert "pcapng-iou: file size of 20 kB reached" in capture.stderr
+    assert directory_state(lab.directory) == before
+    assert os.listdir(workdir).count("one.pcapng") == 1 and not series_files(workdir)
+    # Stopped at the first frame past 20 kB, none recorded after it (the statistics blocks come on top).
+    frames_size = os.path.getsize(output) - 2 * 40
+    assert 20_000 <= frames_size < 20_000 + SIZE + 64, os.path.getsize(output)
+    assert "Number of stat entries = 1" in capinfos_report(capinfos, output)
+    assert wait_until(lambda: tally(lab[101]).get("100:0", {}).get("good") == FLOOD, 30), tally(lab[101])
+
+
+@pytest.mark.parametrize("option", [["-c", "50"], ["-a", "packets:50"]])
+def test_count_records_exactly_that_many_frames_under_a_flood(option, make_lab, start_capture, workdir):
+    """The frames still being relayed once the count is reached (same batch, drained at detach) are not recorded."""
+    lab = make_lab(NETMAP, quiet=True)
+    output = os.path.join(workdir, "fifty.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, *option)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    assert lab[100].command(f"flood 0/0 {FLOOD} {SIZE}") == f"sent {FLOOD}"
+    assert capture.wait(30) == 0, capture.stderr
+    numbers = [numbered.parse(frame)[2] for _, frame, _, _ in read_packets(output)]
+    assert numbers == list(range(50)), numbers[-5:]
+    assert wait_until(lambda: tally(lab[101]).get("100:0", {}).get("good") == FLOOD, 30), tally(lab[101])

@@ -81,6 +81,8 @@ class _Stop:
     reason: str = ""
     status: int = 0
     output_failed: bool = False
+    #: A limit on what is recorded was reached (-c, -a): frames relayed from now on are not recorded.
+    limit_reached: bool = False
 
 
 def _now_text() -> str:
@@ -261,7 +263,7 @@ class Capture:
         if self.stop is not None:
             return
         if self.files.when_full() == "stop":
-            self.stop = _Stop(self.files.stop_reason())
+            self.stop = _Stop(self.files.stop_reason(), limit_reached=True)
             return
         if self.options.statistics:
             self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
@@ -565,6 +567,8 @@ class Capture:
             self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
 
     def _record(self, datagram: bytes, undelivered: Optional[str], timestamp_ns: Optional[int] = None) -> None:
+        if self.stop is not None and self.stop.limit_reached:
+            return
         data = self.recorder.datagram(datagram, time.time_ns() if timestamp_ns is None else timestamp_ns, undelivered)
         if data:
             self._write(data)
@@ -572,7 +576,7 @@ class Capture:
                 self._report_warnings()
             count = self.options.count
             if count is not None and self.recorder.frames_recorded >= count and self.stop is None:
-                self.stop = _Stop(f"{count} frames recorded")
+                self.stop = _Stop(f"{count} frames recorded", limit_reached=True)
             if self.output.written >= self._switch_at:
                 self._file_full()
 
