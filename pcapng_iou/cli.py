@@ -126,6 +126,10 @@ def run_capture(args: argparse.Namespace) -> int:
     from pcapng_iou.shell.capture import Capture, CaptureOptions
     from pcapng_iou.ui.console import Reporter
 
+    if args.write == "-" and sys.stdout.isatty():
+        _error("refusing to write the capture (binary) to a terminal: redirect standard output to a file, "
+               "or pipe it, as in: -w - | wireshark -k -i -")
+        return ExitStatus.USAGE
     netmap_path = args.netmap
     if netmap_path is None and os.path.isfile("NETMAP"):
         netmap_path = "NETMAP"

@@ -8,6 +8,7 @@ the result.  The extcap is always installed into a temporary personal folder
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -434,3 +435,49 @@ def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_
     rows = tshark_rows(tshark, output, "frame.interface_name")
     assert sorted({row[0] for row in rows}) == ["100:1/0-101:1/0", "102:1/2-100:1/2"], rows
     assert len(rows) == sum(1 for s in sent if s[1] in ("1/0", "1/2"))
+
+
+@pytest.mark.parametrize("case", ["missing directory", "no permission", "NETMAP that does not parse",
+                                  "NETMAP that cannot be read"])
+def test_wireshark_is_told_why_the_capture_cannot_start(case, tshark, workdir):
+    """The reason on stderr and a non-zero exit: tshark prints it, Wireshark shows it in a dialog."""
+    from test_hints import locked_directory
+
+    env, _ = install_extcap(tshark, workdir)
+    netio_dir = os.path.join(workdir, "netio")
+    os.mkdir(netio_dir)
+    netmap = os.path.join(workdir, "NETMAP")
+    with open(netmap, "w") as handle:
+        handle.write("100:0/0 101:0/0\n100:1/0 10x:1/0 hdlc\n")
+    prefix, options = [], []
+    if case == "missing directory":
+        netio_dir = os.path.join(workdir, "no-such-netio")
+        reason = f"netio directory {netio_dir} does not exist"
+    elif case == "no permission":
+        netio_dir, prefix = locked_directory(workdir)
+        reason = f"no permission to stand in for the sockets in {netio_dir}"
+    elif case == "NETMAP that does not parse":
+        options = ["-o", f"extcap.iou.netmap:{netmap}"]
+        reason = f"{netmap}:2:9: expected ID:BAY/UNIT, got '10x:1/0'"
+    else:
+        options = ["-o", f"extcap.iou.netmap:{netmap}.gone"]
+        reason = f"{netmap}.gone: cannot read: No such file or directory"
+    output = os.path.join(workdir, "never.pcapng")
+    started = time.monotonic()
+    result = subprocess.run([*prefix, tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{netio_dir}", *options,
+                             "-a", "duration:30", "-w", output], capture_output=True, text=True, env=env,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert time.monotonic() - started < 20, "the capture started instead of failing"
+    assert result.returncode != 0, result.stderr
+    assert "Error by extcap pipe: " in result.stderr and reason in result.stderr, result.stderr
+    assert not os.path.exists(output) or not read_packets(output)
+
+
+def test_extcap_config_validates_the_netio_directory(workdir):
+    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", env=extcap_env(workdir))
+    fields = {f["call"]: f for f in (_fields(line) for line in result.stdout.splitlines())}
+    netio = fields["--netio-dir"]
+    assert netio["required"] == "true"
+    pattern = re.compile(netio["validation"])
+    assert pattern.fullmatch("/tmp/netio1000") and not pattern.fullmatch("netio1000")
+    assert fields["--netmap"]["type"] == "fileselect" and fields["--netmap"]["mustexist"] == "true"

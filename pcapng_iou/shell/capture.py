@@ -36,6 +36,8 @@ DASHBOARD_INTERVAL_S = 0.25
 #: The dashboard waits this many times what its last redraw cost: at most about 5 % of a CPU.
 DASHBOARD_COST_FACTOR = 20
 DIR_POLL_INTERVAL_S = 1.0
+#: With nothing attached this long after the start, say once what to check.
+NOTHING_ATTACHED_HINT_S = 5.0
 #: Most datagrams read from one socket before they are sent on and the loop looks at the
 #: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
 READ_BATCH = 64
@@ -121,6 +123,11 @@ class Capture:
         #: A file that reaches this size is followed by the next one (or stops the capture): one comparison a frame.
         self._switch_at = NO_LIMIT if options.limits.file_bytes is None else options.limits.file_bytes
         self._file_deadline: Optional[float] = None
+        self._ever_attached = False
+        self._ever_present = False
+        self._hint_due: Optional[float] = None
+        #: The output file was removed at the end: the netio directory never appeared, so nothing was captured.
+        self.output_removed = False
 
     # -- messages -------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -152,6 +159,8 @@ class Capture:
         if not os.path.isdir(directory) and not self.options.wait_for_dir:
             raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
         self._check_socket_paths()
+        if os.path.isdir(directory):
+            self._check_permission(directory)  # before the output file is made
         try:
             self.guard.acquire()
         except netiodir.AlreadyCapturing as err:
@@ -168,6 +177,7 @@ class Capture:
             # even while the lab is quiet and there is nothing to write.
             self.selector.register(self.output.fileno(), selectors.EVENT_READ, ("output", None))
         self._report_warnings()
+        self._warn_if_empty(self.netmap)
         self._install_signals()
         self.watcher = DirectoryWatcher(directory)
         self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
@@ -237,10 +247,15 @@ class Capture:
             except Exception as err:  # keep putting the other sockets back
                 self.say(f"instance {number}: could not detach cleanly: {err}", "error")
         if self.output is not None:
-            if self.options.statistics:
-                self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
-            self._flush()
-            self.output.close()
+            if not self._ever_present and self.output.is_regular:
+                # Waited for a netio directory that never came: a file of headers only is of no use.
+                self.output.close()
+                self.output_removed = self.output.remove()
+            else:
+                if self.options.statistics:
+                    self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
+                self._flush()
+                self.output.close()
         if self.watcher is not None:
             self.watcher.close()
         self._restore_signals()
@@ -287,6 +302,10 @@ class Capture:
             return
         if not first:
             self.say(f"netio directory {directory} is here")
+        self._ever_present = True
+        self._check_permission(directory)
+        if self._hint_due is None:
+            self._hint_due = time.monotonic() + NOTHING_ATTACHED_HINT_S
         warning = netiodir.check_dir_mode(directory)
         if warning:
             self.say(warning, "warning")
@@ -298,6 +317,30 @@ class Capture:
                 self.say(action.text)
         self._rescan()
         self._initial_scan = False
+
+    @staticmethod
+    def _check_permission(directory: str) -> None:
+        """Stop at once, saying why, when we could not put our sockets in ``directory``."""
+        if os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+            return
+        owner = netiodir.owner_name(directory)
+        raise CaptureError(f"no permission to stand in for the sockets in {directory}: it belongs to {owner}; "
+                           f"run pcapng-iou as {owner}, or with sudo")
+
+    def _hint_if_nothing_attached(self) -> None:
+        """Once, a few seconds in: nothing attached yet, so say what to check."""
+        if self._hint_due is None or self._ever_attached or time.monotonic() < self._hint_due:
+            return
+        self._hint_due = float("inf")
+        directory = self.options.netio_dir
+        self.say(f"no IOU instance attached in {NOTHING_ATTACHED_HINT_S:g} s: none runs in {directory} "
+                 f"(the folder of {netiodir.owner_name(directory)}). Is IOU running, and as which user? It puts its "
+                 f"sockets in /tmp/netio<uid of that user>: give that folder with -d", "warning")
+
+    def _warn_if_empty(self, netmap: netmap_mod.Netmap) -> None:
+        if self.options.netmap_path is not None and not len(netmap):
+            self.say(f"{self.options.netmap_path}: no links in it (empty, or only comments); "
+                     f"links are learnt from the frames", "warning")
 
     def _directory_gone(self) -> None:
         self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
@@ -361,6 +404,7 @@ class Capture:
                 self.say(str(err), "warning")  # (a socket gone meanwhile is an instance that already exited)
             return
         self._stale_warned.discard(number)
+        self._ever_attached = True
         again = number in self.down
         self.down.discard(number)
         self.proxies[number] = proxy
@@ -462,6 +506,7 @@ class Capture:
             if now >= next_liveness:
                 if self._dir_present:
                     self._check_liveness()
+                    self._hint_if_nothing_attached()
                 elif os.path.isdir(self.options.netio_dir):
                     self._enter_directory()
                 next_liveness = now + (LIVENESS_INTERVAL_S if self._dir_present else DIR_POLL_INTERVAL_S)
@@ -612,6 +657,7 @@ class Capture:
                 self.say(f"reload refused, keeping the previous NETMAP: {err}", "error")
                 netmap = None
             if netmap is not None:
+                self._warn_if_empty(netmap)
                 data, result = self.recorder.reload(netmap, when)
                 self._write(data)
                 self.netmap = netmap

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import pwd
 import re
 import socket
 import stat
@@ -118,6 +119,18 @@ def check_dir_mode(directory: str) -> Optional[str]:
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
         return f"{directory} is writable by other users: anyone could plant files in it"
     return None
+
+
+def owner_name(path: str) -> str:
+    """The user name of the owner of ``path`` (``uid 1000`` when it has none, ``?`` when it is gone)."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return "?"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 class AlreadyCapturing(Exception):

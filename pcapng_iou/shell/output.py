@@ -45,6 +45,21 @@ class CaptureFile:
         #: A regular file can be deleted (or its folder) while we write: writing goes on into nothing.
         self._regular = not self.is_stdout and stat.S_ISREG(os.fstat(fd).st_mode)
 
+    @property
+    def is_regular(self) -> bool:
+        """A regular file (not standard output, a pipe or a device)."""
+        return self._regular
+
+    def remove(self) -> bool:
+        """Delete the file we wrote (after :meth:`close`); True when it was removed."""
+        if not self._regular:
+            return False
+        try:
+            os.unlink(self.path)
+        except OSError:
+            return False
+        return True
+
     def fileno(self) -> int:
         return self._stream.fileno()
 

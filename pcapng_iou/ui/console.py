@@ -48,7 +48,10 @@ class Reporter:
         if stop is not None and stop.reason:
             level = "error" if stop.status else "info"
             self.event(Event(time.time_ns(), stop.reason, level))
-        if not self.quiet and capture.output is not None:
+        if capture.output_removed:
+            self.event(Event(time.time_ns(), f"nothing captured: {capture.options.netio_dir} never appeared; "
+                                             f"{capture.output.display} not kept", "info"))
+        elif not self.quiet and capture.output is not None:
             from pcapng_iou.ui.dashboard import make_console, summary
 
             console = make_console(self.stream)

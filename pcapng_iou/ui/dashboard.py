@@ -506,6 +506,9 @@ def summary(status: CaptureStatus):
     head.append(f"malformed {status.datagrams_malformed:,}", "yellow" if status.datagrams_malformed else "")
     head.append(f"   undelivered {status.undelivered:,}", "yellow" if status.undelivered else "")
     interfaces = sorted(status.interfaces, key=lambda i: i.number)
+    if not interfaces:
+        head.append("\nno links: no frame was seen")
+        return head
     frames_out = sum(i.frames_out for i in interfaces)
     frames_in = sum(i.frames_in for i in interfaces)
     octets = sum(i.bytes_out + i.bytes_in for i in interfaces)

@@ -82,8 +82,8 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
     """The options dialog; ``netmap``'s links become the choices of the "Links" field."""
     netio_dir = default_netio_dir or netiodir.default_dir()
     lines = [
-        "arg {number=0}{call=--netio-dir}{display=netio directory}{type=string}"
-        f"{{default={_field(netio_dir)}}}"
+        "arg {number=0}{call=--netio-dir}{display=netio directory}{type=string}{required=true}"
+        f"{{default={_field(netio_dir)}}}{{validation=^/.*$}}"
         "{tooltip=Where the IOU instances have their sockets (/tmp/netio<uid> of the user running IOU)}",
         "arg {number=1}{call=--netmap}{display=NETMAP}{type=fileselect}{mustexist=true}"
         "{tooltip=The lab's NETMAP: names the links and their link types (ethernet, hdlc, ppp, frame-relay)}",
@@ -278,6 +278,9 @@ def _capture_options(args: argparse.Namespace):
         instances=instances,
         comment=args.comment,
         links=parse_links(args.link),
+        # Wireshark shows our error in a dialog only if we stop: a directory that is not there is an error
+        # here, not something to wait for, behind a capture that seems to run.
+        wait_for_dir=False,
     )
     return options, netmap
 
@@ -417,7 +420,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(NO_FILTERS)
         return ExitStatus.OK
     build_parser().print_usage(sys.stderr)
-    _error("nothing to do: give --install, --uninstall, or the extcap options Wireshark uses")
+    _error("nothing to do: give --install, --uninstall or --where, or the extcap options Wireshark uses")
     return ExitStatus.USAGE
 
 
