@@ -202,3 +202,13 @@ def small_filesystem(workdir):
         yield mount_point
     finally:
         _subprocess.run(["umount", "-l", mount_point], capture_output=True)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = _time.monotonic() + timeout
+    while not predicate():
+        if _time.monotonic() > deadline:
+            return False
+        _time.sleep(interval)
+    return True

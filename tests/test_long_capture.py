@@ -12,10 +12,9 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
-from conftest import directory_state, read_packets, tshark_rows
+from conftest import directory_state, read_packets, tshark_rows, wait_until
 
 from pcapng_iou.sim import numbered
 
@@ -49,14 +48,6 @@ def tally(lab_process) -> dict:
     assert reply.startswith("tally "), reply
     return json.loads(reply[len("tally "):])
 
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_ring_of_one_link_cut_to_60_bytes(make_lab, start_capture, workdir, tshark, capinfos):

@@ -24,7 +24,7 @@ import sys
 import time
 
 import pytest
-from conftest import directory_state, read_packets, short_tempdir
+from conftest import directory_state, read_packets, short_tempdir, wait_until
 
 NETMAP = """\
 100:0/0 101:0/0
@@ -152,14 +152,6 @@ def captures_of(directory: str) -> list:
             pids.append(int(entry))
     return pids
 
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_sshdump_session_end_stops_the_remote_capture(make_lab, ssh_server, sshdump, workdir):
