@@ -467,3 +467,37 @@ def test_time_limit_catches_a_hang():
         with time_limit(0.05):
             while True:
                 pass
+
+
+def _blank_comments_by_character(text: str) -> str:
+    """Reference for the comment blanking: one character at a time (no error cases)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "#":
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+        elif text.startswith("/*", i):
+            end = text.index("*/", i + 2) + 2
+            out.append("".join("\n" if c == "\n" else " " for c in text[i:end]))
+            i = end
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+@given(st.lists(st.sampled_from(["1:0/0", " ", "\n", "#", "# x", "/*", "*/", "/* a\nb */", "*", "/", "2:1/0 hdlc"]),
+                max_size=40))
+def test_comments_are_blanked_as_one_character_at_a_time_would(pieces):
+    from pcapng_iou.core.netmap import _blank_comments
+
+    text = "".join(pieces)
+    try:
+        expected = _blank_comments_by_character(text)
+    except ValueError:  # an unclosed /*: the parser names it
+        with pytest.raises(NetmapError, match="never closed"):
+            _blank_comments(text, "NETMAP")
+        return
+    assert _blank_comments(text, "NETMAP") == expected

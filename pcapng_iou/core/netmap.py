@@ -26,6 +26,7 @@ from pcapng_iou.core import linktypes, netio
 
 AUTO = "auto"
 
+_NOT_NEWLINE = re.compile(r"[^\n]")
 _ENDPOINT = re.compile(
     r"^(?P<id>[0-9]+):(?:(?P<bay>[0-9]+)/(?P<unit>[0-9]+)|(?P<port>[0-9]+))(?:@(?P<host>[^\s@]+))?$"
 )
@@ -117,37 +118,41 @@ class Netmap:
 
 
 def _blank_comments(text: str, filename: str) -> str:
-    """``text`` with every comment replaced by blanks, so columns stay true."""
+    """``text`` with every comment replaced by blanks, so columns stay true.
+
+    Copies the text between comments in slices: a NETMAP of 16,000 lines is
+    parsed on every reload.
+    """
     out = []
     i = 0
-    line, line_start = 1, 0
     length = len(text)
+    # Where the next comment of each kind starts (-1: none left); each is searched for again only once
+    # passed, so that a file of many comments is read once, not once per comment.
+    hash_at, block_at = text.find("#"), text.find("/*")
     while i < length:
-        ch = text[i]
-        if ch == "\n":
-            line, line_start = line + 1, i + 1
-            out.append(ch)
-            i += 1
-        elif ch == "#":
-            end = text.find("\n", i)
+        if 0 <= hash_at < i:
+            hash_at = text.find("#", i)
+        if 0 <= block_at < i:
+            block_at = text.find("/*", i)
+        starts = [at for at in (hash_at, block_at) if at >= 0]
+        if not starts:
+            out.append(text[i:])
+            break
+        at = min(starts)
+        out.append(text[i:at])
+        if at == hash_at:
+            end = text.find("\n", at)
             end = length if end < 0 else end
-            out.append(" " * (end - i))
+            out.append(" " * (end - at))
             i = end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end < 0:
-                raise NetmapError(filename, line, i - line_start + 1, "comment '/*' is never closed by '*/'")
-            for c in text[i:end + 2]:
-                if c == "\n":
-                    out.append("\n")
-                    line += 1
-                else:
-                    out.append(" ")
-            line_start = text.rfind("\n", 0, end + 2) + 1 if "\n" in text[i:end + 2] else line_start
-            i = end + 2
         else:
-            out.append(ch)
-            i += 1
+            end = text.find("*/", at + 2)
+            if end < 0:
+                line_start = text.rfind("\n", 0, at) + 1
+                raise NetmapError(filename, text.count("\n", 0, at) + 1, at - line_start + 1,
+                                  "comment '/*' is never closed by '*/'")
+            out.append(_NOT_NEWLINE.sub(" ", text[at:end + 2]))
+            i = end + 2
     return "".join(out)
 
 
