@@ -68,7 +68,7 @@ def test_live_table_counts_rise_and_sigterm_leaves_the_cursor_visible(make_lab, 
         while time.monotonic() < deadline and "1:1/0-2:1/0" not in screen:
             time.sleep(0.2)
             screen = _pane(tmux, session)
-        assert "1:0/0-2:0/0" in screen and "hdlc" in screen and "dropped by us: 0" in screen, screen
+        assert "1:0/0-2:0/0" in screen and "hdlc" in screen and "undelivered 0" in screen, screen
         pid = _capture_pid(output)
         first = _frames_on(screen, "1:1/0-2:1/0")
         time.sleep(1.5)
@@ -86,5 +86,60 @@ def test_live_table_counts_rise_and_sigterm_leaves_the_cursor_visible(make_lab, 
         assert "stopped by SIGTERM" in screen
         assert "total" in screen  # the summary table at exit
         assert _cursor_visible(tmux, session) == "1"
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+
+
+DEMO_LINKS = {"1:0/0-2:0/0": "ethernet", "2:1/1-3:1/1": "ppp", "3:1/2-4:1/2": "frame-relay",
+              "1:0/1-3:0/1-4:0/1": "ethernet"}
+
+
+def _rows(screen: str) -> list:
+    """(number, link, type, whole line) of every table row on the screen."""
+    rows = []
+    for line in screen.splitlines():
+        match = re.match(r"^\s*(\d+)\s+(\d+:\S+)\s+(\S+)", line)
+        if match:
+            rows.append((int(match.group(1)), match.group(2), match.group(3), line))
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_demo_in_a_real_terminal_keeps_every_link_and_type_whole(width, workdir, tmux):
+    """The default terminal is 80x24: after the reload, the two rows of 1:1/0-2:1/0 differ by their type,
+    the pid is whole, and the summary at exit has every link whole on one line."""
+    session = f"pcapng-iou-demo-{os.getpid()}-{width}"
+    output = os.path.join(workdir, "demo.pcapng")
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "pcapng_iou", "demo", "-w", output,
+                                                 "--duration", "10"])
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", "24",
+                    f"{command}; echo EXIT=$?; sleep 60"], check=True)
+    try:
+        deadline = time.monotonic() + 60
+        screen = ""
+        while time.monotonic() < deadline and "replaced by #5" not in screen:
+            time.sleep(0.2)
+            screen = _pane(tmux, session)
+        live = {(number, link): kind for number, link, kind, _ in _rows(screen)}
+        assert live.get((1, "1:1/0-2:1/0")) == "hdlc" and live.get((5, "1:1/0-2:1/0")) == "ppp", screen
+        for link, kind in DEMO_LINKS.items():
+            assert kind in {k for (_, name), k in live.items() if name == link}, (link, screen)
+        pid = re.search(r"\bpid (\d+)\b", screen)
+        assert pid and f"kill -HUP {pid.group(1)}" in screen, screen
+        assert all(len(line) <= width for line in screen.splitlines())
+        assert "…" not in "".join(line for line in screen.splitlines() if "pid" in line or "HUP" in line)
+        while time.monotonic() < deadline and "EXIT=" not in screen:
+            time.sleep(0.2)
+            screen = _pane(tmux, session)
+        assert "EXIT=0" in screen, screen
+        final = screen[screen.rindex("duration of 10 s reached"):]
+        rows = _rows(final)
+        assert sorted((number, link, kind) for number, link, kind, _ in rows) == [
+            (0, "1:0/0-2:0/0", "ethernet"), (1, "1:1/0-2:1/0", "hdlc"), (2, "2:1/1-3:1/1", "ppp"),
+            (3, "3:1/2-4:1/2", "frame-relay"), (4, "1:0/1-3:0/1-4:0/1", "ethernet"), (5, "1:1/0-2:1/0", "ppp")], final
+        assert rows[1][3].rstrip().endswith("replaced by #5"), final
+        assert "…" not in final
+        totals = [line for line in final.splitlines() if line.split()[:1] == ["total"]]
+        assert len(totals) == 1 and re.search(r"\d+(\.\d+)? (B|KiB|MiB)\s*$", totals[0]), final
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)

@@ -5,7 +5,12 @@ snapshot, so the drawing is split in three layers:
 
 * :func:`render` and :func:`summary` are pure: status in, ``rich`` renderable
   out.  They read no clock and touch no terminal, which keeps them testable
-  by rendering into a recording console.
+  by rendering into a recording console.  Both fit the width they are given
+  (the default terminal is 80x24): a row is always one line, the link and its
+  type are never cut or dropped, and the other columns go, least useful first
+  (bit/s, bytes, age, frames/s, then the counts by direction).  The header's
+  facts wrap whole, like words; long paths are shortened in the middle, and
+  the pid is never cut.
 * :class:`RateMeter` turns successive counter snapshots into per-interface
   frames/s and bit/s over a sliding window of about three seconds; the time
   of each snapshot is passed in, never read.
@@ -15,7 +20,8 @@ snapshot, so the drawing is split in three layers:
   terminal back, cursor visible, on :meth:`Dashboard.stop`.
 
 With hundreds of links the table is cut to the terminal height, busiest links
-first, and a line says how many were left out.
+first, and a line says how many were left out; the header then keeps to three
+lines.
 """
 from __future__ import annotations
 
@@ -25,10 +31,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import IO, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from rich import box
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from pcapng_iou.core.links import Interface
@@ -53,8 +57,10 @@ ACTIVE_WINDOW_NS = 2_000_000_000
 RATE_WINDOW_NS = 3_000_000_000
 #: How many events the footer shows at most.
 MAX_EVENTS = 5
-#: The header is this many lines, always (each line is cropped, never wrapped).
+#: The header takes at least this many lines, and more (up to MAX_HEADER_LINES) when the screen is narrow
+#: and the rows leave room; its facts wrap whole, like words.
 HEADER_LINES = 3
+MAX_HEADER_LINES = 6
 #: Lines a table takes besides its rows: column titles and the rule below them.
 TABLE_CHROME = 2
 #: Rows the table keeps even when that means showing fewer events.
@@ -227,37 +233,78 @@ class RateMeter:
                 rates[number] = _NO_RATE
         return rates
 
-    def reset(self) -> None:
-        self._samples.clear()
-
 
 # -- the live view -----------------------------------------------------------------
 
 
-def _header(status: CaptureStatus, down: Set[int]) -> List[Text]:
-    dropped_style = "bold red" if status.frames_dropped else "green"
-    malformed_style = "yellow" if status.datagrams_malformed else ""
-    undelivered_style = "yellow" if status.undelivered else ""
-    first = _line(
-        ("pcapng-iou ", "bold"),
-        ("→ ", ""),
-        (status.output, "bold cyan"),
-        (f"  {format_bytes(status.output_bytes)}", ""),
-        (f"   elapsed {format_duration(status.elapsed_s)}", ""),
-        (f"   pid {status.pid}", ""),
-        ("   reload NETMAP: ", "dim"),
-        (status.reload_hint, "bold"),
-    )
-    second = _line(
-        (f"frames {status.frames_recorded:,}", ""),
-        ("   ", ""),
-        (f"dropped by us: {status.frames_dropped:,}", dropped_style),
-        (f"   datagrams relayed {status.datagrams_relayed:,}", ""),
-        ("   ", ""),
-        (f"malformed {status.datagrams_malformed:,}", malformed_style),
-        ("   ", ""),
-        (f"undelivered {status.undelivered:,}", undelivered_style),
-    )
+@dataclass(frozen=True)
+class _Item:
+    """One fact of the header: never split across lines; ``keep`` ranks it (None: always shown)."""
+
+    parts: Tuple[Tuple[str, str], ...]
+    keep: Optional[int] = None
+    #: Index of the part (a path) that may be shortened in its middle when the item is wider than the screen.
+    shorten: Optional[int] = None
+
+    @property
+    def width(self) -> int:
+        return sum(len(text) for text, _ in self.parts)
+
+    def fitted(self, width: int) -> "_Item":
+        excess = self.width - width
+        if excess <= 0 or self.shorten is None:
+            return self
+        text, style = self.parts[self.shorten]
+        keep = max(3, len(text) - excess - 1)
+        head = keep // 3
+        short = text[:head] + "…" + text[len(text) - (keep - head):]
+        parts = self.parts[: self.shorten] + ((short, style),) + self.parts[self.shorten + 1:]
+        return _Item(parts, self.keep, None)
+
+
+_ITEM_GAP = "   "
+
+
+def _flow(groups: List[List[_Item]], width: int, together: bool) -> List[List[_Item]]:
+    """Items laid out in lines of at most ``width``, as words are: a group starts a line unless ``together``."""
+    lines: List[List[_Item]] = []
+    used = width + 1  # forces a new line for the first item
+    for group in groups:
+        if not together:
+            used = width + 1
+        for item in group:
+            size = item.width
+            if lines and used + len(_ITEM_GAP) + size <= width:
+                lines[-1].append(item)
+                used += len(_ITEM_GAP) + size
+            else:
+                lines.append([item])
+                used = size
+    return lines
+
+
+def _joined(items: List[_Item]) -> Text:
+    """One line of whole items, separated by a gap."""
+    parts: List[Tuple[str, str]] = []
+    for position, item in enumerate(items):
+        if position:
+            parts.append((_ITEM_GAP, ""))
+        parts.extend(item.parts)
+    return _line(*parts)
+
+
+def _header_items(status: CaptureStatus, down: Set[int]) -> List[List[_Item]]:
+    malformed, undelivered = status.datagrams_malformed, status.undelivered
+    output = _Item((("pcapng-iou ", "bold"), ("→ ", ""), (status.output, "bold cyan"),
+                    (f"  {format_bytes(status.output_bytes)}", "")), None, 2)
+    first = [output,
+             _Item(((f"elapsed {format_duration(status.elapsed_s)}", ""),), 8),
+             _Item(((f"pid {status.pid}", ""),)),
+             _Item((("reload NETMAP: ", "dim"), (status.reload_hint, "bold")))]
+    second = [_Item(((f"frames {status.frames_recorded:,}", ""),)),
+              _Item(((f"datagrams relayed {status.datagrams_relayed:,}", ""),), 4),
+              _Item(((f"malformed {malformed:,}", "yellow" if malformed else ""),), 7 if malformed else 3),
+              _Item(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),), 7 if undelivered else 3)]
     attached = status.instances_attached
     parts = [(f"instances: {len(attached)} attached", "")]
     if attached:
@@ -266,11 +313,33 @@ def _header(status: CaptureStatus, down: Set[int]) -> List[Text]:
     parts.append((f"{len(down)} down", "bold red" if down else ""))
     if down:
         parts.append((f" ({_id_list(down)})", "red"))
+    third = [_Item(tuple(parts))]
     if status.netmap:
-        parts.append((f"   NETMAP {status.netmap}", "dim"))
+        third.append(_Item((("NETMAP ", "dim"), (status.netmap, "dim")), 5, 1))
     if status.netio_dir:
-        parts.append((f"   netio {status.netio_dir}", "dim"))
-    return [first, second, _line(*parts)]
+        third.append(_Item((("netio ", "dim"), (status.netio_dir, "dim")), 5, 1))
+    return [first, second, third]
+
+
+def _header(status: CaptureStatus, down: Set[int], width: int = 10_000, max_lines: int = HEADER_LINES) -> List[Text]:
+    """The header in at most ``max_lines`` lines of ``width``: facts wrap whole, like words; long paths
+    are shortened in the middle; when lines run out, the least useful facts go first.  The pid and the
+    reload command always stay, whole."""
+    groups = [[item.fitted(width) for item in group] for group in _header_items(status, down)]
+    droppable = sorted((item for group in groups for item in group if item.keep is not None),
+                       key=lambda item: item.keep)
+    for together in (False, True):
+        candidate = [list(group) for group in groups]
+        queue = list(droppable)
+        while True:
+            lines = _flow(candidate, width, together)
+            if len(lines) <= max_lines or not queue:
+                break
+            gone = queue.pop(0)
+            candidate = [[item for item in group if item is not gone] for group in candidate]
+        if len(lines) <= max_lines:
+            break
+    return [_joined(items) for items in lines[:max(1, max_lines)]]
 
 
 def _state(interface: Interface, now_ns: int, down: Set[int]) -> Text:
@@ -314,18 +383,29 @@ def _busiest_first(interfaces: Sequence[Interface], rates: Dict[int, Rate]) -> L
             + sorted(replaced_busy, key=busiest) + sorted(replaced_idle, key=number))
 
 
-# (title, justify, style, optional-column priority: lower is dropped first, None = always kept)
+@dataclass(frozen=True)
+class _Column:
+    title: str
+    justify: str = "right"
+    style: str = ""
+    #: When the screen is too narrow, columns go by this rank, 1 first (equal ranks go together);
+    #: None: never (the link and its type tell two rows of one link apart after a reload).
+    drop: Optional[int] = None
+    #: The column may be cut with an ellipsis, down to this width, when dropping was not enough.
+    shrink_to: Optional[int] = None
+
+
 _LIVE_COLUMNS = (
-    ("#", "right", "dim", None),
-    ("link", "left", "bold", None),
-    ("type", "left", "cyan", 3),
-    ("frames →", "right", "", None),
-    ("frames ←", "right", "", None),
-    ("bytes", "right", "", 2),
-    ("frames/s", "right", "", 5),
-    ("bit/s", "right", "", 1),
-    ("last", "right", "", 4),
-    ("state", "left", "", None),
+    _Column("#", style="dim"),
+    _Column("link", "left", "bold"),
+    _Column("type", "left", "cyan"),
+    _Column("frames →", drop=5),
+    _Column("frames ←", drop=5),
+    _Column("bytes", drop=2),
+    _Column("frames/s", drop=4),
+    _Column("bit/s", drop=1),
+    _Column("last", drop=3),
+    _Column("state", "left", shrink_to=8),
 )
 
 
@@ -345,10 +425,6 @@ def _live_row(interface: Interface, rate: Rate, now_ns: int, down: Set[int]) -> 
 
 
 _COLUMN_GAP = "  "
-#: The link and state columns are narrowed down to this before the table overflows.
-_MIN_LINK_WIDTH = 12
-_MIN_STATE_WIDTH = 10
-_SHORT_STATE_WIDTH = len("replaced by #1234")
 
 
 def _cell_width(cell) -> int:
@@ -361,68 +437,77 @@ def _fit(cell: str, width: int, justify: str) -> str:
     return cell.rjust(width) if justify == "right" else cell.ljust(width)
 
 
-def _grid(rows: List[list], width: int) -> List[Text]:
-    """The interface table as one Text per line: column titles, a rule, the rows.
-
-    Drawn by hand rather than with ``rich.table.Table``, whose layout costs
-    about twenty times more per redraw.  Optional columns are dropped, least
-    useful first, until the rest fits ``width``; then the link and state
-    columns are shortened with an ellipsis.
-    """
-    widths = [len(title) for title, _, _, _ in _LIVE_COLUMNS]
+def _layout(columns: Sequence[_Column], rows: List[list], width: int) -> Tuple[List[int], List[int]]:
+    """Which columns fit ``width`` (dropped by rank), and the width of each."""
+    widths = [len(column.title) for column in columns]
     for row in rows:
         for index, cell in enumerate(row):
             size = _cell_width(cell)
             if size > widths[index]:
                 widths[index] = size
-    keep = list(range(len(_LIVE_COLUMNS)))
-    optional = sorted(
-        (index for index, column in enumerate(_LIVE_COLUMNS) if column[3] is not None),
-        key=lambda index: _LIVE_COLUMNS[index][3],
-    )
+    keep = list(range(len(columns)))
 
     def needed() -> int:
         return sum(widths[index] for index in keep) + len(_COLUMN_GAP) * (len(keep) - 1)
 
-    def narrow(index: int, floor: int) -> None:
+    for rank in sorted({column.drop for column in columns if column.drop is not None}):
+        if needed() <= width:
+            break
+        keep = [index for index in keep if columns[index].drop != rank]
+    for index in keep:
+        floor = columns[index].shrink_to
         excess = needed() - width
-        if excess > 0 and widths[index] > floor:
+        if floor is not None and excess > 0 and widths[index] > floor:
             widths[index] = max(floor, widths[index] - excess)
+    return keep, widths
 
-    state = len(_LIVE_COLUMNS) - 1
-    narrow(state, _SHORT_STATE_WIDTH)  # a rare long state should not cost a column
-    while optional and needed() > width:
-        keep.remove(optional.pop(0))
-    narrow(1, _MIN_LINK_WIDTH)
-    narrow(state, _MIN_STATE_WIDTH)
 
+def _grid(columns: Sequence[_Column], rows: List[list], width: int, footer: Optional[list] = None) -> List[Text]:
+    """A table as one Text per line: column titles, a rule, the rows (and a rule and ``footer``).
+
+    Drawn by hand rather than with ``rich.table.Table``, whose layout costs
+    about twenty times more per redraw and which wraps cells onto several
+    lines: here a row is always one line.
+    """
+    keep, widths = _layout(columns, rows + ([footer] if footer else []), width)
     last = keep[-1]
-    titles = _line()
-    for position, index in enumerate(keep):
-        title, justify, _, _ = _LIVE_COLUMNS[index]
-        if position:
-            titles.append(_COLUMN_GAP)
-        titles.append(title if index == last else _fit(title, widths[index], justify), "bold")
-    lines = [titles, _line(("─" * min(width, needed()), "dim"))]
-    for row in rows:
+    total_width = min(width, sum(widths[index] for index in keep) + len(_COLUMN_GAP) * (len(keep) - 1))
+
+    def line_of(cells: list, bold: bool = False) -> Text:
         line = _line()
         for position, index in enumerate(keep):
-            _, justify, style, _ = _LIVE_COLUMNS[index]
+            column = columns[index]
             if position:
                 line.append(_COLUMN_GAP)
-            cell = row[index]
+            cell = cells[index]
             if isinstance(cell, str):
-                line.append(cell if index == last else _fit(cell, widths[index], justify), style or None)
+                style = "bold" if bold else (column.style or None)
+                line.append(cell if index == last and _cell_width(cell) <= widths[index]
+                            else _fit(cell, widths[index], column.justify), style)
             else:
                 if cell.cell_len > widths[index]:
                     cell = cell.copy()
                     cell.truncate(widths[index], overflow="ellipsis")
                 elif index != last:
                     cell = cell.copy()
-                    cell.pad_right(widths[index] - cell.cell_len)
+                    if column.justify == "right":
+                        cell.pad_left(widths[index] - cell.cell_len)
+                    else:
+                        cell.pad_right(widths[index] - cell.cell_len)
                 line.append_text(cell)
-        lines.append(line)
+        return line
+
+    titles = line_of([column.title for column in columns], bold=True)
+    rule = _line(("─" * total_width, "dim"))
+    lines = [titles, rule] + [line_of(row) for row in rows]
+    if footer:
+        lines += [rule, line_of(footer, bold=True)]
     return lines
+
+
+def _header_room(height: int, rows: int, events: int) -> int:
+    """Lines the header may take: what the rows and events leave (rows come first), between 3 and 6."""
+    return max(HEADER_LINES, min(MAX_HEADER_LINES, height - TABLE_CHROME - rows - events))
 
 
 def render(
@@ -441,16 +526,17 @@ def render(
     down_set = set(status.instances_down)
     if down:
         down_set.update(down)
-    header = _header(status, down_set)
     events = list(status.events[-MAX_EVENTS:])
     ordered = _busiest_first(status.interfaces, rates)
+    header = _header(status, down_set, width, _header_room(height, len(ordered) or 1, len(events)))
 
-    if height < HEADER_LINES + TABLE_CHROME + 1:
+    if height < len(header) + TABLE_CHROME + 1:
         # No room for a table: as much of the header as fits, then what is hidden.
-        lines = header + [_line((f"… {len(ordered)} links hidden (terminal too small)", "dim"))]
+        lines = header[: max(0, height - 1)] + [
+            _line((f"… {len(ordered)} links hidden (terminal too small)", "dim"))]
         return Group(*lines[: max(0, height)])
 
-    space = height - HEADER_LINES - TABLE_CHROME - len(events)
+    space = height - len(header) - TABLE_CHROME - len(events)
     needed = len(ordered) or 1  # an empty table still shows one line saying so
     wanted = min(needed, MIN_ROWS)
     if space < wanted:
@@ -468,9 +554,9 @@ def render(
     rows = [_live_row(i, rates.get(i.number, _NO_RATE), now_ns, down_set) for i in shown]
     parts: list = list(header)
     if shown:
-        parts.extend(_grid(rows, width))
+        parts.extend(_grid(_LIVE_COLUMNS, rows, width))
     elif not ordered:
-        parts.extend(_grid([], width))
+        parts.extend(_grid(_LIVE_COLUMNS, [], width))
         parts.append(_line(("no links yet", "dim")))
     if hidden:
         parts.append(_line((f"… {hidden} more links hidden (busiest shown)", "dim")))
@@ -491,74 +577,94 @@ SUMMARY_WIDTH = 132
 #: Most links the exit summary lists (drawing a table row costs about a millisecond).
 SUMMARY_MAX_ROWS = 100
 
+_SUMMARY_COLUMNS = (
+    _Column("#", style="dim"),
+    _Column("link", "left", "bold"),
+    _Column("type", "left", "cyan"),
+    _Column("frames →", drop=1),
+    _Column("frames ←", drop=1),
+    _Column("frames"),
+    _Column("bytes", drop=2),
+    _Column("undelivered", drop=3),
+    _Column("note", "left", "dim", shrink_to=8),
+)
+_UNDELIVERED = 7
+
+
+def _note(interface: Interface, down: Set[int]) -> str:
+    notes = []
+    if interface.replaced_by is not None:
+        notes.append(f"replaced by #{interface.replaced_by}")
+    if interface.unmapped:
+        notes.append("unmapped")
+    dead = sorted(i for i in interface.instances if i in down)
+    if dead and interface.replaced_by is None:
+        notes.append("down: " + ",".join(str(i) for i in dead))
+    return ", ".join(notes)
+
+
+class _Summary:
+    """The exit summary, laid out for the width of the console it is printed on."""
+
+    def __init__(self, status: CaptureStatus):
+        self.status = status
+
+    def __rich_console__(self, console, options):
+        yield from self.lines(options.max_width)
+
+    def lines(self, width: int) -> List[Text]:
+        status = self.status
+        down = set(status.instances_down)
+        malformed, undelivered = status.datagrams_malformed, status.undelivered
+        head = [[_Item((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
+                        (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
+                 _Item(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
+                 _Item(((f"{len(status.interfaces):,} interfaces", ""),))],
+                [_Item(((f"frames {status.frames_recorded:,}", ""),)),
+                 _Item(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
+                 _Item(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
+                 _Item(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),))]]
+        head = [[item.fitted(width) for item in group] for group in head]
+        lines = [_joined(items) for items in _flow(head, width, together=False)]
+        interfaces = sorted(status.interfaces, key=lambda i: i.number)
+        if not interfaces:
+            return lines + [_line(("no links: no frame was seen", ""))]
+        shown = interfaces
+        if len(interfaces) > SUMMARY_MAX_ROWS:
+            # A lab of 1,000 instances has 16,000 links: the busiest, in number order, and a count of the rest.
+            busiest = sorted(interfaces, key=lambda i: (-(i.frames_out + i.frames_in), -i.undelivered, i.number))
+            shown = sorted(busiest[:SUMMARY_MAX_ROWS], key=lambda i: i.number)
+        rows = [[str(i.number), i.name, i.linktype_name, f"{i.frames_out:,}", f"{i.frames_in:,}",
+                 f"{i.frames:,}", format_bytes(i.bytes),
+                 Text(f"{i.undelivered:,}", "yellow" if i.undelivered else ""), _note(i, down)]
+                for i in shown]
+        lost = sum(i.undelivered for i in interfaces)
+        footer = ["", "total", "",
+                  f"{sum(i.frames_out for i in interfaces):,}", f"{sum(i.frames_in for i in interfaces):,}",
+                  f"{sum(i.frames for i in interfaces):,}", format_bytes(sum(i.bytes for i in interfaces)),
+                  f"{lost:,}", ""]
+        columns = list(_SUMMARY_COLUMNS)
+        if not lost:
+            # Nothing undelivered (the usual case): the column would only repeat the header's 0.
+            del columns[_UNDELIVERED]
+            for row in rows + [footer]:
+                del row[_UNDELIVERED]
+        table = _grid(columns, rows, width, footer)
+        lines += [_line()] + table
+        if len(shown) < len(interfaces):
+            listed = {i.number for i in shown}
+            rest = [i for i in interfaces if i.number not in listed]
+            busy = sum(1 for i in rest if i.frames_out + i.frames_in)
+            lines.append(Text(f"… {len(rest):,} more links not shown ({busy:,} of them with frames): the busiest "
+                              f"{len(shown)} are above; capinfos or Wireshark's Statistics > Capture File "
+                              "Properties list every interface", "dim"))
+        return lines
+
 
 def summary(status: CaptureStatus):
-    """Every interface, in number order, with a totals row: printed once at exit."""
-    down = set(status.instances_down)
-    dropped_style = "bold red" if status.frames_dropped else "green"
-    head = Text()
-    head.append("pcapng-iou ", "bold")
-    head.append(status.output, "bold cyan")
-    head.append(f"  {format_bytes(status.output_bytes)}   elapsed {format_duration(status.elapsed_s)}\n")
-    head.append(f"frames {status.frames_recorded:,}   ")
-    head.append(f"dropped by us: {status.frames_dropped:,}", dropped_style)
-    head.append(f"   datagrams relayed {status.datagrams_relayed:,}   ")
-    head.append(f"malformed {status.datagrams_malformed:,}", "yellow" if status.datagrams_malformed else "")
-    head.append(f"   undelivered {status.undelivered:,}", "yellow" if status.undelivered else "")
-    interfaces = sorted(status.interfaces, key=lambda i: i.number)
-    if not interfaces:
-        head.append("\nno links: no frame was seen")
-        return head
-    frames_out = sum(i.frames_out for i in interfaces)
-    frames_in = sum(i.frames_in for i in interfaces)
-    octets = sum(i.bytes_out + i.bytes_in for i in interfaces)
-    undelivered = sum(i.undelivered for i in interfaces)
-
-    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True,
-                  header_style="bold", footer_style="bold")
-    table.add_column("#", justify="right", style="dim", footer=Text(""))
-    table.add_column("link", style="bold", footer=Text(f"total ({len(interfaces)} interfaces)"))
-    table.add_column("type", style="cyan", footer=Text(""))
-    table.add_column("frames →", justify="right", footer=Text(f"{frames_out:,}"))
-    table.add_column("frames ←", justify="right", footer=Text(f"{frames_in:,}"))
-    table.add_column("frames", justify="right", footer=Text(f"{frames_out + frames_in:,}"))
-    table.add_column("bytes", justify="right", footer=Text(format_bytes(octets)))
-    table.add_column("undelivered", justify="right", footer=Text(f"{undelivered:,}"))
-    table.add_column("note", style="dim", footer=Text(""))
-    shown = interfaces
-    if len(interfaces) > SUMMARY_MAX_ROWS:
-        # A lab of 1,000 instances has 16,000 links: the busiest, in number order, and a count of the rest.
-        busiest = sorted(interfaces, key=lambda i: (-(i.frames_out + i.frames_in), -i.undelivered, i.number))
-        shown = sorted(busiest[:SUMMARY_MAX_ROWS], key=lambda i: i.number)
-    for interface in shown:
-        notes = []
-        if interface.replaced_by is not None:
-            notes.append(f"replaced by #{interface.replaced_by}")
-        if interface.unmapped:
-            notes.append("unmapped")
-        dead = sorted(i for i in interface.instances if i in down)
-        if dead and interface.replaced_by is None:
-            notes.append("down: " + ",".join(str(i) for i in dead))
-        table.add_row(
-            Text(str(interface.number)),
-            Text(interface.name),
-            Text(interface.linktype_name),
-            Text(f"{interface.frames_out:,}"),
-            Text(f"{interface.frames_in:,}"),
-            Text(f"{interface.frames:,}"),
-            Text(format_bytes(interface.bytes)),
-            Text(f"{interface.undelivered:,}", "yellow" if interface.undelivered else ""),
-            Text(", ".join(notes)),
-        )
-    if len(shown) == len(interfaces):
-        return Group(head, table)
-    listed = {i.number for i in shown}
-    rest = [i for i in interfaces if i.number not in listed]
-    busy = sum(1 for i in rest if i.frames_out + i.frames_in)
-    more = Text(f"… {len(rest):,} more links not shown ({busy:,} of them with frames): the busiest "
-                f"{len(shown)} are above; capinfos or Wireshark's Statistics > Capture File Properties list "
-                "every interface", "dim")
-    return Group(head, table, more)
+    """Every interface (the busiest 100 of a huge lab), in number order, one line each, with the totals:
+    printed once at exit, in as many columns as the console's width allows."""
+    return _Summary(status)
 
 
 # -- terminal side ----------------------------------------------------------------------
@@ -625,9 +731,6 @@ class Dashboard:
                 live.stop()
         finally:
             self.console.show_cursor(True)
-
-    def summary(self, status: CaptureStatus):
-        return summary(status)
 
     def __enter__(self) -> "Dashboard":
         self.start()
