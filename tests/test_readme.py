@@ -112,3 +112,26 @@ def test_first_command_with_the_distribution_python_in_a_fresh_copy(workdir):
     assert info.returncode == 0, info.stderr
     packets = re.search(r"Number of packets:\s+(\d+)", info.stdout)
     assert packets and int(packets.group(1)) > 0, info.stdout
+
+
+def test_readme_explains_directions_reloads_and_the_gap_before_a_reload():
+    with open(README, encoding="utf-8") as handle:
+        text = " ".join(handle.read().split())
+    assert "sent by the first member of the NETMAP line" in text
+    assert "shared segment of three or more routers" in text and "not sent by router 1" in text
+    assert "same name" in text and "descriptions* differ" in text
+    assert "Frames sent before the reload stay on the old interface" in text
+    assert "``auto``" in text and "follows the frames by itself" in text
+
+
+def test_every_bench_target_and_its_missed_verdict_are_in_the_readme():
+    """The bench prints "MISSED" beside a target it did not meet: the README names every target and says so."""
+    from pcapng_iou.bench import report
+
+    with open(README, encoding="utf-8") as handle:
+        text = " ".join(handle.read().split())
+    assert "MISSED" in text
+    for value, unit in ((report.TARGET_RATIO, ""), (report.TARGET_ADDED_P50_US, " us"),
+                        (report.TARGET_ADDED_P99_US, " us"), (report.TARGET_RSS_GROWTH_MB, " MB"),
+                        (report.TARGET_ATTACH_S, " s"), (report.TARGET_IDLE_CPU_PERCENT, " %")):
+        assert f"{value:g}{unit}" in text, (value, unit)
