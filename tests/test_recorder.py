@@ -397,10 +397,10 @@ def test_next_file_has_every_current_link_numbered_afresh(tmp_path, tshark):
     first += rec.datagram(dgram("100:1/0", "101:1/0", LCP[0]), T0 + 1)
     assert epbs(first)[-1][0] == 4
     first += rec.statistics(T0 + 2, T0)
-    assert [b.interface_id for b in read_blocks(first) if type(b).__name__ == "InterfaceStatistics"] == [
+    assert [b.interface_id for b in scan(first) if type(b).__name__ == "InterfaceStatistics"] == [
         0, 1, 2, 3, 4, 5]
     second = rec.start_file()
-    found = read_blocks(second)
+    found = scan(second)
     # The replaced HDLC interface is gone; the PPP one and the added link are there, numbered from 0.
     assert found[0].options["opt_comment"] == "ring"
     assert [(b.options["if_name"], b.link_type) for b in found[1:]] == [
@@ -411,7 +411,7 @@ def test_next_file_has_every_current_link_numbered_afresh(tmp_path, tshark):
     second += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 5)
     assert [e[0] for e in epbs(second)] == [3, 4, 0]
     second += rec.statistics(T0 + 6, T0)
-    stats = [(b.interface_id, b.options["isb_ifrecv"]) for b in read_blocks(second)
+    stats = [(b.interface_id, b.options["isb_ifrecv"]) for b in scan(second)
              if type(b).__name__ == "InterfaceStatistics"]
     assert stats == [(0, 2), (1, 0), (2, 0), (3, 2), (4, 1)]
     for number, data in enumerate((first, second)):
@@ -422,11 +422,11 @@ def test_next_file_has_every_current_link_numbered_afresh(tmp_path, tshark):
 
 def test_snap_length_cuts_stored_frames_and_keeps_their_length():
     rec = Recorder(parse(NETMAP), snaplen=60)
-    assert [b.snaplen for b in read_blocks(rec.start())[1:]] == [60] * 4
+    assert [b.snaplen for b in scan(rec.start())[1:]] == [60] * 4
     long_frame = ARP + bytes(100)
     data = rec.delivered([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
     data += rec.datagram(dgram("100:0/0", "101:0/0", long_frame), T0, undelivered="gone")
-    packets = [b for b in read_blocks(Recorder(parse(NETMAP)).start() + data) if type(b).__name__ == "EnhancedPacket"]
+    packets = [b for b in scan(Recorder(parse(NETMAP)).start() + data) if type(b).__name__ == "EnhancedPacket"]
     assert [(len(p.packet_data), p.packet_len) for p in packets] == [(60, len(long_frame)), (60, 60),
                                                                      (60, len(long_frame))]
     assert bytes(packets[0].packet_data) == long_frame[:60]
@@ -439,7 +439,7 @@ def test_links_left_out_are_relayed_not_recorded():
     selection = LinkSelection([parse_link_name("101:1/0"), parse_link_name("100:9/0-101:9/0")])
     rec = Recorder(parse(NETMAP), selection=selection)
     start = rec.start()
-    assert [b.options["if_name"] for b in read_blocks(start)[1:]] == ["100:1/0-101:1/0"]
+    assert [b.options["if_name"] for b in scan(start)[1:]] == ["100:1/0-101:1/0"]
     assert rec.take_warnings() == [
         "--link 100:9/0-101:9/0 matches no NETMAP line; recorded only if frames between those endpoints show up"]
     rec.note(100, "instance 100 attached")
