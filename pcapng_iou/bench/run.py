@@ -31,7 +31,6 @@ with ``--strict``: they are for the machine they were set on.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -40,9 +39,10 @@ import tempfile
 import time
 from typing import Optional
 
-from pcapng_iou.bench import PROG, soak
+from pcapng_iou.bench import soak
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
+from pcapng_iou.bench.part import run_part
 from pcapng_iou.bench.options import Settings, add_arguments, settings_from
 from pcapng_iou.bench.report import format_table, summarise
 from pcapng_iou.bench.workers import (
@@ -52,10 +52,8 @@ from pcapng_iou.bench.workers import (
     PINGER,
     STOP_SIGNALS,
     BenchError,
-    BenchStopped,
     Stream,
     Worker,
-    _stop_on_signal,
     start_workers,
     worker_main,
 )
@@ -371,32 +369,18 @@ def run(args: argparse.Namespace) -> int:
         from pcapng_iou.bench import scale
 
         return scale.run(args)
-    def progress(text: str) -> None:
-        if not args.quiet:
-            print(f"{PROG}: {text}", file=sys.stderr, flush=True)
 
-    # Whatever stops the run, its capture and workers are stopped and its directory removed.
-    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in STOP_SIGNALS}
-    try:
+    def work(progress) -> dict:
         try:
             settings = settings_from(args)
         except ValueError as err:
             raise BenchError(str(err)) from None
         if settings.pairs > FIRST_RECEIVER - FIRST_SENDER:
             raise BenchError(f"at most {FIRST_RECEIVER - FIRST_SENDER} pairs")
-        bench = Bench(settings, progress)
-        result = bench.run()
-    except BenchError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return ExitStatus.ERROR
-    except BenchStopped as stopped:
-        print(f"{PROG}: {stopped}; no results", file=sys.stderr)
-        return ExitStatus.ERROR
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
-    if not result["ok"]:
+        return Bench(settings, progress).run()
+
+    result = run_part(args, work, format_table)
+    if result is None or not result["ok"]:
         return ExitStatus.ERROR
     if args.strict and not all(t["met"] for t in result["targets"]):
         return ExitStatus.ERROR

@@ -23,27 +23,23 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import re
 import shutil
 import signal
 import statistics
-import sys
 import tempfile
 import time
 
 from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, cpu_seconds, memory_kb
 from pcapng_iou.bench.options import SCALE_MAX
+from pcapng_iou.bench.part import run_part
 from pcapng_iou.bench.run import herd_netmap
 from pcapng_iou.bench.workers import (
-    STOP_SIGNALS,
     BenchError,
-    BenchStopped,
     Worker,
-    _stop_on_signal,
     start_workers,
 )
 from pcapng_iou.core import netio
@@ -347,22 +343,6 @@ def format_scale(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    def progress(text: str) -> None:
-        if not args.quiet:
-            print(f"{PROG}: {text}", file=sys.stderr, flush=True)
-
-    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in STOP_SIGNALS}
-    try:
-        result = run_scale(args.scale, args.scale_lines, progress)
-    except BenchError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return ExitStatus.ERROR
-    except BenchStopped as stopped:
-        print(f"{PROG}: {stopped}; no results", file=sys.stderr)
-        return ExitStatus.ERROR
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    print(json.dumps(result, indent=2) if args.json else format_scale(result))
-    return ExitStatus.OK if result["ok"] else ExitStatus.ERROR
-
+    """``pcapng-iou bench --scale``: 0 when every lab size was measured with nothing lost or left behind."""
+    result = run_part(args, lambda progress: run_scale(args.scale, args.scale_lines, progress), format_scale)
+    return ExitStatus.OK if result is not None and result["ok"] else ExitStatus.ERROR

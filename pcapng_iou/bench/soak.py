@@ -20,7 +20,6 @@ the netio directory is as it was.  Any failed check makes the exit status 1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -34,7 +33,8 @@ from typing import Optional
 from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, memory_kb
 from pcapng_iou.bench.options import SoakSettings
-from pcapng_iou.bench.workers import STOP_SIGNALS, BenchError, BenchStopped, _stop_on_signal, child_env
+from pcapng_iou.bench.part import run_part
+from pcapng_iou.bench.workers import STOP_SIGNALS, BenchError, child_env
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
 from pcapng_iou.sim import numbered
@@ -403,10 +403,6 @@ def format_summary(result: dict) -> str:
 # -- command line ---------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench --soak``: 0 when every frame arrived exactly once, in order, and all else checked."""
-    def progress(text: str) -> None:
-        if not args.quiet:
-            print(f"{PROG}: {text}", file=sys.stderr, flush=True)
-
     if args.hogs < 0 or args.size < numbered.MIN_SIZE:
         what = "--hogs must be 0 or more" if args.hogs < 0 else f"--size must be {numbered.MIN_SIZE} or more"
         print(f"{PROG}: error: {what} with --soak", file=sys.stderr)
@@ -414,20 +410,14 @@ def run(args: argparse.Namespace) -> int:
     settings = SoakSettings(args.soak, streams=args.streams, rate=float(args.rate), size=args.size,
                             capture_every=args.capture_every, reload_every=args.reload_every,
                             churn_every=args.churn_every, hogs=args.hogs, min_captures=args.min_captures)
-    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in STOP_SIGNALS}
-    soak = Soak(settings, progress)
-    try:
-        result = soak.run()
-    except BenchError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return ExitStatus.ERROR
-    except BenchStopped as stopped:
-        print(f"{PROG}: {stopped}; no results", file=sys.stderr)
-        return ExitStatus.ERROR
-    finally:
-        soak.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    print(json.dumps(result, indent=2) if args.json else format_summary(result))
-    return ExitStatus.OK if result["ok"] else ExitStatus.ERROR
+
+    def work(progress) -> dict:
+        soak = Soak(settings, progress)
+        try:
+            return soak.run()
+        finally:
+            soak.close()
+
+    result = run_part(args, work, format_summary)
+    return ExitStatus.OK if result is not None and result["ok"] else ExitStatus.ERROR
 
