@@ -41,8 +41,9 @@ from pcapng_iou.sim import numbered
 from pcapng_iou.sim.lab import LabError, LabProcess, instance_command
 
 FIRST_SENDER, FIRST_RECEIVER = 101, 201
-#: Idle instances that come and go take these ids in turn (enough that one has exited when its turn is back).
-CHURN_IDS = tuple(range(901, 909))
+#: Idle instances that come and go take these ids in turn: enough that one has exited when its turn is
+#: back, even when a loaded host takes seconds to start a Python process.
+CHURN_IDS = tuple(range(901, 917))
 PORT = "0/0"
 #: How long the receivers may take to catch up with the last frames sent.
 SETTLE_S = 10.0
@@ -382,7 +383,8 @@ def format_summary(result: dict) -> str:
         f"  captures    {result['captures']}, exit statuses: "
         f"{' '.join(str(code) for code in result['capture_exit_statuses'])}",
         f"  reloads     {result['reloads_sent']} sent (kill -HUP), {result['reloads_done']} done",
-        f"  idle instances  {result['idle_instances_started']} started and exited "
+        f"  idle instances  {result['idle_instances_started']} started and exited, one every "
+        f"{result['elapsed_s'] / max(1, result['idle_instances_started']):.2f} s "
         f"({result['idle_turns_skipped']} turns skipped: the previous one still running, "
         f"{result['idle_instances_failed']} failed)",
         f"  capture fds  {fds.get('start')} at start, {fds.get('end')} at end (most {fds.get('most')})",
