@@ -139,6 +139,14 @@ def test_states_down_replaced_unmapped_undelivered(lab):
     assert row(lines, "100:0/0-101:0/0")[-1] == "active"
 
 
+def test_links_left_out_by_link_option_say_so(lab):
+    lab[6].recorded = False
+    lines = lines_of(render(make_status(lab), {}, 120, 40))
+    assert row(lines, "100:5/0-101:5/0")[-3:] == ["not", "recorded", "(--link)"]
+    assert row(lines_of(summary(make_status(lab)), width=200), "100:5/0-101:5/0")[-3:] == [
+        "not", "recorded", "(--link)"]
+
+
 def test_down_argument_marks_links(lab):
     status = make_status(lab)
     lines = lines_of(render(status, {}, 120, 40, down={101}))

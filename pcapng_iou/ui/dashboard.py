@@ -350,6 +350,8 @@ def _state(interface: Interface, now_ns: int, down: Set[int]) -> Text:
         dead = [i for i in interface.instances if i in down] if down else []
         if dead:
             text.append("down: " + ",".join(str(i) for i in sorted(dead)), "bold red")
+        elif not interface.recorded:
+            text.append("not recorded (--link)", "dim")
         elif interface.last_ns and interface.frames and now_ns - interface.last_ns <= ACTIVE_WINDOW_NS:
             text.append("active", "bold green")
         else:
@@ -597,6 +599,8 @@ def _note(interface: Interface, down: Set[int]) -> str:
         notes.append(f"replaced by #{interface.replaced_by}")
     if interface.unmapped:
         notes.append("unmapped")
+    if not interface.recorded:
+        notes.append("not recorded (--link)")
     dead = sorted(i for i in interface.instances if i in down)
     if dead and interface.replaced_by is None:
         notes.append("down: " + ",".join(str(i) for i in dead))
