@@ -22,7 +22,10 @@ from pcapng_iou.bench import filecheck, report, workers
 from pcapng_iou.bench import run as bench
 from pcapng_iou.core import blocks, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.sim.instance import Instance
+from pcapng_iou.sim.peers import PeerStream, PeerTraffic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
@@ -183,12 +186,28 @@ def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
 
 
 # -- the checks catch what they are there for ------------------------------------------
+class BenchInstance:
+    """A simulated instance and its peer commands, in this process, as a worker runs them."""
+
+    def __init__(self, directory: str, number: int):
+        self.instance = Instance(directory, number, Netmap())
+        self.instance.start()
+        self.traffic = PeerTraffic(directory, number, self.instance.sock)
+
+    def __getattr__(self, verb: str):
+        if verb in ("flood", "sink", "ping", "echo"):
+            return lambda peer, count: self.traffic.command(verb, peer, count, 100)
+        raise AttributeError(verb)
+
+    def stop(self) -> None:
+        self.traffic.close()
+        self.instance.stop()
+
+
 @pytest.fixture
 def pair():
     directory = short_tempdir("bench")
-    a, b = workers.BenchInstance(directory, 1, 100), workers.BenchInstance(directory, 2, 100)
-    a.start()
-    b.start()
+    a, b = BenchInstance(directory, 1), BenchInstance(directory, 2)
     yield a, b
     a.stop()
     b.stop()
@@ -196,7 +215,7 @@ def pair():
 
 
 def test_instances_look_like_iou(pair):
-    a, _ = pair
+    a = pair[0].instance
     # Seen from another process (as the capture sees it), the lock is held and names our pid.
     # (Not read from here: closing any descriptor of the file would drop this process's lock.)
     probe = ("import sys; from pcapng_iou.shell import netiodir; "
@@ -211,14 +230,14 @@ def test_receiver_counts_a_missing_and_an_altered_datagram(pair):
     assert a.flood(2, 5)["sent"] == 5
     got = b.sink(1, 5)
     assert (got["good"], got["bad"], got["error"]) == (5, 0, None)
-    stream = a.stream(1, 2)
+    stream = a.traffic.stream(1, 2)
     altered = bytearray(stream.datagram(7))
     altered[-1] ^= 1
     for datagram in (stream.datagram(5), stream.datagram(6), bytes(altered), stream.datagram(9)):  # 8 is missing
-        a.sender.sendto(datagram, b.path)
+        a.traffic.sender.sendto(datagram, b.instance.path)
     got = b.sink(1, 4)
     assert (got["good"], got["bad"]) == (2, 2)  # 7 altered; 9 is not the 8 that was due
-    assert b.next_in[1] == 10  # it goes on after the gap
+    assert b.traffic.next_in[1] == 10  # it goes on after the gap
 
 
 def test_ping_and_echo_check_both_ways(pair):
@@ -235,6 +254,22 @@ def test_ping_and_echo_check_both_ways(pair):
     assert answered == {"good": 20, "bad": 0, "error": None}
 
 
+def test_a_worker_is_the_simulated_instance_started_as_iou_is():
+    directory = short_tempdir("bench")
+    worker = workers.Worker.instance(directory, 101, 100)
+    try:
+        workers.start_workers([worker])
+        with open(f"/proc/{worker.pid}/cmdline", "rb") as handle:
+            argv = handle.read().rstrip(b"\0").split(b"\0")
+        assert argv[1:3] == [b"-m", b"pcapng_iou.sim.instance"] and argv[-1] == b"101"
+        assert worker.ask("flood 102 3") == {"sent": 0, "start_ns": pytest.approx(0, abs=10 ** 20),
+                                             "end_ns": pytest.approx(0, abs=10 ** 20),
+                                             "error": "No such file or directory"}
+    finally:
+        worker.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _capture_bytes(streams_and_spans) -> bytes:
     netmap = netmap_mod.parse("".join(f"{s.src}:0/0 {s.dst}:0/0\n" for s, _ in streams_and_spans), "NETMAP")
     recorder = Recorder(netmap)
@@ -246,7 +281,7 @@ def _capture_bytes(streams_and_spans) -> bytes:
 
 
 def test_file_check_finds_changed_missing_and_extra_frames(tmp_path):
-    stream = workers.Stream(101, 301, 100)
+    stream = PeerStream(101, 301, 100)
     path = tmp_path / "f.pcapng"
     path.write_bytes(_capture_bytes([(stream, (0, 50))]))
 

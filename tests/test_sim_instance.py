@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -17,6 +18,15 @@ from pcapng_iou.sim.lab import Lab, LabError, LabProcess, bays_for
 
 INSTANCE_FILE = os.path.join(os.path.dirname(pcapng_iou.__file__), "sim", "instance.py")
 FRAME = frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:64:00", 0x88B5, bytes(46))
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def proc_cmdline(pid: int) -> list:
@@ -168,3 +178,67 @@ def test_lab_gives_each_instance_the_bays_its_lines_need():
     assert bays_for(netmap, 3) == (6, 2)  # an unannotated line counts as Ethernet
     assert bays_for(netmap, 4) == (2, 2)
     assert bays_for(netmap, 9) == (2, 2)  # IOU's defaults
+
+
+def test_flood_and_stream_share_a_numbering_and_flood_stops_at_the_first_refusal(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.write("100:0/0 101:0/0\n")
+    sender = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), quiet=True)
+    receiver = LabProcess(netio_dir, 101, os.path.join(workdir, "NETMAP"), quiet=True)
+    try:
+        assert sender.command("flood 0/0 50 60") == "sent 50"
+        sender.stream("0/0", 500)
+        time.sleep(0.2)
+        streamed = sender.halt("0/0")
+        assert streamed > 50
+        assert sender.command("flood 0/0 10 60") == "sent 10"
+        assert wait_until(lambda: receiver.tally().get("100:0", {}).get("good") == streamed + 10)
+        assert receiver.tally()["100:0"] == {"next": streamed + 10, "good": streamed + 10, "reordered": 0,
+                                             "duplicates": 0, "corrupt": 0, "missing": 0}
+        receiver.stop()
+        assert sender.command("flood 0/0 10 60") == "sent 0"
+        assert sender.errors[-1] == "senderr 101 ENOENT"
+    finally:
+        sender.stop()
+        receiver.stop()
+
+
+def test_signal_ends_a_blocked_flood_at_once_and_cleanly(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.write("100:0/0 101:0/0\n")
+    receiver = LabProcess(netio_dir, 101, os.path.join(workdir, "NETMAP"), quiet=True)
+    sender = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), quiet=True)
+    receiver.signal(signal.SIGSTOP)  # its queue fills; the flood blocks
+    try:
+        sender.process.stdin.write(b"flood 0/0 100000 1000\n")
+        time.sleep(1.0)
+        started = time.monotonic()
+        assert sender.stop(timeout=5) == 0
+        assert time.monotonic() - started < 3
+        assert not {"100", "100.lck"} & set(os.listdir(netio_dir))
+    finally:
+        receiver.signal(signal.SIGCONT)
+        receiver.stop()
+
+
+def test_herd_holds_every_instance_and_quits_cleanly(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    os.mkdir(netio_dir)
+    herd = subprocess.Popen([sys.executable, "-m", "pcapng_iou.sim.instance", "-N", "--netio-dir", netio_dir,
+                             "--herd", "40", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert herd.stdout.readline() == f"ready 1-40 {herd.pid}\n"
+        assert sorted(os.listdir(netio_dir)) == sorted([str(n) for n in range(1, 41)] +
+                                                       [f"{n}.lck" for n in range(1, 41)])
+        probe = ("import sys; from pcapng_iou.shell import netiodir; "
+                 "print(all(netiodir.lock_state(f'{sys.argv[1]}/{n}.lck') for n in range(1, 41)))")
+        assert subprocess.run([sys.executable, "-c", probe, netio_dir], capture_output=True, text=True,
+                              check=False).stdout == "True\n"
+        out, _ = herd.communicate("quit\n", timeout=10)
+        assert (herd.returncode, out) == (0, "bye\n")
+        assert os.listdir(netio_dir) == []
+    finally:
+        if herd.poll() is None:
+            herd.kill()

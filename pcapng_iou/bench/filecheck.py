@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from pcapng_iou.bench.workers import Stream
+from pcapng_iou.sim.peers import PeerStream
 
 
 # -- reading back the capture file -------------------------------------------------
@@ -26,13 +26,13 @@ class FileCheck:
         return not self.problems
 
 
-def _flood_frames(stream: Stream, spans) -> Iterator[tuple]:
+def _flood_frames(stream: PeerStream, spans) -> Iterator[tuple]:
     for first, count in spans:
         for seq in range(first, first + count):
             yield 2, stream.frame(seq)  # the sender is the first endpoint of its line: outbound
 
 
-def _ping_frames(stream: Stream, spans) -> Iterator[tuple]:
+def _ping_frames(stream: PeerStream, spans) -> Iterator[tuple]:
     for first, count in spans:
         for seq in range(first, first + count):
             frame = stream.frame(seq)

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 from pcapng_iou.argtypes import positive_int, positive_seconds
 from pcapng_iou.core import netio
+from pcapng_iou.sim.peers import MAX_FRAME, MIN_FRAME
 
-#: A bench frame: Ethernet head (14 bytes) and an 8-byte sequence number at least.
-MIN_FRAME = 14 + 8
-MAX_FRAME = netio.MAX_PAYLOAD
 
 PARTS = ("throughput", "latency", "memory", "attach", "idle")
 

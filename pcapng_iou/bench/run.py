@@ -2,7 +2,7 @@
 
 Everything runs in a private netio directory under /tmp, as real processes:
 
-* *bench instances* (``python -m pcapng_iou.bench.run --worker``): each binds
+* *bench instances* (the simulated instance, ``python -m pcapng_iou.sim.instance``): each binds
   ``<dir>/<id>`` and holds the fcntl lock on ``<id>.lck`` as IOU does, sends
   to its peers by socket path (so the capture can stand in between) and takes
   commands on stdin: flood a peer, receive a flood, ping, echo.  Every
@@ -52,12 +52,11 @@ from pcapng_iou.bench.workers import (
     PINGER,
     STOP_SIGNALS,
     BenchError,
-    Stream,
     Worker,
     start_workers,
-    worker_main,
 )
 from pcapng_iou.exitstatus import ExitStatus
+from pcapng_iou.sim.peers import PeerStream
 
 class Checks:
     """Every datagram sent, and what became of it."""
@@ -206,9 +205,9 @@ class Bench:
             self.checks.fail(f"the capture exited with status {code}: {capture.text()}")
         self._check_directory()
         size = self.settings.size
-        expected = [_ping_frames(Stream(PINGER, ECHOER, size), self._spans[0])]
+        expected = [_ping_frames(PeerStream(PINGER, ECHOER, size), self._spans[0])]
         for index, (sender, receiver) in enumerate(zip(self.senders, self.receivers), 1):
-            expected.append(_flood_frames(Stream(sender, receiver, size), self._spans[index]))
+            expected.append(_flood_frames(PeerStream(sender, receiver, size), self._spans[index]))
         result = check_capture_file(capture.output, expected)
         self.checks.files += 1
         self.checks.file_frames += result.frames
@@ -388,18 +387,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run", allow_abbrev=False,
-                                     description="Measure the capture (as 'pcapng-iou bench'), or run one of "
-                                                 "its worker processes (--worker).")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("-d", "--dir", help=argparse.SUPPRESS)
-    parser.add_argument("--id", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--herd", help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run",
+                                     description="Measure the capture (as 'pcapng-iou bench').")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.worker:
-        return worker_main(args)
-    return run(args)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

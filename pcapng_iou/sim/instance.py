@@ -22,21 +22,33 @@ installed.  IOU's other options (``-n -m -L -l -u -N -q -d -t -C -R -U -W -b
 -c``) are accepted; ``-N`` (ignore NETMAP) is the only one that changes
 anything.  It reads commands on stdin, one per line, and reports on stdout:
 
-==========================  ===============================================
-``send B/U HEX``            send a frame out of interface B/U to its peers
-``raw ID HEX``              send HEX as a whole datagram to instance ID
-``flood B/U COUNT SIZE``    send COUNT numbered frames of SIZE bytes
-``stream B/U RATE SIZE``    send numbered frames out of B/U, RATE a second, until halted
-``halt B/U``                stop that stream; says how many frames it sent
-``tally``                   what arrived of each flow of numbered frames (JSON)
-``encap B/U NAME``          change the encapsulation ``--speak`` uses there
-``quit``                    exit cleanly
-==========================  ===============================================
+===============================  ==========================================
+``send B/U HEX``                 send a frame out of interface B/U to its peers
+``raw ID HEX``                   send HEX as a whole datagram to instance ID
+``flood B/U COUNT SIZE``         send COUNT numbered frames of SIZE bytes as
+                                 fast as the peers take them; stops at the
+                                 first that cannot be sent
+``stream B/U RATE SIZE``         send numbered frames out of B/U, RATE a
+                                 second, until halted
+``halt B/U``                     stop that stream; says how many numbered
+                                 frames B/U has sent in all
+``tally``                        what arrived of each flow of numbered
+                                 frames (JSON)
+``peer VERB PEER COUNT SIZE``    the benchmark's traffic straight to instance
+                                 PEER: VERB is flood, sink, ping or echo
+                                 (:mod:`pcapng_iou.sim.peers`); JSON reply
+``encap B/U NAME``               change the encapsulation ``--speak`` uses
+``quit``                         exit cleanly
+===============================  ==========================================
 
 Reports: ``ready ID PID``, ``recv SRC_ID SRC_B/U DST_B/U HEX`` for every
-frame received, ``sent N``/``senderr DST why``, ``ok``, ``streamed B/U N``,
-``tally {...}``, ``bye``.  Numbered frames (see :mod:`pcapng_iou.sim.numbered`)
-are checked on arrival: exact, in order, once.
+frame received (``datagram HEX``, header and all, with
+``--report-datagrams``), ``sent N``/``senderr DST why``, ``ok``,
+``streamed B/U N``, ``tally {...}``, ``peer {...}``, ``bye``.  Numbered
+frames (see :mod:`pcapng_iou.sim.numbered`) are checked on arrival: exact,
+in order, once; those of ``flood`` and ``stream`` on a port share one
+numbering.  With ``--herd LAST`` the process is the idle instances
+ID..LAST, each bound and locked, reading nothing, until ``quit``.
 """
 from __future__ import annotations
 
@@ -68,6 +80,9 @@ NETIO_DIR_ENV = "PCAPNG_IOU_NETIO_DIR"
 DEFAULT_ETHERNET_BAYS = DEFAULT_SERIAL_BAYS = 2
 MAX_BAYS = netio.MAX_BAY + 1
 SEND_TIMEOUT_S = 5.0
+#: A flood waits this long for room at a peer (a stopped peer holds it back) before it gives up.
+FLOOD_TIMEOUT_S = 120.0
+FLOOD_WAIT_S = 0.05
 
 
 def parse_interface(text: str) -> int:
@@ -77,6 +92,10 @@ def parse_interface(text: str) -> int:
 
 class InstanceRunning(Exception):
     """The instance's lock file is held: that instance already runs."""
+
+
+class _Stopped(Exception):
+    """A signal came while a command was blocked in a send or receive: end at once."""
 
 
 def default_netio_dir() -> str:
@@ -114,10 +133,16 @@ class Instance:
         self.report = report or (lambda line: None)
         self.lock_fd: Optional[int] = None
         self.sock: Optional[socket.socket] = None
-        self.sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sender.settimeout(SEND_TIMEOUT_S)
+        self._sender: Optional[socket.socket] = None  # made at the first send: a herd of idle ones needs none
         self.sent = 0
         self.received = 0
+
+    @property
+    def sender(self) -> socket.socket:
+        if self._sender is None:
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.settimeout(SEND_TIMEOUT_S)
+        return self._sender
 
     def bay_linktype(self, bay: int) -> int:
         """The encapsulation IOU gives a bay by default: Ethernet bays first, then serial ones (Cisco HDLC)."""
@@ -148,7 +173,8 @@ class Instance:
             self.sock.close()
         if self.lock_fd is not None:
             os.close(self.lock_fd)
-        self.sender.close()
+        if self._sender is not None:
+            self._sender.close()
 
     # -- traffic ---------------------------------------------------------------
     def send(self, port: int, frame: bytes) -> int:
@@ -230,24 +256,41 @@ def run(args: argparse.Namespace) -> int:
         out.write(line + "\n")
         out.flush()
 
-    instance = Instance(args.netio_dir, args.instance, netmap, report, args.ethernet_bays, args.serial_bays)
-    speaker = None
-    if args.speak:
-        from pcapng_iou.sim.speaker import Speaker
+    numbers = range(args.instance, (args.herd or args.instance) + 1)
+    instances = [Instance(args.netio_dir, number, netmap, report, args.ethernet_bays, args.serial_bays)
+                 for number in numbers]
+    stop_signals: list = []
+    busy = []  # not empty while a command may block for long (flood, peer commands)
 
-        speaker = Speaker(instance, netmap, interval=args.interval)
-    stop_signals = []
+    def on_signal(number, frame) -> None:
+        stop_signals.append(number)
+        if busy:
+            raise _Stopped()
+
     reader, writer = socket.socketpair()
     reader.setblocking(False)
     writer.setblocking(False)
     signal.set_wakeup_fd(writer.fileno())
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda number, frame: stop_signals.append(number))
-    instance.start()
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # what our starter ignores stays ignored
+            signal.signal(signum, on_signal)
+    started = []
     try:
-        return _serve(args, instance, speaker, reader, stop_signals, report)
+        for instance in instances:
+            instance.start()
+            started.append(instance)
+        if args.herd:
+            return _idle(args, reader, stop_signals, report)
+        session = Session(args, instances[0], netmap, report, busy)
+        try:
+            return session.serve(reader, stop_signals)
+        finally:
+            session.close()
+    except _Stopped:
+        return 0
     finally:
-        instance.stop()
+        for instance in started:
+            instance.stop()
         report("bye")
 
 
@@ -262,134 +305,228 @@ def _read_netmap(args: argparse.Namespace) -> netmap_mod.Netmap:
     return netmap_mod.load("NETMAP", os.path.join(os.getcwd(), "NETMAP"))
 
 
-def _serve(args, instance: Instance, speaker, reader: socket.socket, stop_signals: list, report) -> int:
-    report(f"ready {args.instance} {os.getpid()}")
-
-    tally = Tally()
-    streams: dict = {}
-
-    def on_datagram(datagram: bytes) -> None:
-        header = netio.decode(datagram)
-        if header is None:
-            report(f"recv - - - {datagram.hex()}")
-            return
-        tally.frame(datagram[netio.HEADER_SIZE:])
-        if speaker is not None:
-            speaker.answer(header, datagram[netio.HEADER_SIZE:])
-        if not args.quiet:
-            report(f"recv {header.src_id} {netio.port_name(header.src_port)} "
-                   f"{netio.port_name(header.dst_port)} {datagram[netio.HEADER_SIZE:].hex()}")
-
+def _idle(args, reader: socket.socket, stop_signals: list, report) -> int:
+    """A herd: every instance bound and locked, none reading; ``quit`` or a signal ends them all."""
+    report(f"ready {args.instance}-{args.herd} {os.getpid()}")
     selector = selectors.DefaultSelector()
-    selector.register(instance.sock, selectors.EVENT_READ, "socket")
-    selector.register(reader, selectors.EVENT_READ, "signal")
-    commands = None
-    if not args.no_stdin:
-        commands = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
-        try:
-            selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
-            os.set_blocking(sys.stdin.fileno(), False)
-        except (PermissionError, ValueError):
-            commands = None  # stdin is a plain file or /dev/null: no commands to wait for
-    buffered = b""
-    deadline = time.monotonic() + args.duration if args.duration else None
+    selector.register(reader, selectors.EVENT_READ)
+    lines = _stdin_lines(selector, eof_is_quit=True) if not args.no_stdin else (lambda key: [])
     while not stop_signals:
-        timeout = speaker.next_due() if speaker else None
-        if streams:
-            now = time.monotonic()
-            soonest = min((stream.due_in(now) for stream in streams.values() if stream.rate), default=None)
-            if soonest is not None:
-                timeout = soonest if timeout is None else min(timeout, soonest)
-        if deadline is not None:
-            left = max(0.0, deadline - time.monotonic())
-            timeout = left if timeout is None else min(timeout, left)
-            if left == 0:
-                break
-        for key, _ in selector.select(timeout):
-            if key.data == "socket":
-                instance.receive_all(on_datagram)
-            elif key.data == "signal":
-                try:
-                    reader.recv(64)
-                except BlockingIOError:
-                    pass
-            elif key.data == "stdin":
-                try:
-                    chunk = commands.read(65536)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    selector.unregister(sys.stdin.fileno())
-                    continue
-                buffered += chunk
-                *lines, buffered = buffered.split(b"\n")
-                for line in lines:
-                    words = line.decode().split()
-                    if words and words[0] in ("stream", "halt", "tally"):
-                        _stream_command(instance, streams, tally, words, report)
-                    elif _command(instance, speaker, words, report) == "quit":
-                        stop_signals.append(0)
-        if speaker is not None:
-            speaker.tick()
-        if streams:
-            now = time.monotonic()
-            for stream in streams.values():
-                if stream.rate:
-                    stream.tick(now)
+        for key, _ in selector.select():
+            if key.fileobj is reader:
+                _drain(reader)
+            elif any(words[:1] == ["quit"] for words in lines(key)):
+                return 0
     return 0
 
 
-def _command(instance: Instance, speaker, words: list, report) -> Optional[str]:
-    if not words:
-        return None
-    verb = words[0]
+def _drain(reader: socket.socket) -> None:
     try:
+        reader.recv(64)
+    except BlockingIOError:
+        pass
+
+
+def _stdin_lines(selector: selectors.BaseSelector, eof_is_quit: bool = False):
+    """Register stdin (when it can wait in a selector); return a function giving the words of each
+    complete line once stdin is readable (nothing for other keys).  At the end of stdin an
+    instance goes on (it is stopped by a signal), a herd quits."""
+    fd = sys.stdin.fileno()
+    try:
+        selector.register(fd, selectors.EVENT_READ, "stdin")
+        os.set_blocking(fd, False)
+    except (PermissionError, ValueError):
+        return lambda key: []  # stdin is a plain file or /dev/null: no commands to wait for
+    buffered = [b""]
+
+    def lines(key) -> list:
+        if key.data != "stdin":
+            return []
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return []
+        if not chunk:
+            selector.unregister(fd)
+            return [["quit"]] if eof_is_quit else []
+        buffered[0] += chunk
+        *complete, buffered[0] = buffered[0].split(b"\n")
+        return [line.decode().split() for line in complete]
+
+    return lines
+
+
+class Session:
+    """One running instance: its socket, its commands, its streams and what it received."""
+
+    def __init__(self, args: argparse.Namespace, instance: Instance, netmap: netmap_mod.Netmap, report,
+                 busy: list):
+        self.args = args
+        self.busy = busy
+        self.instance = instance
+        self.report = report
+        self.speaker = None
+        if args.speak:
+            from pcapng_iou.sim.speaker import Speaker
+
+            self.speaker = Speaker(instance, netmap, interval=args.interval)
+        self.tally = Tally()
+        self.streams: dict = {}
+        self.peers = None  # the bench's peer commands, set up at the first
+
+    def close(self) -> None:
+        if self.peers is not None:
+            self.peers.close()
+
+    def on_datagram(self, datagram: bytes) -> None:
+        if self.args.report_datagrams:
+            self.report(f"datagram {datagram.hex()}")
+            return
+        header = netio.decode(datagram)
+        if header is None:
+            self.report(f"recv - - - {datagram.hex()}")
+            return
+        self.tally.frame(datagram[netio.HEADER_SIZE:])
+        if self.speaker is not None:
+            self.speaker.answer(header, datagram[netio.HEADER_SIZE:])
+        if not self.args.quiet:
+            self.report(f"recv {header.src_id} {netio.port_name(header.src_port)} "
+                        f"{netio.port_name(header.dst_port)} {datagram[netio.HEADER_SIZE:].hex()}")
+
+    def serve(self, reader: socket.socket, stop_signals: list) -> int:
+        self.report(f"ready {self.instance.instance} {os.getpid()}")
+        selector = selectors.DefaultSelector()
+        selector.register(self.instance.sock, selectors.EVENT_READ, "socket")
+        selector.register(reader, selectors.EVENT_READ, "signal")
+        lines = _stdin_lines(selector) if not self.args.no_stdin else (lambda key: [])
+        deadline = time.monotonic() + self.args.duration if self.args.duration else None
+        while not stop_signals:
+            timeout = self._next_due(time.monotonic())
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
+                if left == 0:
+                    break
+            for key, _ in selector.select(timeout):
+                if key.data == "socket":
+                    self.instance.receive_all(self.on_datagram)
+                elif key.data == "signal":
+                    _drain(reader)
+                for words in lines(key):
+                    if self.command(words) == "quit":
+                        stop_signals.append(0)
+            if self.speaker is not None:
+                self.speaker.tick()
+            now = time.monotonic()
+            for stream in self.streams.values():
+                if stream.rate:
+                    stream.tick(now)
+        return 0
+
+    def _next_due(self, now: float) -> Optional[float]:
+        due = [stream.due_in(now) for stream in self.streams.values() if stream.rate]
+        if self.speaker is not None:
+            due.append(self.speaker.next_due())
+        return min(due, default=None)
+
+    def command(self, words: list) -> Optional[str]:
+        if not words:
+            return None
+        verb = words[0]
+        handler = getattr(self, "do_" + verb, None)
         if verb == "quit":
             return "quit"
-        if verb == "send":
-            copies = instance.send(parse_interface(words[1]), bytes.fromhex(words[2]))
-            report(f"sent {copies}")
-        elif verb == "raw":
-            ok = instance.send_raw(int(words[1]), bytes.fromhex(words[2] if len(words) > 2 else ""))
-            report(f"sent {int(ok)}")
-        elif verb == "flood":
-            port, count, size = parse_interface(words[1]), int(words[2]), int(words[3])
-            sent = 0
-            for number in range(count):
-                sent += instance.send(port, numbered_frame(instance.instance, port, number, size))
-            report(f"sent {sent}")
-        elif verb == "encap" and speaker is not None:
-            speaker.set_linktype(parse_interface(words[1]), linktypes.parse(words[2]))
-            report("ok")
-        else:
-            report(f"error unknown command {verb!r}")
-    except (IndexError, ValueError) as err:
-        report(f"error {verb}: {err}")
-    return None
+        try:
+            if handler is None or (verb == "encap" and self.speaker is None):
+                self.report(f"error unknown command {verb!r}")
+            else:
+                self.busy.append(verb)
+                handler(*words[1:])
+        except (TypeError, ValueError) as err:
+            self.report(f"error {verb}: {err}")
+        finally:
+            self.busy.clear()
+        return None
 
+    # -- the commands (see the module's docstring) -----------------------------------------------
+    def do_send(self, interface: str, frame: str) -> None:
+        self.report(f"sent {self.instance.send(parse_interface(interface), bytes.fromhex(frame))}")
 
-def _stream_command(instance: Instance, streams: dict, tally: Tally, words: list, report) -> None:
-    """``stream``, ``halt`` and ``tally``; ``streams`` holds every stream started, by port."""
-    verb = words[0]
-    try:
-        if verb == "tally":
-            report("tally " + json.dumps(tally.as_dict(), separators=(",", ":")))
-        elif verb == "stream":
-            port, rate, size = parse_interface(words[1]), float(words[2]), int(words[3])
-            if rate <= 0:
-                raise ValueError("the rate must be above 0")
-            numbered_frame(instance.instance, port, 0, size)  # refuses a size it cannot build
-            stream = streams.setdefault(port, Stream(instance, port, size))
-            stream.size = size
-            stream.set_rate(rate, time.monotonic())
-            report("ok")
-        elif verb == "halt":
-            stream = streams.get(parse_interface(words[1]))
-            if stream is not None:
-                stream.set_rate(0.0, time.monotonic())
-            report(f"streamed {words[1]} {stream.total if stream else 0}")
-    except (IndexError, ValueError) as err:
-        report(f"error {verb}: {err}")
+    def do_raw(self, instance: str, datagram: str = "") -> None:
+        self.report(f"sent {int(self.instance.send_raw(int(instance), bytes.fromhex(datagram)))}")
+
+    def do_encap(self, interface: str, name: str) -> None:
+        self.speaker.set_linktype(parse_interface(interface), linktypes.parse(name))
+        self.report("ok")
+
+    def do_flood(self, interface: str, count: str, size: str) -> None:
+        """Numbered frames as fast as the peers take them (numbered on from any stream of the port);
+        stops at the first that cannot be sent."""
+        port, count, size = parse_interface(interface), int(count), int(size)
+        stream = self._stream(port, size)
+        me = self.instance.instance
+        peers = [(os.path.join(self.instance.directory, str(peer.instance)),
+                  netio.Header(peer.instance, me, peer.port, port).pack())
+                 for peer in self.instance.netmap.peers(me, port)]
+        sent = 0
+        self.instance.sender.settimeout(FLOOD_WAIT_S)
+        try:
+            for _ in range(count if peers else 0):
+                frame = numbered_frame(me, port, stream.total, size)
+                if not all(self._send_waiting(path, header + frame) for path, header in peers):
+                    break
+                stream.first += 1
+                sent += 1
+        finally:
+            self.instance.sender.settimeout(SEND_TIMEOUT_S)
+        self.report(f"sent {sent}")
+
+    def _send_waiting(self, path: str, datagram: bytes) -> bool:
+        """Send, waiting up to ``FLOOD_TIMEOUT_S`` for room at a full peer (in short waits, so
+        that a signal still ends the instance at once)."""
+        sender = self.instance.sender
+        deadline = time.monotonic() + FLOOD_TIMEOUT_S
+        while True:
+            try:
+                sender.sendto(datagram, path)
+                return True
+            except socket.timeout:
+                if time.monotonic() > deadline:
+                    self.report(f"senderr {os.path.basename(path)} timeout")
+                    return False
+            except OSError as err:
+                self.report(f"senderr {os.path.basename(path)} {errno.errorcode.get(err.errno, str(err))}")
+                return False
+
+    def do_stream(self, interface: str, rate: str, size: str) -> None:
+        port, rate, size = parse_interface(interface), float(rate), int(size)
+        if rate <= 0:
+            raise ValueError("the rate must be above 0")
+        stream = self._stream(port, size)
+        stream.size = size
+        stream.set_rate(rate, time.monotonic())
+        self.report("ok")
+
+    def do_halt(self, interface: str) -> None:
+        stream = self.streams.get(parse_interface(interface))
+        if stream is not None:
+            stream.set_rate(0.0, time.monotonic())
+        self.report(f"streamed {interface} {stream.total if stream else 0}")
+
+    def do_tally(self) -> None:
+        self.report("tally " + json.dumps(self.tally.as_dict(), separators=(",", ":")))
+
+    def do_peer(self, verb: str, peer: str, count: str, size: str) -> None:
+        if self.peers is None:
+            from pcapng_iou.sim.peers import PeerTraffic
+
+            self.peers = PeerTraffic(self.instance.directory, self.instance.instance, self.instance.sock)
+        answer = self.peers.command(verb, int(peer), int(count), int(size))
+        self.report("peer " + json.dumps(answer, separators=(",", ":")))
+
+    def _stream(self, port: int, size: int) -> Stream:
+        numbered_frame(self.instance.instance, port, 0, size)  # refuses a size it cannot build
+        return self.streams.setdefault(port, Stream(self.instance, port, size))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -421,6 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--duration", metavar="SECONDS", type=float, help="exit cleanly after this many seconds")
     own.add_argument("--quiet", action="store_true", help="do not report received frames")
     own.add_argument("--no-stdin", action="store_true", help="take no commands on stdin")
+    own.add_argument("--report-datagrams", action="store_true",
+                     help="report every datagram received whole, header and all: 'datagram HEX'")
+    own.add_argument("--herd", metavar="LAST", type=int,
+                     help="be the idle instances ID..LAST in one process: bound and locked, reading nothing")
     return parser
 
 
@@ -431,6 +572,8 @@ def main(argv=None) -> int:
         parser.error(f"instance id {args.instance} is out of range 1..1024")
     if args.ethernet_bays < 0 or args.serial_bays < 0 or args.ethernet_bays + args.serial_bays > MAX_BAYS:
         parser.error(f"-e {args.ethernet_bays} -s {args.serial_bays}: IOU has 0..{MAX_BAYS} bays in all")
+    if args.herd is not None and not args.instance <= args.herd <= netio.MAX_ID:
+        parser.error(f"--herd {args.herd}: the last instance must be {args.instance}..{netio.MAX_ID}")
     args.netio_dir = args.netio_dir or default_netio_dir()
     try:
         return run(args)
