@@ -6,6 +6,7 @@ import itertools
 import pytest
 
 from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core.bays import Bays
 from pcapng_iou.core.links import COPY_BACKLOG, COPY_WINDOW_NS, LinkTable, SharedCopies
 from pcapng_iou.core.netmap import parse
 
@@ -435,3 +436,58 @@ def test_netmap_file_with_a_byte_order_mark_loads(tmp_path):
     path = tmp_path / "NETMAP"
     path.write_bytes("\ufeff100:0/0 101:0/0 hdlc\n".encode("utf-8"))
     assert [(s.name, s.linktype) for s in load(str(path))] == [("100:0/0-101:0/0", 104)]
+
+
+# -- bay kinds (zero configuration) ----------------------------------------------------------
+def test_bay_kinds_decide_lines_without_a_type():
+    netmap = parse("1:0/0 2:0/0\n1:1/0 2:1/0\n1:2/0 2:2/0 ppp\n513:1/1 1:1/1\n")
+    table = LinkTable(netmap, bays={1: Bays(1, 2), 2: Bays(1, 2), 513: None})
+    assert [(i.linktype, i.auto, i.watch, i.guessed) for i in table.interfaces] == [
+        (1, False, False, False), (104, True, False, True), (50, False, True, False), (104, True, False, True)]
+    assert table.interfaces[1].description == (
+        "IOU link 1:1/0-2:1/0 (NETMAP line 2), serial bay, auto-detected, now hdlc, from the start")
+    assert table.interfaces[0].description == "IOU link 1:0/0-2:0/0 (NETMAP line 1), ethernet (Ethernet bay), from the start"
+
+
+def test_ethernet_bay_wired_to_serial_bay_warns_once():
+    table = LinkTable(parse("1:0/0 2:1/0\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)})
+    assert table.interfaces[0].linktype == 1
+    assert table.warnings == ["1:0/0-2:1/0: Ethernet bay (1:0/0) wired to serial bay (2:1/0): recorded as ethernet"]
+    table.reload(parse("1:0/0 2:1/0\n"), "t")
+    table.learn_bays(2, Bays(1, 3), "t")
+    assert len(table.warnings) == 1
+
+
+def test_learning_bays_later_replaces_the_links_of_that_instance_only():
+    table = LinkTable(parse("1:0/0 2:0/0\n1:1/0 2:1/0\n3:1/0 4:1/0\n"))
+    assert [i.linktype for i in table.interfaces] == [1, 1, 1]
+    changed = table.learn_bays(1, Bays(1, 2), "12:00")
+    assert [(old.number, new.number, new.linktype, new.auto) for old, new in changed] == [(1, 3, 104, True)]
+    assert table.interfaces[1].replaced_by == 3
+    assert "since the bays of instance 1 are known (12:00)" in table.interfaces[3].description
+    assert table.learn_bays(1, Bays(1, 2), "12:01") == []          # nothing new
+    assert table.learn_bays(5, None, "12:01") == []                 # not IOU, on no line
+    assert [i.linktype for i in table.current()] == [1, 1, 104]
+
+
+def test_an_unmapped_pair_gets_the_bay_kind():
+    table = LinkTable(parse(""), bays={1: Bays(1, 2)})
+    header = netio.Header(2, 1, netio.port_byte(1, 0), netio.port_byte(1, 0))
+    route = table.route(header, header.pack()[:6])
+    assert (route.interface.linktype, route.interface.auto) == (104, True)
+    header = netio.Header(2, 1, 0, 0)
+    assert table.route(header, header.pack()[:6]).interface.linktype == 1
+
+
+def test_a_watched_link_is_not_cached_for_the_fast_path():
+    table = LinkTable(parse("1:1/0 2:1/0 hdlc\n1:0/0 2:0/0\n"))
+    for port in (netio.port_byte(1, 0), 0):
+        header = netio.Header(2, 1, port, port)
+        table.route(header, header.pack()[:6])
+    assert [r.interface.number for r in table.route_cache.values()] == [1]
+
+
+def test_extend_adds_only_new_lines():
+    table = LinkTable(parse("1:0/0 2:0/0\n"))
+    added = table.extend(parse("1:0/0 2:0/0\n2:1/0 3:1/0\n").segments, "by instance 3")
+    assert [i.name for i in added] == ["2:1/0-3:1/0"] and len(table.netmap) == 2

@@ -7,6 +7,7 @@ import pytest
 from conftest import packet_fields, scan, scan_after_header, tshark_rows
 
 from pcapng_iou.core import blocks, linktypes, netio
+from pcapng_iou.core.bays import Bays
 from pcapng_iou.core.netmap import parse
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.sim import frames
@@ -456,3 +457,63 @@ def test_links_left_out_are_relayed_not_recorded():
     rec.start_file()
     assert epbs(rec.delivered(batch[:1], [T0])) == []
     assert rec.frames_skipped == 5
+
+
+# -- bay kinds and written link types the frames contradict ------------------------------------
+
+def test_serial_bay_starts_hdlc_and_the_first_sure_frame_settles_it():
+    rec = Recorder(parse("1:1/0 2:1/0\n1:1/1 2:1/1\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)})
+    assert idbs(rec.start()) == [linktypes.C_HDLC, linktypes.C_HDLC]
+    out = rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)          # HDLC indeed: nothing changes
+    assert idbs(out) == [] and epbs(out)[0][0] == 0
+    out = rec.datagram(dgram("1:1/1", "2:1/1", LCP[0]), T0 + 1)         # PPP from its first frame
+    assert idbs(out) == [linktypes.PPP_SERIAL] and epbs(out)[0][0] == 2
+    assert rec.take_warnings() == ["1:1/1-2:1/1: frames now look like ppp, recording on new interface 2"]
+    # afterwards three sure frames are needed, as for any followed link
+    outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + 10 + i) for i in range(3)]
+    assert [epbs(o)[0][0] for o in outs] == [0, 0, 3]
+
+
+def test_a_hdlc_line_carrying_ppp_is_warned_about_once_and_not_switched():
+    rec = Recorder(parse("1:1/0 2:1/0 hdlc\n"), reload_hint="kill -HUP 4242")
+    rec.start()
+    outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + i) for i in range(6)]
+    assert [idbs(o) for o in outs] == [[]] * 6
+    assert [epbs(o)[0][0] for o in outs] == [0] * 6
+    interface = rec.links.interfaces[0]
+    assert (interface.linktype, interface.mismatch, interface.watch) == (104, linktypes.PPP_SERIAL, False)
+    assert rec.take_warnings() == [
+        "1:1/0-2:1/0: NETMAP line 1 says hdlc, but the frames are ppp; they stay recorded as hdlc (Wireshark "
+        "will not decode them). Fix: write ppp on that line (or drop the link type to let the bays decide), "
+        "then kill -HUP 4242"]
+    assert epbs(outs[2])[0][3] == ["the frames look like ppp, not hdlc as written for this link"]
+    assert rec.links.route_cache  # checked once: back on the fast path
+    # editing the line (and reloading) clears the mark
+    rec.reload(parse("1:1/0 2:1/0 ppp\n"), "t")
+    assert rec.links.current()[0].mismatch is None and rec.links.current()[0].linktype == 50
+
+
+def test_a_hdlc_line_carrying_hdlc_keeps_quiet():
+    rec = Recorder(parse("1:1/0 2:1/0 hdlc\n"))
+    rec.start()
+    for i in range(6):
+        rec.datagram(dgram("1:1/0", "2:1/0", SLARP[i]), T0 + i)
+    assert rec.take_warnings() == [] and rec.links.interfaces[0].mismatch is None
+
+
+def test_bays_learnt_after_the_start_change_the_link_with_a_comment():
+    rec = Recorder(parse("1:1/0 2:1/0\n"))
+    assert idbs(rec.start()) == [linktypes.ETHERNET]
+    assert rec.learn_bays(513, None, "12:00") == b""
+    data = rec.learn_bays(1, Bays(1, 2), "12:00")
+    assert idbs(data) == [linktypes.C_HDLC]
+    out = rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)
+    assert epbs(out)[0][:1] == (1,) and epbs(out)[0][3] == [
+        "link type ethernet -> hdlc from the bays of instance 1 (12:00); earlier frames are on interface 0"]
+
+
+def test_bays_and_lines_before_the_start_write_nothing_early():
+    rec = Recorder(parse(""))
+    assert rec.learn_bays(1, Bays(1, 2), "t") == b""
+    assert rec.extend(parse("1:1/0 2:1/0\n").segments, "t") == b""
+    assert idbs(rec.start()) == [linktypes.C_HDLC]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Deque, Optional
 
 from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core.bays import Bays
+from pcapng_iou.core.linkchoice import FROM_BAYS, FROM_DEFAULT, Choice, choose, member_kinds
 from pcapng_iou.core.netmap import Netmap, Segment
 from pcapng_iou.core.selection import LinkSelection
 
@@ -34,7 +36,16 @@ class Interface:
     description: str
     endpoints: tuple[EndpointKey, ...]
     segment: Optional[Segment] = None
+    #: Follow the frames: a new interface when they show another link type.
     auto: bool = False
+    #: Check the frames against a link type written by hand, without switching (see ``mismatch``).
+    watch: bool = False
+    #: The link type the frames show when it is not the one written by hand (warned about once).
+    mismatch: Optional[int] = None
+    #: Where the link type came from (see linkchoice): "NETMAP line", "--linktype", "bay kinds", "default".
+    origin: str = ""
+    #: Cisco HDLC because a serial bay starts so, no frame seen yet: the first sure frame may change it.
+    guessed: bool = False
     replaced_by: Optional[int] = None
     #: Its NETMAP line was removed by a reload: no frame will be recorded on it again.
     retired: bool = False
@@ -127,11 +138,15 @@ class LinkTable:
     which the writer empties after writing their blocks.
     """
 
-    def __init__(self, netmap: Netmap, default_linktype: int = linktypes.ETHERNET, auto_default: bool = False,
-                 selection: Optional[LinkSelection] = None):
-        self.default_linktype = default_linktype
+    def __init__(self, netmap: Netmap, default_linktype: Optional[int] = None, auto_default: bool = False,
+                 selection: Optional[LinkSelection] = None, bays: Optional[dict] = None):
+        #: ``--linktype`` when given (None: not given, bay kinds and Ethernet decide).
+        self.option_linktype = default_linktype
         self.selection = selection or LinkSelection()
         self.auto_default = auto_default
+        #: Instance id -> its :class:`Bays`, or None when it is known to tell nothing (not IOU).
+        self.bays: dict[int, Optional[Bays]] = dict(bays or {})
+        self._conflicts_warned: set[frozenset] = set()
         self.interfaces: list[Interface] = []
         self.new: list[Interface] = []
         self.warnings: list[str] = []
@@ -152,12 +167,22 @@ class LinkTable:
             self._install(self._create_for_segment(segment, "from the start"))
 
     # -- creation -----------------------------------------------------------
-    def _linktype_for(self, segment: Segment) -> tuple[int, bool]:
-        auto = segment.auto or (segment.linktype is None and self.auto_default)
-        return segment.linktype_or(self.default_linktype), auto
+    def choice_for(self, endpoints, segment: Optional[Segment] = None) -> Choice:
+        """The link type of a link between ``endpoints`` (NETMAP line ``segment``), by the precedence."""
+        line_linktype, line_auto = (segment.linktype, segment.auto) if segment is not None else (None, False)
+        kinds = member_kinds(endpoints, self.bays)
+        choice = choose(line_linktype, line_auto, self.option_linktype, self.auto_default, kinds)
+        if choice.conflict is not None:
+            key = frozenset(endpoints)
+            if key not in self._conflicts_warned:
+                self._conflicts_warned.add(key)
+                name = "-".join(netio.endpoint_name(*e) for e in endpoints)
+                self.warnings.append(f"{name}: {choice.conflict}")
+        return choice
 
-    def _create(self, name, linktype, description, endpoints, segment=None, auto=False) -> Interface:
-        interface = Interface(len(self.interfaces), name, linktype, description, endpoints, segment, auto)
+    def _create(self, name, choice: Choice, description, endpoints, segment=None) -> Interface:
+        interface = Interface(len(self.interfaces), name, choice.linktype, description, endpoints, segment,
+                              choice.follow, choice.watch, origin=choice.origin, guessed=choice.guessed)
         interface.recorded = self.selection.selects(endpoints)
         if len(endpoints) > 2:
             interface.copies = SharedCopies(len(endpoints))
@@ -167,17 +192,12 @@ class LinkTable:
             self._by_instance.setdefault(instance, {})[interface] = None
         return interface
 
-    def _create_for_segment(self, segment: Segment, since: str) -> Interface:
-        linktype, auto = self._linktype_for(segment)
+    def _create_for_segment(self, segment: Segment, since: str, choice: Optional[Choice] = None) -> Interface:
+        endpoints = tuple(e.key for e in segment.endpoints)
+        choice = choice or self.choice_for(endpoints, segment)
         kind = "shared segment" if len(segment.endpoints) > 2 else "link"
-        how = "auto-detected, now " if auto else ""
-        description = (
-            f"IOU {kind} {segment.name} (NETMAP line {segment.line}), "
-            f"{how}{linktypes.name(linktype)}, {since}"
-        )
-        return self._create(
-            segment.name, linktype, description, tuple(e.key for e in segment.endpoints), segment, auto
-        )
+        description = f"IOU {kind} {segment.name} ({segment.where}), {_how(choice)}, {since}"
+        return self._create(segment.name, choice, description, endpoints, segment)
 
     def _install(self, interface: Interface) -> None:
         self._by_segment[frozenset(interface.endpoints)] = interface
@@ -186,22 +206,34 @@ class LinkTable:
         self.forget_routes()
 
     def replace(self, old: Interface, linktype: int, since: str) -> Interface:
-        """Start a new interface for ``old``'s endpoints with another link type."""
-        segment = old.segment
-        if segment is not None:
-            segment = Segment(segment.line, segment.endpoints, linktype, old.auto)
-            new = self._create_for_segment(segment, since)
+        """Start a new interface for ``old``'s endpoints with another link type (the frames showed it)."""
+        choice = Choice(linktype, follow=old.auto, origin=old.origin)
+        return self._succeed(old, choice, since)
+
+    def _succeed(self, old: Interface, choice: Choice, since: str) -> Interface:
+        """A new interface takes over from ``old`` with ``choice``."""
+        if old.segment is not None:
+            new = self._create_for_segment(old.segment, since, choice)
         else:
-            new = self._create(old.name, linktype, f"{old.description}; {since}", old.endpoints, None, old.auto)
-        new.auto = old.auto
+            new = self._create(old.name, choice, f"{_unmapped_description(old.name, choice)}; {since}", old.endpoints)
         old.replaced_by = new.number
         self._carry_over(old, new)
-        if segment is not None:
+        if old.segment is not None:
             self._install(new)
         else:
             self._unmapped[frozenset(old.endpoints)] = new
             self.forget_routes()
         return new
+
+    def _rechoose(self, interface: Interface, since: str) -> Optional[Interface]:
+        """Apply what is known now to ``interface``: its successor when its link type must change, else None."""
+        choice = self.choice_for(interface.endpoints, interface.segment)
+        if (not choice.follow and choice.linktype != interface.linktype) or choice.follow != interface.auto:
+            return self._succeed(interface, choice, since)
+        if interface.watch != (choice.watch and interface.mismatch is None):
+            interface.watch = choice.watch and interface.mismatch is None
+            self.forget_routes()
+        return None
 
     @staticmethod
     def _carry_over(old: Interface, new: Interface) -> None:
@@ -229,10 +261,11 @@ class LinkTable:
         if interface is None or destination not in interface.endpoints:
             interface = self._unmapped_interface(source, destination)
         route = Route(interface, source == interface.endpoints[0], destination)
-        if interface.recorded:
-            self.route_cache[key] = route
-        else:
+        if not interface.recorded:
             self.skipped_routes[key] = route
+        elif not interface.watch:
+            # A watched link stays off the cache, so the recorder's fast path leaves its frames to the check.
+            self.route_cache[key] = route
         return route
 
     def _unmapped_interface(self, source: EndpointKey, destination: EndpointKey) -> Interface:
@@ -240,12 +273,9 @@ class LinkTable:
         interface = self._unmapped.get(pair)
         if interface is None:
             name = f"{netio.endpoint_name(*source)}-{netio.endpoint_name(*destination)}"
-            interface = self._create(
-                name,
-                self.default_linktype,
-                f"IOU traffic between {name}, which no NETMAP line joins",
-                (source, destination),
-            )
+            endpoints = (source, destination)
+            choice = self.choice_for(endpoints)
+            interface = self._create(name, choice, _unmapped_description(name, choice), endpoints)
             self._unmapped[pair] = interface
             if self.warn_unmapped and interface.recorded:
                 self.warnings.append(f"frames between {name} match no NETMAP line: recorded on interface "
@@ -284,20 +314,59 @@ class LinkTable:
                 result.removed.append(interface)
         for endpoints, segment in wanted.items():
             interface = self._by_segment.get(endpoints)
-            linktype, auto = self._linktype_for(segment)
             if interface is None:
                 new = self._create_for_segment(segment, f"added by the NETMAP reload at {when}")
                 self._install(new)
                 result.added.append(new)
-            elif (not auto and linktype != interface.linktype) or auto != interface.auto:
-                new = self._create_for_segment(segment, f"since the NETMAP reload at {when}")
-                interface.replaced_by = new.number
-                self._carry_over(interface, new)
-                self._install(new)
+                continue
+            if segment.linktype != interface.segment.linktype:
+                interface.mismatch = None  # the line was edited: check it afresh
+            interface.segment = segment
+            new = self._rechoose(interface, f"since the NETMAP reload at {when}")
+            if new is not None:
                 result.changed.append((interface, new))
             else:
-                interface.segment = segment
                 result.kept += 1
         self.netmap = netmap
         self.forget_routes()
         return result
+
+    def extend(self, segments, when: str) -> list[Interface]:
+        """Interfaces for NETMAP lines ``segments``, new to the lab (an instance brought its NETMAP)."""
+        added = []
+        for segment in segments:
+            if frozenset(e.key for e in segment.endpoints) in self._by_segment:
+                continue
+            interface = self._create_for_segment(segment, f"added {when}")
+            self._install(interface)
+            added.append(interface)
+        self.netmap = Netmap(self.netmap.segments + tuple(i.segment for i in added), self.netmap.filename)
+        return added
+
+    def learn_bays(self, instance: int, layout: Optional[Bays], when: str) -> list[tuple[Interface, Interface]]:
+        """Instance ``instance`` has bays ``layout`` (None: it tells nothing); (old, new) of the links it changed.
+
+        Looks at that instance's links only, not at the whole lab.
+        """
+        if instance in self.bays and self.bays[instance] == layout:
+            return []
+        self.bays[instance] = layout
+        changed = []
+        for interface in self.touching(instance):
+            new = self._rechoose(interface, f"since the bays of instance {instance} are known ({when})")
+            if new is not None:
+                changed.append((interface, new))
+        return changed
+
+
+def _unmapped_description(name: str, choice: Choice) -> str:
+    text = f"IOU traffic between {name}, which no NETMAP line joins"
+    return text if choice.origin == FROM_DEFAULT and not choice.follow else f"{text}, {_how(choice)}"
+
+
+def _how(choice: Choice) -> str:
+    """How an interface's link type was chosen, for its description."""
+    name = linktypes.name(choice.linktype)
+    if choice.origin == FROM_BAYS:
+        return f"serial bay, auto-detected, now {name}" if choice.follow else f"{name} (Ethernet bay)"
+    return f"auto-detected, now {name}" if choice.follow else name

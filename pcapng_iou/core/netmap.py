@@ -73,6 +73,8 @@ class Segment:
     endpoints: tuple[Endpoint, ...]
     linktype: Optional[int] = None
     auto: bool = False
+    #: The file the line is in, when lines of several files are merged (see netmaps).
+    source: Optional[str] = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -85,6 +87,17 @@ class Segment:
 
     def linktype_or(self, default: int) -> int:
         return default if self.linktype is None else self.linktype
+
+    @property
+    def where(self) -> str:
+        """``NETMAP line 3``, or ``/lab/r1/NETMAP line 3`` for a line of a merged file."""
+        return f"{self.source or 'NETMAP'} line {self.line}"
+
+    @property
+    def text(self) -> str:
+        """The line as it could be written: endpoints, then the link type if any."""
+        kind = AUTO if self.auto else (linktypes.name(self.linktype) if self.linktype is not None else "")
+        return f"{' '.join(str(e) for e in self.endpoints)} {kind}".rstrip()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 from pcapng_iou import __version__
 from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
+from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
 from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
@@ -32,18 +33,23 @@ class Recorder:
     def __init__(
         self,
         netmap: Netmap,
-        default_linktype: int = linktypes.ETHERNET,
+        default_linktype: Optional[int] = None,
         auto_default: bool = False,
         comment: Optional[str] = None,
         snaplen: int = 0,
         selection: Optional[LinkSelection] = None,
+        bays: Optional[dict] = None,
+        reload_hint: str = "kill -HUP",
     ):
+        """``default_linktype``: ``--linktype`` when given; ``bays``: instance id -> Bays
+        (see :class:`LinkTable`); ``reload_hint``: how the user reloads NETMAP, for warnings."""
         self.comment = comment
         #: 0 or a length: what the interface blocks announce and where frames are cut.
         self.snaplen = snaplen
         self._cut_above = snaplen or NO_SNAPLEN
         self.section = blocks.Section(f"pcapng-iou {__version__}", comment)
-        self.links = LinkTable(netmap, default_linktype, auto_default, selection)
+        self.links = LinkTable(netmap, default_linktype, auto_default, selection, bays)
+        self.reload_hint = reload_hint
         #: The interfaces that have a block in the file being written, in file order.
         self.in_file: list[Interface] = []
         self.frames_skipped = 0
@@ -74,6 +80,8 @@ class Recorder:
         return self.section.header_bytes() + self._new_interface_blocks()
 
     def _new_interface_blocks(self) -> bytes:
+        if not self._started:
+            return b""  # start() writes them after the section header
         out = []
         for interface in self.links.new:
             if not interface.recorded:
@@ -133,6 +141,8 @@ class Recorder:
             return b""
         if interface.auto:
             interface = self._follow_linktype(interface, frame, timestamp_ns)
+        elif interface.watch:
+            self._check_linktype(interface, frame)
         out = self._new_interface_blocks() if self.links.new else b""
         comments = interface.pending_comments
         if undelivered is not None:
@@ -185,9 +195,19 @@ class Recorder:
         tracker = self._trackers.get(interface.number)
         if tracker is None:
             tracker = self._trackers[interface.number] = LinkTypeTracker(interface.linktype)
-        if not tracker.observe(classify(frame)) or tracker.current == interface.linktype:
+        kind = classify(frame)
+        if interface.guessed and kind is not None:
+            # Cisco HDLC was only IOS's default for a serial bay: the first sure frame settles it,
+            # so a link configured for PPP or Frame Relay is right from its first frame.
+            interface.guessed = False
+            if kind in SERIAL_LINKTYPES and kind != interface.linktype:
+                tracker.current = kind
+                return self._switch(interface, tracker, kind)
+        if not tracker.observe(kind) or tracker.current == interface.linktype:
             return interface
-        detected = tracker.current
+        return self._switch(interface, tracker, tracker.current)
+
+    def _switch(self, interface: Interface, tracker: LinkTypeTracker, detected: int) -> Interface:
         new = self.links.replace(interface, detected, "link type detected from the frames")
         self._trackers[new.number] = tracker
         new.pending_comments.append(
@@ -199,6 +219,30 @@ class Recorder:
             f"recording on new interface {new.number}"
         )
         return new
+
+    def _check_linktype(self, interface: Interface, frame: bytes) -> None:
+        """A link type written by hand: say once, without switching, when the frames show another."""
+        tracker = self._trackers.get(interface.number)
+        if tracker is None:
+            tracker = self._trackers[interface.number] = LinkTypeTracker(interface.linktype)
+        if not tracker.observe(classify(frame)):
+            return
+        del self._trackers[interface.number]
+        interface.watch = False
+        interface.mismatch = tracker.current
+        self.links.forget_routes()  # nothing more to check: back to the fast path
+        written, seen = linktypes.name(interface.linktype), linktypes.name(tracker.current)
+        if interface.origin == FROM_LINE:
+            said = f"{interface.segment.where} says {written}"
+            fix = (f"write {seen} on that line (or drop the link type to let the bays decide), "
+                   f"then {self.reload_hint}")
+        else:
+            said = f"--linktype {written} is in force"
+            fix = f"restart without --linktype {written}, or write {seen} on a NETMAP line for this link"
+        self.links.warnings.append(
+            f"{interface.name}: {said}, but the frames are {seen}; they stay recorded as {written} "
+            f"(Wireshark will not decode them). Fix: {fix}")
+        interface.pending_comments.append(f"the frames look like {seen}, not {written} as written for this link")
 
     # -- notes ----------------------------------------------------------------
     def note(self, instance: int, text: str) -> None:
@@ -222,6 +266,20 @@ class Recorder:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
         self.note_all(f"NETMAP reloaded at {when}: {result.summary()}")
         return self._new_interface_blocks(), result
+
+    def learn_bays(self, instance: int, layout, when: str) -> bytes:
+        """What instance ``instance``'s bays (a Bays, or None: not IOU) change; the blocks to write."""
+        for old, new in self.links.learn_bays(instance, layout, when):
+            new.pending_comments.append(
+                f"link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)} from the bays of "
+                f"instance {instance} ({when}); earlier frames are on interface {old.file_id}")
+        return self._new_interface_blocks()
+
+    def extend(self, segments, when: str) -> bytes:
+        """Interfaces for NETMAP lines new to the lab; their blocks."""
+        for interface in self.links.extend(segments, when):
+            interface.pending_comments.append(f"link added {when}")
+        return self._new_interface_blocks()
 
     def statistics(self, timestamp_ns: int, started_ns: int) -> bytes:
         """One Interface Statistics Block per interface of the file, for a clean close (counts since the start)."""
