@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.bays import ETHERNET, SERIAL, Bays
-from pcapng_iou.core.linkchoice import FROM_BAYS, FROM_DEFAULT, FROM_LINE, FROM_OPTION, choose, member_kinds
+from pcapng_iou.core.linkchoice import (
+    FROM_BAYS,
+    FROM_DEFAULT,
+    FROM_LINE,
+    FROM_OPTION,
+    choose,
+    member_kinds,
+)
 
 E00 = (1, netio.port_byte(0, 0))
 E10 = (2, netio.port_byte(1, 0))

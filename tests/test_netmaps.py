@@ -26,8 +26,8 @@ def test_conflicting_wiring_warns_once_naming_both_files_and_the_first_wins():
     b = parse("\n1:0/0 3:0/0\n3:1/0 4:1/0\n", "/r3/NETMAP")
     merged, warnings = merge([a, b])
     assert [s.name for s in merged] == ["1:0/0-2:0/0", "3:1/0-4:1/0"]
-    assert warnings == ["/r3/NETMAP:2: '1:0/0 3:0/0' wires 1:0/0 differently from /r1/NETMAP:1: '1:0/0 2:0/0'; "
-                        "using /r1/NETMAP:1"]
+    assert warnings == [("/r3/NETMAP:2: '1:0/0 3:0/0' wires 1:0/0 differently from /r1/NETMAP:1: '1:0/0 2:0/0'; "
+                         "using /r1/NETMAP:1")]
 
 
 def test_another_link_type_for_the_same_link_is_a_conflict():

@@ -15,7 +15,13 @@ from typing import Deque, Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.bays import Bays
-from pcapng_iou.core.linkchoice import FROM_BAYS, FROM_DEFAULT, Choice, choose, member_kinds
+from pcapng_iou.core.linkchoice import (
+    FROM_BAYS,
+    FROM_DEFAULT,
+    Choice,
+    choose,
+    member_kinds,
+)
 from pcapng_iou.core.netmap import Netmap, Segment
 from pcapng_iou.core.selection import LinkSelection
 
