@@ -17,7 +17,6 @@ from pcapng_iou.argtypes import (
     autostop_option, instance_id, link_name, linktype, positive_int, positive_seconds, ring_option, snap_length,
 )
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
-from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import ring
 from pcapng_iou.exitstatus import ExitStatus
@@ -28,13 +27,27 @@ def default_output_name() -> str:
     return time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
 
 
+LINKTYPE_PRECEDENCE = """\
+Each link's link type, strongest first:
+  1. a link type written on its NETMAP line (ethernet, hdlc, ppp, frame-relay,
+     a number, or auto: follow the frames);
+  2. --linktype, when given;
+  3. the kinds of its bays, read from each running IOU instance's command line
+     (-e/-s): an Ethernet bay is Ethernet; a serial bay starts as Cisco HDLC and
+     follows PPP or Frame Relay when the frames show it (a new interface each time);
+  4. Ethernet.
+Without -n and without ./NETMAP, the NETMAP files in the working directories of
+the running instances are used (read again on kill -HUP)."""
+
+
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--write", metavar="FILE",
                         help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng")
     parser.add_argument("-d", "--netio-dir", metavar="DIR",
                         help="IOU's netio directory (default /tmp/netio<uid>, uid from $SUDO_UID when set)")
     parser.add_argument("-n", "--netmap", metavar="FILE",
-                        help="NETMAP naming the links and their link types (default ./NETMAP if present)")
+                        help="NETMAP naming the links, and link types that override the rest (default ./NETMAP if "
+                             "present, else the NETMAP files in the working directories of the running instances)")
     parser.add_argument("-f", "--flush", action="store_true",
                         help="flush the file after every frame (default: at least once a second)")
     parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
@@ -53,10 +66,10 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--autostop", type=autostop_option, action="append", default=[], metavar="KEY:VALUE",
                         help="stop as dumpcap: filesize:KB (with -b: start the next file), files:N (with -b), "
                              "duration:SECONDS, packets:N")
-    parser.add_argument("--linktype", type=linktype, default=linktypes.ETHERNET, metavar="TYPE",
-                        help="link type of NETMAP lines that name none (default ethernet)")
+    parser.add_argument("--linktype", type=linktype, default=None, metavar="TYPE",
+                        help="link type of links whose NETMAP line names none, instead of their bay kinds")
     parser.add_argument("--auto-linktype", action="store_true",
-                        help="guess the link type from the frames on lines that name none")
+                        help="follow the link type the frames show on every link whose NETMAP line names none")
     parser.add_argument("--comment", metavar="TEXT", help="capture comment stored in the file")
     parser.add_argument("--no-wait", action="store_true",
                         help="fail at once when the netio directory does not exist (default: wait for it)")
@@ -75,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     capture = commands.add_parser("capture", allow_abbrev=False, help="capture the links of a running IOU lab",
                                   description="Stand in for the IOU sockets of the netio directory, relay every "
-                                              "datagram unchanged and record the frames.")
+                                              "datagram unchanged and record the frames.",
+                                  epilog=LINKTYPE_PRECEDENCE,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_capture_options(capture)
     capture.set_defaults(command_parser=capture)
     fix = commands.add_parser("repair", allow_abbrev=False,
@@ -134,7 +149,8 @@ def run_capture(args: argparse.Namespace) -> int:
     if netmap_path is None and os.path.isfile("NETMAP"):
         netmap_path = "NETMAP"
     try:
-        netmap = netmap_mod.load(netmap_path) if netmap_path else None
+        # A -n file that is not there yet is read on kill -HUP; one that does not parse is refused now.
+        netmap = netmap_mod.load(netmap_path) if netmap_path and os.path.exists(netmap_path) else None
     except netmap_mod.NetmapError as err:
         _error(str(err))
         return ExitStatus.USAGE

@@ -27,14 +27,15 @@ def test_reload_switches_a_serial_link_from_hdlc_to_ppp(make_lab, start_capture,
     for seq in range(1, 4):
         lab[100].send("1/0", frames.slarp_keepalive(seq, seq - 1))
     assert lab[101].wait_received(3)
-    lab.write_netmap("100:1/0 101:1/0 ppp\n100:2/0 101:2/0\n")  # encapsulation ppp, and a new link
+    lab.write_netmap("100:1/0 101:1/0 ppp\n100:0/1 101:0/1\n")  # encapsulation ppp, and a new link
     hup(capture, 1)
     assert "1 added, 1 changed, 0 removed" in capture.stderr
     for ident in range(1, 4):
         lab[100].send("1/0", frames.lcp_configure_request(ident, 0xABCD0000 + ident))
         lab[101].send("1/0", frames.lcp_configure_ack(ident, 0xABCD0000 + ident))
     # The running instances read NETMAP when they started (as IOU does): address the new link by hand.
-    header = netio.Header(100, 101, netio.port_byte(2, 0), netio.port_byte(2, 0))
+    # (On an Ethernet bay: the instances run with -e 1 -s 2, and bay kinds decide an untyped line.)
+    header = netio.Header(100, 101, netio.port_byte(0, 1), netio.port_byte(0, 1))
     assert lab[101].send_raw(100, header.pack() + frames.arp_request("aa:bb:cc:00:65:20", "10.2.0.2", "10.2.0.1"))
     assert lab[101].wait_received(6) and lab[100].wait_received(4)
     assert capture.stop() == 0

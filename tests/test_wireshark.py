@@ -129,7 +129,8 @@ def test_tshark_decodes_standard_output_live_while_the_capture_runs(make_lab, st
         assert wait_until(lambda: len(rows.lines) >= 2, 20), (rows.lines, capture.stderr)
         assert capture.process.poll() is None  # decoded while the capture still runs
         # A link no NETMAP line names: its interface block is written mid-stream, ahead of its frame.
-        header = netio.Header(101, 100, netio.port_byte(3, 0), netio.port_byte(2, 0))
+        # (Ethernet bay 0: the instances run with -e 1 -s 2, and bay kinds type the unmapped pair.)
+        header = netio.Header(101, 100, netio.port_byte(0, 3), netio.port_byte(0, 2))
         lab[100].send_raw(101, header.pack() + frames.arp_request(MAC_100, "10.9.9.1", "10.9.9.2"))
         assert wait_until(lambda: len(rows.lines) >= 3, 20), (rows.lines, capture.stderr)
         assert capture.process.poll() is None
@@ -144,7 +145,7 @@ def test_tshark_decodes_standard_output_live_while_the_capture_runs(make_lab, st
     assert sorted(rows.lines) == [
         "0|100:0/0-101:0/0|eth:ethertype:arp",
         "1|100:1/0-101:1/0|chdlc:slarp",
-        "2|100:2/0-101:3/0|eth:ethertype:arp",
+        "2|100:0/2-101:0/3|eth:ethertype:arp",
     ]
     assert "Traceback" not in capture.stderr
 

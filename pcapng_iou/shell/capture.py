@@ -27,6 +27,7 @@ from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.shell import netiodir, relay, repair
 from pcapng_iou.shell.fdlimit import FdBudget
+from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
@@ -66,7 +67,8 @@ class CaptureOptions:
     count: Optional[int] = None
     duration: Optional[float] = None
     instances: Optional[set] = None
-    default_linktype: int = linktypes.ETHERNET
+    #: ``--linktype`` when given; None lets bay kinds decide, then Ethernet.
+    default_linktype: Optional[int] = None
     auto_linktype: bool = False
     comment: Optional[str] = None
     wait_for_dir: bool = True
@@ -97,9 +99,8 @@ class Capture:
         self.options = options
         self.say_to = say
         self.netmap = netmap if netmap is not None else self._load_netmap()
-        self.recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
-                                 options.snaplen, options.links)
-        self.recorder.links.warn_unmapped = options.netmap_path is not None
+        self.learning = Learning(options.netio_dir, options.netmap_path, self.say)
+        self.recorder = self._new_recorder({})
         self.proxies: dict[int, relay.Proxy] = {}
         self.down: set[int] = set()
         self.events: list[Event] = []
@@ -138,9 +139,34 @@ class Capture:
 
     def _load_netmap(self) -> netmap_mod.Netmap:
         path = self.options.netmap_path
-        if path is None:
-            return netmap_mod.Netmap()
+        if path is None or not os.path.exists(path):
+            return netmap_mod.Netmap()  # (a -n file that is not there yet is read on kill -HUP)
         return netmap_mod.load(path)
+
+    def _new_recorder(self, bays: dict) -> Recorder:
+        options = self.options
+        recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
+                            options.snaplen, options.links, bays, reload_hint=f"kill -HUP {os.getpid()}")
+        recorder.links.warn_unmapped = len(self.netmap) > 0
+        return recorder
+
+    def _learn_at_start(self) -> None:
+        """Ask the running instances (bays, NETMAP files) before the interface blocks are written."""
+        path = self.options.netmap_path
+        if path is not None and not os.path.exists(path):
+            self.say(f"NETMAP {path} does not exist (yet): kill -HUP {os.getpid()} reads it once it is there",
+                     "warning")
+        try:
+            names = os.listdir(self.options.netio_dir)
+        except OSError:
+            names = []
+        numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None and self._wanted(n))
+        netmap, bays = self.learning.at_start(numbers)
+        if netmap is not None:
+            self.netmap = netmap
+        elif path is not None and len(self.netmap):
+            self.say(f"NETMAP {path}: {len(self.netmap)} lines")
+        self.recorder = self._new_recorder(bays)
 
     # -- set-up and tear-down -------------------------------------------------------
     def run(self) -> int:
@@ -169,6 +195,7 @@ class Capture:
             self.output = self._open_file()
         except OutputError as err:
             raise CaptureError(str(err)) from None
+        self._learn_at_start()
         self._write(self.recorder.start())
         if self.stop is not None:
             return  # the file takes nothing (-f showed it at once): do not touch the lab at all
@@ -338,7 +365,8 @@ class Capture:
                  f"sockets in /tmp/netio<uid of that user>: give that folder with -d", "warning")
 
     def _warn_if_empty(self, netmap: netmap_mod.Netmap) -> None:
-        if self.options.netmap_path is not None and not len(netmap):
+        path = self.options.netmap_path
+        if path is not None and not len(netmap) and os.path.exists(path):
             self.say(f"{self.options.netmap_path}: no links in it (empty, or only comments); "
                      f"links are learnt from the frames", "warning")
 
@@ -411,6 +439,8 @@ class Capture:
         self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
         what = "attached again" if again else "attached"
         self.say(f"instance {number} {what}")
+        self._write(self.learning.attached(number, self.recorder, _now_text()))
+        self._report_warnings()
         if not self._initial_scan:
             self.recorder.note(number, f"{_now_text()}: instance {number} {what}")
 
@@ -650,23 +680,37 @@ class Capture:
     def reload(self) -> None:
         """Re-read NETMAP (keeping the old map if the new one is broken) and rescan the directory."""
         when = time.strftime("%Y-%m-%d %H:%M:%S")
+        appeared = self.learning.look_here_appeared()
+        if appeared is not None:
+            self.say(f"reload: found {appeared}: using it, and only it, from now on")
+            self.options.netmap_path = appeared
+            self.learning.use_fixed(appeared)
+        data, merged = self.learning.reload(sorted(self.proxies), self.recorder, when)
+        self._write(data)
+        netmap = None
         if self.options.netmap_path is not None:
             try:
                 netmap = netmap_mod.load(self.options.netmap_path)
+                self._warn_if_empty(netmap)
             except netmap_mod.NetmapError as err:
                 self.say(f"reload refused, keeping the previous NETMAP: {err}", "error")
-                netmap = None
-            if netmap is not None:
-                self._warn_if_empty(netmap)
-                data, result = self.recorder.reload(netmap, when)
-                self._write(data)
-                self.netmap = netmap
-                self.say(f"NETMAP reloaded: {result.summary()}")
-                for old, new in result.changed:
-                    self.say(f"{new.name}: link type {linktypes.name(old.linktype)} -> "
-                             f"{linktypes.name(new.linktype)} (interface {old.number} -> {new.number})")
-        else:
-            self.say("reload: no NETMAP in use; rescanning the netio directory")
+        elif merged is not None:
+            netmap = merged.netmap()
+            self.say(self.learning.sources.summary(merged))
+        elif len(self.netmap):
+            netmap = netmap_mod.Netmap()  # every file found before is gone
+        if netmap is not None:
+            data, result = self.recorder.reload(netmap, when)
+            self._write(data)
+            self.netmap = netmap
+            self.recorder.links.warn_unmapped = len(netmap) > 0
+            self.say(f"NETMAP reloaded: {result.summary()}")
+            for old, new in result.changed:
+                self.say(f"{new.name}: link type {linktypes.name(old.linktype)} -> "
+                         f"{linktypes.name(new.linktype)} (interface {old.number} -> {new.number})")
+        elif self.options.netmap_path is None:
+            self.say(f"reload: no NETMAP in use ({self.learning.nowhere()}); rescanning the netio directory")
+        self._report_warnings()
         if self._dir_present:
             self._rescan()
 
@@ -689,5 +733,5 @@ class Capture:
             undelivered=recorder.undelivered,
             events=self.events[-20:],
             netio_dir=self.options.netio_dir,
-            netmap=self.options.netmap_path,
+            netmap=self.learning.sources.describe(),
         )

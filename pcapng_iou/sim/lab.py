@@ -159,11 +159,14 @@ class Lab:
     With ``own_folders`` each instance runs in a folder of its own beside NETMAP
     (``iou<id>/``) holding its own copy of NETMAP, as GNS3 runs them; otherwise
     all run in the folder of NETMAP.  Each is started with the bays its NETMAP
-    lines need (see :func:`bays_for`)."""
+    lines need (see :func:`bays_for`), or those ``bays`` gives it (id -> (-e, -s)),
+    as a lab whose NETMAP names no link types is started."""
 
     def __init__(self, directory: str, netmap_text: str, netmap_path: Optional[str] = None,
-                 speak: bool = False, interval: float = 1.0, quiet: bool = False, own_folders: bool = False):
+                 speak: bool = False, interval: float = 1.0, quiet: bool = False, own_folders: bool = False,
+                 bays: Optional[dict] = None):
         self.directory = directory
+        self.bays = dict(bays or {})
         os.makedirs(directory, mode=0o755, exist_ok=True)
         self.netmap_path = netmap_path or os.path.join(os.path.dirname(directory.rstrip("/")) or ".", "NETMAP")
         self.own_folders = own_folders
@@ -194,7 +197,7 @@ class Lab:
             netmap_path = os.path.join(self.folder_of(number), "NETMAP") if self.own_folders else self.netmap_path
             self.instances[number] = LabProcess(
                 self.directory, number, netmap_path, self.speak, self.interval, self.quiet,
-                bays=bays_for(self.netmap, number),
+                bays=self.bays.get(number) or bays_for(self.netmap, number),
             )
         return self
 

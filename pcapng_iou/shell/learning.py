@@ -1,0 +1,140 @@
+"""Zero configuration: what the running instances tell (bays, NETMAP files) put to use by a capture.
+
+At the start, before any interface block is written, every running instance
+is asked (:mod:`pcapng_iou.shell.discovery`); an instance that starts later is
+asked when it is attached; ``kill -HUP`` asks them all again and re-reads every
+NETMAP file in use.  What the answers change is decided by the core (bay kinds
+and precedence in the link table, merging in :mod:`pcapng_iou.core.netmaps`);
+this module reads, tells the recorder, and says what it found.  Nothing here
+runs per datagram.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, Optional
+
+from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.netmaps import NetmapSet
+from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.shell import discovery, netiodir
+
+
+class Learning:
+    """Asks the instances of one netio directory, for one capture."""
+
+    def __init__(self, netio_dir: str, netmap_path: Optional[str], say: Callable[[str, str], None],
+                 look_here: str = discovery.NETMAP_NAME):
+        self.netio_dir = netio_dir
+        self.sources = discovery.NetmapSources(netmap_path, look_here)
+        self.say = say
+        self.facts: dict[int, discovery.InstanceFacts] = {}
+        self.merged = NetmapSet()
+        self._said: set[str] = set()
+        self._proc_said = False
+
+    # -- asking -------------------------------------------------------------------
+    def _say_once(self, text: str, level: str = "warning") -> None:
+        if text not in self._said:
+            self._said.add(text)
+            self.say(text, level)
+
+    def _ask(self, number: int) -> discovery.InstanceFacts:
+        facts = discovery.probe(self.netio_dir, number, want_cwd=self.sources.discovering)
+        for problem in facts.problems:
+            self._say_once(problem)
+        if facts.proc_refused and not self._proc_said:
+            self._proc_said = True
+            self.say(f"{facts.proc_refused}; what such instances do not tell is left to NETMAP and --linktype, "
+                     f"as without discovery", "warning")
+        self.facts[number] = facts
+        return facts
+
+    def _ask_again_if_restarted(self, number: int) -> discovery.InstanceFacts:
+        known = self.facts.get(number)
+        if known is not None and known.pid is not None:
+            try:
+                if discovery.read_lock_pid(netiodir.Paths(self.netio_dir, number).lock) == known.pid:
+                    return known
+            except OSError:
+                pass
+        return self._ask(number)
+
+    def running(self, numbers: Iterable[int]) -> list[int]:
+        """Those of ``numbers`` whose instance holds its lock (stale files tell nothing)."""
+        return [n for n in numbers if netiodir.lock_state(netiodir.Paths(self.netio_dir, n).lock)]
+
+    # -- start ---------------------------------------------------------------------
+    def at_start(self, numbers: Iterable[int]) -> tuple[Optional[netmap_mod.Netmap], dict]:
+        """Ask the instances running now; (the merged NETMAP of their folders or None, their bays)."""
+        bays = {}
+        for number in self.running(numbers):
+            facts = self._ask(number)
+            bays[number] = facts.bays
+            if self.sources.discovering:
+                self.sources.add_found(facts)
+        if not self.sources.discovering:
+            return None, bays
+        self.merged = self._read_found(list(self.sources.found))
+        self.say(self.sources.summary(self.merged), "info")
+        return (self.merged.netmap() if self.merged.files else None), bays
+
+    def _read_found(self, names: list) -> NetmapSet:
+        merged, warnings = self.sources.read_found(names)
+        for warning in warnings:
+            self._say_once(warning)
+        return merged
+
+    # -- an instance attached ------------------------------------------------------
+    def attached(self, number: int, recorder: Recorder, when: str) -> bytes:
+        """Learn from instance ``number``, just attached; the blocks to write."""
+        facts = self._ask_again_if_restarted(number)
+        data = recorder.learn_bays(number, facts.bays, when)
+        if self.sources.discovering:
+            shown = self.sources.add_found(facts)
+            if shown is not None:
+                data += self._bring_in(number, shown, recorder, when)
+        return data
+
+    def _bring_in(self, number: int, shown: str, recorder: Recorder, when: str) -> bytes:
+        try:
+            netmap = netmap_mod.load(self.sources.found[shown], shown)
+        except netmap_mod.NetmapError as err:
+            self._say_once(f"{err} (NETMAP of instance {number}): ignored")
+            return b""
+        segments, warnings = self.merged.add(netmap)
+        for warning in warnings:
+            self._say_once(warning)
+        self.say(f"instance {number} brought its NETMAP {shown}: {len(segments)} new lines", "info")
+        return recorder.extend(segments, f"from the NETMAP of instance {number} at {when}")
+
+    # -- kill -HUP -----------------------------------------------------------------
+    def look_here_appeared(self) -> Optional[str]:
+        """``./NETMAP`` when discovering and it exists now (written after the start)."""
+        if self.sources.discovering and os.path.isfile(self.sources.look_here):
+            return self.sources.look_here
+        return None
+
+    def use_fixed(self, path: str) -> None:
+        self.sources.fixed_path = path
+
+    def reload(self, numbers: Iterable[int], recorder: Recorder, when: str) -> tuple[bytes, Optional[NetmapSet]]:
+        """Ask the attached instances ``numbers`` again; when discovering, re-read every NETMAP found.
+
+        (blocks to write, the new merge or None when no file is in use)."""
+        data = b""
+        for number in self.running(numbers):
+            facts = self._ask(number)
+            data += recorder.learn_bays(number, facts.bays, when)
+            if self.sources.discovering:
+                self.sources.add_found(facts)
+        if not self.sources.discovering:
+            return data, None
+        present = [name for name in self.sources.found if os.path.exists(self.sources.found[name])]
+        for name in set(self.sources.found) - set(present):
+            self.say(f"{name} is gone: its lines are dropped", "warning")
+            del self.sources.found[name]
+        self.merged = self._read_found(present)
+        return data, (self.merged if self.merged.files else None)
+
+    def nowhere(self) -> str:
+        return self.sources.nowhere()
