@@ -159,6 +159,7 @@ def run_capture(args: argparse.Namespace) -> int:
         netio_dir=args.netio_dir or netiodir.default_dir(),
         output=args.write or default_output_name(),
         netmap_path=netmap_path,
+        netmap_here="NETMAP",
         flush_each=args.flush or args.write == "-",
         count=_smallest(args.count, limits.stop_packets),
         duration=_smallest(args.duration, limits.stop_seconds),

@@ -73,8 +73,9 @@ def make_lab(workdir):
 class CaptureProcess:
     """``pcapng-iou capture`` run as a child process, its stderr collected line by line."""
 
-    def __init__(self, args, cwd=None, env=None):
-        self.args = [_sys.executable, "-m", "pcapng_iou", "capture"] + list(args)
+    def __init__(self, args, cwd=None, env=None, prefix=()):
+        """``prefix``: words that run the capture (``setpriv ...``)."""
+        self.args = list(prefix) + [_sys.executable, "-m", "pcapng_iou", "capture"] + list(args)
         self.process = _subprocess.Popen(
             self.args, stdin=_subprocess.DEVNULL, stdout=_subprocess.PIPE, stderr=_subprocess.PIPE,
             cwd=cwd, env=env,

@@ -526,3 +526,16 @@ def test_summary_puts_every_link_whole_on_one_line(width):
     titles = next(line for line in lines if line.split()[:2] == ["#", "link"]).split()
     assert ("→" in titles) == (width >= 120)  # the directions go first on a narrow screen; the total stays
     assert "frames" in titles and "bytes" in titles
+
+
+def test_a_link_whose_frames_contradict_its_written_type_is_marked():
+    written_hdlc = make_interface(0, (100, 1), (101, 1), linktype=104, frames=(3, 0), last_ns=NOW)
+    written_hdlc.mismatch = 50
+    plain = make_interface(1, frames=(1, 0), last_ns=NOW)
+    state = dashboard._state(written_hdlc, NOW, set())
+    assert state.plain == "active frames are ppp!" and "yellow" in str(state.spans[-1].style)
+    assert dashboard._state(plain, NOW, set()).plain == "active"
+    lines = lines_of(render(make_status([written_hdlc, plain]), {}, 120, 40))
+    assert row(lines, "100:1/0-101:1/0")[-3:] == ["frames", "are", "ppp!"]
+    lines = lines_of(summary(make_status([written_hdlc, plain])), 140)
+    assert row(lines, "100:1/0-101:1/0")[-3:] == ["frames", "are", "ppp!"]

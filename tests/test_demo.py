@@ -23,22 +23,28 @@ def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
     assert f"wireshark {output}" in result.stderr and f"tshark -r {output}" in result.stderr
     assert set(glob.glob("/tmp/pcapng-iou-demo-*")) == before  # lab torn down, nothing left
 
+    # No link type was given anywhere: the capture found the NETMAP files in the routers' folders
+    # and the bay kinds on their command lines.
+    assert "NETMAP from the instances' working directories:" in result.stderr
+    assert "(5 lines in all)" in result.stderr
+
     rows = tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name", "frame.protocols")
-    seen = {}
+    by_link = {}
     for interface_id, name, protocols in rows:
-        seen.setdefault((int(interface_id), name), set()).update(protocols.split(":"))
-    expected = {
-        (0, "1:0/0-2:0/0"): {"eth", "arp", "icmp", "cdp", "loop"},
-        (1, "1:1/0-2:1/0"): {"chdlc", "slarp", "ip", "icmp"},
-        (2, "2:1/1-3:1/1"): {"ppp", "lcp", "ipcp", "icmp"},
-        (3, "3:1/2-4:1/2"): {"fr", "q933", "icmp"},
-        (4, "1:0/1-3:0/1-4:0/1"): {"eth", "arp", "icmp", "cdp"},
-        (5, "1:1/0-2:1/0"): {"ppp", "lcp", "icmp"},  # the same serial link after "encapsulation ppp"
-    }
-    for key, protocols in expected.items():
-        assert key in seen, (key, sorted(seen))
-        assert protocols <= seen[key], (key, protocols - seen[key])
-    assert "slarp" not in seen[(5, "1:1/0-2:1/0")] and "lcp" not in seen[(1, "1:1/0-2:1/0")]
+        by_link.setdefault(name, {}).setdefault(int(interface_id), set()).update(protocols.split(":"))
+    assert set(by_link) == {"1:0/0-2:0/0", "1:1/0-2:1/0", "2:1/1-3:1/1", "3:1/2-4:1/2", "1:0/1-3:0/1-4:0/1"}
+    assert list(by_link["1:0/0-2:0/0"].values()) == [{"eth", "ethertype", "arp", "ip", "icmp", "data", "llc", "cdp",
+                                                      "loop"}]
+    assert list(by_link["1:0/1-3:0/1-4:0/1"].values())[0] >= {"eth", "arp", "icmp", "cdp"}
+    # Configured for PPP and Frame Relay from the start: right from the first frame.
+    (ppp,) = by_link["2:1/1-3:1/1"].values()
+    assert ppp >= {"ppp", "lcp", "ipcp", "icmp"} and "chdlc" not in ppp
+    (frame_relay,) = by_link["3:1/2-4:1/2"].values()
+    assert frame_relay >= {"fr", "q933", "icmp"} and "chdlc" not in frame_relay
+    # Cisco HDLC (IOS's default on a serial bay), then PPP after "encapsulation ppp" on both routers.
+    hdlc, after = (by_link["1:1/0-2:1/0"][number] for number in sorted(by_link["1:1/0-2:1/0"]))
+    assert hdlc >= {"chdlc", "slarp", "ip", "icmp"} and "ppp" not in hdlc
+    assert after >= {"ppp", "lcp", "icmp"} and "slarp" not in after
     info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
     for encapsulation in ("Ethernet", "Cisco HDLC", "PPP", "Frame Relay"):
         assert f"Encapsulation = {encapsulation}" in info

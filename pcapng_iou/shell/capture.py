@@ -63,6 +63,8 @@ class CaptureOptions:
     netio_dir: str
     output: str
     netmap_path: Optional[str] = None
+    #: The ./NETMAP a kill -HUP takes when no NETMAP was given or found at the start (None: none).
+    netmap_here: Optional[str] = None
     flush_each: bool = False
     count: Optional[int] = None
     duration: Optional[float] = None
@@ -99,7 +101,7 @@ class Capture:
         self.options = options
         self.say_to = say
         self.netmap = netmap if netmap is not None else self._load_netmap()
-        self.learning = Learning(options.netio_dir, options.netmap_path, self.say)
+        self.learning = Learning(options.netio_dir, options.netmap_path, self.say, options.netmap_here)
         self.recorder = self._new_recorder({})
         self.proxies: dict[int, relay.Proxy] = {}
         self.down: set[int] = set()

@@ -112,6 +112,8 @@ def _read_cwd(facts: InstanceFacts, base: str) -> None:
         _note_proc_error(facts, err, link)
         return
     if removed:
+        deleted = " (deleted)"  # what the kernel appends to the name of a removed folder
+        cwd = cwd[:-len(deleted)] if cwd.endswith(deleted) else cwd
         facts.problems.append(f"instance {facts.instance}: its working directory {cwd} was removed: no NETMAP from it")
         return
     facts.cwd = cwd
@@ -144,13 +146,13 @@ class NetmapSources:
     """Where a capture's NETMAP comes from.
 
     ``fixed_path`` (``-n``, or ``./NETMAP`` found at the start) is the only file
-    when given.  Else, with ``look_here`` (the ``./NETMAP`` looked for), the
-    files in the working directories of the instances, in the order met.
+    when given.  Else the files in the working directories of the instances, in
+    the order met; ``look_here`` is the ``./NETMAP`` looked for too (None: none).
     """
 
-    def __init__(self, fixed_path: Optional[str], look_here: str):
+    def __init__(self, fixed_path: Optional[str], look_here: Optional[str] = None):
         self.fixed_path = fixed_path
-        self.look_here = os.path.abspath(look_here)
+        self.look_here = os.path.abspath(look_here) if look_here else None
         #: Shown name -> path to read it through, for the files found in instances' folders.
         self.found: dict[str, str] = {}
         self.instances_asked: set = set()
@@ -179,13 +181,12 @@ class NetmapSources:
     def nowhere(self) -> str:
         """Where NETMAP was looked for, when none is in use."""
         asked = sorted(self.instances_asked)
-        where = f"looked for {self.look_here}"
         if asked:
             ids = ", ".join(map(str, asked[:8])) + (f" and {len(asked) - 8} more" if len(asked) > 8 else "")
-            where += f" and in the working directories of instances {ids}"
+            where = f"in the working directories of instances {ids}"
         else:
-            where += " and in the working directories of running instances (none yet)"
-        return where
+            where = "in the working directories of running instances (none yet)"
+        return f"looked for {self.look_here} and {where}" if self.look_here else f"looked {where}"
 
     def read_found(self, names: Iterable[str]) -> tuple[NetmapSet, list]:
         """Read and merge the found files ``names``; (the merge, warnings).  A file that does not

@@ -23,7 +23,7 @@ class Learning:
     """Asks the instances of one netio directory, for one capture."""
 
     def __init__(self, netio_dir: str, netmap_path: Optional[str], say: Callable[[str, str], None],
-                 look_here: str = discovery.NETMAP_NAME):
+                 look_here: Optional[str] = None):
         self.netio_dir = netio_dir
         self.sources = discovery.NetmapSources(netmap_path, look_here)
         self.say = say
@@ -110,7 +110,8 @@ class Learning:
     # -- kill -HUP -----------------------------------------------------------------
     def look_here_appeared(self) -> Optional[str]:
         """``./NETMAP`` when discovering and it exists now (written after the start)."""
-        if self.sources.discovering and os.path.isfile(self.sources.look_here):
+        here = self.sources.look_here
+        if self.sources.discovering and here is not None and os.path.isfile(here):
             return self.sources.look_here
         return None
 

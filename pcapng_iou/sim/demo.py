@@ -8,9 +8,15 @@ The lab (four routers, a private netio directory)::
     R3 s1/2 --- R4 s1/2                 Frame Relay: LMI (Q.933 Annex A), IP
     R1 e0/1, R3 e0/1, R4 e0/1           a shared Ethernet segment
 
-Halfway through, R1 and R2 switch their serial link to PPP and the demo
-rewrites NETMAP and sends SIGHUP to the capture, as a user would with
-``kill -HUP``: the file then holds that link twice, as Cisco HDLC and as PPP.
+As on a stock IOU lab, nothing tells the capture the link types: the NETMAP
+names none, each router runs in a folder of its own with its own copy (as
+GNS3 runs them), started as IOU (``-e 1 -s 2 <id>``: bay 0 Ethernet, bays 1
+and 2 serial), and the capture gets no option but the netio directory and the
+file.  It finds the NETMAP files in the routers' folders and the bay kinds on
+their command lines; serial links start as Cisco HDLC and follow what the
+routers are configured for.  Halfway through, R1 and R2 switch their serial
+link to PPP (``encapsulation ppp``): the file then holds that link twice, as
+Cisco HDLC and as PPP, with no NETMAP edit and no ``kill -HUP``.
 """
 from __future__ import annotations
 
@@ -24,29 +30,33 @@ from pcapng_iou.shell.capture import Capture, CaptureOptions
 from pcapng_iou.sim.lab import Lab
 from pcapng_iou.ui.console import Reporter
 
-NETMAP_BEFORE = """\
-# pcapng-iou demo lab: instance:bay/unit pairs, then the link type
-1:0/0 2:0/0 ethernet
-1:1/0 2:1/0 hdlc
-2:1/1 3:1/1 ppp
-3:1/2 4:1/2 frame-relay
-1:0/1 3:0/1 4:0/1 ethernet   # shared segment
+NETMAP = """\
+# pcapng-iou demo lab, as IOU reads it: instance:bay/unit pairs, no link types
+1:0/0 2:0/0
+1:1/0 2:1/0
+2:1/1 3:1/1
+3:1/2 4:1/2
+1:0/1 3:0/1 4:0/1   # shared segment
 """
-NETMAP_AFTER = NETMAP_BEFORE.replace("1:1/0 2:1/0 hdlc", "1:1/0 2:1/0 ppp  # was hdlc")
+#: Every router: one Ethernet bay, then two serial bays.
+BAYS = (1, 2)
+#: The routers' configuration at the start: (router, interface, encapsulation).
+CONFIGURATION = ((2, "1/1", "ppp"), (3, "1/1", "ppp"), (3, "1/2", "frame-relay"), (4, "1/2", "frame-relay"))
 
 
 def run_demo(output: str, duration: float, quiet: bool = False, interval: float = 0.5) -> int:
     workdir = tempfile.mkdtemp(prefix="pcapng-iou-demo-", dir="/tmp")
     netio_dir = os.path.join(workdir, "netio")
-    netmap_path = os.path.join(workdir, "NETMAP")
-    lab = Lab(netio_dir, NETMAP_BEFORE, netmap_path, speak=True, interval=interval, quiet=True)
+    lab = Lab(netio_dir, NETMAP, os.path.join(workdir, "NETMAP"), speak=True, interval=interval, quiet=True,
+              own_folders=True, bays={number: BAYS for number in (1, 2, 3, 4)})
     status = 1
     try:
         lab.start()
-        options = CaptureOptions(netio_dir=netio_dir, output=output, netmap_path=netmap_path,
-                                 duration=duration, wait_for_dir=False)
+        for number, interface, encapsulation in CONFIGURATION:
+            lab[number].command(f"encap {interface} {encapsulation}")
+        options = CaptureOptions(netio_dir=netio_dir, output=output, duration=duration, wait_for_dir=False)
         capture = Capture(options)
-        switch = threading.Timer(duration / 2, _switch_to_ppp, (lab, capture))
+        switch = threading.Timer(duration / 2, _switch_to_ppp, (lab,))
         switch.daemon = True
         switch.start()
         status = Reporter(quiet=quiet).run(capture)
@@ -59,9 +69,7 @@ def run_demo(output: str, duration: float, quiet: bool = False, interval: float 
     return status
 
 
-def _switch_to_ppp(lab: Lab, capture: Capture) -> None:
-    """What a user does: ``encapsulation ppp`` on both routers, edit NETMAP, ``kill -HUP``."""
+def _switch_to_ppp(lab: Lab) -> None:
+    """What a user does: ``encapsulation ppp`` on both routers; the capture follows the frames."""
     for number in (1, 2):
         lab[number].command("encap 1/0 ppp")
-    lab.write_netmap(NETMAP_AFTER)
-    os.kill(os.getpid(), __import__("signal").SIGHUP)

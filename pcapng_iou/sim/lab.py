@@ -35,13 +35,20 @@ class LabProcess:
 
     def __init__(self, directory: str, instance: int, netmap_path: Optional[str] = None,
                  speak: bool = False, interval: float = 1.0, quiet: bool = False, extra: tuple = (),
-                 bays: tuple = (2, 2), cwd: Optional[str] = None):
+                 bays: tuple = (2, 2), cwd: Optional[str] = None, iou: bool = True, runner: tuple = ()):
         """``netmap_path``: a file named NETMAP is read from the working directory (the process
         runs in its folder), as IOU reads it; any other name is passed with ``--netmap``.
-        Without one, the instance runs in ``cwd`` (ours by default) and reads any NETMAP there."""
+        Without one, the instance runs in ``cwd`` (ours by default) and reads any NETMAP there.
+        ``iou=False``: a command line that is not IOU's (the id first, as for a bridge such as
+        GNS3's ubridge at id+512).  ``runner``: the words that run the instance instead of
+        ``python -m pcapng_iou.sim.instance`` (``setpriv ... python3 .../instance.py``)."""
         self.directory = directory
         self.instance = instance
         command = instance_command(instance, bays, *extra, speak=speak, interval=interval, quiet=quiet)
+        if runner:
+            command = list(runner) + command[3:]
+        if not iou:
+            command.insert(len(runner) or 3, command.pop())  # the id first, right after the program
         if netmap_path:
             if os.path.basename(netmap_path) == "NETMAP":
                 cwd = os.path.dirname(os.path.abspath(netmap_path))

@@ -35,6 +35,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from pcapng_iou.core import linktypes
 from pcapng_iou.core.links import Interface
 from pcapng_iou.core.status import CaptureStatus, Event
 
@@ -358,9 +359,16 @@ def _state(interface: Interface, now_ns: int, down: Set[int]) -> Text:
             text.append("idle", "dim")
     if interface.unmapped:
         text.append(" unmapped", "yellow")
+    if interface.mismatch is not None:
+        text.append(f" {mismatch_note(interface)}", "bold yellow")
     if interface.undelivered:
         text.append(f" +{interface.undelivered:,} undelivered", "yellow")
     return text
+
+
+def mismatch_note(interface: Interface) -> str:
+    """The marker of a link whose frames are not of the link type written for it."""
+    return f"frames are {linktypes.name(interface.mismatch)}!"
 
 
 def _busiest_first(interfaces: Sequence[Interface], rates: Dict[int, Rate]) -> List[Interface]:
@@ -601,6 +609,8 @@ def _note(interface: Interface, down: Set[int]) -> str:
         notes.append("unmapped")
     if not interface.recorded:
         notes.append("not recorded (--link)")
+    if interface.mismatch is not None:
+        notes.append(mismatch_note(interface))
     dead = sorted(i for i in interface.instances if i in down)
     if dead and interface.replaced_by is None:
         notes.append("down: " + ",".join(str(i) for i in dead))
