@@ -1,7 +1,6 @@
 """The recorder: datagrams in, PCAP-NG bytes out."""
 from __future__ import annotations
 
-
 import pcapng
 import pytest
 from conftest import packet_fields, scan, scan_after_header, tshark_rows

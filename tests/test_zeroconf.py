@@ -267,7 +267,7 @@ def test_another_users_instance_without_the_privilege_to_read_its_folder(make_la
     assert capture.wait_for("attached", count=2), capture.stderr
     refused = [line for line in capture.lines if "Permission denied" in line]
     assert len(refused) == 1, capture.stderr
-    assert f"/cwd of instance 2 (Permission denied: another user's process?" in refused[0]
+    assert "/cwd of instance 2 (Permission denied: another user's process?" in refused[0]
     assert "left to NETMAP and --linktype, as without discovery" in refused[0]
     assert f"{lab.folder_of(1)}/NETMAP (1 lines in all)" in capture.stderr
     capture.process.send_signal(signal.SIGHUP)                         # asked again: said once only
