@@ -1,6 +1,9 @@
 """Bay kinds from an IOU command line (pure, in memory)."""
 from __future__ import annotations
 
+import os
+import shlex
+
 import pytest
 
 from pcapng_iou.core import netio
@@ -62,3 +65,19 @@ def test_kinds_by_bay_ethernet_first():
     assert Bays().kind(port(0, 0)) == ETHERNET and Bays().kind(port(2, 0)) == SERIAL
     assert Bays(0, 16).kind(port(15, 3)) == SERIAL
     assert str(bays) == "-e 1 -s 2"
+
+
+def test_the_sample_command_lines_of_the_fixtures():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures",
+                        "iou-command-lines.txt")
+    count = 0
+    with open(path) as handle:
+        for line in handle:
+            if not line.strip() or line.startswith("#"):
+                continue
+            instance, ethernet, serial, command = line.split(None, 3)
+            argv = shlex.split(command)
+            assert parse_command_line(argv, int(instance)) == Bays(int(ethernet), int(serial)), line
+            assert parse_command_line(argv, int(instance) + 1) is None  # another instance's command line
+            count += 1
+    assert count >= 10

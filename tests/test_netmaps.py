@@ -1,7 +1,9 @@
 """Merging NETMAP files (pure): identical lines once, the first file wins a conflict."""
 from __future__ import annotations
 
-from pcapng_iou.core.netmap import parse
+import os
+
+from pcapng_iou.core.netmap import load, parse
 from pcapng_iou.core.netmaps import NetmapSet, merge
 
 
@@ -56,3 +58,12 @@ def test_adding_one_file_at_a_time_returns_what_it_added():
     assert [s.name for s in added] == ["2:1/0-3:1/0"] and warnings == []
     assert merged.files == ["a", "b"] and len(merged.netmap()) == 2
     assert NetmapSet().netmap().filename == "0 NETMAP files"
+
+
+def test_the_gns3_fixture_is_what_the_tests_build():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "netmaps",
+                        "gns3-instance-1")
+    fixture = load(path)
+    assert [s.name for s in fixture] == [s.name for s in parse(gns3_netmap(513, 1))]
+    merged, warnings = merge([fixture, parse(gns3_netmap(514, 2), "router2")])
+    assert warnings == [] and len(merged) == 128

@@ -357,3 +357,12 @@ def test_gns3_lab_with_bridges_that_are_not_iou(workdir, elsewhere, start_captur
     assert [p for _, p in links["514:2/0-2:2/0"]] == ["eth:ethertype:arp"]
     info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
     assert "Number of interfaces in file: 129" in info  # 128 lines, and the PPP link's new interface
+
+
+def test_help_states_the_precedence():
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert ("Each link's link type, strongest first: 1. a link type written on its NETMAP line" in text
+            and "2. --linktype, when given; 3. the kinds of its bays" in text and "4. Ethernet." in text)
