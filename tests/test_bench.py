@@ -34,7 +34,8 @@ COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
 @pytest.fixture(scope="module")
 def result():
     command = [sys.executable, "-m", "pcapng_iou", "bench", "--json", "-q", "-c", str(COUNT), "--pings", str(PINGS),
-               "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1"]
+               "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1",
+               "--crowd", "2"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
@@ -48,10 +49,11 @@ def test_every_datagram_arrived_intact_and_every_file_holds_exactly_them(result)
     warmup = result["settings"]["warmup_pings"]
     # A round floods COUNT frames and pings PINGS + warmup times, both directly and through us
     # (each ping is two datagrams); the memory part floods LARGE frames through us.
-    sent = 2 * (COUNT + 2 * (PINGS + warmup)) + LARGE
+    # Two pairs at once flood COUNT frames in all too, both ways.
+    sent = 2 * (COUNT + COUNT + 2 * (PINGS + warmup)) + LARGE
     assert checks["datagrams_sent"] == checks["datagrams_verified"] == sent
     assert checks["capture_files_checked"] == 2
-    assert checks["frames_checked_in_files"] == COUNT + 2 * (PINGS + warmup) + LARGE
+    assert checks["frames_checked_in_files"] == COUNT + COUNT + 2 * (PINGS + warmup) + LARGE
 
 
 def test_rates_latencies_and_costs_are_sane(result):
@@ -59,6 +61,9 @@ def test_rates_latencies_and_costs_are_sane(result):
     assert throughput["frames_per_round"] == COUNT
     assert throughput["direct_fps"] > 0 and throughput["captured_fps"] > 0
     assert throughput["ratio"] == pytest.approx(throughput["captured_fps"] / throughput["direct_fps"], rel=0.01)
+    crowd = throughput["crowd"]
+    assert crowd["pairs"] == 2 and crowd["frames_per_round"] == COUNT
+    assert crowd["ratio"] == pytest.approx(crowd["captured_fps"] / crowd["direct_fps"], rel=0.01)
     for side in ("direct", "captured"):
         assert 0 < latency[f"{side}_p50_us"] <= latency[f"{side}_p99_us"]
     assert latency["added_p50_us"] == pytest.approx(latency["captured_p50_us"] - latency["direct_p50_us"], abs=0.2)
@@ -84,14 +89,15 @@ def test_memory_attach_and_idle_parts_report(result):
 
 def test_targets_are_judged_not_enforced(result):
     names = [t["name"] for t in result["targets"]]
-    assert len(names) == 6 and any("ratio" in n for n in names) and any("idle" in n for n in names)
+    assert len(names) == 7 and any("ratio" in n for n in names) and any("CPU per frame" in n for n in names)
+    assert any("ratio" in n for n in names) and any("idle" in n for n in names)
     for target in result["targets"]:
         assert isinstance(target["met"], bool) and target["value"] is not None
 
 
 def test_table_shows_every_part(result):
     table = report.format_table(result)
-    for text in ("throughput, frames/s", "ratio through us / direct", "round trip p50", "added p99",
+    for text in ("throughput, frames/s", "ratio through us / direct", "2 pairs at once", "round trip p50", "added p99",
                  "capture CPU per 100 000 frames", f"peak RSS after {LARGE:,} frames".replace(",", " "),
                  f"attach {INSTANCES} instances x 4 links", "idle CPU", "0 lost, 0 corrupt", "passed"):
         assert text in table, table
@@ -384,3 +390,15 @@ def test_recorder_shortcut_leaves_shared_segment_copies_out():
                 out[id(recorder)].append(recorder.datagram(datagram, number))
     assert out[id(fast)] == out[id(slow)]
     assert fast.frames_recorded == slow.frames_recorded == 6 and fast.shared_copies == 6
+
+
+def test_rounds_that_spread_too_wide_are_called_noisy():
+    steady = [{"ratio": 0.50, "added_p50_us": 50.0}, {"ratio": 0.52, "added_p50_us": 52.0},
+              {"ratio": 0.51, "added_p50_us": 51.0}]
+    ranges, noisy = report.spreads(steady)
+    assert ranges == {"ratio": [0.5, 0.52], "added_p50_us": [50.0, 52.0]} and noisy == []
+    shaky = steady + [{"ratio": 0.30, "added_p50_us": 51.0}]
+    ranges, noisy = report.spreads(shaky)
+    assert ranges["ratio"] == [0.3, 0.52]
+    assert len(noisy) == 1 and noisy[0].startswith("throughput ratio spread") and "0.3 to 0.52" in noisy[0]
+    assert report.spreads([{"ratio": 0.1}]) == ({"ratio": [0.1, 0.1]}, [])  # one round: no spread to judge

@@ -18,6 +18,8 @@ class Settings:
     size: int = 100
     count: int = 200_000
     pairs: int = 1
+    #: Pairs that also flood all at once in each round (their throughput is reported beside): 0 for none.
+    crowd: int = 4
     pings: int = 10_000
     repeat: int = 5
     memory_small: int = 100_000
@@ -83,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"frames each pair floods per round, direct and through us (default {defaults.count})")
     parser.add_argument("-p", "--pairs", type=positive_int, default=defaults.pairs, metavar="N",
                         help=f"instance pairs flooding at once (default {defaults.pairs})")
+    parser.add_argument("--crowd", type=int, default=defaults.crowd, metavar="N",
+                        help=f"also measure throughput with N pairs flooding at once, COUNT frames in all "
+                             f"(default {defaults.crowd}; 0: not)")
     parser.add_argument("--pings", type=positive_int, default=defaults.pings, metavar="N",
                         help=f"round trips measured per round (default {defaults.pings})")
     parser.add_argument("-r", "--repeat", type=positive_int, default=defaults.repeat, metavar="N",
@@ -109,7 +114,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Raises ValueError for a combination argparse cannot refuse by itself."""
     if args.instances > netio.MAX_ID:
         raise ValueError(f"at most {netio.MAX_ID} instances")
-    return Settings(size=args.size, count=args.count, pairs=args.pairs, pings=args.pings, repeat=args.repeat,
+    if args.crowd < 0:
+        raise ValueError("--crowd: 0 or more pairs")
+    return Settings(size=args.size, count=args.count, pairs=args.pairs, crowd=args.crowd, pings=args.pings, repeat=args.repeat,
                     memory_small=args.memory[0], memory_large=args.memory[1], instances=args.instances,
                     links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group))
 

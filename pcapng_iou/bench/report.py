@@ -12,9 +12,12 @@ from pcapng_iou import __version__
 from pcapng_iou.bench import PROG
 
 #: The targets the issue set for a 2-core machine (100-byte frames, capture on, no dashboard).
-TARGET_RATIO = 0.45
+TARGET_RATIO = 0.50
 TARGET_ADDED_P50_US = 60.0
 TARGET_ADDED_P99_US = 120.0
+TARGET_CPU_US_PER_FRAME = 5.0
+#: Rounds whose figures spread wider than this (max - min over the median) are too noisy to trust.
+NOISY_SPREAD = 0.25
 TARGET_RSS_GROWTH_MB = 5.0
 TARGET_ATTACH_S = 2.0
 TARGET_IDLE_CPU_PERCENT = 1.0
@@ -47,7 +50,8 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
 
     runs = []
     for r in rounds:
-        run = {k: r[k] for k in ("direct_fps", "captured_fps", "ratio", "cpu_s_per_100k", "peak_rss_kb") if k in r}
+        run = {k: r[k] for k in ("direct_fps", "captured_fps", "ratio", "cpu_s_per_100k", "peak_rss_kb",
+                                 "direct_crowd_fps", "captured_crowd_fps", "crowd_ratio") if k in r}
         for side in ("direct", "captured"):
             if f"{side}_rtt_us" in r:
                 run[f"{side}_p50_us"] = percentile(r[f"{side}_rtt_us"], 50)
@@ -65,7 +69,7 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "system": f"{platform.system()} {platform.release()}", "machine": platform.machine()},
         "settings": {"frame_size": settings.size, "count": settings.count, "pairs": settings.pairs,
-                     "pings": settings.pings, "warmup_pings": settings.warmup, "repeat": settings.repeat,
+                     "crowd": settings.crowd, "pings": settings.pings, "warmup_pings": settings.warmup, "repeat": settings.repeat,
                      "memory_frames": [settings.memory_small, settings.memory_large],
                      "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
                      "skip": list(settings.skip)},
@@ -77,6 +81,12 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
             "direct_fps": med("direct_fps", 0), "captured_fps": med("captured_fps", 0),
             "ratio": med("ratio", 3),
         }
+        if "crowd_ratio" in runs[0]:
+            result["throughput"]["crowd"] = {
+                "pairs": settings.crowd, "frames_per_round": max(1, settings.count // settings.crowd) * settings.crowd,
+                "direct_fps": med("direct_crowd_fps", 0), "captured_fps": med("captured_crowd_fps", 0),
+                "ratio": med("crowd_ratio", 3),
+            }
         result["cost"] = {
             "cpu_s_per_100k_frames": med("cpu_s_per_100k", 3),
             "cpu_us_per_frame": _round_to(median([r.get("cpu_s_per_100k") for r in runs]) * 10, 2),
@@ -91,6 +101,7 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
         }
     if runs:
         result["runs"] = [{k: _round_to(v, 3) for k, v in run.items()} for run in runs]
+        result["ranges"], result["noisy"] = spreads(runs)
     if memory is not None:
         result["memory"] = {
             "frames_small": memory["frames_small"], "frames_large": memory["frames_large"],
@@ -111,6 +122,28 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
     return result
 
 
+#: The figures whose spread over the rounds says whether a run can be trusted, and how to name them.
+SPREAD_FIGURES = (("ratio", "throughput ratio"), ("crowd_ratio", "throughput ratio, pairs at once"),
+                  ("added_p50_us", "added round trip p50"), ("added_p99_us", "added round trip p99"),
+                  ("cpu_s_per_100k", "capture CPU per frame"))
+
+
+def spreads(runs: list) -> tuple:
+    """The lowest and highest of each figure over the rounds, and a sentence for each that spread too wide."""
+    ranges: dict = {}
+    noisy: list = []
+    for key, name in SPREAD_FIGURES:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if not values:
+            continue
+        low, high, middle = min(values), max(values), statistics.median(values)
+        ranges[key] = [round(low, 3), round(high, 3)]
+        if len(values) > 1 and middle and (high - low) / abs(middle) > NOISY_SPREAD:
+            noisy.append(f"{name} spread {(high - low) / abs(middle):.0%} over {len(values)} rounds "
+                         f"({low:.3g} to {high:.3g})")
+    return ranges, noisy
+
+
 def targets(result: dict) -> list:
     out = []
 
@@ -122,6 +155,10 @@ def targets(result: dict) -> list:
     if throughput:
         target("throughput ratio (through us / direct)", throughput["ratio"], f">= {TARGET_RATIO}",
                throughput["ratio"] >= TARGET_RATIO)
+    cost = result.get("cost")
+    if cost and cost.get("cpu_us_per_frame") is not None:
+        target("capture CPU per frame (us)", cost["cpu_us_per_frame"], f"<= {TARGET_CPU_US_PER_FRAME:g}",
+               cost["cpu_us_per_frame"] <= TARGET_CPU_US_PER_FRAME)
     if latency:
         target("added round trip p50 (us)", latency["added_p50_us"], f"<= {TARGET_ADDED_P50_US:g}",
                latency["added_p50_us"] <= TARGET_ADDED_P50_US)
@@ -148,6 +185,14 @@ def _n(value, digits=0) -> str:
     return f"{value:,.{digits}f}".replace(",", " ")
 
 
+def _range(result: dict, key: str, digits: int) -> str:
+    """`` (low-high)`` of a figure over the rounds, when there were several."""
+    low_high = result.get("ranges", {}).get(key)
+    if not low_high or result["settings"]["repeat"] < 2:
+        return ""
+    return f" ({_n(low_high[0], digits)}-{_n(low_high[1], digits)})"
+
+
 def format_table(result: dict) -> str:
     s = result["settings"]
     m = result["machine"]
@@ -167,17 +212,26 @@ def format_table(result: dict) -> str:
         rows.append((f"throughput, frames/s ({s['pairs']} pair{'s' if s['pairs'] > 1 else ''}, "
                      f"{_n(throughput['frames_per_round'])} frames)",
                      _n(throughput["direct_fps"]), _n(throughput["captured_fps"]), ""))
-        rows.append(("  ratio through us / direct", "", _n(throughput["ratio"], 2),
+        rows.append(("  ratio through us / direct", "", _n(throughput["ratio"], 2) + _range(result, "ratio", 2),
                      verdict("throughput ratio (through us / direct)")))
+        crowd = throughput.get("crowd")
+        if crowd:
+            rows.append((f"throughput, frames/s ({crowd['pairs']} pairs at once, {_n(crowd['frames_per_round'])} frames)",
+                         _n(crowd["direct_fps"]), _n(crowd["captured_fps"]), ""))
+            rows.append(("  ratio through us / direct", "", _n(crowd["ratio"], 2) + _range(result, "crowd_ratio", 2),
+                         ""))
     if latency:
         rows.append((f"round trip p50, us ({_n(latency['pings_per_round'])} pings)",
                      _n(latency["direct_p50_us"], 1), _n(latency["captured_p50_us"], 1), ""))
         rows.append(("round trip p99, us", _n(latency["direct_p99_us"], 1), _n(latency["captured_p99_us"], 1), ""))
-        rows.append(("  added p50, us", "", _n(latency["added_p50_us"], 1), verdict("added round trip p50 (us)")))
-        rows.append(("  added p99, us", "", _n(latency["added_p99_us"], 1), verdict("added round trip p99 (us)")))
+        rows.append(("  added p50, us", "", _n(latency["added_p50_us"], 1) + _range(result, "added_p50_us", 1),
+                     verdict("added round trip p50 (us)")))
+        rows.append(("  added p99, us", "", _n(latency["added_p99_us"], 1) + _range(result, "added_p99_us", 1),
+                     verdict("added round trip p99 (us)")))
     if cost:
-        rows.append(("capture CPU per 100 000 frames, s", "", _n(cost["cpu_s_per_100k_frames"], 3),
-                     f"({_n(cost['cpu_us_per_frame'], 2)} us a frame)"))
+        rows.append(("capture CPU per 100 000 frames, s", "", _n(cost["cpu_s_per_100k_frames"], 3)
+                     + _range(result, "cpu_s_per_100k", 3),
+                     f"({_n(cost['cpu_us_per_frame'], 2)} us a frame) " + verdict("capture CPU per frame (us)")))
         rows.append(("capture peak RSS, MB", "", _n(cost["peak_rss_mb"], 1), ""))
     memory = result.get("memory")
     if memory:
@@ -205,6 +259,8 @@ def format_table(result: dict) -> str:
                  f"{'passed' if c['passed'] else 'FAILED'}")
     if s["frame_size"] != 100 or s["pairs"] != 1:
         lines.append("note: the targets were set for 1 pair of 100-byte frames")
+    for text in result.get("noisy", []):
+        lines.append(f"warning: too noisy to trust: {text}; run again on a quieter machine (or more rounds, -r)")
     for failure in c["failures"]:
         lines.append(f"  failed: {failure}")
     return "\n".join(lines)

@@ -98,8 +98,9 @@ class Bench:
         self.workers: dict[int, Worker] = {}
         self.captures: list = []
         self.inodes: dict[int, int] = {}
-        self.senders = [FIRST_SENDER + i for i in range(settings.pairs)]
-        self.receivers = [FIRST_RECEIVER + i for i in range(settings.pairs)]
+        pairs = max(settings.pairs, settings.crowd)
+        self.senders = [FIRST_SENDER + i for i in range(pairs)]
+        self.receivers = [FIRST_RECEIVER + i for i in range(pairs)]
         #: What the running capture relayed, per NETMAP line: (first seq, count) spans.
         self._spans: list = []
         #: Frames sent so far per sender, and pings: where the next sequence numbers start.
@@ -144,7 +145,7 @@ class Bench:
     # -- the measurements ------------------------------------------------------
     def flood(self, count: int, senders=None) -> float:
         """Every pair floods ``count`` frames at once; frames/s from first send to last arrival."""
-        senders = senders or self.senders
+        senders = senders or self.senders[:self.settings.pairs]
         receivers = [self.receivers[self.senders.index(s)] for s in senders]
         for sender, receiver in zip(senders, receivers):
             self.workers[receiver].send(f"sink {sender} {count}")
@@ -169,6 +170,10 @@ class Bench:
         start = min(f["start_ns"] for f in floods)
         end = max(s["end_ns"] for s in sinks)
         return count * len(senders) / ((end - start) / 1e9)
+
+    def _crowd_count(self) -> int:
+        """Frames each pair of the crowd floods: COUNT in all."""
+        return max(1, self.settings.count // self.settings.crowd)
 
     def ping(self) -> list:
         """Round trips between the ping pair, in microseconds, warm-up left out."""
@@ -230,9 +235,12 @@ class Bench:
     def round(self, number: int) -> dict:
         skip = self.settings.skip
         result: dict = {}
+        pairs, crowd = self.senders[:self.settings.pairs], self.senders[:self.settings.crowd]
         if "throughput" not in skip:
             self.progress(f"round {number}: throughput, direct")
-            result["direct_fps"] = self.flood(self.settings.count)
+            result["direct_fps"] = self.flood(self.settings.count, pairs)
+            if crowd:
+                result["direct_crowd_fps"] = self.flood(self._crowd_count(), crowd)
         if "latency" not in skip:
             self.progress(f"round {number}: latency, direct")
             result["direct_rtt_us"] = self.ping()
@@ -242,10 +250,14 @@ class Bench:
             if "throughput" not in skip:
                 self.progress(f"round {number}: throughput, through the capture")
                 cpu = capture.cpu()
-                result["captured_fps"] = self.flood(self.settings.count)
+                result["captured_fps"] = self.flood(self.settings.count, pairs)
                 frames = self.settings.count * self.settings.pairs
                 result["cpu_s_per_100k"] = (capture.cpu() - cpu) / frames * 100_000
                 result["ratio"] = result["captured_fps"] / result["direct_fps"]
+                if crowd:
+                    self.progress(f"round {number}: throughput, {len(crowd)} pairs at once, through the capture")
+                    result["captured_crowd_fps"] = self.flood(self._crowd_count(), crowd)
+                    result["crowd_ratio"] = result["captured_crowd_fps"] / result["direct_crowd_fps"]
             if "latency" not in skip:
                 self.progress(f"round {number}: latency, through the capture")
                 result["captured_rtt_us"] = self.ping()
@@ -374,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
             settings = settings_from(args)
         except ValueError as err:
             raise BenchError(str(err)) from None
-        if settings.pairs > FIRST_RECEIVER - FIRST_SENDER:
+        if max(settings.pairs, settings.crowd) > FIRST_RECEIVER - FIRST_SENDER:
             raise BenchError(f"at most {FIRST_RECEIVER - FIRST_SENDER} pairs")
         return Bench(settings, progress).run()
 
