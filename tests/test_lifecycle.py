@@ -10,6 +10,7 @@ import time
 from conftest import directory_state, read_packets, tshark_rows
 
 from pcapng_iou.sim import frames
+from pcapng_iou.sim import numbered as numbered_frames
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 MAC = "aa:bb:cc:00:64:00"
@@ -121,14 +122,13 @@ def test_restarted_instance_is_attached_again(make_lab, start_capture, workdir, 
 
 
 def test_stopped_instance_holds_back_only_its_own_traffic(make_lab, start_capture, workdir):
-    lab = make_lab(NETMAP, quiet=False)
+    lab = make_lab(NETMAP + "103:0/0 101:0/1\n", quiet=False)  # 103 floods 101
     capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(workdir, "s.pcapng"))
-    assert capture.wait_for("attached", count=3)
+    assert capture.wait_for("attached", count=4)
     lab[101].signal(signal.SIGSTOP)
     try:
-        # Fill 101's queue and then ours: the sender's flood runs in a thread of its own process.
-        flood = subprocess.Popen(
-            [sys.executable, "-c", FLOOD, lab.directory, "101", "3000"], stdout=subprocess.PIPE)
+        # Fill 101's queue and then ours: the flood runs in a process of its own.
+        lab[103].post("flood 0/0 3000 60")
         time.sleep(1.0)
         for number in range(50):
             lab[100].send("0/1", numbered(number))
@@ -139,25 +139,11 @@ def test_stopped_instance_holds_back_only_its_own_traffic(make_lab, start_captur
         assert cpu_busy < 0.5, f"capture spins while an instance is stopped: {cpu_busy:.2f} s CPU in 1 s"
     finally:
         lab[101].signal(signal.SIGCONT)
-    assert flood.wait(30) == 0
-    sent = int(flood.stdout.read())
-    assert lab[101].wait_received(sent, timeout=30)
-    got = [int.from_bytes(f[14:18], "big") for f in lab[101].frames_from(100)]
-    assert got == list(range(sent))
+    assert lab[103].reply(30) == "sent 3000"
+    assert lab[101].wait_received(3000, timeout=30)
+    got = [numbered_frames.parse(f)[2] for f in lab[101].frames_from(103)]
+    assert got == list(range(3000))
     assert capture.stop() == 0
-
-
-FLOOD = """
-import socket, sys
-from pcapng_iou.core import netio
-directory, target, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-sock.settimeout(60)
-for number in range(count):
-    frame = bytes.fromhex("ffffffffffffaabbcc00640088b5") + number.to_bytes(4, "big") + bytes(42)
-    sock.sendto(netio.Header(target, 100, 0, 0).pack() + frame, f"{directory}/{target}")
-print(count)
-"""
 
 
 def _cpu_seconds(pid: int) -> float:

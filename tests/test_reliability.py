@@ -1,25 +1,15 @@
 """Faults, hostile input, churn and privileges, with real processes, real signals and real kernel limits.
 
-Besides the simulated routers of :mod:`pcapng_iou.sim.lab`, two small
-stdlib-only programs run here as real processes (stdlib-only so that they also
-run as an unprivileged user who cannot import the package):
-
-* ``INSTANCE`` is an IOU instance as the protocol notes describe it (lock
-  file with its pid, socket at ``<id>``, clean exit on SIGTERM) that keeps
-  count of the numbered frames it gets, and with ``--log`` reports every
-  datagram byte for byte;
-* ``FLOOD`` is a peer sending numbered frames to an instance's socket path
-  as fast as the sockets take them.
-
-Frames are numbered so that "nothing lost, nothing out of order" is a plain
-comparison of the numbers the receiver saw.
+Every instance is the simulated IOU of :mod:`pcapng_iou.sim.instance`, as a
+real process.  In the labs here 100 and 102 report every frame they get, 103
+floods 101 with numbered frames (``flood``), and 101 counts them quietly
+(``tally``): "nothing lost, nothing out of order" is a comparison of counts.
+As another user it runs as a plain file, with no package installed.
 """
 from __future__ import annotations
 
 import collections
-import fcntl
 import os
-import queue
 import resource
 import shutil
 import signal
@@ -28,228 +18,37 @@ import stat
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 from conftest import directory_state, read_packets, short_tempdir, tshark_rows
 
 import pcapng_iou
+from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.sim import frames
+from pcapng_iou.sim.instance import Instance
+from pcapng_iou.sim.lab import LabProcess
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
+FLOOD_NETMAP = NETMAP + "103:0/0 101:0/1\n"  # 103 floods 101
+FLOW = "103:0"  # 103's numbered frames out of 0/0, as 101 tallies them
+INSTANCE_FILE = os.path.join(os.path.dirname(os.path.abspath(pcapng_iou.__file__)), "sim", "instance.py")
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
-ETHERTYPE = b"\x88\xb5"
 
-INSTANCE = r"""
-import errno, fcntl, os, select, signal, socket, sys
-directory, number, log = sys.argv[1], int(sys.argv[2]), "--log" in sys.argv[3:]
-path = os.path.join(directory, str(number))
-lock = path + ".lck"
-fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-os.ftruncate(fd, 0)
-os.write(fd, b"%d\n" % os.getpid())
-try:
-    os.unlink(path)
-except FileNotFoundError:
-    pass
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-sock.bind(path)
-sock.setblocking(False)
-sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-sender.settimeout(5)
-wake_r, wake_w = socket.socketpair()
-wake_r.setblocking(False)
-wake_w.setblocking(False)
-signal.set_wakeup_fd(wake_w.fileno())
-stopping = []
-signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-runs = []  # [first, last]: numbered frames received one after the other
-buffered = b""
-
-def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-say("ready %d" % os.getpid())
-while not stopping:
-    readable = select.select([sock, wake_r, 0], [], [])[0]
-    if sock in readable:
-        while True:
-            try:
-                datagram = sock.recv(1 << 18)
-            except BlockingIOError:
-                break
-            if log:
-                say("recv " + datagram.hex())
-            if len(datagram) >= 30 and datagram[20:22] == b"\x88\xb5":
-                n = int.from_bytes(datagram[22:30], "big")
-                if runs and runs[-1][1] + 1 == n:
-                    runs[-1][1] = n
-                else:
-                    runs.append([n, n])
-    if 0 in readable:
-        chunk = os.read(0, 1 << 20)
-        if not chunk:
-            break
-        buffered += chunk
-        *lines, buffered = buffered.split(b"\n")
-        for line in lines:
-            words = line.decode().split()
-            if words[0] == "send":
-                try:
-                    sender.sendto(bytes.fromhex(words[2]), os.path.join(directory, words[1]))
-                    say("sent")
-                except OSError as err:
-                    say("error " + errno.errorcode.get(err.errno, str(err)))
-            elif words[0] == "runs":
-                say("runs " + " ".join("%d-%d" % tuple(r) for r in runs))
-    if wake_r in readable:
-        try:
-            wake_r.recv(64)
-        except BlockingIOError:
-            pass
-for name in (path, lock):
-    try:
-        os.unlink(name)
-    except FileNotFoundError:
-        pass
-say("bye")
-"""
-
-FLOOD = r"""
-import errno, socket, struct, sys, time
-path, dst, src, first, count, size = sys.argv[1], *map(int, sys.argv[2:7])
-pace_after = int(sys.argv[7]) if len(sys.argv) > 7 else count
-pace = float(sys.argv[8]) if len(sys.argv) > 8 else 0.0
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-sock.settimeout(120)
-header = struct.pack(">HHBBBB", dst, src, 0, 0, 1, 0)
-mac = bytes((2, 0, 0, src >> 8, src & 255, 0))
-sent = 0
-for number in range(first, first + count):
-    if sent == pace_after:
-        print("paced", flush=True)
-    if sent >= pace_after:
-        time.sleep(pace)
-    frame = b"\xff" * 6 + mac + b"\x88\xb5" + number.to_bytes(8, "big")
-    try:
-        sock.sendto(header + frame + bytes(max(0, size - len(frame))), path)
-    except OSError as err:
-        if err.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            break  # nobody there any more (the capture was killed)
-        raise
-    sent += 1
-print("sent", sent, flush=True)
-"""
+#: What 101 counts of 103's flood when every frame came exactly once, in order.
+def exact(count: int) -> dict:
+    return {"next": count, "good": count, "reordered": 0, "duplicates": 0, "corrupt": 0, "missing": 0}
 
 
-class SimInstance:
-    """``INSTANCE`` as a real process; ``received`` holds what it got when started with ``log=True``."""
-
-    def __init__(self, directory: str, number: int, log: bool = False, python: str = sys.executable, **popen):
-        argv = [python, "-c", INSTANCE, directory, str(number)] + (["--log"] if log else [])
-        self.number = number
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, bufsize=0, **popen)
-        self.received: list = []
-        self._replies: "queue.Queue[str]" = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        first = self.reply(10)
-        assert first.startswith("ready"), f"instance {number} did not start: {first}"
-
-    def _read(self) -> None:
-        for raw in self.process.stdout:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("recv "):
-                self.received.append(bytes.fromhex(line[5:]))
-            else:
-                self._replies.put(line)
-        self._replies.put("")
-
-    def reply(self, timeout: float = 10.0) -> str:
-        try:
-            return self._replies.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"instance {self.number} did not answer") from None
-
-    def command(self, line: str) -> str:
-        self.process.stdin.write((line + "\n").encode())
-        return self.reply()
-
-    def send(self, target: int, datagram: bytes) -> str:
-        return self.command(f"send {target} {datagram.hex()}")
-
-    def runs(self) -> list:
-        words = self.command("runs").split()[1:]
-        return [tuple(int(n) for n in word.split("-")) for word in words]
-
-    def wait_runs(self, expected: list, timeout: float = 30.0) -> list:
-        deadline = time.monotonic() + timeout
-        while True:
-            runs = self.runs()
-            if runs == expected or time.monotonic() > deadline:
-                return runs
-            time.sleep(0.1)
-
-    def wait_received(self, count: int, timeout: float = 10.0) -> bool:
-        return wait_until(lambda: len(self.received) >= count, timeout)
-
-    def signal(self, signum: int) -> None:
-        os.kill(self.process.pid, signum)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-        self.process.wait(10)
-        self._reader.join(5)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            stream.close()
+def flow(sink) -> dict:
+    """What ``sink`` received of 103's numbered frames."""
+    return sink.tally().get(FLOW, exact(0))
 
 
-@pytest.fixture
-def sim_instances():
-    """``sim_instances(directory, number, **kw)``: a :class:`SimInstance`, stopped at the end."""
-    started = []
-
-    def factory(*args, **kwargs) -> SimInstance:
-        instance = SimInstance(*args, **kwargs)
-        started.append(instance)
-        return instance
-
-    yield factory
-    for instance in started:
-        instance.stop()
-
-
-def flood(directory: str, target: int, first: int, count: int, size: int = 64,
-          pace_after: int | None = None, pace: float = 0.0, source: int = 100) -> subprocess.Popen:
-    argv = [sys.executable, "-c", FLOOD, os.path.join(directory, str(target)), str(target), str(source),
-            str(first), str(count), str(size)]
-    if pace_after is not None:
-        argv += [str(pace_after), str(pace)]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-
-
-def flood_result(process: subprocess.Popen, timeout: float = 60.0) -> int:
-    out, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, out
-    return int(out.split()[-1])
-
-
-def merged(runs: list) -> list:
-    """Runs of numbers put in order and joined: what arrived, whatever the order."""
-    out: list = []
-    for first, last in sorted(runs):
-        if out and first <= out[-1][1] + 1:
-            assert first > out[-1][1], f"frames {first}..{min(last, out[-1][1])} arrived twice"
-            out[-1][1] = max(out[-1][1], last)
-        else:
-            out.append([first, last])
-    return [tuple(run) for run in out]
+def wait_flow(sink, good: int, timeout: float = 30.0) -> dict:
+    """:func:`flow` once ``good`` frames have come (or the time is up)."""
+    wait_until(lambda: flow(sink)["good"] >= good, timeout, interval=0.1)
+    return flow(sink)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
@@ -287,11 +86,13 @@ def numbered(number: int) -> bytes:
     return frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:64:00", 0x88B5, number.to_bytes(8, "big") + bytes(40))
 
 
-def start_lab_with_sink(make_lab, sim_instances, log: bool = False):
-    """100 and 102 are simulated routers; 101, the one that gets flooded, is an ``INSTANCE``."""
-    lab = make_lab(NETMAP, start=False)
+def start_lab_with_sink(make_lab):
+    """The lab of :data:`FLOOD_NETMAP`; 101, the one that gets flooded, and 103, its flooder, report no frame."""
+    lab = make_lab(FLOOD_NETMAP, start=False)
     lab.start(100, 102)
-    return lab, sim_instances(lab.directory, 101, log=log)
+    for number in (101, 103):
+        lab.instances[number] = LabProcess(lab.directory, number, lab.netmap_path, quiet=True)
+    return lab, lab[101], lab[103]
 
 
 # == Writing the file fails =====================================================================
@@ -336,9 +137,9 @@ FLOOD_COUNT = 40000
 
 
 @pytest.mark.parametrize("fault", ["small filesystem", "file size limit", "folder removed"])
-def test_output_failing_mid_capture_loses_no_frame(fault, request, make_lab, sim_instances, start_capture, workdir):
+def test_output_failing_mid_capture_loses_no_frame(fault, request, make_lab, start_capture, workdir):
     """The file stops taking data while a flood runs: one error, status 1, sockets back, every frame delivered."""
-    lab, sink = start_lab_with_sink(make_lab, sim_instances)
+    lab, sink, flooder = start_lab_with_sink(make_lab)
     before = directory_state(lab.directory)
     if fault == "small filesystem":
         output = os.path.join(request.getfixturevalue("small_filesystem"), "cap.pcapng")
@@ -356,22 +157,23 @@ def test_output_failing_mid_capture_loses_no_frame(fault, request, make_lab, sim
             capture = start_capture(*args)
     else:
         capture = start_capture(*args)
-    assert capture.wait_for("attached", count=3), capture.stderr
-    sender = flood(lab.directory, 101, 0, FLOOD_COUNT, size=200)
+    assert capture.wait_for("attached", count=4), capture.stderr
+    flooder.post(f"flood 0/0 {FLOOD_COUNT} 200")
     if fault == "folder removed":
         assert wait_until(lambda: os.path.getsize(output) > 64 * 1024, 20), capture.stderr
         shutil.rmtree(os.path.join(workdir, "out"))
     assert capture.wait(30) == 1, capture.stderr
-    flooding = sender.poll() is None
+    flooding = not flooder.answered()
     errors = error_lines(capture)
     assert len(errors) == 1 and errors[0].startswith(f"pcapng-iou: error: cannot write {output}: {reason}"), \
         capture.stderr
     assert directory_state(lab.directory) == before
-    assert flood_result(sender) == FLOOD_COUNT
-    runs = sink.wait_runs([(0, FLOOD_COUNT - 1)])
-    assert merged(runs) == [(0, FLOOD_COUNT - 1)], runs
-    # Frames still in our queue when the name goes back reach the instance after some sent straight to it.
-    print(f"{fault}: flood still running when the capture ended: {flooding}; arrival runs: {len(runs)}")
+    assert flooder.reply(120) == f"sent {FLOOD_COUNT}"
+    got = wait_flow(sink, FLOOD_COUNT)
+    # Frames still in our queue when the name goes back reach the instance after some sent straight to it:
+    # every one exactly once, but not always in order.
+    assert dict(got, reordered=0) == exact(FLOOD_COUNT), got
+    print(f"{fault}: flood still running when the capture ended: {flooding}; overtaken: {got['reordered']}")
 
 
 # == The capture is killed under heavy traffic ======================================================
@@ -388,21 +190,21 @@ def _recorded_numbers(tshark: str, output: str) -> tuple[list, list, subprocess.
 
 
 @pytest.mark.parametrize("flush", [False, True], ids=["buffered", "flush-each"])
-def test_killed_under_heavy_traffic_then_repair(flush, make_lab, sim_instances, start_capture, workdir, tshark):
-    lab, sink = start_lab_with_sink(make_lab, sim_instances)
+def test_killed_under_heavy_traffic_then_repair(flush, make_lab, start_capture, workdir, tshark):
+    lab, sink, flooder = start_lab_with_sink(make_lab)
     before = directory_state(lab.directory)
     output = os.path.join(workdir, "killed.pcapng")
     capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, *(["-f"] if flush else []))
-    assert capture.wait_for("attached", count=3), capture.stderr
+    assert capture.wait_for("attached", count=4), capture.stderr
     # As fast as it goes for a while, then a steady trickle: the last second before the kill must be on disk.
     heavy = 30000
-    sender = flood(lab.directory, 101, 0, 10 ** 7, size=100, pace_after=heavy, pace=0.002)
-    assert sender.stdout.readline().strip() == "paced"
+    assert flooder.command(f"flood 0/0 {heavy} 100", timeout=120) == f"sent {heavy}"
+    flooder.stream("0/0", 500, 100)
     time.sleep(2.5)
     killed_at = time.time()
     capture.process.kill()
     assert capture.wait(10) == -signal.SIGKILL
-    sent = flood_result(sender)  # stops at "connection refused" from our dead socket
+    sent = flooder.halt("0/0")  # what went out; since the kill our dead socket refuses it ("connection refused")
     assert sent > heavy
 
     # The lab is broken until repaired: the instance listens at 101_real.
@@ -412,13 +214,13 @@ def test_killed_under_heavy_traffic_then_repair(flush, make_lab, sim_instances, 
     assert "instance 101 runs: renamed" in fixed.stdout and "instance 100 runs: renamed" in fixed.stdout
     assert directory_state(lab.directory) == before
 
-    delivered = sink.runs()
-    assert len(delivered) == 1 and delivered[0][0] == 0, delivered  # in order, none lost in between
-    delivered_count = delivered[0][1] + 1
-    after = flood(lab.directory, 101, 10 ** 9, 5000, size=100)
-    assert flood_result(after) == 5000
-    runs = sink.wait_runs(delivered + [(10 ** 9, 10 ** 9 + 4999)])
-    assert runs == delivered + [(10 ** 9, 10 ** 9 + 4999)], runs
+    delivered = flow(sink)
+    assert delivered == exact(delivered["next"]), delivered  # from the first, in order, none lost in between
+    delivered_count = delivered["next"]
+    # The flood goes on where it stopped; what died in our queue stays missing, nothing else.
+    assert flooder.command("flood 0/0 5000 100", timeout=120) == "sent 5000"
+    got = wait_flow(sink, delivered_count + 5000)
+    assert got == dict(exact(sent + 5000), good=delivered_count + 5000, missing=sent - delivered_count), got
     lab[100].send("0/1", numbered(7))
     assert lab[102].wait_received(1) and lab[102].frames_from(100) == [numbered(7)]
 
@@ -437,10 +239,10 @@ def test_killed_under_heavy_traffic_then_repair(flush, make_lab, sim_instances, 
 
 
 # == An instance stops while others flood ==============================================================
-def test_stopped_instance_memory_bounded_others_unaffected(make_lab, sim_instances, start_capture, workdir):
-    lab, sink = start_lab_with_sink(make_lab, sim_instances)
+def test_stopped_instance_memory_bounded_others_unaffected(make_lab, start_capture, workdir):
+    lab, sink, flooder = start_lab_with_sink(make_lab)
     capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", os.path.join(workdir, "m.pcapng"))
-    assert capture.wait_for("attached", count=3), capture.stderr
+    assert capture.wait_for("attached", count=4), capture.stderr
     pid = capture.process.pid
     lab[100].send("0/1", numbered(0))
     assert lab[102].wait_received(1)
@@ -449,7 +251,7 @@ def test_stopped_instance_memory_bounded_others_unaffected(make_lab, sim_instanc
     count, size = 20000, 1400  # 28 MB: far more than the kernel queues hold
     sink.signal(signal.SIGSTOP)
     try:
-        sender = flood(lab.directory, 101, 0, count, size=size)
+        flooder.post(f"flood 0/0 {count} {size}")
         peak = baseline
         started = time.monotonic()
         for number in range(1, 31):
@@ -460,13 +262,13 @@ def test_stopped_instance_memory_bounded_others_unaffected(make_lab, sim_instanc
         while time.monotonic() - started < 2.0:
             peak = max(peak, proc_status_kb(pid, "VmRSS"))
             time.sleep(0.05)
-        assert sender.poll() is None, "the flood got through to a stopped instance: frames were dropped"
+        assert not flooder.answered(), "the flood got through to a stopped instance: frames were dropped"
         assert capture.process.poll() is None
     finally:
         sink.signal(signal.SIGCONT)
-    assert flood_result(sender) == count
-    runs = sink.wait_runs([(0, count - 1)])
-    assert runs == [(0, count - 1)], runs[:10]
+    assert flooder.reply(120) == f"sent {count}"
+    got = wait_flow(sink, count)
+    assert got == exact(count), got
     assert [f[14:22] for f in lab[102].frames_from(100)] == [n.to_bytes(8, "big") for n in range(31)]
     grown_kb = peak - baseline
     print(f"VmRSS {baseline} kB, peak {peak} kB while {count * size // 10 ** 6} MB waited for a stopped "
@@ -492,11 +294,10 @@ def _odd_datagrams() -> list:
     return out
 
 
-def test_malformed_datagrams_forwarded_unchanged_and_counted(make_lab, sim_instances, start_capture, workdir,
-                                                              tshark):
+def test_malformed_datagrams_forwarded_unchanged_and_counted(make_lab, start_capture, workdir, tshark):
     lab = make_lab("100:0/0 101:0/0\n", start=False)
     lab.start(100)
-    sink = sim_instances(lab.directory, 101, log=True)
+    sink = lab.instances[101] = LabProcess(lab.directory, 101, lab.netmap_path, extra=("--report-datagrams",))
     datagrams = _odd_datagrams()
     assert len(datagrams[12]) == 65536
     sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -505,7 +306,7 @@ def test_malformed_datagrams_forwarded_unchanged_and_counted(make_lab, sim_insta
     for datagram in datagrams:
         sender.sendto(datagram, target)
     assert sink.wait_received(len(datagrams))
-    assert sink.received == datagrams
+    assert sink.datagrams == datagrams
     # ...it gets through the capture too.
     output = os.path.join(workdir, "odd.pcapng")
     capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
@@ -513,7 +314,7 @@ def test_malformed_datagrams_forwarded_unchanged_and_counted(make_lab, sim_insta
     for datagram in datagrams:
         sender.sendto(datagram, target)
     assert sink.wait_received(2 * len(datagrams)), capture.stderr
-    assert sink.received[len(datagrams):] == datagrams
+    assert sink.datagrams[len(datagrams):] == datagrams
     sender.close()
     assert capture.process.poll() is None, capture.stderr
     assert capture.stop() == 0
@@ -531,31 +332,12 @@ def test_malformed_datagrams_forwarded_unchanged_and_counted(make_lab, sim_insta
 
 
 # == Instances come and go by the thousand ==============================================================
-class _Lifetime:
-    """One short life of an instance, in this process: lock and pid, socket, then a clean exit."""
-
-    def __init__(self, directory: str, number: int):
-        self.path = os.path.join(directory, str(number))
-        self.lock = self.path + ".lck"
-        self.fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, b"%d\n" % os.getpid())
-        try:
-            os.unlink(self.path)  # the stale socket of an earlier life (or our proxy's)
-        except FileNotFoundError:
-            pass
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-
-    def end(self) -> None:
-        for path in (self.path, self.lock):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-        self.sock.close()
-        os.close(self.fd)
+def lifetime(directory: str, number: int) -> Instance:
+    """One short life of an instance, in this process: the simulated instance's own start and
+    clean exit (lock and pid, socket; unlink both), without a process of its own to start."""
+    instance = Instance(directory, number, Netmap())
+    instance.start()
+    return instance
 
 
 def test_ten_thousand_instance_lifetimes_leak_nothing(make_lab, start_capture, workdir):
@@ -572,13 +354,13 @@ def test_ten_thousand_instance_lifetimes_leak_nothing(make_lab, start_capture, w
     started = time.monotonic()
     for cycle in range(cycles):
         if len(living) >= window:
-            living.popleft().end()
-        living.append(_Lifetime(lab.directory, ids[cycle % len(ids)]))
+            living.popleft().stop()
+        living.append(lifetime(lab.directory, ids[cycle % len(ids)]))
         if cycle % 200 == 0:
             peak = max(peak, fd_count(pid))
             assert capture.process.poll() is None, capture.stderr[-2000:]
     while living:
-        living.popleft().end()
+        living.popleft().stop()
     took = time.monotonic() - started
     assert wait_until(lambda: directory_state(lab.directory) == settled, 20), \
         sorted(set(os.listdir(lab.directory)) - set(settled))
@@ -612,7 +394,7 @@ def _python_for(uid: int, gid: int) -> str | None:
     return None
 
 
-def test_root_on_another_users_netio_dir(sim_instances, start_capture):
+def test_root_on_another_users_netio_dir(start_capture):
     if os.geteuid() != 0:
         pytest.skip("needs root")
     import pwd
@@ -625,14 +407,19 @@ def test_root_on_another_users_netio_dir(sim_instances, start_capture):
     if python is None:
         pytest.skip("no Python that user nobody may run")
     base = short_tempdir("iouroot")
+    started = []
     try:
         os.chmod(base, 0o755)
         netio_dir = os.path.join(base, "netio65534")
         os.mkdir(netio_dir, 0o755)
         os.chown(netio_dir, user.pw_uid, user.pw_gid)
-        as_nobody = dict(user=user.pw_uid, group=user.pw_gid, extra_groups=[], python=python)
-        first = sim_instances(netio_dir, 100, log=True, umask=0o022, **as_nobody)
-        second = sim_instances(netio_dir, 101, log=True, umask=0o077, **as_nobody)
+        # As a plain file: nobody may not see our installed package.
+        as_nobody = dict(runner=(python, "-I", INSTANCE_FILE), extra=("-N", "--report-datagrams"), cwd=base,
+                         user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+        first = LabProcess(netio_dir, 100, umask=0o022, **as_nobody)
+        started.append(first)
+        second = LabProcess(netio_dir, 101, umask=0o077, **as_nobody)
+        started.append(second)
         before = directory_state(netio_dir)
         modes = {name: os.lstat(os.path.join(netio_dir, name)).st_mode for name in ("100", "101")}
         assert modes == {"100": stat.S_IFSOCK | 0o755, "101": stat.S_IFSOCK | 0o700}
@@ -651,16 +438,18 @@ def test_root_on_another_users_netio_dir(sim_instances, start_capture):
             st = os.lstat(os.path.join(netio_dir, name))
             assert st.st_uid == user.pw_uid and not st.st_mode & stat.S_IWOTH, name
         # The unprivileged instances still reach each other, through us.
-        assert first.send(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(1)) == "sent"
-        assert second.send(100, struct.pack(">HHBBBB", 100, 101, 0, 0, 1, 0) + numbered(2)) == "sent"
+        assert first.send_raw(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(1))
+        assert second.send_raw(100, struct.pack(">HHBBBB", 100, 101, 0, 0, 1, 0) + numbered(2))
         assert first.wait_received(1) and second.wait_received(1)
         assert capture.stop() == 0
         assert stat.S_IMODE(os.stat(output).st_mode) == 0o644
         assert [p[1] for p in read_packets(output)] == [numbered(1), numbered(2)]
         assert directory_state(netio_dir) == before
-        assert first.send(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(3)) == "sent"
+        assert first.send_raw(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(3))
         assert second.wait_received(2)
     finally:
+        for instance in started:
+            instance.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -35,13 +35,14 @@ class LabProcess:
 
     def __init__(self, directory: str, instance: int, netmap_path: Optional[str] = None,
                  speak: bool = False, interval: float = 1.0, quiet: bool = False, extra: tuple = (),
-                 bays: tuple = (2, 2), cwd: Optional[str] = None, iou: bool = True, runner: tuple = ()):
+                 bays: tuple = (2, 2), cwd: Optional[str] = None, iou: bool = True, runner: tuple = (), **popen):
         """``netmap_path``: a file named NETMAP is read from the working directory (the process
         runs in its folder), as IOU reads it; any other name is passed with ``--netmap``.
         Without one, the instance runs in ``cwd`` (ours by default) and reads any NETMAP there.
         ``iou=False``: a command line that is not IOU's (the id first, as for a bridge such as
         GNS3's ubridge at id+512).  ``runner``: the words that run the instance instead of
-        ``python -m pcapng_iou.sim.instance`` (``setpriv ... python3 .../instance.py``)."""
+        ``python -m pcapng_iou.sim.instance`` (``setpriv ... python3 .../instance.py``).
+        ``popen`` goes to :class:`subprocess.Popen` (``user``, ``umask``...)."""
         self.directory = directory
         self.instance = instance
         command = instance_command(instance, bays, *extra, speak=speak, interval=interval, quiet=quiet)
@@ -60,10 +61,11 @@ class LabProcess:
             cwd=cwd, env=dict(os.environ, PCAPNG_IOU_NETIO_DIR=os.path.abspath(directory)),
             # A session of its own: Ctrl-C in the terminal (SIGINT to the whole foreground group)
             # stops the demo or the test, which then stops its instances cleanly; they do not die of it.
-            start_new_session=True,
+            start_new_session=True, **popen,
         )
         self.pid = self.process.pid
         self.received: list = []  # (src_id, "b/u" src, "b/u" dst, frame bytes)
+        self.datagrams: list = []  # whole datagrams, with --report-datagrams
         self.errors: list = []
         self._replies: "queue.Queue[str]" = queue.Queue()
         self._ready = threading.Event()
@@ -89,18 +91,32 @@ class LabProcess:
                 src = int(words[1]) if words[1] != "-" else None
                 frame = bytes.fromhex(words[4]) if len(words) == 5 else b""
                 self.received.append((src, words[2], words[3], frame))
+            elif words[0] == "datagram":
+                self.datagrams.append(bytes.fromhex(words[1]) if len(words) > 1 else b"")
             elif words[0] == "senderr":
                 self.errors.append(line)
             else:
                 self._replies.put(line)
 
     def command(self, line: str, timeout: float = 30.0) -> str:
+        self.post(line)
+        return self.reply(timeout, line.split()[0])
+
+    def post(self, line: str) -> None:
+        """Send a command without waiting for its answer (see :meth:`reply`)."""
         self.process.stdin.write((line + "\n").encode())
         self.process.stdin.flush()
+
+    def reply(self, timeout: float = 30.0, what: str = "a command") -> str:
+        """The next answer to a command."""
         try:
             return self._replies.get(timeout=timeout)
         except queue.Empty:
-            raise LabError(f"instance {self.instance} did not answer {line.split()[0]!r}") from None
+            raise LabError(f"instance {self.instance} did not answer {what!r}") from None
+
+    def answered(self) -> bool:
+        """Whether an answer waits (a command :meth:`post` ed has finished)."""
+        return not self._replies.empty()
 
     def send(self, interface: str, frame: bytes) -> int:
         """Send ``frame`` out of ``interface`` (``"0/0"``); return the copies sent."""
@@ -129,8 +145,9 @@ class LabProcess:
         return [r[3] for r in list(self.received) if r[0] == instance]
 
     def wait_received(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` frames (or whole datagrams, with ``--report-datagrams``) came."""
         deadline = time.monotonic() + timeout
-        while len(self.received) < count:
+        while len(self.received) + len(self.datagrams) < count:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -142,6 +159,7 @@ class LabProcess:
     def stop(self, timeout: float = 10.0) -> int:
         """Clean exit (SIGTERM): the instance removes its socket and lock file."""
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a stopped one would not hear SIGTERM
             self.process.send_signal(signal.SIGTERM)
         return self.wait(timeout)
 
