@@ -516,3 +516,17 @@ def test_bays_and_lines_before_the_start_write_nothing_early():
     assert rec.learn_bays(1, Bays(1, 2), "t") == b""
     assert rec.extend(parse("1:1/0 2:1/0\n").segments, "t") == b""
     assert idbs(rec.start()) == [linktypes.C_HDLC]
+
+
+def test_link_names_checked_against_the_netmap_once_there_is_one():
+    from pcapng_iou.core.selection import LinkSelection, parse_link_name
+
+    selection = LinkSelection([parse_link_name("100:0/0-101:0/0"), parse_link_name("104:0/0")])
+    rec = Recorder(parse(""), selection=selection)
+    rec.start()
+    assert rec.take_warnings() == []  # no NETMAP yet: the instances may bring it
+    rec.reload(parse(NETMAP), "t1")
+    assert rec.take_warnings() == [
+        "--link 104:0/0 matches no NETMAP line; recorded only if frames between those endpoints show up"]
+    rec.reload(parse(NETMAP + "\n"), "t2")
+    assert rec.take_warnings() == []  # said once

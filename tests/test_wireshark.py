@@ -410,6 +410,12 @@ def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_
     assert [(v["arg"], v["value"]) for v in values] == [
         ("4", "100:0/0-101:0/0"), ("4", "100:1/0-101:1/0"), ("4", "101:1/1-102:1/1"), ("4", "102:1/2-100:1/2")]
     assert values[1]["display"] == "100:1/0-101:1/0 (hdlc, NETMAP line 2)"
+    # Wireshark asks without the dialog's values: the running instances' NETMAP is found as a capture finds it.
+    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", lab.directory,
+                            env=env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    found = [_fields(line)["value"] for line in result.stdout.splitlines() if line.startswith("value ")]
+    assert found == [v["value"] for v in values]
 
     # Wireshark joins the ticked links with commas.
     before = directory_state(lab.directory)

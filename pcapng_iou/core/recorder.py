@@ -53,6 +53,7 @@ class Recorder:
         #: The interfaces that have a block in the file being written, in file order.
         self.in_file: list[Interface] = []
         self.frames_skipped = 0
+        self._link_names_warned: set = set()
         self.frames_recorded = 0
         self.shared_copies = 0
         self.datagrams_malformed = 0
@@ -65,10 +66,21 @@ class Recorder:
     def start(self) -> bytes:
         """Section header and one interface block per (recorded) NETMAP line."""
         self._started = True
-        for name in self.links.selection.unmatched(self.links.netmap):
-            self.links.warnings.append(f"--link {name.text} matches no NETMAP line; recorded only if "
-                                       f"frames between those endpoints show up")
+        self._check_link_names()
         return self.start_file()
+
+    def _check_link_names(self) -> None:
+        """Warn once about each ``--link`` name that no line of the NETMAP matches.
+
+        Not while there is no NETMAP at all: the instances may bring theirs when they start.
+        """
+        if not len(self.links.netmap):
+            return
+        for name in self.links.selection.unmatched(self.links.netmap):
+            if name.text not in self._link_names_warned:
+                self._link_names_warned.add(name.text)
+                self.links.warnings.append(f"--link {name.text} matches no NETMAP line; recorded only if "
+                                           f"frames between those endpoints show up")
 
     def start_file(self) -> bytes:
         """The start of a new file: section header, an interface block for every current recorded link."""
@@ -265,6 +277,7 @@ class Recorder:
         for new in result.added:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
         self.note_all(f"NETMAP reloaded at {when}: {result.summary()}")
+        self._check_link_names()
         return self._new_interface_blocks(), result
 
     def learn_bays(self, instance: int, layout, when: str) -> bytes:

@@ -103,15 +103,28 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
     return "\n".join(lines) + "\n"
 
 
-def config_netmap(path: Optional[str]) -> Optional[netmap_mod.Netmap]:
-    """The NETMAP whose links the dialog offers: ``--netmap`` if given, else ./NETMAP; None if unreadable."""
+def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> Optional[netmap_mod.Netmap]:
+    """The NETMAP whose links the dialog offers; None when there is none to read.
+
+    ``--netmap`` if given, else ./NETMAP, else the NETMAP files of the instances
+    running in the netio directory (their working directories, as a capture finds
+    them).  Wireshark asks for the dialog without passing the values set in it.
+    """
     path = path or ("NETMAP" if os.path.isfile("NETMAP") else None)
-    if not path:
-        return None
+    if path:
+        try:
+            return netmap_mod.load(path)
+        except netmap_mod.NetmapError:
+            return None  # the capture itself reports a broken NETMAP; the dialog just offers no links
+    from pcapng_iou.shell.learning import Learning
+
+    directory = netio_dir or netiodir.default_dir()
     try:
-        return netmap_mod.load(path)
-    except netmap_mod.NetmapError:
-        return None  # the capture itself reports a broken NETMAP; the dialog just offers no links
+        numbers = sorted(n for n in map(netiodir.instance_id, os.listdir(directory)) if n is not None)
+        netmap, _ = Learning(directory, None, lambda text, level="info": None).at_start(numbers)
+    except (OSError, netmap_mod.NetmapError):
+        return None
+    return netmap
 
 
 # -- the personal extcap folder, and our executable in it ---------------------------
@@ -410,7 +423,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.extcap_interface != INTERFACE:
             _error(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
             return ExitStatus.USAGE
-        sys.stdout.write(dlts_text() if args.extcap_dlts else config_text(netmap=config_netmap(args.netmap)))
+        sys.stdout.write(dlts_text() if args.extcap_dlts else config_text(netmap=config_netmap(args.netmap, args.netio_dir)))
         return ExitStatus.OK
     if args.capture:
         return run_capture(args)
