@@ -154,7 +154,7 @@ def test_reload_mid_file_goes_into_this_file_and_the_next(make_lab, start_captur
                             "-b", "duration:1.5")
     assert capture.wait_for("attached", count=2), capture.stderr
     with open(lab.netmap_path, "w") as handle:
-        handle.write("100:0/0 101:0/0\n100:1/0 101:1/0 ppp\n100:2/0 101:2/0\n")
+        handle.write("100:0/0 101:0/0\n100:1/0 101:1/0 ppp\n100:0/1 101:0/1\n")
     capture.process.send_signal(signal.SIGHUP)
     assert capture.wait_for("NETMAP reloaded"), capture.stderr
     reloaded_in = len(series_files(out))
@@ -165,8 +165,8 @@ def test_reload_mid_file_goes_into_this_file_and_the_next(make_lab, start_captur
     files = [interfaces_of(capinfos, os.path.join(out, name)) for name in series_files(out)]
     # Files before the reload: the two links.  The file of the reload: those, then the new PPP interface
     # and the added link.  Every later file: the current links only, at their current link types.
-    after = [("100:0/0-101:0/0", 1), ("100:1/0-101:1/0", 4), ("100:2/0-101:2/0", 1)]
-    during = before + [("100:1/0-101:1/0", 4), ("100:2/0-101:2/0", 1)]
+    after = [("100:0/0-101:0/0", 1), ("100:1/0-101:1/0", 4), ("100:0/1-101:0/1", 1)]
+    during = before + [("100:1/0-101:1/0", 4), ("100:0/1-101:0/1", 1)]
     assert files[:reloaded_in - 1] == [before] * (reloaded_in - 1), files
     assert files[reloaded_in - 1] == during, files
     assert files[reloaded_in:] == [after] * (len(files) - reloaded_in), files
