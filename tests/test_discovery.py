@@ -1,0 +1,105 @@
+"""Reading what an instance tells about itself: real lock files, real processes, the real /proc."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pcapng_iou.core.bays import Bays
+from pcapng_iou.shell import discovery
+
+
+@pytest.fixture
+def netio_dir(workdir):
+    path = os.path.join(workdir, "netio")
+    os.mkdir(path)
+    return path
+
+
+def write_lock(netio_dir: str, instance: int, text: str) -> None:
+    with open(os.path.join(netio_dir, f"{instance}.lck"), "w") as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def process_in_folder(workdir):
+    """``start(argv, netmap_text)``: a real process running in a folder of its own (with a NETMAP)."""
+    started = []
+
+    def start(argv, netmap_text=None):
+        folder = os.path.join(workdir, f"folder{len(started)}")
+        os.mkdir(folder)
+        if netmap_text is not None:
+            with open(os.path.join(folder, "NETMAP"), "w") as handle:
+                handle.write(netmap_text)
+        process = subprocess.Popen(argv, cwd=folder)
+        started.append(process)
+        return process, folder
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+SLEEPER = "import time; time.sleep(60)"
+
+
+def test_an_iou_command_line_and_its_folder(netio_dir, process_in_folder):
+    process, folder = process_in_folder([sys.executable, "-c", SLEEPER, "-e", "1", "-s", "2", "7"], "7:1/0 8:1/0\n")
+    write_lock(netio_dir, 7, f"{process.pid}\n")
+    facts = discovery.probe(netio_dir, 7)
+    assert (facts.pid, facts.problems, facts.proc_refused) == (process.pid, [], None)
+    assert facts.argv[-5:] == ["-e", "1", "-s", "2", "7"] and facts.bays == Bays(1, 2)
+    assert facts.cwd == os.path.realpath(folder)
+    assert facts.shown_netmap == os.path.join(os.path.realpath(folder), "NETMAP") == facts.netmap_path
+    assert discovery.probe(netio_dir, 7, want_cwd=False).cwd is None  # with -n, folders are not read
+
+
+def test_a_process_that_is_not_iou_tells_no_bays(netio_dir, process_in_folder):
+    process, folder = process_in_folder([sys.executable, "-c", SLEEPER, "513", "--bridge"])
+    write_lock(netio_dir, 513, f"{process.pid}\n")
+    facts = discovery.probe(netio_dir, 513)
+    assert facts.bays is None and facts.netmap_path is None and facts.problems == []
+
+
+def test_lock_files_that_hold_no_pid(netio_dir):
+    for number, text in ((1, ""), (2, "abc\n"), (3, "12 13\n"), (4, "0\n"), (5, "9" * 80), (6, "-5\n")):
+        write_lock(netio_dir, number, text)
+        facts = discovery.probe(netio_dir, number)
+        assert facts.problems == [f"instance {number}: its lock file {netio_dir}/{number}.lck holds no pid"]
+    facts = discovery.probe(netio_dir, 9)
+    assert facts.problems == [f"instance 9: cannot read its lock file {netio_dir}/9.lck (No such file or directory)"]
+
+
+def test_a_pid_that_is_gone(netio_dir):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    write_lock(netio_dir, 3, f"{gone.pid}\n")
+    facts = discovery.probe(netio_dir, 3)
+    assert facts.problems == [f"instance 3: its lock file names pid {gone.pid}, which is not running: "
+                              f"nothing learnt from it"]
+    assert facts.bays is None and facts.proc_refused is None
+
+
+def test_no_proc_at_all(netio_dir, workdir):
+    """Where /proc does not exist (not Linux): a folder without 'self' stands for it."""
+    empty = os.path.join(workdir, "noproc")
+    os.mkdir(empty)
+    write_lock(netio_dir, 1, f"{os.getpid()}\n")
+    facts = discovery.probe(netio_dir, 1, proc=empty)
+    assert facts.proc_refused == f"{empty} is not available here (not Linux?)" and facts.argv is None
+
+
+def test_sources_say_where_they_looked(workdir):
+    sources = discovery.NetmapSources(None, os.path.join(workdir, "NETMAP"))
+    assert sources.discovering and sources.describe() is None
+    assert sources.nowhere() == (f"looked for {workdir}/NETMAP and in the working directories of running "
+                                 f"instances (none yet)")
+    for number in range(1, 11):
+        sources.add_found(discovery.InstanceFacts(number))
+    assert sources.nowhere().endswith("instances 1, 2, 3, 4, 5, 6, 7, 8 and 2 more")
+    assert discovery.NetmapSources(None).nowhere() == "looked in the working directories of running instances (none yet)"
+    assert discovery.NetmapSources("/lab/NETMAP").describe() == "/lab/NETMAP"
