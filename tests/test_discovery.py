@@ -101,5 +101,6 @@ def test_sources_say_where_they_looked(workdir):
     for number in range(1, 11):
         sources.add_found(discovery.InstanceFacts(number))
     assert sources.nowhere().endswith("instances 1, 2, 3, 4, 5, 6, 7, 8 and 2 more")
-    assert discovery.NetmapSources(None).nowhere() == "looked in the working directories of running instances (none yet)"
+    nowhere = discovery.NetmapSources(None).nowhere()
+    assert nowhere == "looked in the working directories of running instances (none yet)"
     assert discovery.NetmapSources("/lab/NETMAP").describe() == "/lab/NETMAP"
