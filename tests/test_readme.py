@@ -121,7 +121,7 @@ def test_readme_explains_directions_reloads_and_the_gap_before_a_reload():
     assert "shared segment of three or more routers" in text and "not sent by router 1" in text
     assert "same name" in text and "descriptions* differ" in text
     assert "Frames sent before the reload stay on the old interface" in text
-    assert "``auto``" in text and "follows the frames by itself" in text
+    assert "``auto``" in text and "follow its frames" in text and "bay kinds" in text
 
 
 def test_every_bench_target_and_its_missed_verdict_are_in_the_readme():
