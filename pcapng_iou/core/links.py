@@ -354,9 +354,10 @@ class LinkTable:
 
         Looks at that instance's links only, not at the whole lab.
         """
-        if instance in self.bays and self.bays[instance] == layout:
-            return []
+        previous = self.bays.get(instance)
         self.bays[instance] = layout
+        if previous == layout:
+            return []  # (None and never heard of are the same: both tell nothing)
         changed = []
         for interface in self.touching(instance):
             new = self._rechoose(interface, f"since the bays of instance {instance} are known ({when})")

@@ -168,7 +168,8 @@ class Capture:
             self.netmap = netmap
         elif path is not None and len(self.netmap):
             self.say(f"NETMAP {path}: {len(self.netmap)} lines")
-        self.recorder = self._new_recorder(bays)
+        if netmap is not None or any(layout is not None for layout in bays.values()):
+            self.recorder = self._new_recorder(bays)  # (nothing is written yet: built again, not changed)
 
     # -- set-up and tear-down -------------------------------------------------------
     def run(self) -> int:
