@@ -11,17 +11,22 @@ import time
 from conftest import read_packets, tshark_rows
 
 
+def private_tmp(workdir: str) -> dict:
+    """The demo's lab folder goes into ``workdir``: other demos running at the same time do not matter."""
+    return dict(os.environ, TMPDIR=workdir)
+
+
 def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
     output = os.path.join(workdir, "demo.pcapng")
-    before = set(glob.glob("/tmp/pcapng-iou-demo-*"))
     result = subprocess.run(
         [sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "5"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=private_tmp(workdir),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert f"wireshark {output}" in result.stderr and f"tshark -r {output}" in result.stderr
-    assert set(glob.glob("/tmp/pcapng-iou-demo-*")) == before  # lab torn down, nothing left
+    assert f"{workdir}/pcapng-iou-demo-" in result.stderr  # the lab ran in workdir (its NETMAP files)...
+    assert glob.glob(os.path.join(workdir, "pcapng-iou-demo-*")) == []  # ...and was torn down, nothing left
 
     # No link type was given anywhere: the capture found the NETMAP files in the routers' folders
     # and the bay kinds on their command lines.
@@ -53,9 +58,9 @@ def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
 def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
     """Ctrl-C sends SIGINT to the terminal's whole foreground group: the routers must not die of it."""
     output = os.path.join(workdir, "demo.pcapng")
-    before = set(glob.glob("/tmp/pcapng-iou-demo-*"))
     demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=private_tmp(workdir))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (os.path.exists(output) and os.path.getsize(output) > 4096):
@@ -72,7 +77,8 @@ def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
     for crash in ("exited", "died", "down:", "detached"):
         assert crash not in stderr, stderr
     assert f"wireshark {output}" in stderr
-    assert set(glob.glob("/tmp/pcapng-iou-demo-*")) == before
+    assert f"{workdir}/pcapng-iou-demo-" in stderr
+    assert glob.glob(os.path.join(workdir, "pcapng-iou-demo-*")) == []
     comments = [c for _, _, _, cs in read_packets(output) for c in cs]
     assert not [c for c in comments if "exited" in c or "died" in c], comments
     assert subprocess.run(["capinfos", output], capture_output=True).returncode == 0

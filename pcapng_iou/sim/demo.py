@@ -45,7 +45,7 @@ CONFIGURATION = ((2, "1/1", "ppp"), (3, "1/1", "ppp"), (3, "1/2", "frame-relay")
 
 
 def run_demo(output: str, duration: float, quiet: bool = False, interval: float = 0.5) -> int:
-    workdir = tempfile.mkdtemp(prefix="pcapng-iou-demo-", dir="/tmp")
+    workdir = tempfile.mkdtemp(prefix="pcapng-iou-demo-", dir=_short_temp_dir())
     netio_dir = os.path.join(workdir, "netio")
     lab = Lab(netio_dir, NETMAP, os.path.join(workdir, "NETMAP"), speak=True, interval=interval, quiet=True,
               own_folders=True, bays={number: BAYS for number in (1, 2, 3, 4)})
@@ -67,6 +67,13 @@ def run_demo(output: str, duration: float, quiet: bool = False, interval: float 
     if status == 0:
         print(f"\nWrote {output}. Open it with:\n    wireshark {output}\n    tshark -r {output}", file=sys.stderr)
     return status
+
+
+def _short_temp_dir() -> str:
+    """$TMPDIR when socket names fit under it (``<it>/pcapng-iou-demo-XXXXXXXX/netio/4.pcapng-iou-new``
+    must stay within 108 bytes), else /tmp."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= 60 else "/tmp"
 
 
 def _switch_to_ppp(lab: Lab) -> None:
