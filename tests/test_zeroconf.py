@@ -366,3 +366,17 @@ def test_help_states_the_precedence():
     text = " ".join(result.stdout.split())
     assert ("Each link's link type, strongest first: 1. a link type written on its NETMAP line" in text
             and "2. --linktype, when given; 3. the kinds of its bays" in text and "4. Ethernet." in text)
+
+
+def test_an_ethernet_bay_wired_to_a_serial_bay(make_lab, start_capture, workdir, elsewhere, tshark):
+    lab = own_folder_lab(make_lab, "1:0/0 2:1/0\n")
+    capture, output = capture_without_flags(start_capture, lab, workdir, elsewhere)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    lab[1].send("0/0", frames.arp_request(MAC_1, "10.0.0.1", "10.0.0.2"))
+    assert lab[2].wait_received(1)
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("NETMAP reloaded"), capture.stderr
+    assert capture.stop() == 0, capture.stderr
+    warning = "warning: 1:0/0-2:1/0: Ethernet bay (1:0/0) wired to serial bay (2:1/0): recorded as ethernet"
+    assert sum(warning in line for line in capture.lines) == 1, capture.stderr
+    assert rows_by_link(tshark, output) == {"1:0/0-2:1/0": [(0, "eth:ethertype:arp")]}
