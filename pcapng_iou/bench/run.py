@@ -399,7 +399,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run",
+    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run", allow_abbrev=False,
                                      description="Measure the capture (as 'pcapng-iou bench').")
     add_arguments(parser)
     return run(parser.parse_args(argv))
