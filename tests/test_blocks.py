@@ -113,11 +113,9 @@ def test_section_header_and_interfaces():
     assert header[:4] == b"\x0a\x0d\x0d\x0a"
     assert header[8:12] == b"\x4d\x3c\x2b\x1a"  # little-endian byte-order magic
     assert b"pcapng-iou test" in header and b"a comment" in header
-    first = section.add_interface(104, "100:1/0-101:1/0", "serial")
-    second = section.add_interface(1, "100:0/0-101:0/0", "ethernet")
-    assert (first[0], second[0]) == (0, 1)
-    assert section.interface_count == 2
-    number, data = first
+    data = section.interface_block(104, "100:1/0-101:1/0", "serial")
+    second = section.interface_block(1, "100:0/0-101:0/0", "ethernet")
+    assert struct.unpack_from("<IIHH", second) == (1, len(second), 1, 0)
     assert struct.unpack_from("<IIHH", data) == (1, len(data), 104, 0)
     assert b"100:1/0-101:1/0" in data and b"serial" in data
     assert struct.pack("<HH", 9, 1) + b"\x09" in data  # if_tsresol = 9: nanoseconds
@@ -141,8 +139,8 @@ def test_idb_equals_python_pcapng(name, linktype, snaplen):
     assert blocks.interface_description(linktype, name, description, snaplen) == \
         reference_idb(linktype, name, description, snaplen)
     section = blocks.Section("test")
-    assert section.add_interface(linktype, name, description, snaplen) == \
-        (0, reference_idb(linktype, name, description, snaplen))
+    assert section.interface_block(linktype, name, description, snaplen) == \
+        reference_idb(linktype, name, description, snaplen)
 
 
 def test_interface_statistics_bytes():
@@ -174,8 +172,8 @@ T0 = 1_700_000_000_123_456_789
 def write_sample(path) -> bytes:
     section = blocks.Section("pcapng-iou test")
     out = section.header_bytes()
-    out += section.add_interface(1, "100:0/0-101:0/0", "an Ethernet link")[1]
-    out += section.add_interface(104, "100:1/0-101:1/0", "a serial link")[1]
+    out += section.interface_block(1, "100:0/0-101:0/0", "an Ethernet link")
+    out += section.interface_block(104, "100:1/0-101:1/0", "a serial link")
     out += blocks.enhanced_packet(0, T0, ETH_FRAME, blocks.OUTBOUND, ["instance 100 attached"])
     out += blocks.enhanced_packet(1, T0 + 1_000, HDLC_FRAME, blocks.INBOUND)
     out += blocks.enhanced_packet(1, T0 + 2_000, HDLC_FRAME, blocks.OUTBOUND, ["one", "two"])

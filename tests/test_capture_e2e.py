@@ -104,6 +104,10 @@ def test_attach_and_detach_under_steady_traffic_lose_nothing(make_lab, start_cap
             if number == total + 100:
                 time.sleep(0.3)  # the capture attaches somewhere in here
         total += 200
+        # (stopped only once attached: a SIGINT while Python still imports is not what this tests)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(os.path.join(lab.directory, "101_real")) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert capture.stop() == 0, capture.stderr
     assert lab[101].wait_received(total)
     time.sleep(0.2)
@@ -161,3 +165,22 @@ def test_sigterm_stops_cleanly_and_count_stops_by_itself(make_lab, start_capture
     wait_attached(capture, 2)
     assert capture.stop(signal.SIGTERM) == 0
     assert directory_state(lab.directory) == before
+
+
+def test_count_cuts_a_batch_at_the_count(make_lab, start_capture, workdir):
+    """Five frames read in one batch with ``-c 3``: three recorded, all five delivered."""
+    lab = make_lab("100:0/0 101:0/0\n")
+    output = os.path.join(workdir, "c3.pcapng")
+    capture = start_capture("-d", lab.directory, "-w", output, "-c", "3")
+    wait_attached(capture, 2)
+    sent = [frames.ethernet("ff:ff:ff:ff:ff:ff", MAC_100, 0x88B5, bytes([n]) * 46) for n in range(5)]
+    capture.process.send_signal(signal.SIGSTOP)  # so that the five wait for it together
+    try:
+        for frame in sent:
+            lab[100].send("0/0", frame)
+    finally:
+        capture.process.send_signal(signal.SIGCONT)
+    assert capture.wait(15) == 0
+    assert "3 frames recorded" in capture.stderr
+    assert lab[101].wait_received(5) and lab[101].frames_from(100) == sent
+    assert [p[1] for p in read_packets(output)] == sent[:3]

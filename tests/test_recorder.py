@@ -530,3 +530,21 @@ def test_link_names_checked_against_the_netmap_once_there_is_one():
         "--link 104:0/0 matches no NETMAP line; recorded only if frames between those endpoints show up"]
     rec.reload(parse(NETMAP + "\n"), "t2")
     assert rec.take_warnings() == []  # said once
+
+
+def test_limit_records_that_many_frames_and_no_more():
+    """``--count N``: a batch that goes past N is cut at N (it was recorded whole before)."""
+    recorder = Recorder(parse(NETMAP), limit=3)
+    recorder.start()
+    batch = [dgram("100:0/0", "101:0/0", ARP + bytes([n])) for n in range(5)]
+    empty = dgram("100:0/0", "101:0/0", b"")
+    data = recorder.record([empty] + batch, [T0 + n for n in range(6)])
+    assert [p[2] for p in epbs(data)] == [ARP + bytes([n]) for n in range(3)]
+    assert recorder.frames_recorded == 3 and recorder.full
+    assert recorder.record(batch, [T0] * 5) == b""
+    assert recorder.datagram(batch[0], T0, "gone") == b""
+
+
+def test_no_limit_is_never_full(recorder):
+    recorder.record([dgram("100:0/0", "101:0/0", ARP)] * 3, [T0] * 3)
+    assert recorder.frames_recorded == 3 and not recorder.full

@@ -46,11 +46,11 @@ def _block_bytes(block: pcapng_blocks.Block) -> bytes:
 
 
 class Section:
-    """One PCAP-NG section: its header and the interfaces registered in it.
+    """One PCAP-NG section: its header, and the blocks of the interfaces in it.
 
-    Interfaces are numbered in the order they are added, as PCAP-NG requires;
-    :meth:`add_interface` returns the bytes to write before the first packet
-    that uses the new interface.
+    PCAP-NG numbers interfaces in the order their blocks are written; the
+    caller numbers them (see :class:`~pcapng_iou.core.links.LinkTable`) and
+    writes each block returned by :meth:`interface_block` in that order.
     """
 
     def __init__(self, userappl: str, comment: Optional[str] = None):
@@ -62,20 +62,17 @@ class Section:
         if comment:
             options["opt_comment"] = [comment]
         self._header = pcapng_blocks.SectionHeader(options=options)
-        self.interface_count = 0
 
     def header_bytes(self) -> bytes:
         return _block_bytes(self._header)
 
-    def add_interface(self, linktype: int, name: str, description: str, snaplen: int = 0) -> tuple[int, bytes]:
-        """Register an interface; return its number and its block's bytes.
+    def interface_block(self, linktype: int, name: str, description: str, snaplen: int = 0) -> bytes:
+        """The Interface Description Block of one interface (its number is its place in the file).
 
         Encoded here, not by python-pcapng (a test holds the bytes equal): a lab
         of 1,000 instances has 16,000 interfaces, which took it seconds.
         """
-        number = self.interface_count
-        self.interface_count += 1
-        return number, interface_description(linktype, name, description, snaplen)
+        return interface_description(linktype, name, description, snaplen)
 
 
 IDB_TYPE = 0x00000001

@@ -140,8 +140,11 @@ class Route:
 class LinkTable:
     """Maps (source endpoint, destination endpoint) to the interface that records it.
 
-    New interfaces are appended to :attr:`interfaces` and to :attr:`new`,
-    which the writer empties after writing their blocks.
+    Interfaces are numbered here, in creation order.  Two outboxes, read by
+    tests and emptied by the recorder through :meth:`take_new` and
+    :meth:`take_warnings`: :attr:`new`, the interfaces whose blocks are not
+    written yet, and :attr:`warnings`.  :attr:`route_cache` may be read (never
+    written) by whoever wants a route without decoding a header.
     """
 
     def __init__(self, netmap: Netmap, default_linktype: Optional[int] = None, auto_default: bool = False,
@@ -197,6 +200,22 @@ class LinkTable:
         for instance in interface.instances:
             self._by_instance.setdefault(instance, {})[interface] = None
         return interface
+
+    def take_new(self) -> list[Interface]:
+        """Interfaces created since the last call, in number order (their blocks are due)."""
+        new = self.new
+        if new:  # (asked for every frame that takes the general way: nothing to allocate when none)
+            self.new = []
+        return new
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def take_warnings(self) -> list[str]:
+        warnings = self.warnings
+        if warnings:  # (asked after every batch of frames: nothing to allocate when none)
+            self.warnings = []
+        return warnings
 
     def _create_for_segment(self, segment: Segment, since: str, choice: Optional[Choice] = None) -> Interface:
         endpoints = tuple(e.key for e in segment.endpoints)
@@ -284,8 +303,8 @@ class LinkTable:
             interface = self._create(name, choice, _unmapped_description(name, choice), endpoints)
             self._unmapped[pair] = interface
             if self.warn_unmapped and interface.recorded:
-                self.warnings.append(f"frames between {name} match no NETMAP line: recorded on interface "
-                                 f"{interface.number} as {linktypes.name(interface.linktype)}")
+                self.warn(f"frames between {name} match no NETMAP line: recorded on interface "
+                          f"{interface.number} as {linktypes.name(interface.linktype)}")
         return interface
 
     def current(self) -> list[Interface]:

@@ -1,7 +1,7 @@
 """The capture core: datagrams in, PCAP-NG bytes out.  No sockets, no files, no clock.
 
-The event loop hands every datagram it relays to :meth:`Recorder.datagram`
-together with the time it arrived and whether it could be delivered; the
+The event loop hands every batch of datagrams it relays to :meth:`Recorder.record`
+together with the time each arrived and whether it could be delivered; the
 recorder decides which interface records it, keeps the counters, and returns
 the bytes to append to the capture file (interface blocks first when a new
 interface is needed).  Lifecycle notes (attach, death, reload) become packet
@@ -15,6 +15,7 @@ and only counted.  A snap length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Optional, Sequence
 
 from pcapng_iou import __version__
@@ -30,6 +31,8 @@ NO_SNAPLEN = 1 << 31
 
 
 class Recorder:
+    """Relayed datagrams in, PCAP-NG blocks out; ``limit`` frames at most (``--count``)."""
+
     def __init__(
         self,
         netmap: Netmap,
@@ -40,6 +43,7 @@ class Recorder:
         selection: Optional[LinkSelection] = None,
         bays: Optional[dict] = None,
         reload_hint: str = "kill -HUP",
+        limit: Optional[int] = None,
     ):
         """``default_linktype``: ``--linktype`` when given; ``bays``: instance id -> Bays
         (see :class:`LinkTable`); ``reload_hint``: how the user reloads NETMAP, for warnings."""
@@ -54,6 +58,7 @@ class Recorder:
         self.in_file: list[Interface] = []
         self.frames_skipped = 0
         self._link_names_warned: set = set()
+        self.limit = limit
         self.frames_recorded = 0
         self.shared_copies = 0
         self.datagrams_malformed = 0
@@ -88,44 +93,80 @@ class Recorder:
             interface.file_id = None
         self.in_file = []
         self.section = blocks.Section(f"pcapng-iou {__version__}", self.comment)
-        self.links.new[:] = self.links.current()
-        return self.section.header_bytes() + self._new_interface_blocks()
+        self.links.take_new()  # the current links, new ones among them, all get their block here
+        return self.section.header_bytes() + self._interface_blocks(self.links.current())
 
     def _new_interface_blocks(self) -> bytes:
         if not self._started:
             return b""  # start() writes them after the section header
+        return self._interface_blocks(self.links.take_new())
+
+    def _interface_blocks(self, interfaces) -> bytes:
+        """Blocks for ``interfaces`` (those recorded), numbered in this file in the order written."""
         out = []
-        for interface in self.links.new:
+        for interface in interfaces:
             if not interface.recorded:
                 continue
-            interface.file_id, data = self.section.add_interface(
-                interface.linktype, interface.name, interface.description, self.snaplen)
+            interface.file_id = len(self.in_file)
             self.in_file.append(interface)
-            out.append(data)
-        self.links.new.clear()
+            out.append(self.section.interface_block(
+                interface.linktype, interface.name, interface.description, self.snaplen))
         return b"".join(out)
 
     def take_warnings(self) -> list[str]:
-        warnings = self.links.warnings[:]
-        self.links.warnings.clear()
-        return warnings
+        return self.links.take_warnings()
+
+    @property
+    def full(self) -> bool:
+        """``limit`` frames are recorded: nothing more will be."""
+        return self.limit is not None and self.frames_recorded >= self.limit
 
     # -- frames ---------------------------------------------------------------
-    def datagram(self, datagram: bytes, timestamp_ns: int, undelivered: Optional[str] = None) -> bytes:
-        """Account for one relayed datagram; return the blocks that record it (maybe none).
+    def record(self, datagrams: Sequence[bytes], timestamps: Sequence[int],
+               undelivered: Optional[Sequence[Optional[str]]] = None) -> bytes:
+        """Account for relayed datagrams; return the blocks that record them (maybe none), joined.
 
-        ``undelivered`` is None when the datagram reached its instance, else
-        why it did not (it is recorded all the same, with a comment).
+        ``undelivered`` is None when every datagram reached its instance, else
+        one entry per datagram: None, or why that one did not (it is recorded
+        all the same, with a comment).
         """
-        if undelivered is None and len(datagram) > netio.HEADER_SIZE and datagram[6] == netio.MSG_DATA \
-                and not self.links.new:
-            # Nearly every frame: delivered, on a link already routed, nothing to add to it.  Skips
-            # decoding the header (routes are cached by its first 6 bytes).  Profiled: half the cost.
-            route = self.links.route_cache.get(datagram[:6])
-            if route is not None:
-                interface = route.interface
-                if interface.copies is None and not interface.auto and not interface.pending_comments:
-                    return self._packet(interface, route.outbound, datagram[netio.HEADER_SIZE:], timestamp_ns)
+        if self.limit is not None and self.frames_recorded + len(datagrams) > self.limit:
+            return self._record_up_to_limit(datagrams, timestamps, undelivered)
+        out = []
+        append = out.append
+        route_get = self.links.route_cache.get
+        packet = self._packet
+        for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered or repeat(None)):
+            # The fast path, for nearly every frame: delivered, on a link already routed, nothing to
+            # add to it.  Skips decoding the header (routes are cached by its first 6 bytes).
+            if reason is None and len(datagram) > netio.HEADER_SIZE and datagram[6] == netio.MSG_DATA:
+                route = route_get(datagram[:6])
+                if route is not None:
+                    interface = route.interface
+                    if interface.copies is None and not interface.auto and not interface.pending_comments:
+                        append(packet(interface, route.outbound, datagram[netio.HEADER_SIZE:], timestamp_ns))
+                        continue
+            append(self._general(datagram, timestamp_ns, reason))
+        return b"".join(out)
+
+    def _record_up_to_limit(self, datagrams, timestamps, undelivered) -> bytes:
+        out = []
+        for index, datagram in enumerate(datagrams):
+            if self.full:
+                break
+            out.append(self.record((datagram,), (timestamps[index],), undelivered and (undelivered[index],)))
+        return b"".join(out)
+
+    def datagram(self, datagram: bytes, timestamp_ns: int, undelivered: Optional[str] = None) -> bytes:
+        """:meth:`record` for one datagram."""
+        return self.record((datagram,), (timestamp_ns,), None if undelivered is None else (undelivered,))
+
+    def delivered(self, datagrams: Sequence[bytes], timestamps: Sequence[int]) -> bytes:
+        """:meth:`record` for datagrams that all reached their instance."""
+        return self.record(datagrams, timestamps)
+
+    def _general(self, datagram: bytes, timestamp_ns: int, undelivered: Optional[str]) -> bytes:
+        """The way for any datagram: decode, route, de-duplicate, follow the link type, comment."""
         if undelivered is not None:
             self.undelivered += 1
         if self.links.skipped_routes and datagram[:6] in self.links.skipped_routes:
@@ -140,22 +181,23 @@ class Recorder:
             return b""
         header, frame = parsed
         route = self.links.route(header, datagram[:6])
+        out = self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
         if not interface.recorded:
             self.frames_skipped += 1
-            return self._new_interface_blocks() if self.links.new else b""
+            return out
         if interface.copies is not None and not interface.copies.is_new(
             (header.src_id, header.src_port), route.destination, frame, timestamp_ns
         ):
             self.shared_copies += 1
             if undelivered is not None:
                 interface.undelivered += 1
-            return b""
+            return out
         if interface.auto:
             interface = self._follow_linktype(interface, frame, timestamp_ns)
+            out += self._new_interface_blocks()
         elif interface.watch:
             self._check_linktype(interface, frame)
-        out = self._new_interface_blocks() if self.links.new else b""
         comments = interface.pending_comments
         if undelivered is not None:
             interface.undelivered += 1
@@ -163,25 +205,6 @@ class Recorder:
         if comments:
             interface.pending_comments = []
         return out + self._packet(interface, route.outbound, frame, timestamp_ns, comments)
-
-    def delivered(self, datagrams: Sequence[bytes], timestamps: Sequence[int]) -> bytes:
-        """:meth:`datagram` for a batch of delivered datagrams; their blocks, joined."""
-        out = []
-        append = out.append
-        route_get = self.links.route_cache.get
-        packet = self._packet
-        links = self.links
-        for datagram, timestamp_ns in zip(datagrams, timestamps):
-            # The same fast path as in datagram(), spelled out: this loop runs for every frame.
-            if len(datagram) > netio.HEADER_SIZE and datagram[6] == netio.MSG_DATA and not links.new:
-                route = route_get(datagram[:6])
-                if route is not None:
-                    interface = route.interface
-                    if interface.copies is None and not interface.auto and not interface.pending_comments:
-                        append(packet(interface, route.outbound, datagram[netio.HEADER_SIZE:], timestamp_ns))
-                        continue
-            append(self.datagram(datagram, timestamp_ns))
-        return b"".join(out)
 
     def _packet(self, interface: Interface, outbound: bool, frame: bytes, timestamp_ns: int,
                 comments: Sequence[str] = ()) -> bytes:
@@ -226,7 +249,7 @@ class Recorder:
             f"link type changed from {linktypes.name(interface.linktype)} to {linktypes.name(detected)} "
             f"(detected from the frames); earlier frames are on interface {interface.file_id}"
         )
-        self.links.warnings.append(
+        self.links.warn(
             f"{interface.name}: frames now look like {linktypes.name(detected)}, "
             f"recording on new interface {new.number}"
         )
@@ -251,7 +274,7 @@ class Recorder:
         else:
             said = f"--linktype {written} is in force"
             fix = f"restart without --linktype {written}, or write {seen} on a NETMAP line for this link"
-        self.links.warnings.append(
+        self.links.warn(
             f"{interface.name}: {said}, but the frames are {seen}; they stay recorded as {written} "
             f"(Wireshark will not decode them). Fix: {fix}")
         interface.pending_comments.append(f"the frames look like {seen}, not {written} as written for this link")

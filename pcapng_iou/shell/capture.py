@@ -4,7 +4,10 @@ Everything that happens arrives through one selector: datagrams on our
 sockets, instance queues draining (backpressure), inotify events, and signals
 (through ``signal.set_wakeup_fd``).  Timers (flush, liveness, dashboard,
 duration) are deadlines the loop computes its select timeout from.  The
-recording itself is done by the pure :class:`~pcapng_iou.recorder.Recorder`.
+recording is done by the pure :class:`~pcapng_iou.core.recorder.Recorder`
+(one way in: :meth:`Capture.record`), what to do about each instance is
+decided by :mod:`pcapng_iou.core.lifecycle` and applied by
+:class:`~pcapng_iou.shell.instances.Instances`.
 
 Promise: the lab keeps working whatever happens here.  Every socket we took
 is given back on every way out (the ``finally`` in :meth:`Capture.run`).
@@ -21,12 +24,15 @@ from typing import Callable, Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.ring import FileLimits, FileSeries
 from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.core.status import CaptureStatus, Event
+from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, relay, repair
 from pcapng_iou.shell.fdlimit import FdBudget
+from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.watcher import DirectoryWatcher
@@ -42,8 +48,6 @@ NOTHING_ATTACHED_HINT_S = 5.0
 #: Most datagrams read from one socket before they are sent on and the loop looks at the
 #: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
 READ_BATCH = 64
-#: How long detaching waits for a slow instance to take what is still queued for it.
-DRAIN_TIMEOUT_S = 2.0
 EVENT_LOG_SIZE = 200
 NO_LIMIT = float("inf")
 #: Most bytes a frame's block adds to the frame (header, padding, flags, end of options, trailer).
@@ -53,7 +57,7 @@ BLOCK_OVERHEAD = 48
 class CaptureError(Exception):
     """A failure that stops the capture; ``status`` is the exit status to use."""
 
-    def __init__(self, message: str, status: int = 1):
+    def __init__(self, message: str, status: int = ExitStatus.ERROR):
         super().__init__(message)
         self.status = status
 
@@ -85,14 +89,10 @@ class CaptureOptions:
 @dataclass
 class _Stop:
     reason: str = ""
-    status: int = 0
+    status: int = ExitStatus.OK
     output_failed: bool = False
     #: A limit on what is recorded was reached (-c, -a): frames relayed from now on are not recorded.
     limit_reached: bool = False
-
-
-def _now_text() -> str:
-    return time.strftime("%H:%M:%S")
 
 
 class Capture:
@@ -103,10 +103,9 @@ class Capture:
         self.netmap = netmap if netmap is not None else self._load_netmap()
         self.learning = Learning(options.netio_dir, options.netmap_path, self.say, options.netmap_here)
         self.recorder = self._new_recorder({})
-        self.proxies: dict[int, relay.Proxy] = {}
-        self.down: set[int] = set()
         self.events: list[Event] = []
         self.selector = selectors.DefaultSelector()
+        self.instances = Instances(options.netio_dir, options.instances, self.selector, self)
         self.output: Optional[CaptureFile] = None
         self.watcher = None
         self.guard = netiodir.DirectoryGuard(options.netio_dir)
@@ -117,16 +116,11 @@ class Capture:
         self._signals: list[int] = []
         self._wakeup_r = self._wakeup_w = None
         self._dir_present = False
-        self._stale_warned: set[int] = set()
-        self._initial_scan = False
-        self._ignored_warned: set[str] = set()
         self.fds: Optional[FdBudget] = None
-        self._fds_said = False
         self.files = FileSeries(options.output, options.limits)
         #: A file that reaches this size is followed by the next one (or stops the capture): one comparison a frame.
         self._switch_at = NO_LIMIT if options.limits.file_bytes is None else options.limits.file_bytes
         self._file_deadline: Optional[float] = None
-        self._ever_attached = False
         self._ever_present = False
         self._hint_due: Optional[float] = None
         #: The output file was removed at the end: the netio directory never appeared, so nothing was captured.
@@ -139,6 +133,15 @@ class Capture:
         del self.events[:-EVENT_LOG_SIZE]
         self.say_to(event)
 
+    def note(self, instance: int, text: str) -> None:
+        """A packet comment for the next frame of each link of ``instance``."""
+        self.recorder.note(instance, text)
+
+    def attached(self, instance: int, clock_text: str) -> None:
+        """``instance`` was just attached: learn its bays and NETMAP (zero configuration)."""
+        self._write(self.learning.attached(instance, self.recorder, clock_text))
+        self._report_warnings()
+
     def _load_netmap(self) -> netmap_mod.Netmap:
         path = self.options.netmap_path
         if path is None or not os.path.exists(path):
@@ -148,7 +151,8 @@ class Capture:
     def _new_recorder(self, bays: dict) -> Recorder:
         options = self.options
         recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
-                            options.snaplen, options.links, bays, reload_hint=f"kill -HUP {os.getpid()}")
+                            options.snaplen, options.links, bays, reload_hint=f"kill -HUP {os.getpid()}",
+                            limit=options.count)
         recorder.links.warn_unmapped = len(self.netmap) > 0
         return recorder
 
@@ -162,7 +166,7 @@ class Capture:
             names = os.listdir(self.options.netio_dir)
         except OSError:
             names = []
-        numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None and self._wanted(n))
+        numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None and self.instances.is_wanted(n))
         netmap, bays = self.learning.at_start(numbers)
         if netmap is not None:
             self.netmap = netmap
@@ -179,9 +183,12 @@ class Capture:
             self._loop()
         except CaptureError as err:
             self.stop = _Stop(str(err), err.status)
+        except PathTooLongError as err:
+            # Its frames could never be recorded: stop, as when the directory was too deep at the start.
+            self.stop = _Stop(f"{err}; use a netio directory with a shorter path", ExitStatus.ERROR)
         finally:
             self._tear_down()
-        return self.stop.status if self.stop else 0
+        return self.stop.status if self.stop else ExitStatus.OK
 
     def _set_up(self) -> None:
         directory = self.options.netio_dir
@@ -216,7 +223,7 @@ class Capture:
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
         if self.options.limits.ring:
             self.say(f"ring buffer: {self.options.limits.describe()}")
-        self.fds = FdBudget()
+        self.fds = self.instances.fds = FdBudget()
         if self.fds.error:
             self.say(self.fds.error, "warning")
         self._enter_directory(first=True)
@@ -231,7 +238,7 @@ class Capture:
         numbers = [netio.MIN_ID]
         try:
             present = map(netiodir.instance_id, os.listdir(directory))
-            numbers += [n for n in present if n is not None and self._wanted(n)]
+            numbers += [n for n in present if n is not None and self.instances.is_wanted(n)]
         except OSError:
             pass
         for number in numbers:
@@ -267,15 +274,7 @@ class Capture:
         self._wakeup_w.close()
 
     def _tear_down(self) -> None:
-        for number in sorted(self.proxies):
-            try:
-                proxy = self.proxies[number]
-                if proxy.still_ours() and not netiodir.instance_alive(proxy.paths, proxy.paths.real):
-                    self._bury(number)  # died since the last liveness check: no socket of it to put back
-                else:
-                    self._detach(number, "capture stopped")
-            except Exception as err:  # keep putting the other sockets back
-                self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+        self.instances.give_back_all()
         if self.output is not None:
             if not self._ever_present and self.output.is_regular:
                 # Waited for a netio directory that never came: a file of headers only is of no use.
@@ -319,7 +318,7 @@ class Capture:
         try:
             self.output = self._open_file()
         except OutputError as err:
-            self.stop = _Stop(str(err), 1, output_failed=True)
+            self.stop = _Stop(str(err), ExitStatus.ERROR, output_failed=True)
             return
         self._write(self.recorder.start_file())
 
@@ -339,14 +338,14 @@ class Capture:
         warning = netiodir.check_dir_mode(directory)
         if warning:
             self.say(warning, "warning")
-        self._initial_scan = first
+        self.instances.first_scan = first
         left = repair.leftovers(directory)
         if left:
             self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): repairing")
             for action in repair.repair(directory):
                 self.say(action.text)
-        self._rescan()
-        self._initial_scan = False
+        self.instances.rescan()
+        self.instances.first_scan = False
 
     @staticmethod
     def _check_permission(directory: str) -> None:
@@ -359,7 +358,7 @@ class Capture:
 
     def _hint_if_nothing_attached(self) -> None:
         """Once, a few seconds in: nothing attached yet, so say what to check."""
-        if self._hint_due is None or self._ever_attached or time.monotonic() < self._hint_due:
+        if self._hint_due is None or self.instances.ever_attached or time.monotonic() < self._hint_due:
             return
         self._hint_due = float("inf")
         directory = self.options.netio_dir
@@ -375,147 +374,9 @@ class Capture:
 
     def _directory_gone(self) -> None:
         self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
-        for number in sorted(self.proxies):
-            proxy = self.proxies.pop(number)
-            self._unregister(proxy)
-            proxy.close()
+        self.instances.forget_all()
         self._dir_present = False
         self._enter_directory()
-
-    def _rescan(self) -> None:
-        try:
-            names = os.listdir(self.options.netio_dir)
-        except FileNotFoundError:
-            return
-        numbers = {netiodir.instance_id(n) for n in names} | set(self.proxies)
-        for number in sorted(n for n in numbers if n is not None):
-            self._reconcile(number)
-
-    def _wanted(self, number: int) -> bool:
-        return self.options.instances is None or number in self.options.instances
-
-    def _reconcile(self, number: int) -> None:
-        """Bring our state for instance ``number`` in line with the directory."""
-        proxy = self.proxies.get(number)
-        if proxy is not None:
-            if proxy.still_ours():
-                return
-            replaced = netiodir.lstat(proxy.paths.socket) is not None
-            self._detach(number, "restarted" if replaced else "exited")
-        if not self._wanted(number):
-            return
-        paths = netiodir.Paths(self.options.netio_dir, number)
-        st = netiodir.lstat(paths.socket)
-        if st is None:
-            return
-        if not netiodir.is_socket(st):
-            if paths.socket not in self._ignored_warned:
-                self._ignored_warned.add(paths.socket)
-                kind = "a symlink" if os.path.islink(paths.socket) else "not a socket"
-                self.say(f"ignoring {paths.socket}: {kind}", "warning")
-            return
-        if netiodir.lstat(paths.real) is not None:
-            return  # the instance's own socket is still moved aside; repair or the next event sorts it out
-        if not self.fds.room_for(len(self.proxies)):
-            if not self._fds_said:
-                self._fds_said = True
-                self.say(self.fds.full_message(number), "error")
-            return
-        try:
-            proxy = relay.attach(self.options.netio_dir, number)
-        except relay.AttachError as err:
-            if isinstance(err, relay.InstanceNotRunning):
-                if number not in self._stale_warned:
-                    self._stale_warned.add(number)
-                    self.say(f"instance {number} is not running (stale socket); not attached", "warning")
-            elif isinstance(err, relay.PathTooLong):
-                # Its frames could never be recorded: stop, as when the directory was too deep at the start.
-                raise CaptureError(f"{err}; use a netio directory with a shorter path") from None
-            elif netiodir.lstat(paths.socket) is not None:
-                self.say(str(err), "warning")  # (a socket gone meanwhile is an instance that already exited)
-            return
-        self._stale_warned.discard(number)
-        self._ever_attached = True
-        again = number in self.down
-        self.down.discard(number)
-        self.proxies[number] = proxy
-        self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
-        what = "attached again" if again else "attached"
-        self.say(f"instance {number} {what}")
-        self._write(self.learning.attached(number, self.recorder, _now_text()))
-        self._report_warnings()
-        if not self._initial_scan:
-            self.recorder.note(number, f"{_now_text()}: instance {number} {what}")
-
-    def _unregister(self, proxy: relay.Proxy) -> None:
-        for sock in (proxy.listener, proxy.forwarder):
-            try:
-                self.selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
-
-    def _detach(self, number: int, why: str) -> None:
-        proxy = self.proxies.pop(number)
-        self._unregister(proxy)
-        try:
-            pending, unread = relay.detach(proxy)
-        except OSError as err:
-            pending, unread = [], []
-            self.say(f"instance {number}: {err}", "error")
-        if (pending or unread) and not proxy.instance_gone:
-            proxy.forwarder.setblocking(True)
-            proxy.forwarder.settimeout(DRAIN_TIMEOUT_S)
-        for index, datagram in enumerate(pending + unread):
-            undelivered = None
-            if proxy.instance_gone:
-                undelivered = f"instance {number} is down"
-            else:
-                try:
-                    proxy.forwarder.send(datagram)
-                except OSError as err:
-                    proxy.instance_gone = True
-                    undelivered = f"instance {number} did not take it ({err.strerror or 'timed out'})"
-            if index >= len(pending):
-                self._record(datagram, undelivered)
-        proxy.close()
-        if why != "capture stopped":
-            self.down.add(number)
-            self.say(f"instance {number} {why}: detached")
-            self.recorder.note(number, f"{_now_text()}: instance {number} {why}")
-
-    def _bury(self, number: int) -> None:
-        """The instance died without cleaning up: do it for it, as repair would."""
-        proxy = self.proxies.pop(number)
-        self._unregister(proxy)
-        paths = proxy.paths
-        for path, inode in ((paths.socket, proxy.our_inode), (paths.real, proxy.instance_inode)):
-            st = netiodir.lstat(path)
-            if st is not None and st.st_ino == inode:
-                os.unlink(path)
-        if netiodir.lock_state(paths.lock) is False:
-            os.unlink(paths.lock)
-        lost = len(proxy.pending)
-        while True:
-            datagram = proxy.receive()
-            if datagram is None:
-                break
-            self._record(datagram, f"instance {number} is down")
-            lost += 1
-        proxy.pending.clear()
-        proxy.close()
-        self.down.add(number)
-        extra = f"; {lost} frames for it could not be delivered" if lost else ""
-        self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
-        self.recorder.note(number, f"{_now_text()}: instance {number} died")
-
-    def _check_liveness(self) -> None:
-        for number, proxy in list(self.proxies.items()):
-            if not proxy.still_ours():
-                self._reconcile(number)
-            elif proxy.instance_gone or not netiodir.instance_alive(proxy.paths, proxy.paths.real):
-                if proxy.instance_gone and netiodir.lock_state(proxy.paths.lock) is True:
-                    continue  # its lock is held: a restart is under way, inotify will tell
-                self._bury(number)
 
     # -- the loop -------------------------------------------------------------
     def _loop(self) -> None:
@@ -538,7 +399,7 @@ class Capture:
                 next_flush = now + FLUSH_INTERVAL_S
             if now >= next_liveness:
                 if self._dir_present:
-                    self._check_liveness()
+                    self.instances.check()
                     self._hint_if_nothing_attached()
                 elif os.path.isdir(self.options.netio_dir):
                     self._enter_directory()
@@ -566,7 +427,8 @@ class Capture:
                 elif kind == "signal":
                     self._on_wakeup()
                 elif kind == "output":
-                    self.stop = _Stop(f"the reader of {self.output.display} went away", 0, output_failed=True)
+                    self.stop = _Stop(f"the reader of {self.output.display} went away", ExitStatus.OK,
+                                      output_failed=True)
                 if self.stop is not None:
                     break
 
@@ -592,20 +454,11 @@ class Capture:
             self._enter_directory()
             return
         if changes.overflow:
-            self._rescan()
+            self.instances.rescan()
             return
-        numbers = set()
-        for name in changes.names:
-            base = name
-            for suffix in (netiodir.REAL_SUFFIX, netiodir.LOCK_SUFFIX, netiodir.TEMP_SUFFIX):
-                if name.endswith(suffix):
-                    base = name[: -len(suffix)]
-                    break
-            number = netiodir.instance_id(base)
-            if number is not None:
-                numbers.add(number)
-        for number in sorted(numbers):
-            self._reconcile(number)
+        numbers = {netiodir.instance_of(name) for name in changes.names}
+        for number in sorted(n for n in numbers if n is not None):
+            self.instances.reconcile(number)
 
     def _relay(self, proxy: relay.Proxy) -> None:
         datagrams, times = proxy.receive_batch(READ_BATCH)
@@ -613,59 +466,46 @@ class Capture:
             return
         reasons = proxy.forward_batch(datagrams)
         self.datagrams_relayed += len(datagrams)
-        if reasons is None and self.options.count is None and (
-                self._switch_at is NO_LIMIT or self._batch_fits(datagrams)):
-            data = self.recorder.delivered(datagrams, times)  # the hot path
-            if data:
-                self._write(data)
-                if self.recorder.links.warnings:
-                    self._report_warnings()
-                if self.output.written >= self._switch_at:
-                    self._file_full()
-        else:
-            for index, datagram in enumerate(datagrams):
-                self._record(datagram, reasons[index] if reasons else None, times[index])
+        self.record(datagrams, times, reasons)
         if proxy.pending:
-            # The instance's queue is full: stop reading for it until it drains.
-            self.selector.unregister(proxy.listener)
-            self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
+            self.instances.hold(proxy)  # the instance's queue is full: read no more for it until it drains
         elif proxy.instance_gone:
-            self._check_liveness()
+            self.instances.reconcile(proxy.instance, Moment.CHECK)
 
     def _batch_fits(self, datagrams: list) -> bool:
         """Whether a batch recorded at once stays within the file size (else frame by frame, switching between)."""
         return self.output.written + sum(map(len, datagrams)) + BLOCK_OVERHEAD * len(datagrams) < self._switch_at
 
     def _drain(self, proxy: relay.Proxy) -> None:
-        if proxy.flush_pending() == 0 or proxy.instance_gone:
+        if proxy.flush_pending() == 0 and not proxy.instance_gone:
+            self.instances.release(proxy)
+        elif proxy.instance_gone:
             self.selector.unregister(proxy.forwarder)
-            if proxy.instance_gone:
-                self._check_liveness()
-                return
-            self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
+            self.instances.reconcile(proxy.instance, Moment.CHECK)
 
-    def _record(self, datagram: bytes, undelivered: Optional[str], timestamp_ns: Optional[int] = None) -> None:
+    def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None:
+        """Record relayed datagrams (``undelivered``: None, or for each None or why it was not delivered)."""
         if self.stop is not None and self.stop.limit_reached:
+            return  # -c or -a: what is relayed from now on is not recorded
+        if self._switch_at is NO_LIMIT or self._batch_fits(datagrams):
+            self._record_batch(datagrams, timestamps, undelivered)
             return
-        data = self.recorder.datagram(datagram, time.time_ns() if timestamp_ns is None else timestamp_ns, undelivered)
+        for index in range(len(datagrams)):  # frame by frame, starting the next file between them
+            self._record_batch(datagrams[index:index + 1], timestamps[index:index + 1],
+                               undelivered and undelivered[index:index + 1])
+
+    def _record_batch(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
+        data = self.recorder.record(datagrams, timestamps, undelivered)
         if data:
             self._write(data)
-            if self.recorder.links.warnings:
-                self._report_warnings()
-            count = self.options.count
-            if count is not None and self.recorder.frames_recorded >= count and self.stop is None:
-                self.stop = _Stop(f"{count} frames recorded", limit_reached=True)
+            self._report_warnings()
+            if self.recorder.full and self.stop is None:
+                self.stop = _Stop(f"{self.options.count} frames recorded", limit_reached=True)
             if self.output.written >= self._switch_at:
                 self._file_full()
 
     def _write(self, data: bytes) -> None:
-        # _guard_output(self.output.write, data), spelled out: this runs for every frame.
-        if self.stop is not None and self.stop.output_failed:
-            return
-        try:
-            self.output.write(data)
-        except OutputError as err:
-            self.stop = _Stop(str(err), 0 if err.broken_pipe else 1, output_failed=True)
+        self._guard_output(self.output.write, data)
 
     def _flush(self) -> None:
         self._guard_output(self.output.flush)
@@ -677,7 +517,7 @@ class Capture:
         try:
             operation(*args)
         except OutputError as err:
-            self.stop = _Stop(str(err), 0 if err.broken_pipe else 1, output_failed=True)
+            self.stop = _Stop(str(err), ExitStatus.OK if err.broken_pipe else ExitStatus.ERROR, output_failed=True)
 
     # -- reload ---------------------------------------------------------------------
     def reload(self) -> None:
@@ -688,7 +528,7 @@ class Capture:
             self.say(f"reload: found {appeared}: using it, and only it, from now on")
             self.options.netmap_path = appeared
             self.learning.use_fixed(appeared)
-        data, merged = self.learning.reload(sorted(self.proxies), self.recorder, when)
+        data, merged = self.learning.reload(sorted(self.instances.proxies), self.recorder, when)
         self._write(data)
         netmap = None
         if self.options.netmap_path is not None:
@@ -715,7 +555,7 @@ class Capture:
             self.say(f"reload: no NETMAP in use ({self.learning.nowhere()}); rescanning the netio directory")
         self._report_warnings()
         if self._dir_present:
-            self._rescan()
+            self.instances.rescan()
 
     # -- status -------------------------------------------------------------------
     def status(self) -> CaptureStatus:
@@ -727,8 +567,8 @@ class Capture:
             now_ns=time.time_ns(),
             output_bytes=self.output.written if self.output else 0,
             interfaces=recorder.links.interfaces,
-            instances_attached=sorted(self.proxies),
-            instances_down=sorted(self.down),
+            instances_attached=sorted(self.instances.proxies),
+            instances_down=sorted(self.instances.down),
             frames_recorded=recorder.frames_recorded,
             frames_dropped=0,
             datagrams_relayed=self.datagrams_relayed,

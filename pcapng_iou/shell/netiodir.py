@@ -46,6 +46,24 @@ def instance_id(name: str) -> Optional[int]:
     return None
 
 
+#: Suffixes of the names that belong to an instance besides its socket.
+SUFFIXES = (REAL_SUFFIX, LOCK_SUFFIX, TEMP_SUFFIX)
+
+
+def split_name(name: str) -> tuple[Optional[int], str]:
+    """``"100_real"`` -> ``(100, "_real")``; ``"100"`` -> ``(100, "")``; not an instance's -> ``(None, "")``."""
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            number = instance_id(name[: -len(suffix)])
+            return (number, suffix) if number is not None else (None, "")
+    return instance_id(name), ""
+
+
+def instance_of(name: str) -> Optional[int]:
+    """The instance a directory entry belongs to (its socket, lock, moved-aside or temporary socket)."""
+    return split_name(name)[0]
+
+
 class Paths:
     """The file names that belong to one instance in one netio directory."""
 
@@ -69,6 +87,48 @@ def lstat(path: str) -> Optional[os.stat_result]:
 
 def is_socket(st: Optional[os.stat_result]) -> bool:
     return st is not None and stat.S_ISSOCK(st.st_mode)
+
+
+def unlink_if_inode(path: str, inode: int) -> bool:
+    """Remove ``path`` if it still is the file ``inode`` (and not what replaced it meanwhile)."""
+    st = lstat(path)
+    if st is not None and st.st_ino == inode:
+        os.unlink(path)
+        return True
+    return False
+
+
+def _remove(path: str, inode: Optional[int], dry_run: bool) -> bool:
+    """Remove the socket at ``path`` (only if it is ``inode``, when given); False if there was none."""
+    st = lstat(path)
+    if not is_socket(st) or (inode is not None and st.st_ino != inode):
+        return False
+    if not dry_run:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def remove_dead_instance(paths: "Paths", socket_inode: Optional[int] = None,
+                         real_inode: Optional[int] = None, dry_run: bool = False) -> list:
+    """Clean up after an instance that died without doing it itself; return the paths removed.
+
+    ``<id>_real`` and ``<id>`` go when they are sockets (the given inodes, when
+    given: a file that replaced them meanwhile is someone else's); the lock
+    file goes only when nobody holds it.  With ``dry_run``, what would go.
+    """
+    removed = [path for path, inode in ((paths.real, real_inode), (paths.socket, socket_inode))
+               if _remove(path, inode, dry_run)]
+    if lock_state(paths.lock) is False:
+        if not dry_run:
+            try:
+                os.unlink(paths.lock)
+            except FileNotFoundError:
+                return removed
+        removed.append(paths.lock)
+    return removed
 
 
 def lock_state(lock_path: str) -> Optional[bool]:

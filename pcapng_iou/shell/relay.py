@@ -1,6 +1,6 @@
 """Standing in for an instance's socket: attach, forward, detach.
 
-Attaching to instance 100 (see "The interception trick" in the protocol notes)::
+Attaching to instance 100 (docs/netio.rst, "Standing in for an instance")::
 
     bind our socket at 100.pcapng-iou-new     (same owner and mode as 100)
     connect a forwarding socket to 100        (the instance's inode)
@@ -12,6 +12,10 @@ unchanged, through the connected forwarding socket, which stays tied to the
 instance's socket inode whatever its name.  Detaching renames ``100_real``
 back over ``100`` and forwards what is still queued for us.  At no moment is
 ``100`` missing.
+
+Backpressure: when the instance's queue is full, what we read waits in
+:attr:`Proxy.pending` and the capture stops reading for that instance until
+the queue drains, so a stalled instance makes us hold one read batch at most.
 """
 from __future__ import annotations
 
@@ -23,12 +27,20 @@ from collections import deque
 from typing import Deque, Optional
 
 from pcapng_iou.core import netio
-from pcapng_iou.shell.netiodir import MAX_SOCKET_PATH, Paths, is_socket, lstat
+from pcapng_iou.core.lifecycle import GONE_ERRNOS
+from pcapng_iou.shell.netiodir import (
+    MAX_SOCKET_PATH,
+    Paths,
+    is_socket,
+    lstat,
+    remove_dead_instance,
+    unlink_if_inode,
+)
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
-#: The kernel reports the instance is gone with one of these.
-GONE_ERRNOS = (errno.ECONNREFUSED, errno.ENOTCONN, errno.ENOENT, errno.ECONNRESET, errno.EPIPE)
+#: How long detaching waits for a slow instance to take what is still queued for it.
+DRAIN_TIMEOUT_S = 2.0
 
 
 class AttachError(Exception):
@@ -56,8 +68,12 @@ class Proxy:
         self.instance_inode = instance_inode
         #: Datagrams received but not yet accepted by the instance (its queue was full).
         self.pending: Deque[bytes] = deque()
-        self.instance_gone = False
-        self.relayed = 0
+        #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
+        self.gone_errno: Optional[int] = None
+
+    @property
+    def instance_gone(self) -> bool:
+        return self.gone_errno is not None
 
     def fileno(self) -> int:
         return self.listener.fileno()
@@ -107,7 +123,7 @@ class Proxy:
             self.pending.append(datagram)
             return None
         if err.errno in GONE_ERRNOS:
-            self.instance_gone = True
+            self.gone_errno = err.errno
             return f"instance {self.instance} is down ({os.strerror(err.errno).lower()})"
         if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
             return f"instance {self.instance} refused it ({os.strerror(err.errno).lower()})"
@@ -122,7 +138,7 @@ class Proxy:
                 return len(self.pending)
             except OSError as err:
                 if err.errno in GONE_ERRNOS:
-                    self.instance_gone = True
+                    self.gone_errno = err.errno
                     return len(self.pending)
                 raise
             self.pending.popleft()
@@ -146,11 +162,15 @@ class Proxy:
             pass
         return datagrams, times
 
-    def receive(self, bufsize: int = netio.MAX_DATAGRAM) -> Optional[bytes]:
+    def take_unread(self) -> list:
+        """Every datagram still waiting in our socket."""
+        unread = []
+        recv = self.listener.recv
         try:
-            return self.listener.recv(bufsize)
+            while True:
+                unread.append(recv(netio.MAX_DATAGRAM))
         except BlockingIOError:
-            return None
+            return unread
 
     # -- state of the directory -------------------------------------------------
     def still_ours(self) -> bool:
@@ -161,14 +181,6 @@ class Proxy:
     def close(self) -> None:
         self.listener.close()
         self.forwarder.close()
-
-
-def _remove_if_inode(path: str, inode: int) -> bool:
-    st = lstat(path)
-    if st is not None and st.st_ino == inode:
-        os.unlink(path)
-        return True
-    return False
 
 
 def attach(directory: str, instance: int) -> Proxy:
@@ -220,7 +232,7 @@ def attach(directory: str, instance: int) -> Proxy:
         os.rename(paths.temp, paths.socket)
     except BaseException as err:
         if linked:
-            _remove_if_inode(paths.real, st.st_ino)
+            unlink_if_inode(paths.real, st.st_ino)
         try:
             os.unlink(paths.temp)
         except OSError:
@@ -233,14 +245,27 @@ def attach(directory: str, instance: int) -> Proxy:
     return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
 
 
-def detach(proxy: Proxy) -> tuple[list[bytes], list[bytes]]:
-    """Give the instance its name back; return what is still on its way to it.
+def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
+    """Give the instance its name back and send on what is still on its way to it.
 
-    Two lists: datagrams already read (and recorded) but not yet accepted by
-    the instance, then datagrams still unread in our socket.  The caller
-    forwards both and records the second; they were all sent to ``<id>``
-    before the rename, so nothing more can arrive after this.
+    Returns the datagrams that were still unread in our socket (the caller
+    records them; the ones in :attr:`Proxy.pending` were recorded when read)
+    and, for each, None when the instance took it, else why it did not.
+    They were all sent to ``<id>`` before the rename, so nothing more can
+    arrive after this.  The proxy is closed.
     """
+    try:
+        _give_name_back(proxy)
+        pending = list(proxy.pending)
+        proxy.pending.clear()
+        unread = proxy.take_unread()
+        reasons = _send_on(proxy, pending + unread, timeout)
+    finally:
+        proxy.close()
+    return unread, reasons[len(pending):]
+
+
+def _give_name_back(proxy: Proxy) -> None:
     paths = proxy.paths
     real = lstat(paths.real)
     if real is not None and real.st_ino == proxy.instance_inode:
@@ -251,12 +276,37 @@ def detach(proxy: Proxy) -> tuple[list[bytes], list[bytes]]:
             os.unlink(paths.real)
     elif proxy.still_ours():
         os.unlink(paths.socket)
-    pending = list(proxy.pending)
-    proxy.pending.clear()
-    unread = []
-    while True:
-        datagram = proxy.receive()
-        if datagram is None:
-            break
-        unread.append(datagram)
-    return pending, unread
+
+
+def _send_on(proxy: Proxy, datagrams: list, timeout: float) -> list:
+    """Send ``datagrams`` to the instance, waiting up to ``timeout`` for room; why each was not taken."""
+    reasons: list = []
+    if datagrams and not proxy.instance_gone:
+        proxy.forwarder.settimeout(timeout)
+    for datagram in datagrams:
+        if proxy.instance_gone:
+            reasons.append(f"instance {proxy.instance} is down")
+            continue
+        try:
+            proxy.forwarder.send(datagram)
+            reasons.append(None)
+        except OSError as err:
+            proxy.gone_errno = err.errno if err.errno is not None else errno.ETIMEDOUT
+            reasons.append(f"instance {proxy.instance} did not take it ({err.strerror or 'timed out'})")
+    return reasons
+
+
+def bury(proxy: Proxy) -> tuple[list, int]:
+    """The instance died: remove its files as it would have, close the proxy.
+
+    Returns the datagrams still unread in our socket (to record as undelivered)
+    and how many frames for it are lost in all (unread and pending).
+    """
+    try:
+        remove_dead_instance(proxy.paths, proxy.our_inode, proxy.instance_inode)
+        unread = proxy.take_unread()
+        lost = len(proxy.pending) + len(unread)
+        proxy.pending.clear()
+    finally:
+        proxy.close()
+    return unread, lost

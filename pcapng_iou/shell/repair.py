@@ -22,11 +22,11 @@ from pcapng_iou.shell.netiodir import (
     REAL_SUFFIX,
     TEMP_SUFFIX,
     Paths,
-    instance_id,
     is_socket,
-    lock_state,
     lstat,
+    remove_dead_instance,
     socket_answers,
+    split_name,
 )
 
 
@@ -40,11 +40,9 @@ def leftovers(directory: str) -> list[int]:
     """Instances with a ``_real`` or temporary socket of ours in ``directory``."""
     found = set()
     for name in os.listdir(directory):
-        for suffix in (REAL_SUFFIX, TEMP_SUFFIX):
-            if name.endswith(suffix):
-                number = instance_id(name[: -len(suffix)])
-                if number is not None and is_socket(lstat(os.path.join(directory, name))):
-                    found.add(number)
+        number, suffix = split_name(name)
+        if suffix in (REAL_SUFFIX, TEMP_SUFFIX) and is_socket(lstat(os.path.join(directory, name))):
+            found.add(number)
     return sorted(found)
 
 
@@ -89,13 +87,6 @@ def repair(directory: str, dry_run: bool = False) -> list[Action]:
             _remove(paths.real, dry_run)
             say(f"instance {number} was restarted: {removed} the old {paths.real}")
         else:
-            _remove(paths.real, dry_run)
-            gone = [paths.real]
-            if is_socket(front):
-                _remove(paths.socket, dry_run)
-                gone.append(paths.socket)
-            if lock_state(paths.lock) is False:
-                _remove(paths.lock, dry_run)
-                gone.append(paths.lock)
+            gone = remove_dead_instance(paths, dry_run=dry_run)
             say(f"instance {number} is not running: {removed} {', '.join(gone)}")
     return actions

@@ -1,0 +1,229 @@
+"""Following the instances of the netio directory: look, let the core decide, apply.
+
+For each instance the capture hears about (inotify, a rescan, the periodic
+liveness check, the stop), :meth:`Instances.reconcile` observes the
+directory (:meth:`Instances.observe`), asks :func:`pcapng_iou.core.lifecycle.decide`
+what to do, and does it: attach (:func:`relay.attach`), detach
+(:func:`relay.detach`, which sends on what was still queued), bury
+(:func:`relay.bury`).  It keeps which instances we stand in for and which went
+down, and registers our sockets in the capture's selector.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from typing import Optional, Protocol
+
+from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
+from pcapng_iou.shell import netiodir, relay
+from pcapng_iou.shell.fdlimit import FdBudget
+
+
+
+class Hooks(Protocol):
+    """What the capture does for us: messages, packet comments, recording, learning."""
+
+    def say(self, text: str, level: str = "info") -> None: ...
+
+    def note(self, instance: int, text: str) -> None: ...
+
+    def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None: ...
+
+    def attached(self, instance: int, clock_text: str) -> None: ...
+
+
+class PathTooLongError(Exception):
+    """An instance whose socket names do not fit: its frames could never be recorded."""
+
+
+def _clock_text() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class Instances:
+    def __init__(self, directory: str, wanted: Optional[set], selector: selectors.BaseSelector, hooks: Hooks):
+        self.directory = directory
+        self.wanted = wanted
+        self.selector = selector
+        self.say = hooks.say
+        self.note = hooks.note
+        self.record = hooks.record
+        self.hooks = hooks
+        self.proxies: dict[int, relay.Proxy] = {}
+        self.down: set[int] = set()
+        #: Attaching during the first scan is no news worth a packet comment.
+        self.first_scan = False
+        self.ever_attached = False
+        #: Room for how many instances (open files); set by the capture once it runs.
+        self.fds: Optional[FdBudget] = None
+        self._fds_said = False
+        self._stale_warned: set[int] = set()
+        self._refused_warned: set[str] = set()
+
+    def is_wanted(self, number: int) -> bool:
+        return self.wanted is None or number in self.wanted
+
+    # -- looking ------------------------------------------------------------------
+    def observe(self, number: int, moment: Moment) -> Seen:
+        """What the directory says about ``number`` (its liveness only where the moment needs it)."""
+        proxy = self.proxies.get(number)
+        paths = proxy.paths if proxy is not None else netiodir.Paths(self.directory, number)
+        st = netiodir.lstat(paths.socket)
+        if st is None:
+            at_name = None
+        elif proxy is not None and st.st_ino == proxy.our_inode:
+            at_name = "ours"
+        else:
+            at_name = "socket" if netiodir.is_socket(st) else "other"
+        lock = answers = None
+        if proxy is not None and at_name == "ours" and moment is not Moment.EVENT:
+            lock = netiodir.lock_state(paths.lock)
+            if lock is None:
+                answers = netiodir.socket_answers(paths.real)
+        return Seen(
+            attached=proxy is not None,
+            at_name=at_name,
+            real_present=netiodir.lstat(paths.real) is not None,
+            lock=lock,
+            answers=answers,
+            forward_errno=proxy.gone_errno if proxy is not None else None,
+            wanted=self.is_wanted(number),
+        )
+
+    # -- deciding and applying ---------------------------------------------------------
+    def reconcile(self, number: int, moment: Moment = Moment.EVENT) -> None:
+        """Bring our state for instance ``number`` in line with the directory."""
+        while True:
+            decision = decide(self.observe(number, moment), moment)
+            self._apply(number, decision)
+            if decision.step is not Step.DETACH or moment is Moment.STOP:
+                return  # after a detach, look again: a restarted instance is attached anew
+
+    def _apply(self, number: int, decision: Decision) -> None:
+        step = decision.step
+        if step is Step.ATTACH:
+            self._attach(number)
+        elif step is Step.DETACH:
+            self._detach(number, decision.why)
+        elif step is Step.BURY:
+            self._bury(number)
+        elif step is Step.REFUSE:
+            self._refuse(number)
+
+    def rescan(self) -> None:
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return
+        numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
+        for number in sorted(n for n in numbers if n is not None):
+            self.reconcile(number)
+
+    def check(self) -> None:
+        """The periodic liveness check: notices instances that died without a word."""
+        for number in list(self.proxies):
+            self.reconcile(number, Moment.CHECK)
+
+    def give_back_all(self) -> None:
+        """The capture stops: every socket goes back (or is buried with its dead owner)."""
+        for number in sorted(self.proxies):
+            try:
+                self.reconcile(number, Moment.STOP)
+            except Exception as err:  # keep putting the other sockets back
+                self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+
+    def forget_all(self) -> None:
+        """The directory went away, and our sockets with it."""
+        for number in sorted(self.proxies):
+            proxy = self.proxies.pop(number)
+            self._unregister(proxy)
+            proxy.close()
+
+    # -- the steps --------------------------------------------------------------------
+    def _refuse(self, number: int) -> None:
+        path = netiodir.Paths(self.directory, number).socket
+        if path not in self._refused_warned:
+            self._refused_warned.add(path)
+            kind = "a symlink" if os.path.islink(path) else "not a socket"
+            self.say(f"ignoring {path}: {kind}", "warning")
+
+    def _attach(self, number: int) -> None:
+        if self.fds is not None and not self.fds.room_for(len(self.proxies)):
+            if not self._fds_said:
+                self._fds_said = True
+                self.say(self.fds.full_message(number), "error")
+            return
+        try:
+            proxy = relay.attach(self.directory, number)
+        except relay.PathTooLong as err:
+            raise PathTooLongError(str(err)) from None
+        except relay.InstanceNotRunning:
+            if number not in self._stale_warned:
+                self._stale_warned.add(number)
+                self.say(f"instance {number} is not running (stale socket); not attached", "warning")
+            return
+        except relay.AttachError as err:
+            if netiodir.lstat(netiodir.Paths(self.directory, number).socket) is not None:
+                self.say(str(err), "warning")  # (a socket gone meanwhile is an instance that already exited)
+            return
+        self._stale_warned.discard(number)
+        self.ever_attached = True
+        again = number in self.down
+        self.down.discard(number)
+        self.proxies[number] = proxy
+        self.listen(proxy)
+        what = "attached again" if again else "attached"
+        self.say(f"instance {number} {what}", "info")
+        self.hooks.attached(number, _clock_text())
+        if not self.first_scan:
+            self.note(number, f"{_clock_text()}: instance {number} {what}")
+
+    def _detach(self, number: int, why: str) -> None:
+        proxy = self.proxies.pop(number)
+        self._unregister(proxy)
+        try:
+            unread, reasons = relay.detach(proxy)
+        except OSError as err:
+            unread, reasons = [], []
+            self.say(f"instance {number}: {err}", "error")
+        if unread:
+            self.record(unread, [time.time_ns()] * len(unread), reasons)
+        if why != "capture stopped":
+            self.down.add(number)
+            self.say(f"instance {number} {why}: detached", "info")
+            self.note(number, f"{_clock_text()}: instance {number} {why}")
+
+    def _bury(self, number: int) -> None:
+        """The instance died without cleaning up: do it for it, as repair would."""
+        proxy = self.proxies.pop(number)
+        self._unregister(proxy)
+        unread, lost = relay.bury(proxy)
+        if unread:
+            self.record(unread, [time.time_ns()] * len(unread), [f"instance {number} is down"] * len(unread))
+        self.down.add(number)
+        extra = f"; {lost} frames for it could not be delivered" if lost else ""
+        self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
+        self.note(number, f"{_clock_text()}: instance {number} died")
+
+    # -- the selector ---------------------------------------------------------------------
+    def listen(self, proxy: relay.Proxy) -> None:
+        """Read what peers send to this instance."""
+        self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
+
+    def hold(self, proxy: relay.Proxy) -> None:
+        """The instance's queue is full: stop reading for it until it has room again."""
+        self.selector.unregister(proxy.listener)
+        self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
+
+    def release(self, proxy: relay.Proxy) -> None:
+        """What was held for it is delivered: read for it again."""
+        self.selector.unregister(proxy.forwarder)
+        self.listen(proxy)
+
+    def _unregister(self, proxy: relay.Proxy) -> None:
+        for sock in (proxy.listener, proxy.forwarder):
+            try:
+                self.selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
