@@ -485,8 +485,6 @@ class Capture:
 
     def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None:
         """Record relayed datagrams (``undelivered``: None, or for each None or why it was not delivered)."""
-        if self.stop is not None and self.stop.limit_reached:
-            return  # -c or -a: what is relayed from now on is not recorded
         if self._switch_at is NO_LIMIT or self._batch_fits(datagrams):
             self._record_batch(datagrams, timestamps, undelivered)
             return
@@ -495,6 +493,8 @@ class Capture:
                                undelivered and undelivered[index:index + 1])
 
     def _record_batch(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
+        if self.stop is not None and self.stop.limit_reached:
+            return  # -c or -a: what is relayed from now on is not recorded
         data = self.recorder.record(datagrams, timestamps, undelivered)
         if data:
             self._write(data)
