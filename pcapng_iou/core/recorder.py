@@ -84,8 +84,8 @@ class Recorder:
         for name in self.links.selection.unmatched(self.links.netmap):
             if name.text not in self._link_names_warned:
                 self._link_names_warned.add(name.text)
-                self.links.warnings.append(f"--link {name.text} matches no NETMAP line; recorded only if "
-                                           f"frames between those endpoints show up")
+                self.links.warn(f"--link {name.text} matches no NETMAP line; recorded only if "
+                                f"frames between those endpoints show up")
 
     def start_file(self) -> bytes:
         """The start of a new file: section header, an interface block for every current recorded link."""
