@@ -71,6 +71,7 @@ if not __package__:
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.sim.numbered import Tally, numbered_frame
+from pcapng_iou.sim.streams import Stream, flood
 
 PROG = "python -m pcapng_iou.sim.instance"
 #: Where the netio directory is named when it is not IOU's ``/tmp/netio<uid>``
@@ -80,9 +81,7 @@ NETIO_DIR_ENV = "PCAPNG_IOU_NETIO_DIR"
 DEFAULT_ETHERNET_BAYS = DEFAULT_SERIAL_BAYS = 2
 MAX_BAYS = netio.MAX_BAY + 1
 SEND_TIMEOUT_S = 5.0
-#: A flood waits this long for room at a peer (a stopped peer holds it back) before it gives up.
-FLOOD_TIMEOUT_S = 120.0
-FLOOD_WAIT_S = 0.05
+
 
 
 def parse_interface(text: str) -> int:
@@ -205,47 +204,6 @@ class Instance:
                 return
             self.received += 1
             handle(datagram)
-
-
-class Stream:
-    """Numbered frames sent out of one port at a steady rate (catching up after a stall)."""
-
-    #: Most frames sent in one go before the instance looks at its socket and stdin again.
-    BURST = 256
-    #: After a frame could not be sent, how long before it is tried again.
-    RETRY_S = 0.01
-
-    def __init__(self, instance: Instance, port: int, size: int):
-        self.instance, self.port, self.size = instance, port, size
-        self.rate = 0.0
-        self.first = 0  # number of the first frame since the rate was last set
-        self.sent = 0  # frames sent since then
-        self.started = self.not_before = 0.0
-
-    @property
-    def total(self) -> int:
-        return self.first + self.sent
-
-    def set_rate(self, rate: float, now: float) -> None:
-        """Send ``rate`` frames a second from now on (0: halt); the numbering goes on."""
-        self.first, self.sent = self.total, 0
-        self.rate = rate
-        self.started = self.not_before = now
-
-    def due_in(self, now: float) -> float:
-        return max(0.0, self.started + self.sent / self.rate - now, self.not_before - now)
-
-    def tick(self, now: float) -> None:
-        if now < self.not_before:
-            return
-        due = min(int((now - self.started) * self.rate) + 1 - self.sent, self.BURST)
-        for _ in range(due):
-            frame = numbered_frame(self.instance.instance, self.port, self.total, self.size)
-            if not self.instance.send(self.port, frame):
-                # Peer down, or it did not take it in time: the same number goes again later.
-                self.not_before = now + self.RETRY_S
-                return
-            self.sent += 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -460,43 +418,8 @@ class Session:
         self.report("ok")
 
     def do_flood(self, interface: str, count: str, size: str) -> None:
-        """Numbered frames as fast as the peers take them (numbered on from any stream of the port);
-        stops at the first that cannot be sent."""
-        port, count, size = parse_interface(interface), int(count), int(size)
-        stream = self._stream(port, size)
-        me = self.instance.instance
-        peers = [(os.path.join(self.instance.directory, str(peer.instance)),
-                  netio.Header(peer.instance, me, peer.port, port).pack())
-                 for peer in self.instance.netmap.peers(me, port)]
-        sent = 0
-        self.instance.sender.settimeout(FLOOD_WAIT_S)
-        try:
-            for _ in range(count if peers else 0):
-                frame = numbered_frame(me, port, stream.total, size)
-                if not all(self._send_waiting(path, header + frame) for path, header in peers):
-                    break
-                stream.first += 1
-                sent += 1
-        finally:
-            self.instance.sender.settimeout(SEND_TIMEOUT_S)
-        self.report(f"sent {sent}")
-
-    def _send_waiting(self, path: str, datagram: bytes) -> bool:
-        """Send, waiting up to ``FLOOD_TIMEOUT_S`` for room at a full peer (in short waits, so
-        that a signal still ends the instance at once)."""
-        sender = self.instance.sender
-        deadline = time.monotonic() + FLOOD_TIMEOUT_S
-        while True:
-            try:
-                sender.sendto(datagram, path)
-                return True
-            except socket.timeout:
-                if time.monotonic() > deadline:
-                    self.report(f"senderr {os.path.basename(path)} timeout")
-                    return False
-            except OSError as err:
-                self.report(f"senderr {os.path.basename(path)} {errno.errorcode.get(err.errno, str(err))}")
-                return False
+        port, size = parse_interface(interface), int(size)
+        self.report(f"sent {flood(self.instance, self._stream(port, size), int(count), size)}")
 
     def do_stream(self, interface: str, rate: str, size: str) -> None:
         port, rate, size = parse_interface(interface), float(rate), int(size)
