@@ -21,7 +21,7 @@ from pcapng_iou.sim.numbered import numbered_frame
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-#: Until the capture keeps order at detach (issue 18), a stop under traffic may let a frame be overtaken.
+#: While a stop under traffic may let a frame be overtaken at detach (issue 18), reorders fail only the test below.
 REORDER_FAILURE = re.compile(r"^stream \d+ -> \d+: \d+ reorders$")
 
 
@@ -49,8 +49,9 @@ def test_every_frame_arrived_exactly_once(result):
         assert stream["sent"] == stream["received"] > 0
 
 
-@pytest.mark.xfail(reason="issue 18: a capture stopped under traffic can let a frame overtake queued ones "
-                          "(until the detach fix lands)", strict=False)
+@pytest.mark.xfail(reason="issue 18: on a loaded host a capture stopped under traffic can still let a frame "
+                          "overtake the few read just before the name is given back (bench --soak counts them)",
+                   strict=False)
 def test_every_frame_arrived_in_order(result):
     assert result["reorders"] == 0
     assert result["ok"] and result["failures"] == []
