@@ -34,17 +34,20 @@ def process_in_folder(workdir):
         if netmap_text is not None:
             with open(os.path.join(folder, "NETMAP"), "w") as handle:
                 handle.write(netmap_text)
-        process = subprocess.Popen(argv, cwd=folder)
+        process = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE)
         started.append(process)
+        # Until it has run (exec), /proc shows the command line of the process that forked it.
+        assert process.stdout.readline() == b"ready\n"
         return process, folder
 
     yield start
     for process in started:
         process.kill()
         process.wait()
+        process.stdout.close()
 
 
-SLEEPER = "import time; time.sleep(60)"
+SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
 
 
 def test_an_iou_command_line_and_its_folder(netio_dir, process_in_folder):
