@@ -35,6 +35,7 @@ from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
+from pcapng_iou.shell.poller import Poller
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
@@ -48,6 +49,12 @@ NOTHING_ATTACHED_HINT_S = 5.0
 #: Most datagrams read from one socket before they are sent on and the loop looks at the
 #: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
 READ_BATCH = 64
+#: Relayed frames are recorded once the lab has been quiet this long (seconds; epoll counts milliseconds) ...
+RECORD_IDLE_S = 0.001
+#: ... or once this many wait ...
+RECORD_HELD_FRAMES = 2048
+#: ... or once the oldest has waited this long (ns): the recording is never further behind the relay.
+RECORD_HELD_NS = 50_000_000
 EVENT_LOG_SIZE = 200
 NO_LIMIT = float("inf")
 #: Most bytes a frame's block adds to the frame (header, padding, flags, end of options, trailer).
@@ -104,7 +111,7 @@ class Capture:
         self.learning = Learning(options.netio_dir, options.netmap_path, self.say, options.netmap_here)
         self.recorder = self._new_recorder({})
         self.events: list[Event] = []
-        self.selector = selectors.DefaultSelector()
+        self.selector = Poller()
         self.instances = Instances(options.netio_dir, options.instances, self.selector, self)
         self.output: Optional[CaptureFile] = None
         self.watcher = None
@@ -125,6 +132,15 @@ class Capture:
         self._hint_due: Optional[float] = None
         #: The output file was removed at the end: the netio directory never appeared, so nothing was captured.
         self.output_removed = False
+        # The loop's timers (monotonic clock) and its pass count (see _relay).
+        self._deadline: Optional[float] = None
+        self._next_flush = self._next_liveness = self._next_tick = self._next_timer = 0.0
+        self._turn = 0
+        #: Relayed, delivered, not yet recorded (see _loop): the datagrams and when each was read.
+        self._held: list = []
+        self._held_times: list = []
+        #: Flushing every frame asks for every frame at once: nothing is held then.
+        self._hold = not options.flush_each
 
     # -- messages -------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -135,10 +151,12 @@ class Capture:
 
     def note(self, instance: int, text: str) -> None:
         """A packet comment for the next frame of each link of ``instance``."""
+        self._record_held()  # the frames held came before it
         self.recorder.note(instance, text)
 
     def attached(self, instance: int, clock_text: str) -> None:
         """``instance`` was just attached: learn its bays and NETMAP (zero configuration)."""
+        self._record_held()
         self._write(self.learning.attached(instance, self.recorder, clock_text))
         self._report_warnings()
 
@@ -300,6 +318,7 @@ class Capture:
             self.say(problem, "warning")
         if self.options.limits.file_seconds is not None:
             self._file_deadline = time.monotonic() + self.options.limits.file_seconds
+            self._next_timer = min(self._next_timer, self._file_deadline)
         return output
 
     def _file_full(self) -> None:
@@ -380,57 +399,90 @@ class Capture:
 
     # -- the loop -------------------------------------------------------------
     def _loop(self) -> None:
+        """Wait, relay, record; the timers run when they are due.
+
+        Every pass costs the frame that woke it, so a pass does little: one
+        clock read, one epoll wait, the handler of what is ready.  Relayed
+        frames are recorded when the lab is quiet for :data:`RECORD_IDLE_S`,
+        or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
+        :data:`RECORD_HELD_NS`, whichever comes first.
+        """
         now = time.monotonic()
-        next_flush = now + FLUSH_INTERVAL_S
-        next_liveness = now + LIVENESS_INTERVAL_S
-        next_tick = now
-        deadline = now + self.options.duration if self.options.duration else None
+        self._deadline = now + self.options.duration if self.options.duration else None
+        self._next_flush = now + FLUSH_INTERVAL_S
+        self._next_liveness = now + LIVENESS_INTERVAL_S
+        self._next_tick = now
+        self._timers(now)
+        monotonic, clock, ready = time.monotonic, time.time_ns, self.selector.ready
+        held, held_times = self._held, self._held_times
         while self.stop is None:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                self.stop = _Stop(f"duration of {self.options.duration:g} s reached")
-                break
-            if self._file_deadline is not None and now >= self._file_deadline:
-                self._file_full()
+            now = monotonic()
+            if now >= self._next_timer:
+                self._timers(now)
                 if self.stop is not None:
                     break
-            if now >= next_flush:
-                self._flush()
-                next_flush = now + FLUSH_INTERVAL_S
-            if now >= next_liveness:
-                if self._dir_present:
-                    self.instances.check()
-                    self._hint_if_nothing_attached()
-                elif os.path.isdir(self.options.netio_dir):
-                    self._enter_directory()
-                next_liveness = now + (LIVENESS_INTERVAL_S if self._dir_present else DIR_POLL_INTERVAL_S)
-            if self.on_tick is not None and now >= next_tick:
-                self.on_tick(self.status())
-                # A dashboard of thousands of links costs tens of ms: it is redrawn less often, not the relay slowed.
-                cost = time.monotonic() - now
-                next_tick = now + max(DASHBOARD_INTERVAL_S, cost * DASHBOARD_COST_FACTOR)
-            wake = min(next_flush, next_liveness)
-            if self.on_tick is not None:
-                wake = min(wake, next_tick)
-            if deadline is not None:
-                wake = min(wake, deadline)
-            if self._file_deadline is not None:
-                wake = min(wake, self._file_deadline)
-            for key, mask in self.selector.select(max(0.0, wake - time.monotonic())):
-                kind, proxy = key.data
+            timeout = self._next_timer - now
+            if held:
+                if len(held) >= RECORD_HELD_FRAMES or clock() - held_times[0] >= RECORD_HELD_NS:
+                    self._record_held()
+                elif timeout > RECORD_IDLE_S:
+                    timeout = RECORD_IDLE_S
+            events = ready(timeout if timeout > 0 else 0)
+            if not events:
+                if held:
+                    self._record_held()  # quiet: the moment to record
+                continue
+            self._turn += 1
+            for kind, target in events:
                 if kind == "listener":
-                    self._relay(proxy)
-                elif kind == "forwarder":
-                    self._drain(proxy)
-                elif kind == "inotify":
-                    self._on_inotify()
-                elif kind == "signal":
-                    self._on_wakeup()
-                elif kind == "output":
-                    self.stop = _Stop(f"the reader of {self.output.display} went away", ExitStatus.OK,
-                                      output_failed=True)
+                    self._relay(target)
+                else:
+                    self._record_held()  # anything else may change what the next frames are recorded as
+                    self._on_event(kind, target)
                 if self.stop is not None:
                     break
+        self._record_held()
+
+    def _on_event(self, kind: str, target) -> None:
+        if kind == "forwarder":
+            self._drain(target)
+        elif kind == "inotify":
+            self._on_inotify()
+        elif kind == "signal":
+            self._on_wakeup()
+        elif kind == "output":
+            self.stop = _Stop(f"the reader of {self.output.display} went away", ExitStatus.OK, output_failed=True)
+
+    def _timers(self, now: float) -> None:
+        """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
+        self._record_held()
+        if self._deadline is not None and now >= self._deadline:
+            self.stop = _Stop(f"duration of {self.options.duration:g} s reached")
+            return
+        if self._file_deadline is not None and now >= self._file_deadline:
+            self._file_full()
+            if self.stop is not None:
+                return
+        if now >= self._next_flush:
+            self._flush()
+            self._next_flush = now + FLUSH_INTERVAL_S
+        if now >= self._next_liveness:
+            if self._dir_present:
+                self.instances.check()
+                self._hint_if_nothing_attached()
+            elif os.path.isdir(self.options.netio_dir):
+                self._enter_directory()
+            self._next_liveness = now + (LIVENESS_INTERVAL_S if self._dir_present else DIR_POLL_INTERVAL_S)
+        if self.on_tick is not None and now >= self._next_tick:
+            self.on_tick(self.status())
+            # A dashboard of thousands of links costs tens of ms: it is redrawn less often, not the relay slowed.
+            cost = time.monotonic() - now
+            self._next_tick = now + max(DASHBOARD_INTERVAL_S, cost * DASHBOARD_COST_FACTOR)
+        due = [self._next_flush, self._next_liveness]
+        if self.on_tick is not None:
+            due.append(self._next_tick)
+        due.extend(moment for moment in (self._deadline, self._file_deadline) if moment is not None)
+        self._next_timer = min(due)
 
     def _on_wakeup(self) -> None:
         try:
@@ -461,16 +513,33 @@ class Capture:
             self.instances.reconcile(number)
 
     def _relay(self, proxy: relay.Proxy) -> None:
-        datagrams, times = proxy.receive_batch(READ_BATCH)
+        """The hot path: read what waits for this instance, send it on, hold it for recording."""
+        # A socket ready again on the very next pass is in a burst: read all that waits.  Alone,
+        # one read: the next pass's epoll says if more came, at less cost than a read that fails.
+        burst = proxy.read_turn == self._turn - 1
+        proxy.read_turn = self._turn
+        datagrams, times = proxy.receive_batch(READ_BATCH if burst else 1)
         if not datagrams:
             return
         reasons = proxy.forward_batch(datagrams)
         self.datagrams_relayed += len(datagrams)
-        self.record(datagrams, times, reasons)
+        if reasons is None and self._hold:
+            self._held += datagrams
+            self._held_times += times
+        else:
+            self.record(datagrams, times, reasons)
         if proxy.pending:
             self.instances.hold(proxy)  # the instance's queue is full: read no more for it until it drains
         elif proxy.instance_gone:
             self.instances.reconcile(proxy.instance, Moment.CHECK)
+
+    def _record_held(self) -> None:
+        """Record the frames relayed and held so far."""
+        if self._held:
+            datagrams, times = self._held[:], self._held_times[:]
+            self._held.clear()
+            self._held_times.clear()
+            self._record_now(datagrams, times, None)
 
     def _batch_fits(self, datagrams: list) -> bool:
         """Whether a batch recorded at once stays within the file size (else frame by frame, switching between)."""
@@ -485,6 +554,10 @@ class Capture:
 
     def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None:
         """Record relayed datagrams (``undelivered``: None, or for each None or why it was not delivered)."""
+        self._record_held()  # in the order relayed
+        self._record_now(datagrams, timestamps, undelivered)
+
+    def _record_now(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
         if self._switch_at is NO_LIMIT or self._batch_fits(datagrams):
             self._record_batch(datagrams, timestamps, undelivered)
             return

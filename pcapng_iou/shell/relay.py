@@ -68,6 +68,8 @@ class Proxy:
         self.instance_inode = instance_inode
         #: Datagrams received but not yet accepted by the instance (its queue was full).
         self.pending: Deque[bytes] = deque()
+        #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
+        self.read_turn = -2
         #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
 
@@ -149,13 +151,16 @@ class Proxy:
 
         Reading all that waits before sending any on wakes the instances on
         either side once a batch rather than once a datagram (see the README's
-        Performance section).
+        Performance section).  With ``limit`` 1 no second read is tried: a
+        read that finds nothing costs an exception.
         """
         recv, clock = self.listener.recv, time.time_ns
         datagrams: list = []
         times: list = []
         try:
-            for _ in range(limit):
+            datagrams.append(recv(netio.MAX_DATAGRAM))
+            times.append(clock())
+            for _ in range(limit - 1):
                 datagrams.append(recv(netio.MAX_DATAGRAM))
                 times.append(clock())
         except BlockingIOError:
