@@ -32,6 +32,7 @@ _OPTION_HEADER = struct.Struct("<HH")
 _FLAGS_OPTION = struct.Struct("<HHI")
 #: Layouts of the usual block (``epb_flags``, no comment) by frame length: one ``pack`` makes it.
 _FLAGGED_EPB: dict = {}
+FLAGGED_LAYOUTS = _FLAGGED_EPB
 MAX_CACHED_LAYOUT = 4096 + 64  # IOU frames are at most 4096 bytes; longer ones take the general way
 
 
@@ -96,6 +97,20 @@ def _string_option(code: int, text: str) -> bytes:
     return _OPTION_HEADER.pack(code, len(data)) + data + _padding(len(data))
 
 
+def flagged_layout(captured: int) -> Optional[struct.Struct]:
+    """The one-``pack`` layout of a block with ``epb_flags`` and no comment for a ``captured``-byte frame.
+
+    Its fields: type, total length, interface, timestamp high, low, captured
+    and original length, frame, ``EPB_FLAGS``, 4, flags, ``OPT_ENDOFOPT``, total
+    length.  None for frames too long to keep a layout for.  Layouts are kept
+    in ``FLAGGED_LAYOUTS`` by frame length, which hot loops may read directly.
+    """
+    layout = _FLAGGED_EPB.get(captured)
+    if layout is None and captured <= MAX_CACHED_LAYOUT:
+        layout = _FLAGGED_EPB[captured] = struct.Struct(f"<7I{captured}s{-captured & 3}x2H3I")
+    return layout
+
+
 def enhanced_packet(
     interface_id: int,
     timestamp_ns: int,
@@ -112,9 +127,7 @@ def enhanced_packet(
     captured = len(frame)
     if flags and not comments and not original_length:
         # Nearly every frame: header, frame, padding, epb_flags, end of options, length in one pack.
-        layout = _FLAGGED_EPB.get(captured)
-        if layout is None and captured <= MAX_CACHED_LAYOUT:
-            layout = _FLAGGED_EPB[captured] = struct.Struct(f"<7I{captured}s{-captured & 3}x2H3I")
+        layout = _FLAGGED_EPB.get(captured) or flagged_layout(captured)
         if layout is not None:
             total = layout.size
             return layout.pack(EPB_TYPE, total, interface_id, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF,

@@ -26,6 +26,8 @@ from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
 
+HEADER_SIZE = netio.HEADER_SIZE
+MSG_DATA = netio.MSG_DATA
 #: No snap length: frames are stored whole (IOU frames are far shorter).
 NO_SNAPLEN = 1 << 31
 
@@ -135,18 +137,40 @@ class Recorder:
         out = []
         append = out.append
         route_get = self.links.route_cache.get
-        packet = self._packet
+        layout_get = blocks.FLAGGED_LAYOUTS.get
+        cut_above = self._cut_above
+        fast = 0
         for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered or repeat(None)):
             # The fast path, for nearly every frame: delivered, on a link already routed, nothing to
-            # add to it.  Skips decoding the header (routes are cached by its first 6 bytes).
-            if reason is None and len(datagram) > netio.HEADER_SIZE and datagram[6] == netio.MSG_DATA:
+            # add to it.  Skips decoding the header (routes are cached by its first 6 bytes) and is
+            # _packet() spelled out: this loop runs for every frame.
+            if reason is None and len(datagram) > HEADER_SIZE and datagram[6] == MSG_DATA:
                 route = route_get(datagram[:6])
                 if route is not None:
                     interface = route.interface
                     if interface.copies is None and not interface.auto and not interface.pending_comments:
-                        append(packet(interface, route.outbound, datagram[netio.HEADER_SIZE:], timestamp_ns))
-                        continue
+                        size = len(datagram) - HEADER_SIZE
+                        layout = layout_get(size) or blocks.flagged_layout(size)
+                        if layout is not None and size <= cut_above:
+                            if route.outbound:
+                                interface.frames_out += 1
+                                interface.bytes_out += size
+                                flags = blocks.OUTBOUND
+                            else:
+                                interface.frames_in += 1
+                                interface.bytes_in += size
+                                flags = blocks.INBOUND
+                            if not interface.first_ns:
+                                interface.first_ns = timestamp_ns
+                            interface.last_ns = timestamp_ns
+                            total = layout.size
+                            append(layout.pack(blocks.EPB_TYPE, total, interface.file_id, timestamp_ns >> 32,
+                                               timestamp_ns & 0xFFFFFFFF, size, size, datagram[HEADER_SIZE:],
+                                               blocks.EPB_FLAGS, 4, flags, blocks.OPT_ENDOFOPT, total))
+                            fast += 1
+                            continue
             append(self._general(datagram, timestamp_ns, reason))
+        self.frames_recorded += fast
         return b"".join(out)
 
     def _record_up_to_limit(self, datagrams, timestamps, undelivered) -> bytes:

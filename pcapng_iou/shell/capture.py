@@ -14,6 +14,7 @@ is given back on every way out (the ``finally`` in :meth:`Capture.run`).
 """
 from __future__ import annotations
 
+import gc
 import os
 import selectors
 import signal
@@ -407,6 +408,8 @@ class Capture:
         or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
         :data:`RECORD_HELD_NS`, whichever comes first.
         """
+        # What start-up made lives as long as the capture: keep the collector from walking it again and again.
+        gc.freeze()
         now = time.monotonic()
         self._deadline = now + self.options.duration if self.options.duration else None
         self._next_flush = now + FLUSH_INTERVAL_S

@@ -1,0 +1,224 @@
+"""The relay's hot path on real sockets: order, exact bytes, backpressure, honest timestamps.
+
+The capture forwards first and records later (when the lab is quiet, or
+after a bound): these tests hold it to what that must not change.  No test
+here asserts how fast anything is; the benchmark prints that.
+"""
+from __future__ import annotations
+
+import os
+import select
+import selectors
+import signal
+import socket
+import threading
+import time
+
+import pcapng
+import pytest
+from conftest import scan, short_tempdir
+
+from pcapng_iou.core.netio import HEADER
+from pcapng_iou.shell import relay
+from pcapng_iou.shell.poller import Poller
+from pcapng_iou.sim.instance import take_instance_lock
+
+NETMAP = "100:0/0 101:0/0\n200:0/0 201:0/0\n"
+BURST = 3000
+
+
+class Instance:
+    """A stand-in IOU instance bound in this process: its socket, its lock held."""
+
+    def __init__(self, directory: str, number: int):
+        self.path = os.path.join(directory, str(number))
+        self.lock = take_instance_lock(self.path + ".lck")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(10)
+        self.directory = directory
+
+    def send(self, peer: int, datagram: bytes) -> None:
+        self.sock.sendto(datagram, os.path.join(self.directory, str(peer)))
+
+    def close(self) -> None:
+        self.sock.close()
+        os.close(self.lock)
+
+
+def datagram(src: int, dst: int, seq: int, size: int = 100) -> bytes:
+    body = seq.to_bytes(4, "big") + bytes((seq + i) & 0xFF for i in range(size - 4))
+    return HEADER.pack(dst, src, 0, 0, 1, 0) + body
+
+
+def packets_with_times(path: str) -> list:
+    """(interface, frame, timestamp in ns) of every packet of a capture, in file order."""
+    return [(block.interface_id, bytes(block.packet_data), block.timestamp_high << 32 | block.timestamp_low)
+            for block in scan(path) if isinstance(block, pcapng.blocks.EnhancedPacket)]
+
+
+def recorded_so_far(path: str) -> int:
+    """Packets in a capture file still being written (0 while it holds a block cut short)."""
+    try:
+        return len(packets_with_times(path))
+    except Exception:
+        return 0
+
+
+@pytest.fixture
+def four_instances(workdir):
+    directory = short_tempdir("hot")
+    netmap = os.path.join(workdir, "NETMAP")
+    with open(netmap, "w") as handle:
+        handle.write(NETMAP)
+    instances = {number: Instance(directory, number) for number in (100, 101, 200, 201)}
+    yield directory, netmap, instances
+    for instance in instances.values():
+        instance.close()
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
+
+
+def test_lone_and_burst_datagrams_arrive_exact_in_order_and_are_recorded_so(four_instances, workdir,
+                                                                            start_capture):
+    directory, netmap, lab = four_instances
+    output = os.path.join(workdir, "hot.pcapng")
+    capture = start_capture("-d", directory, "-n", netmap, "-w", output)
+    assert capture.wait_for("attached", count=4), capture.stderr
+
+    # Lone datagrams, one at a time (ping-pong): each read alone, recorded once the lab is quiet.
+    lone = []
+    for seq in range(50):
+        ping, pong = datagram(200, 201, seq), datagram(201, 200, seq)
+        before = time.time_ns()
+        lab[200].send(201, ping)
+        assert lab[201].sock.recv(65536) == ping
+        lab[201].send(200, pong)
+        assert lab[200].sock.recv(65536) == pong
+        lone.append((before, time.time_ns(), ping, pong))
+    # Held frames reach the file within a flush (1 s) of the lab going quiet: wait for them there.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and recorded_so_far(output) < 100:
+        time.sleep(0.05)
+    assert recorded_so_far(output) == 100, "lone frames not recorded while the capture runs"
+
+    # A burst the receiver does not read at first: far more than the queues on the way hold, so the
+    # sender must be held back (blocking sends), not its datagrams dropped.
+    burst = [datagram(100, 101, seq) for seq in range(BURST)]
+    sender = threading.Thread(target=lambda: [lab[100].send(101, d) for d in burst])
+    sender.start()
+    time.sleep(0.5)
+    received = [lab[101].sock.recv(65536) for _ in burst]
+    sender.join(10)
+    assert received == burst
+    assert capture.stop(signal.SIGINT) == 0, capture.stderr
+
+    packets = packets_with_times(output)
+    assert len(packets) == 100 + BURST
+    # In the file: exactly the frames relayed (header stripped), in the order relayed.
+    assert [frame for _, frame, _ in packets[:100]] == [d[8:] for _, _, ping, pong in lone for d in (ping, pong)]
+    assert [frame for _, frame, _ in packets[100:]] == [d[8:] for d in burst]
+    times = [ns for _, _, ns in packets]
+    assert times == sorted(times), "timestamps go back in file order"
+    # Each lone frame's time is when the capture read it: after it was sent, before the answer came back.
+    for index, (before, after, _, _) in enumerate(lone):
+        ping_time, pong_time = times[2 * index], times[2 * index + 1]
+        assert before <= ping_time <= pong_time <= after
+
+
+def test_a_full_instance_queue_holds_datagrams_back_and_loses_none(four_instances, workdir, start_capture):
+    """The instance stops reading: the capture keeps what it read in order and delivers it all later."""
+    directory, netmap, lab = four_instances
+    output = os.path.join(workdir, "held.pcapng")
+    capture = start_capture("-d", directory, "-n", netmap, "-w", output)
+    assert capture.wait_for("attached", count=4), capture.stderr
+    lab[100].sock.setblocking(False)
+    sent = [datagram(100, 101, seq) for seq in range(40)]
+    sent_so_far = 0
+    try:
+        for item in sent:  # until our sends block: everything on the way is full
+            lab[100].sock.sendto(item, os.path.join(directory, "101"))
+            sent_so_far += 1
+    except BlockingIOError:
+        pass
+    assert sent_so_far < len(sent), "the queues on the way took 40 datagrams: no backpressure to test"
+    lab[100].sock.setblocking(True)
+    rest = threading.Thread(target=lambda: [lab[100].send(101, d) for d in sent[sent_so_far:]])
+    rest.start()
+    received = [lab[101].sock.recv(65536) for _ in sent]
+    rest.join(10)
+    assert received == sent
+    assert capture.stop(signal.SIGINT) == 0, capture.stderr
+    assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
+
+
+# -- the pieces ------------------------------------------------------------------------------
+@pytest.fixture
+def proxied():
+    directory = short_tempdir("lone")
+    instance = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    instance.bind(os.path.join(directory, "100"))
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    proxy = relay.attach(directory, 100)
+    yield os.path.join(directory, "100"), peer, proxy
+    proxy.close()
+    instance.close()
+    peer.close()
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
+
+
+def test_a_lone_read_takes_one_datagram_and_leaves_the_rest_waiting(proxied):
+    path, peer, proxy = proxied
+    assert proxy.receive_batch(1) == ([], [])  # nothing there: no exception either
+    for seq in range(3):
+        peer.sendto(datagram(1, 100, seq), path)
+    first, first_times = proxy.receive_batch(1)
+    assert first == [datagram(1, 100, 0)] and len(first_times) == 1
+    rest, rest_times = proxy.receive_batch(64)
+    assert rest == [datagram(1, 100, 1), datagram(1, 100, 2)]
+    assert first_times + rest_times == sorted(first_times + rest_times)
+
+
+def test_poller_hands_back_the_data_of_ready_files():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    poller = Poller()
+    try:
+        poller.register(b, selectors.EVENT_READ, ("listener", "b"))
+        poller.register(d.fileno(), selectors.EVENT_READ, ("listener", "d"))
+        poller.register(c, selectors.EVENT_WRITE, ("forwarder", "c"))
+        with pytest.raises(KeyError):
+            poller.register(b, selectors.EVENT_READ, "again")
+        assert poller.ready(0) == [("forwarder", "c")]
+        a.send(b"x")
+        assert sorted(poller.ready(0)) == [("forwarder", "c"), ("listener", "b")]
+        poller.unregister(c)
+        with pytest.raises(KeyError):
+            poller.unregister(c)
+        assert poller.ready(0) == [("listener", "b")]
+        b.close()  # closed before it is unregistered, as a dead instance's socket can be
+        poller.unregister(b)
+        c.send(b"y")
+        assert poller.ready(-1) == [("listener", "d")]
+    finally:
+        poller.close()
+        for sock in (a, c, d):
+            sock.close()
+
+
+def test_poller_waits_no_longer_than_asked():
+    poller = Poller()
+    reader, writer = os.pipe()
+    try:
+        poller.register(reader, selectors.EVENT_READ, "pipe")
+        assert poller.ready(0.001) == []
+        os.write(writer, b"z")
+        assert poller.ready(5) == ["pipe"]
+        assert select.select([reader], [], [], 0)[0] == [reader]  # ready() read nothing itself
+    finally:
+        poller.close()
+        os.close(reader)
+        os.close(writer)
