@@ -293,6 +293,8 @@ class Capture:
         self._wakeup_w.close()
 
     def _tear_down(self) -> None:
+        if self.output is not None:
+            self._record_held()  # relayed before anything that detaching drains
         self.instances.give_back_all()
         if self.output is not None:
             if not self._ever_present and self.output.is_regular:
