@@ -19,7 +19,6 @@ import pytest
 from conftest import scan, short_tempdir
 
 from pcapng_iou.core.netio import HEADER
-from pcapng_iou.shell import relay
 from pcapng_iou.shell.poller import Poller
 from pcapng_iou.sim.instance import take_instance_lock
 
@@ -154,34 +153,6 @@ def test_a_full_instance_queue_holds_datagrams_back_and_loses_none(four_instance
 
 
 # -- the pieces ------------------------------------------------------------------------------
-@pytest.fixture
-def proxied():
-    directory = short_tempdir("lone")
-    instance = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    instance.bind(os.path.join(directory, "100"))
-    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    proxy = relay.attach(directory, 100)
-    yield os.path.join(directory, "100"), peer, proxy
-    proxy.close()
-    instance.close()
-    peer.close()
-    for name in os.listdir(directory):
-        os.unlink(os.path.join(directory, name))
-    os.rmdir(directory)
-
-
-def test_a_lone_read_takes_one_datagram_and_leaves_the_rest_waiting(proxied):
-    path, peer, proxy = proxied
-    assert proxy.receive_batch(1) == ([], [])  # nothing there: no exception either
-    for seq in range(3):
-        peer.sendto(datagram(1, 100, seq), path)
-    first, first_times = proxy.receive_batch(1)
-    assert first == [datagram(1, 100, 0)] and len(first_times) == 1
-    rest, rest_times = proxy.receive_batch(64)
-    assert rest == [datagram(1, 100, 1), datagram(1, 100, 2)]
-    assert first_times + rest_times == sorted(first_times + rest_times)
-
-
 def test_poller_hands_back_the_data_of_ready_files():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)

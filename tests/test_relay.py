@@ -53,6 +53,19 @@ def test_receive_batch_reads_what_waits_in_order(lab):
     assert proxy.receive_batch(64) == ([], [])
 
 
+def test_a_lone_read_takes_one_datagram_and_leaves_the_rest_waiting(lab):
+    directory, _, peer, proxy = lab
+    assert proxy.receive_batch(1) == ([], [])  # nothing there: no exception either
+    sent = datagrams(3)
+    for datagram in sent:
+        peer.sendto(datagram, os.path.join(directory, str(INSTANCE)))
+    first, first_times = proxy.receive_batch(1)
+    assert first == sent[:1] and len(first_times) == 1
+    rest, rest_times = proxy.receive_batch(64)
+    assert rest == sent[1:]
+    assert first_times + rest_times == sorted(first_times + rest_times)
+
+
 def test_forward_batch_delivers_in_order(lab):
     _, instance, _, proxy = lab
     sent = datagrams(5)

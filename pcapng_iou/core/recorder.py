@@ -32,6 +32,22 @@ MSG_DATA = netio.MSG_DATA
 NO_SNAPLEN = 1 << 31
 
 
+def _count(interface: Interface, outbound: bool, size: int, timestamp_ns: int) -> int:
+    """Count a ``size``-byte frame on ``interface``; return its ``epb_flags`` direction."""
+    if outbound:
+        interface.frames_out += 1
+        interface.bytes_out += size
+        flags = blocks.OUTBOUND
+    else:
+        interface.frames_in += 1
+        interface.bytes_in += size
+        flags = blocks.INBOUND
+    if not interface.first_ns:
+        interface.first_ns = timestamp_ns
+    interface.last_ns = timestamp_ns
+    return flags
+
+
 class Recorder:
     """Relayed datagrams in, PCAP-NG blocks out; ``limit`` frames at most (``--count``)."""
 
@@ -139,11 +155,12 @@ class Recorder:
         route_get = self.links.route_cache.get
         layout_get = blocks.FLAGGED_LAYOUTS.get
         cut_above = self._cut_above
+        count = _count
         fast = 0
         for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered or repeat(None)):
             # The fast path, for nearly every frame: delivered, on a link already routed, nothing to
-            # add to it.  Skips decoding the header (routes are cached by its first 6 bytes) and is
-            # _packet() spelled out: this loop runs for every frame.
+            # add to it.  Skips decoding the header (routes are cached by its first 6 bytes) and packs
+            # the block here rather than through _packet(): this loop runs for every frame.
             if reason is None and len(datagram) > HEADER_SIZE and datagram[6] == MSG_DATA:
                 route = route_get(datagram[:6])
                 if route is not None:
@@ -152,21 +169,12 @@ class Recorder:
                         size = len(datagram) - HEADER_SIZE
                         layout = layout_get(size) or blocks.flagged_layout(size)
                         if layout is not None and size <= cut_above:
-                            if route.outbound:
-                                interface.frames_out += 1
-                                interface.bytes_out += size
-                                flags = blocks.OUTBOUND
-                            else:
-                                interface.frames_in += 1
-                                interface.bytes_in += size
-                                flags = blocks.INBOUND
-                            if not interface.first_ns:
-                                interface.first_ns = timestamp_ns
-                            interface.last_ns = timestamp_ns
                             total = layout.size
                             append(layout.pack(blocks.EPB_TYPE, total, interface.file_id, timestamp_ns >> 32,
                                                timestamp_ns & 0xFFFFFFFF, size, size, datagram[HEADER_SIZE:],
-                                               blocks.EPB_FLAGS, 4, flags, blocks.OPT_ENDOFOPT, total))
+                                               blocks.EPB_FLAGS, 4, count(interface, route.outbound, size,
+                                                                         timestamp_ns),
+                                               blocks.OPT_ENDOFOPT, total))
                             fast += 1
                             continue
             append(self._general(datagram, timestamp_ns, reason))
@@ -234,17 +242,7 @@ class Recorder:
                 comments: Sequence[str] = ()) -> bytes:
         """Count ``frame`` on ``interface`` and return its Enhanced Packet Block."""
         size = len(frame)
-        if outbound:
-            interface.frames_out += 1
-            interface.bytes_out += size
-            flags = blocks.OUTBOUND
-        else:
-            interface.frames_in += 1
-            interface.bytes_in += size
-            flags = blocks.INBOUND
-        if not interface.first_ns:
-            interface.first_ns = timestamp_ns
-        interface.last_ns = timestamp_ns
+        flags = _count(interface, outbound, size, timestamp_ns)
         self.frames_recorded += 1
         if size > self._cut_above:
             return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags, comments, size)
