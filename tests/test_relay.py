@@ -109,3 +109,36 @@ def test_forward_batch_refuses_an_oversized_datagram_and_goes_on(lab):
     assert reasons[0] is None and reasons[2] is None
     assert reasons[1] == f"instance {INSTANCE} refused it (message too long)"
     assert [instance.recv(65536) for _ in small] == small
+
+
+def test_detach_sends_on_everything_before_giving_the_name_back(lab, monkeypatch):
+    """Issue 18: once ``<id>`` is the instance's again, peers' next datagrams go straight to it, so
+    all that reached us before must be in the instance's queue by then (it was sent on after)."""
+    directory, instance, peer, proxy = lab
+    path = os.path.join(directory, str(INSTANCE))
+    sent = datagrams(6)
+    for datagram in sent[:2]:
+        peer.sendto(datagram, path)
+    read, _ = proxy.receive_batch(2)
+    proxy.pending.extend(read)  # held back, as when the instance's queue was full
+    for datagram in sent[2:]:
+        peer.sendto(datagram, path)  # and four still unread in our socket
+    queued_at_rename = []
+    real_rename = os.rename
+
+    def rename(source, target):
+        instance.setblocking(False)
+        try:
+            while True:
+                queued_at_rename.append(instance.recv(4096))
+        except BlockingIOError:
+            pass
+        real_rename(source, target)
+
+    monkeypatch.setattr(relay.os, "rename", rename)
+    unread, reasons = relay.detach(proxy)
+    assert queued_at_rename == sent
+    assert unread == sent[2:] and reasons == [None] * 4
+    peer.sendto(b"next" * 25, path)
+    instance.setblocking(True)
+    assert instance.recv(4096) == b"next" * 25

@@ -41,6 +41,8 @@ from pcapng_iou.shell.netiodir import (
 RECEIVE_BUFFER = 4 * 1024 * 1024
 #: How long detaching waits for a slow instance to take what is still queued for it.
 DRAIN_TIMEOUT_S = 2.0
+#: Datagrams read at a time while detaching.
+DRAIN_BATCH = 64
 
 
 class AttachError(Exception):
@@ -167,15 +169,16 @@ class Proxy:
             pass
         return datagrams, times
 
-    def take_unread(self) -> list:
-        """Every datagram still waiting in our socket."""
+    def take_unread(self, limit: int = 1 << 30) -> list:
+        """The datagrams waiting in our socket (``limit`` at most)."""
         unread = []
         recv = self.listener.recv
         try:
-            while True:
+            while len(unread) < limit:
                 unread.append(recv(netio.MAX_DATAGRAM))
         except BlockingIOError:
-            return unread
+            pass
+        return unread
 
     # -- state of the directory -------------------------------------------------
     def still_ours(self) -> bool:
@@ -251,23 +254,52 @@ def attach(directory: str, instance: int) -> Proxy:
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
-    """Give the instance its name back and send on what is still on its way to it.
+    """Give the instance its name back and send on what is still on its way to it, in order.
 
-    Returns the datagrams that were still unread in our socket (the caller
-    records them; the ones in :attr:`Proxy.pending` were recorded when read)
-    and, for each, None when the instance took it, else why it did not.
-    They were all sent to ``<id>`` before the rename, so nothing more can
-    arrive after this.  The proxy is closed.
+    Returns the datagrams read from our socket here (the caller records
+    them; those in :attr:`Proxy.pending` were recorded when read) and, for
+    each, None when the instance took it, else why it did not.  The proxy is
+    closed.
+
+    Order (issue 18): a peer's datagrams that reached us must reach the
+    instance before the peer's next ones, which go straight to the instance
+    once ``<id>`` is its socket again.  So everything that waits for the
+    instance (held back, or unread in our socket) is sent on *before* the
+    rename, waiting for room in its queue (up to ``timeout``); the rename
+    follows at once, then what arrived in the few microseconds between our
+    last read and the rename is sent on before anything else is done.
     """
+    read: list = []
+    reasons: list = []
     try:
+        if proxy.still_ours() and not proxy.instance_gone:
+            read, reasons = _send_on_everything(proxy, timeout)
         _give_name_back(proxy)
-        pending = list(proxy.pending)
+        late = proxy.take_unread()
+        held = list(proxy.pending)  # (only when the instance left, or would not take them in time)
         proxy.pending.clear()
-        unread = proxy.take_unread()
-        reasons = _send_on(proxy, pending + unread, timeout)
+        read += late
+        reasons += _send_on(proxy, held + late, timeout)[len(held):]
     finally:
         proxy.close()
-    return unread, reasons[len(pending):]
+    return read, reasons
+
+
+def _send_on_everything(proxy: Proxy, timeout: float) -> tuple[list, list]:
+    """Send on what is held back, then what waits unread, until our socket is empty (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    held = list(proxy.pending)
+    proxy.pending.clear()
+    _send_on(proxy, held, timeout)
+    read: list = []
+    reasons: list = []
+    while not proxy.instance_gone and time.monotonic() < deadline:
+        batch = proxy.take_unread(DRAIN_BATCH)
+        if not batch:
+            break
+        read += batch
+        reasons += _send_on(proxy, batch, max(0.001, deadline - time.monotonic()))
+    return read, reasons
 
 
 def _give_name_back(proxy: Proxy) -> None:
