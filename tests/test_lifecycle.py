@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 
 from conftest import directory_state, read_packets, tshark_rows
 
+from pcapng_iou.shell.capture import READ_BATCH
 from pcapng_iou.sim import frames
 from pcapng_iou.sim import numbered as numbered_frames
 
@@ -137,12 +139,18 @@ def test_stopped_instance_holds_back_only_its_own_traffic(make_lab, start_captur
         time.sleep(1.0)
         cpu_busy = _cpu_seconds(capture.process.pid) - cpu_before
         assert cpu_busy < 0.5, f"capture spins while an instance is stopped: {cpu_busy:.2f} s CPU in 1 s"
+        # Said once, with what is held for it: one read batch at most (the memory bound in the README).
+        assert capture.wait_for("instance 101 takes no frames (stopped?)", timeout=10), capture.stderr
+        held = re.search(r"instance 101 takes no frames \(stopped\?\): holding (\d+) frames", capture.stderr)
+        assert held and 1 <= int(held.group(1)) <= READ_BATCH, capture.stderr
     finally:
         lab[101].signal(signal.SIGCONT)
     assert lab[103].reply(30) == "sent 3000"
     assert lab[101].wait_received(3000, timeout=30)
     got = [numbered_frames.parse(f)[2] for f in lab[101].frames_from(103)]
     assert got == list(range(3000))
+    assert capture.wait_for("instance 101 takes frames again", timeout=10), capture.stderr
+    assert capture.stderr.count("instance 101 takes no frames") == 1
     assert capture.stop() == 0
 
 

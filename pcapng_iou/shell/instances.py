@@ -60,6 +60,9 @@ class Instances:
         self._fds_said = False
         self._stale_warned: set[int] = set()
         self._refused_warned: set[str] = set()
+        #: The first datagram held for each instance at the last check, and the instances said to be stalled.
+        self._held_head: dict[int, Optional[bytes]] = {}
+        self._stalled: set[int] = set()
 
     def is_wanted(self, number: int) -> bool:
         return self.wanted is None or number in self.wanted
@@ -121,9 +124,34 @@ class Instances:
             self.reconcile(number)
 
     def check(self) -> None:
-        """The periodic liveness check: notices instances that died without a word."""
+        """The periodic liveness check: notices instances that died without a word, and stalled ones."""
         for number in list(self.proxies):
             self.reconcile(number, Moment.CHECK)
+        self._check_stalled()
+
+    def _check_stalled(self) -> None:
+        """Say when an instance has taken nothing since the last check (stopped?), and when it takes again.
+
+        While it does not, we hold what we read for it (one read batch at most,
+        see relay.py) and read no more for it: its peers' datagrams wait in the
+        kernel, as they would without us.  Nothing is dropped by us.
+        """
+        for number, proxy in self.proxies.items():
+            head = proxy.pending[0] if proxy.pending else None
+            if head is not None and head is self._held_head.get(number):
+                if number not in self._stalled:
+                    self._stalled.add(number)
+                    held = sum(map(len, proxy.pending))
+                    self.say(f"instance {number} takes no frames (stopped?): holding {len(proxy.pending)} frames "
+                             f"({held} bytes) for it, reading no more for it until it does", "warning")
+            elif number in self._stalled and head is None:
+                self._stalled.discard(number)
+                self.say(f"instance {number} takes frames again", "info")
+            self._held_head[number] = head
+        for number in list(self._held_head):
+            if number not in self.proxies:
+                del self._held_head[number]
+                self._stalled.discard(number)
 
     def give_back_all(self) -> None:
         """The capture stops: every socket goes back (or is buried with its dead owner)."""
