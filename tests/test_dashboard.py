@@ -53,7 +53,6 @@ def make_status(interfaces=(), **overrides):
         instances_attached=[100, 101, 102],
         instances_down=[],
         frames_recorded=1234,
-        frames_dropped=0,
         datagrams_relayed=1300,
         datagrams_malformed=2,
     )

@@ -32,7 +32,6 @@ class CaptureStatus:
     instances_attached: list[int] = field(default_factory=list)
     instances_down: list[int] = field(default_factory=list)
     frames_recorded: int = 0
-    frames_dropped: int = 0  # by us; must stay 0
     datagrams_relayed: int = 0
     datagrams_malformed: int = 0
     undelivered: int = 0

@@ -648,7 +648,6 @@ class Capture:
             instances_attached=sorted(self.instances.proxies),
             instances_down=sorted(self.instances.down),
             frames_recorded=recorder.frames_recorded,
-            frames_dropped=0,
             datagrams_relayed=self.datagrams_relayed,
             datagrams_malformed=recorder.datagrams_malformed + recorder.datagrams_empty,
             undelivered=recorder.undelivered,

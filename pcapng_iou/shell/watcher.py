@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import pyinotify
 
-logging.getLogger("pyinotify").setLevel(logging.CRITICAL)
 
 _DIR_EVENTS = (
     pyinotify.IN_CREATE | pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM | pyinotify.IN_MOVED_TO
@@ -42,6 +41,8 @@ class _Collector(pyinotify.ProcessEvent):
 
 class DirectoryWatcher:
     def __init__(self, directory: str):
+        # pyinotify logs each watch it cannot add to stderr (under the dashboard); we say it ourselves.
+        logging.getLogger("pyinotify").setLevel(logging.CRITICAL)
         self.directory = os.path.abspath(directory)
         self.parent = os.path.dirname(self.directory)
         self._manager = pyinotify.WatchManager()
