@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 
+from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell.capture import Capture, CaptureOptions
 from pcapng_iou.sim.lab import Lab
 from pcapng_iou.ui.console import Reporter
@@ -49,7 +50,7 @@ def run_demo(output: str, duration: float, quiet: bool = False, interval: float 
     netio_dir = os.path.join(workdir, "netio")
     lab = Lab(netio_dir, NETMAP, os.path.join(workdir, "NETMAP"), speak=True, interval=interval, quiet=True,
               own_folders=True, bays={number: BAYS for number in (1, 2, 3, 4)})
-    status = 1
+    status = ExitStatus.ERROR
     try:
         lab.start()
         for number, interface, encapsulation in CONFIGURATION:
@@ -64,7 +65,7 @@ def run_demo(output: str, duration: float, quiet: bool = False, interval: float 
     finally:
         lab.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    if status == 0:
+    if status == ExitStatus.OK:
         print(f"\nWrote {output}. Open it with:\n    wireshark {output}\n    tshark -r {output}", file=sys.stderr)
     return status
 

@@ -70,6 +70,7 @@ if not __package__:
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.sim.numbered import Tally, numbered_frame
 from pcapng_iou.sim.streams import Stream, flood
 
@@ -245,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             session.close()
     except _Stopped:
-        return 0
+        return ExitStatus.OK
     finally:
         for instance in started:
             instance.stop()
@@ -274,8 +275,8 @@ def _idle(args, reader: socket.socket, stop_signals: list, report) -> int:
             if key.fileobj is reader:
                 _drain(reader)
             elif any(words[:1] == ["quit"] for words in lines(key)):
-                return 0
-    return 0
+                return ExitStatus.OK
+    return ExitStatus.OK
 
 
 def _drain(reader: socket.socket) -> None:
@@ -379,7 +380,7 @@ class Session:
             for stream in self.streams.values():
                 if stream.rate:
                     stream.tick(now)
-        return 0
+        return ExitStatus.OK
 
     def _next_due(self, now: float) -> Optional[float]:
         due = [stream.due_in(now) for stream in self.streams.values() if stream.rate]
@@ -502,10 +503,10 @@ def main(argv=None) -> int:
         return run(args)
     except netmap_mod.NetmapError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     except (InstanceRunning, OSError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
+        return ExitStatus.ERROR
 
 
 if __name__ == "__main__":
