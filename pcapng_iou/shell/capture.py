@@ -18,25 +18,24 @@ import gc
 import os
 import selectors
 import signal
-import socket
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
-from pcapng_iou.core.ring import FileLimits, FileSeries
-from pcapng_iou.core.selection import LinkSelection
+from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, relay, repair
+from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.poller import Poller
+from pcapng_iou.shell.signals import SignalInbox
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
@@ -62,47 +61,6 @@ NO_LIMIT = float("inf")
 BLOCK_OVERHEAD = 48
 
 
-class CaptureError(Exception):
-    """A failure that stops the capture; ``status`` is the exit status to use."""
-
-    def __init__(self, message: str, status: int = ExitStatus.ERROR):
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class CaptureOptions:
-    netio_dir: str
-    output: str
-    netmap_path: Optional[str] = None
-    #: The ./NETMAP a kill -HUP takes when no NETMAP was given or found at the start (None: none).
-    netmap_here: Optional[str] = None
-    flush_each: bool = False
-    count: Optional[int] = None
-    duration: Optional[float] = None
-    instances: Optional[set] = None
-    #: ``--linktype`` when given; None lets bay kinds decide, then Ethernet.
-    default_linktype: Optional[int] = None
-    auto_linktype: bool = False
-    comment: Optional[str] = None
-    wait_for_dir: bool = True
-    statistics: bool = True
-    #: Bytes of each frame to store; 0 stores them whole.
-    snaplen: int = 0
-    links: Optional[LinkSelection] = None
-    #: Ring buffer and file autostop (``-b``, ``-a``).
-    limits: FileLimits = FileLimits()
-
-
-@dataclass
-class _Stop:
-    reason: str = ""
-    status: int = ExitStatus.OK
-    output_failed: bool = False
-    #: A limit on what is recorded was reached (-c, -a): frames relayed from now on are not recorded.
-    limit_reached: bool = False
-
-
 class Capture:
     def __init__(self, options: CaptureOptions, say: Callable[[Event], None] = lambda event: None,
                  netmap: Optional[netmap_mod.Netmap] = None):
@@ -119,10 +77,9 @@ class Capture:
         self.guard = netiodir.DirectoryGuard(options.netio_dir)
         self.started_ns = time.time_ns()
         self.datagrams_relayed = 0
-        self.stop: Optional[_Stop] = None
+        self.stop: Optional[StopReason] = None
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
-        self._signals: list[int] = []
-        self._wakeup_r = self._wakeup_w = None
+        self.signals = SignalInbox((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
         self._dir_present = False
         self.fds: Optional[FdBudget] = None
         self.files = FileSeries(options.output, options.limits)
@@ -201,10 +158,10 @@ class Capture:
             self._set_up()
             self._loop()
         except CaptureError as err:
-            self.stop = _Stop(str(err), err.status)
+            self.stop = StopReason(str(err), err.status)
         except PathTooLongError as err:
             # Its frames could never be recorded: stop, as when the directory was too deep at the start.
-            self.stop = _Stop(f"{err}; use a netio directory with a shorter path", ExitStatus.ERROR)
+            self.stop = StopReason(f"{err}; use a netio directory with a shorter path", ExitStatus.ERROR)
         finally:
             self._tear_down()
         return self.stop.status if self.stop else ExitStatus.OK
@@ -234,7 +191,8 @@ class Capture:
             self.selector.register(self.output.fileno(), selectors.EVENT_READ, ("output", None))
         self._report_warnings()
         self._warn_if_empty(self.netmap)
-        self._install_signals()
+        self.signals.install()
+        self.selector.register(self.signals.fileno(), selectors.EVENT_READ, ("signal", None))
         self.watcher = DirectoryWatcher(directory)
         self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
         pid = os.getpid()
@@ -270,28 +228,6 @@ class Capture:
         for warning in self.recorder.take_warnings():
             self.say(warning, "warning")
 
-    def _install_signals(self) -> None:
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
-        self._wakeup_r.setblocking(False)
-        self._wakeup_w.setblocking(False)
-        self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w.fileno())
-        self._old_handlers = {}
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            self._old_handlers[signum] = signal.signal(signum, self._on_signal)
-        self.selector.register(self._wakeup_r, selectors.EVENT_READ, ("signal", None))
-
-    def _on_signal(self, signum, frame) -> None:
-        self._signals.append(signum)
-
-    def _restore_signals(self) -> None:
-        if self._wakeup_r is None:
-            return
-        signal.set_wakeup_fd(self._old_wakeup)
-        for signum, handler in self._old_handlers.items():
-            signal.signal(signum, handler)
-        self._wakeup_r.close()
-        self._wakeup_w.close()
-
     def _tear_down(self) -> None:
         if self.output is not None:
             self._record_held()  # relayed before anything that detaching drains
@@ -308,7 +244,7 @@ class Capture:
                 self.output.close()
         if self.watcher is not None:
             self.watcher.close()
-        self._restore_signals()
+        self.signals.restore()
         self.guard.release()
         self.selector.close()
 
@@ -329,7 +265,7 @@ class Capture:
         if self.stop is not None:
             return
         if self.files.when_full() == "stop":
-            self.stop = _Stop(self.files.stop_reason(), limit_reached=True)
+            self.stop = StopReason(self.files.stop_reason(), limit_reached=True)
             return
         if self.options.statistics:
             self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
@@ -340,7 +276,7 @@ class Capture:
         try:
             self.output = self._open_file()
         except OutputError as err:
-            self.stop = _Stop(str(err), ExitStatus.ERROR, output_failed=True)
+            self.stop = StopReason(str(err), ExitStatus.ERROR, output_failed=True)
             return
         self._write(self.recorder.start_file())
 
@@ -456,13 +392,13 @@ class Capture:
         elif kind == "signal":
             self._on_wakeup()
         elif kind == "output":
-            self.stop = _Stop(f"the reader of {self.output.display} went away", ExitStatus.OK, output_failed=True)
+            self.stop = StopReason(f"the reader of {self.output.display} went away", ExitStatus.OK, output_failed=True)
 
     def _timers(self, now: float) -> None:
         """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
         self._record_held()
         if self._deadline is not None and now >= self._deadline:
-            self.stop = _Stop(f"duration of {self.options.duration:g} s reached")
+            self.stop = StopReason(f"duration of {self.options.duration:g} s reached")
             return
         if self._file_deadline is not None and now >= self._file_deadline:
             self._file_full()
@@ -490,17 +426,11 @@ class Capture:
         self._next_timer = min(due)
 
     def _on_wakeup(self) -> None:
-        try:
-            while self._wakeup_r.recv(512):
-                pass
-        except BlockingIOError:
-            pass
-        signals, self._signals = self._signals, []
-        for signum in signals:
+        for signum in self.signals.take():
             if signum == signal.SIGHUP:
                 self.reload()
             elif self.stop is None:
-                self.stop = _Stop(f"stopped by {signal.Signals(signum).name}")
+                self.stop = StopReason(f"stopped by {signal.Signals(signum).name}")
 
     def _on_inotify(self) -> None:
         changes = self.watcher.read()
@@ -578,7 +508,7 @@ class Capture:
             self._write(data)
             self._report_warnings()
             if self.recorder.full and self.stop is None:
-                self.stop = _Stop(f"{self.options.count} frames recorded", limit_reached=True)
+                self.stop = StopReason(f"{self.options.count} frames recorded", limit_reached=True)
             if self.output.written >= self._switch_at:
                 self._file_full()
 
@@ -595,7 +525,7 @@ class Capture:
         try:
             operation(*args)
         except OutputError as err:
-            self.stop = _Stop(str(err), ExitStatus.OK if err.broken_pipe else ExitStatus.ERROR, output_failed=True)
+            self.stop = StopReason(str(err), ExitStatus.OK if err.broken_pipe else ExitStatus.ERROR, output_failed=True)
 
     # -- reload ---------------------------------------------------------------------
     def reload(self) -> None:
