@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import threading
@@ -13,7 +14,7 @@ from pcapng_iou.core.links import Interface
 from pcapng_iou.core.netio import endpoint_name
 from pcapng_iou.core.netmap import Endpoint, Segment
 from pcapng_iou.core.status import CaptureStatus, Event
-from pcapng_iou.ui import dashboard
+from pcapng_iou.ui import dashboard, liveview
 from pcapng_iou.ui.dashboard import (
     Dashboard,
     Rate,
@@ -157,17 +158,17 @@ def test_state_column_is_styled():
     active = make_interface(0, frames=(1, 0), last_ns=NOW)
     idle = make_interface(1, frames=(1, 0), last_ns=NOW - 5 * S)
     dead = make_interface(2, (102, 0), (103, 0), frames=(1, 0), last_ns=NOW)
-    assert "green" in str(dashboard._state(active, NOW, set()).spans[0].style)
-    assert "dim" in str(dashboard._state(idle, NOW, set()).spans[0].style)
-    assert "red" in str(dashboard._state(dead, NOW, {103}).spans[0].style)
-    assert dashboard._state(dead, NOW, {103}).plain == "down: 103"
+    assert "green" in str(liveview._state(active, NOW, set()).spans[0].style)
+    assert "dim" in str(liveview._state(idle, NOW, set()).spans[0].style)
+    assert "red" in str(liveview._state(dead, NOW, {103}).spans[0].style)
+    assert liveview._state(dead, NOW, {103}).plain == "down: 103"
 
 
 def test_active_means_a_frame_within_two_seconds():
     just = make_interface(0, frames=(1, 0), last_ns=NOW - 2 * S)
     older = make_interface(1, frames=(1, 0), last_ns=NOW - 2 * S - 1)
-    assert dashboard._state(just, NOW, set()).plain == "active"
-    assert dashboard._state(older, NOW, set()).plain == "idle"
+    assert liveview._state(just, NOW, set()).plain == "active"
+    assert liveview._state(older, NOW, set()).plain == "idle"
 
 
 def test_format_age_and_bytes():
@@ -280,7 +281,7 @@ def test_render_reads_no_clock(lab, monkeypatch):
         raise AssertionError("clock read")
 
     for name in ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter"):
-        monkeypatch.setattr(dashboard.time, name, forbidden)
+        monkeypatch.setattr(time, name, forbidden)
     status = make_status(lab, events=[Event(NOW, "x")])
     render(status, {}, 120, 40)
     summary(status)
@@ -326,7 +327,7 @@ def test_summary_of_a_huge_lab_lists_the_busiest_and_counts_the_rest():
 def test_busiest_first_orders_as_one_sort_would():
     import random
 
-    from pcapng_iou.ui.dashboard import _busiest_first
+    from pcapng_iou.ui.liveview import _busiest_first
 
     chance = random.Random(18)
     interfaces = []
@@ -406,7 +407,7 @@ def test_dashboard_live_cycle(lab):
     board.update(status)
     for link in lab:
         link.frames_out += 4
-    status.now_ns += S
+    status = make_status(lab, now_ns=NOW + S)  # a new snapshot each tick, as the capture takes
     board.update(status)
     out = stream.getvalue()
     assert "100:0/0-101:0/0" in out and "kill -HUP 4242" in out
@@ -531,10 +532,34 @@ def test_a_link_whose_frames_contradict_its_written_type_is_marked():
     written_hdlc = make_interface(0, (100, 1), (101, 1), linktype=104, frames=(3, 0), last_ns=NOW)
     written_hdlc.mismatch = 50
     plain = make_interface(1, frames=(1, 0), last_ns=NOW)
-    state = dashboard._state(written_hdlc, NOW, set())
+    state = liveview._state(written_hdlc, NOW, set())
     assert state.plain == "active frames are ppp!" and "yellow" in str(state.spans[-1].style)
-    assert dashboard._state(plain, NOW, set()).plain == "active"
+    assert liveview._state(plain, NOW, set()).plain == "active"
     lines = lines_of(render(make_status([written_hdlc, plain]), {}, 120, 40))
     assert row(lines, "100:1/0-101:1/0")[-3:] == ["frames", "are", "ppp!"]
     lines = lines_of(summary(make_status([written_hdlc, plain])), 140)
     assert row(lines, "100:1/0-101:1/0")[-3:] == ["frames", "are", "ppp!"]
+
+
+def test_dashboard_gets_a_frozen_snapshot_not_the_live_links(lab):
+    status = make_status(lab, events=[Event(NOW, "attached 100")])
+    view = status.interfaces[0]
+    assert not isinstance(view, Interface)
+    with pytest.raises(AttributeError):
+        view.frames_out = 0
+    with pytest.raises(AttributeError):
+        view.replaced_by = 9
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.now_ns += S
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.events[0].text = "changed"
+    with pytest.raises(AttributeError):
+        status.interfaces.append(view)  # a tuple
+    shown = text_of(render(status, {}, 120, 40))
+    # The capture goes on changing its links: a status already taken does not move.
+    lab[0].frames_out += 1000
+    lab[0].replaced_by = 9
+    assert (view.frames_out, view.frames, view.replaced_by) == (120, 200, None)
+    assert text_of(render(status, {}, 120, 40)) == shown
+    assert (view.name, view.linktype_name, view.instances, view.unmapped) == (
+        "100:0/0-101:0/0", lab[0].linktype_name, frozenset({100, 101}), False)

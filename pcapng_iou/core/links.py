@@ -68,6 +68,9 @@ class Interface:
     recorded: bool = True
     #: Its interface number in the file being written (files of a ring buffer number their own).
     file_id: Optional[int] = None
+    #: (what could have changed, the frozen view) of the last status snapshot (see core/status): an
+    #: unchanged link of a big lab is not copied again at each refresh.
+    last_view: Optional[tuple] = field(default=None, repr=False)
 
     @property
     def unmapped(self) -> bool:

@@ -2,17 +2,23 @@
 
 The event loop fills a :class:`CaptureStatus` and hands it over; whoever shows
 it (live table, final summary) needs nothing else, so rendering can be tested
-as a pure function of this state.
+as a pure function of this state.  The status is a frozen snapshot: each
+interface is copied into an :class:`InterfaceView` when the status is made,
+so nothing that shows it can change the capture's own bookkeeping, and what
+it shows does not move while it is drawn.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple, Optional, Sequence, Tuple
 
-from pcapng_iou.core.links import Interface
+from pcapng_iou.core import linktypes
+
+EndpointKey = Tuple[int, int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Event:
     """A line for the event log: attach, detach, death, reload, warning."""
 
@@ -21,23 +27,102 @@ class Event:
     level: str = "info"  # "info", "warning" or "error"
 
 
-@dataclass
+class InterfaceView(NamedTuple):
+    """One interface as the dashboard shows it, copied when the status is taken (it cannot be changed)."""
+
+    number: int
+    name: str
+    linktype: int
+    description: str
+    endpoints: Tuple[EndpointKey, ...]
+    #: No NETMAP line joins its endpoints.
+    unmapped: bool
+    #: False for a link ``--link`` left out: its frames are relayed, not recorded.
+    recorded: bool
+    replaced_by: Optional[int]
+    #: The link type its frames show when it is not the one written by hand.
+    mismatch: Optional[int]
+    frames_out: int
+    frames_in: int
+    bytes_out: int
+    bytes_in: int
+    undelivered: int
+    last_ns: int
+
+    @property
+    def frames(self) -> int:
+        return self.frames_out + self.frames_in
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_out + self.bytes_in
+
+    @property
+    def instances(self) -> frozenset:
+        return frozenset(e[0] for e in self.endpoints)
+
+    @property
+    def linktype_name(self) -> str:
+        return linktypes.name(self.linktype)
+
+
+# One C-level call reads every field of a links.Interface, in InterfaceView's order.
+_read_fields = attrgetter(*InterfaceView._fields)
+# What can change on a links.Interface once it exists: its counters (the frame counts move with the byte
+# counts and last_ns), its successor, a link type mismatch, its NETMAP line.
+_read_changing = attrgetter("frames_out", "frames_in", "undelivered", "replaced_by", "mismatch", "segment")
+_new_view = tuple.__new__
+
+
+def interface_views(interfaces: Sequence) -> Tuple[InterfaceView, ...]:
+    """Frozen copies of ``interfaces`` (:class:`~pcapng_iou.core.links.Interface` or views already).
+
+    A refresh copies every link of the lab (16,000 on a big one), four times a
+    second, and most of them have not changed: an interface's last view is kept
+    on it and given again while nothing that can change has.
+    """
+    views = []
+    append = views.append
+    for interface in interfaces:
+        if interface.__class__ is InterfaceView:
+            append(interface)
+            continue
+        changing = _read_changing(interface)
+        last = interface.last_view
+        if last is not None and last[0] == changing:
+            append(last[1])
+            continue
+        view = _new_view(InterfaceView, _read_fields(interface))
+        interface.last_view = (changing, view)
+        append(view)
+    return tuple(views)
+
+
+@dataclass(frozen=True)
 class CaptureStatus:
     output: str
     pid: int
     started_ns: int
     now_ns: int = 0
     output_bytes: int = 0
-    interfaces: list[Interface] = field(default_factory=list)
-    instances_attached: list[int] = field(default_factory=list)
-    instances_down: list[int] = field(default_factory=list)
+    #: Given as the capture's interfaces, kept as frozen views of them (see :func:`interface_views`).
+    interfaces: Tuple[InterfaceView, ...] = ()
+    instances_attached: Tuple[int, ...] = ()
+    instances_down: Tuple[int, ...] = ()
     frames_recorded: int = 0
     datagrams_relayed: int = 0
     datagrams_malformed: int = 0
     undelivered: int = 0
-    events: list[Event] = field(default_factory=list)
+    events: Tuple[Event, ...] = ()
     netio_dir: str = ""
     netmap: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        freeze = object.__setattr__  # (the dataclass is frozen: this is how it sets its own fields)
+        freeze(self, "interfaces", interface_views(self.interfaces))
+        freeze(self, "instances_attached", tuple(self.instances_attached))
+        freeze(self, "instances_down", tuple(self.instances_down))
+        freeze(self, "events", tuple(self.events))
 
     @property
     def elapsed_s(self) -> float:
