@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcapng_iou.bench import filecheck, report, workers
-from pcapng_iou.bench import run as bench
 from pcapng_iou.core import blocks, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmap import Netmap
@@ -309,7 +308,7 @@ def test_file_check_finds_changed_missing_and_extra_frames(tmp_path):
 
 def test_herd_netmap_gives_every_instance_its_links():
     for count, links in ((200, 4), (7, 3), (20, 1), (3, 2)):
-        lines = bench.herd_netmap(count, links)
+        lines = workers.herd_netmap(count, links)
         parsed = netmap_mod.parse("\n".join(lines) + "\n", "NETMAP")
         endpoints = [e.key for segment in parsed for e in segment.endpoints]
         assert len(endpoints) == len(set(endpoints)) == count * links

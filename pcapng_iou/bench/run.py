@@ -42,8 +42,8 @@ from typing import Optional
 from pcapng_iou.bench import soak
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
-from pcapng_iou.bench.part import run_part
 from pcapng_iou.bench.options import Settings, add_arguments, settings_from
+from pcapng_iou.bench.part import run_part
 from pcapng_iou.bench.report import format_table, summarise
 from pcapng_iou.bench.workers import (
     ECHOER,
@@ -53,10 +53,12 @@ from pcapng_iou.bench.workers import (
     STOP_SIGNALS,
     BenchError,
     Worker,
+    herd_netmap,
     start_workers,
 )
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.sim.peers import PeerStream
+
 
 class Checks:
     """Every datagram sent, and what became of it."""
@@ -353,24 +355,6 @@ class Bench:
         self.close()
         return summarise(settings, rounds, memory, herd, self.checks, time.monotonic() - started)
 
-
-def herd_netmap(count: int, links: int) -> list:
-    """NETMAP lines giving each of instances 1..count ``links`` point-to-point links."""
-    def endpoint(instance: int, port: int) -> str:
-        return f"{instance}:{port % 16}/{port // 16}"
-
-    lines = []
-    for k in range(links // 2):
-        for i in range(count):
-            peer = (i + k + 1) % count
-            lines.append(f"{endpoint(i + 1, 2 * k)} {endpoint(peer + 1, 2 * k + 1)}")
-    if links % 2:
-        half = count // 2
-        for i in range(half):
-            lines.append(f"{endpoint(i + 1, links - 1)} {endpoint(i + 1 + half, links - 1)}")
-        if count % 2:
-            lines.append(endpoint(count, links - 1))
-    return lines
 
 def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench``: 0 when every check passed (and with --strict every target was met)."""

@@ -36,10 +36,10 @@ from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, cpu_seconds, memory_kb
 from pcapng_iou.bench.options import SCALE_MAX
 from pcapng_iou.bench.part import run_part
-from pcapng_iou.bench.run import herd_netmap
 from pcapng_iou.bench.workers import (
     BenchError,
     Worker,
+    herd_netmap,
     start_workers,
 )
 from pcapng_iou.core import netio

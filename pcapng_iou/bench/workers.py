@@ -159,3 +159,22 @@ def start_workers(workers: list) -> None:
         reply = worker.answer(READY_TIMEOUT_S)
         if "ready" not in reply:
             raise BenchError(f"{worker.what} did not start: {reply}")
+
+
+def herd_netmap(count: int, links: int) -> list:
+    """NETMAP lines giving each of instances 1..count ``links`` point-to-point links."""
+    def endpoint(instance: int, port: int) -> str:
+        return f"{instance}:{port % 16}/{port // 16}"
+
+    lines = []
+    for k in range(links // 2):
+        for i in range(count):
+            peer = (i + k + 1) % count
+            lines.append(f"{endpoint(i + 1, 2 * k)} {endpoint(peer + 1, 2 * k + 1)}")
+    if links % 2:
+        half = count // 2
+        for i in range(half):
+            lines.append(f"{endpoint(i + 1, links - 1)} {endpoint(i + 1 + half, links - 1)}")
+        if count % 2:
+            lines.append(endpoint(count, links - 1))
+    return lines
