@@ -11,16 +11,24 @@ import sys
 import time
 
 import pytest
+from conftest import short_tempdir
 
 
 @pytest.fixture
-def tmux():
+def tmux(monkeypatch):
+    """tmux, with a server of this test's own: a test that starts a session just after another
+    test killed its last one could otherwise reach a server that is shutting down."""
     path = shutil.which("tmux")
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("tmux is not installed (apt-get install tmux)")
         pytest.skip("tmux is not installed")
-    return path
+    folder = short_tempdir("tmux")
+    monkeypatch.setenv("TMUX_TMPDIR", folder)
+    monkeypatch.delenv("TMUX", raising=False)
+    yield path
+    subprocess.run([path, "kill-server"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pane(tmux, session):
