@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from conftest import short_tempdir
@@ -142,3 +145,60 @@ def test_detach_sends_on_everything_before_giving_the_name_back(lab, monkeypatch
     peer.sendto(b"next" * 25, path)
     instance.setblocking(True)
     assert instance.recv(4096) == b"next" * 25
+
+
+def test_a_datagram_aimed_at_us_just_before_the_rename_is_not_overtaken(lab, monkeypatch):
+    """Issue 18: a peer that looked ``<id>`` up just before the name went back must not see its next
+    datagram, sent straight to the instance, arrive first.  The hook sends at the worst moments."""
+    directory, instance, peer, proxy = lab
+    path = os.path.join(directory, str(INSTANCE))
+    peer.setblocking(False)
+    first, second = b"first" * 20, b"second" * 20
+    refused_before_rename = []
+    real_rename = os.rename
+
+    def rename(source, target):
+        try:
+            peer.sendto(first, path)
+            refused_before_rename.append(False)
+        except BlockingIOError:
+            refused_before_rename.append(True)  # a waiting sender, as IOU's blocking send is
+        real_rename(source, target)
+        if refused_before_rename[0]:
+            peer.sendto(first, path)
+        peer.sendto(second, path)
+
+    monkeypatch.setattr(relay.os, "rename", rename)
+    relay.detach(proxy)
+    assert refused_before_rename == [True] and proxy.sealed
+    instance.setblocking(False)
+    assert [instance.recv(4096), instance.recv(4096)] == [first, second]
+
+
+def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(lab, monkeypatch):
+    """A blocking send held by our full queue at the rename is not lost with our socket: it looks
+    ``<id>`` up again and reaches the instance."""
+    directory, instance, _, proxy = lab
+    path = os.path.join(directory, str(INSTANCE))
+    waiting = []
+    real_rename = os.rename
+
+    def rename(source, target):
+        sender = subprocess.Popen([sys.executable, "-c", "import socket, sys\n"
+                                   "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'held' * 25, sys.argv[1])",
+                                   path])
+        time.sleep(0.5)
+        waiting.append(sender.poll() is None)
+        real_rename(source, target)
+        waiting.append(sender)
+
+    monkeypatch.setattr(relay.os, "rename", rename)
+    relay.detach(proxy)
+    held, sender = waiting
+    assert held, "the sender should wait while our socket is sealed"
+    assert sender.wait(10) == 0
+    assert instance.recv(4096) == b"held" * 25
+
+
+def test_the_queue_capacity_is_what_the_kernel_allows(lab):
+    assert relay.queue_capacity() == queue_limit()

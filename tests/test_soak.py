@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -19,14 +18,6 @@ from pcapng_iou.core import netio
 from pcapng_iou.sim.numbered import numbered_frame
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-#: While a stop under traffic may let a frame be overtaken at detach (issue 18), reorders fail only the test below.
-REORDER_FAILURE = re.compile(r"^stream \d+ -> \d+: \d+ reorders$")
-
-
-def other_failures(failures: list) -> list:
-    return [text for text in failures if not REORDER_FAILURE.match(text)]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ def result():
 
 
 def test_every_frame_arrived_exactly_once(result):
-    assert other_failures(result["failures"]) == []
+    assert result["failures"] == []
     assert result["frames_sent"] == result["frames_received"] > 0
     assert (result["losses"], result["duplicates"], result["corrupt"]) == (0, 0, 0)
     assert len(result["streams"]) == 4
@@ -49,10 +40,8 @@ def test_every_frame_arrived_exactly_once(result):
         assert stream["sent"] == stream["received"] > 0
 
 
-@pytest.mark.xfail(reason="issue 18: on a loaded host a capture stopped under traffic can still let a frame "
-                          "overtake the few read just before the name is given back (bench --soak counts them)",
-                   strict=False)
 def test_every_frame_arrived_in_order(result):
+    """Issue 18: captures stopped under a flood beside a CPU hog; detaching seals our socket first."""
     assert result["reorders"] == 0
     assert result["ok"] and result["failures"] == []
 
@@ -81,11 +70,7 @@ def test_the_printed_summary_names_every_count():
                  "capture fds", "capture RSS", "bench fds", "bench RSS", "netio directory as before: yes"):
         assert word in done.stdout
     verdict, _, problems = done.stdout.rpartition("\n\n")[2].partition("\n")
-    if done.returncode == 0:
-        assert verdict.startswith("passed") and not problems
-    else:
-        assert done.returncode == 1 and verdict.startswith("FAILED")
-        assert other_failures([line.strip() for line in problems.splitlines()]) == []
+    assert done.returncode == 0 and verdict.startswith("passed") and not problems, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("options", [["--hogs", "-1"], ["--size", "40"]])

@@ -217,6 +217,9 @@ class Instances:
             self.say(f"instance {number}: {err}", "error")
         if unread:
             self.record(unread, [time.time_ns()] * len(unread), reasons)
+        if proxy.sealed is False and not proxy.instance_gone:
+            self.say(f"instance {number}: its peers could not be held while its name went back "
+                     f"(a frame sent just then may have been overtaken)", "warning")
         if why != "capture stopped":
             self.down.add(number)
             self.say(f"instance {number} {why}: detached", "info")

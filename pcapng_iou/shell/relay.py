@@ -9,9 +9,21 @@ Attaching to instance 100 (docs/netio.rst, "Standing in for an instance")::
 
 Peers keep sending to ``100`` and reach our socket; every datagram is sent on,
 unchanged, through the connected forwarding socket, which stays tied to the
-instance's socket inode whatever its name.  Detaching renames ``100_real``
-back over ``100`` and forwards what is still queued for us.  At no moment is
-``100`` missing.
+instance's socket inode whatever its name.  Detaching sends on all that waits
+for the instance, seals our socket (below), renames ``100_real`` back over
+``100`` and closes our socket.  At no moment is ``100`` missing.
+
+Sealing, so that no datagram overtakes another at detach (issue 18): a peer
+that looked ``100`` up before the rename may still put a datagram in our
+queue after it, and the peer's next one, sent straight to the instance,
+would overtake it.  So, before the rename, we fill our own queue with empty
+datagrams of ours until it holds nothing else (anything of a peer's met on
+the way is sent on first).  A full queue holds every peer still aimed at us:
+a blocking send waits, a non-blocking one is refused and tried again.  Once
+the name is the instance's and our socket is closed, each of those sends
+finds our socket dead and looks ``100`` up again: it goes to the instance,
+behind everything we sent on.  The peers wait for the few microseconds of
+the rename and the close only.
 
 Backpressure: when the instance's queue is full, what we read waits in
 :attr:`Proxy.pending` and the capture stops reading for that instance until
@@ -43,6 +55,8 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 DRAIN_TIMEOUT_S = 2.0
 #: Datagrams read at a time while detaching.
 DRAIN_BATCH = 64
+#: Send buffer of the socket that seals ours: room for a full queue of empty datagrams.
+SEAL_SEND_BUFFER = 4 * 1024 * 1024
 
 
 class AttachError(Exception):
@@ -74,6 +88,8 @@ class Proxy:
         self.read_turn = -2
         #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
+        #: Set by :func:`detach`: whether our socket was sealed before the name went back.
+        self.sealed: Optional[bool] = None
 
     @property
     def instance_gone(self) -> bool:
@@ -254,27 +270,36 @@ def attach(directory: str, instance: int) -> Proxy:
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
-    """Give the instance its name back and send on what is still on its way to it, in order.
+    """Give the instance its name back, having sent on all that was on its way to it, in order.
 
     Returns the datagrams read from our socket here (the caller records
     them; those in :attr:`Proxy.pending` were recorded when read) and, for
     each, None when the instance took it, else why it did not.  The proxy is
-    closed.
+    closed; :attr:`Proxy.sealed` says whether order was kept for certain.
 
     Order (issue 18): a peer's datagrams that reached us must reach the
     instance before the peer's next ones, which go straight to the instance
     once ``<id>`` is its socket again.  So everything that waits for the
     instance (held back, or unread in our socket) is sent on *before* the
-    rename, waiting for room in its queue (up to ``timeout``); the rename
-    follows at once, then what arrived in the few microseconds between our
-    last read and the rename is sent on before anything else is done.
+    rename, waiting for room in its queue (up to ``timeout``), and our socket
+    is sealed (see the module's docstring) so that nothing can reach it after
+    that.  When it cannot be sealed (the instance is gone, or would not take
+    its frames in time), what arrived between our last read and the rename is
+    sent on at once after it, before anything else is done.
     """
     read: list = []
     reasons: list = []
+    seal: Optional[socket.socket] = None
     try:
         if proxy.still_ours() and not proxy.instance_gone:
+            deadline = time.monotonic() + timeout
             read, reasons = _send_on_everything(proxy, timeout)
+            if not proxy.instance_gone:
+                seal = _seal(proxy, deadline, read, reasons)
         _give_name_back(proxy)
+        if proxy.sealed:
+            proxy.listener.close()  # at once: the peers held by our full queue look <id> up again
+            return read, reasons
         late = proxy.take_unread()
         held = list(proxy.pending)  # (only when the instance left, or would not take them in time)
         proxy.pending.clear()
@@ -282,7 +307,81 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
         reasons += _send_on(proxy, held + late, timeout)[len(held):]
     finally:
         proxy.close()
+        if seal is not None:
+            seal.close()
     return read, reasons
+
+
+def _seal(proxy: Proxy, deadline: float, read: list, reasons: list) -> Optional[socket.socket]:
+    """Fill our socket's queue with empty datagrams of ours until it holds nothing else.
+
+    A peer's datagram read on the way is sent on (and added to ``read`` and
+    ``reasons``).  Sets :attr:`Proxy.sealed`; returns the sealing socket,
+    which must stay open until ours is closed (None if it could not be made).
+    """
+    proxy.sealed = False
+    try:
+        seal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    try:
+        seal.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEAL_SEND_BUFFER)
+        seal.bind("")  # a name of its own (the kernel picks one), to tell its datagrams from the peers'
+        name = seal.getsockname()
+        seal.connect(proxy.paths.socket)
+        if not proxy.still_ours():
+            return seal  # <id> changed hands under us: whatever we reached is not ours to fill
+        seal.setblocking(False)
+    except OSError:
+        return seal
+    capacity = queue_capacity()
+    ours = 0
+    while not proxy.instance_gone:
+        try:
+            seal.send(b"")
+            ours += 1
+            continue
+        except BlockingIOError:
+            if ours >= capacity:
+                proxy.sealed = True
+                break
+        if time.monotonic() > deadline:
+            break
+        # A peer's datagram is in the queue (or our send buffer is full): take the oldest.
+        try:
+            datagram, sender = proxy.listener.recvfrom(netio.MAX_DATAGRAM)
+        except BlockingIOError:
+            continue
+        if sender == name:
+            ours -= 1
+        else:
+            read.append(datagram)
+            reasons += _send_on(proxy, [datagram], max(0.001, deadline - time.monotonic()))
+    return seal
+
+
+_queue_capacity: Optional[int] = None
+
+
+def queue_capacity() -> int:
+    """How many datagrams the kernel queues for one unix datagram socket: learnt once, by filling one."""
+    global _queue_capacity
+    if _queue_capacity is None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver, \
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEAL_SEND_BUFFER)
+            receiver.bind("")
+            sender.connect(receiver.getsockname())
+            sender.setblocking(False)
+            count = 0
+            try:
+                while count < 1 << 20:
+                    sender.send(b"")
+                    count += 1
+            except BlockingIOError:
+                pass
+        _queue_capacity = count
+    return _queue_capacity
 
 
 def _send_on_everything(proxy: Proxy, timeout: float) -> tuple[list, list]:
