@@ -1,7 +1,9 @@
 """Our socket in an instance's place, on real sockets: reading and sending on in batches."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -202,3 +204,40 @@ def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(lab, monkey
 
 def test_the_queue_capacity_is_what_the_kernel_allows(lab):
     assert relay.queue_capacity() == queue_limit()
+
+
+SEAL_IN_NAMESPACE = r"""
+import json, os, socket, sys, tempfile
+from pcapng_iou.shell import relay
+with open("/proc/sys/net/unix/max_dgram_qlen", "w") as handle:
+    handle.write(sys.argv[1])
+directory = tempfile.mkdtemp(prefix="seal")
+instance = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+instance.bind(os.path.join(directory, "100"))
+proxy = relay.attach(directory, 100)
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x" * 100, os.path.join(directory, "100"))
+read, reasons = relay.detach(proxy)
+print(json.dumps({"capacity": relay.queue_capacity(), "sealed": proxy.sealed, "read": len(read),
+                  "delivered": instance.recv(4096) == b"x" * 100}))
+"""
+
+
+@pytest.mark.parametrize("queue_length", [512, 100000])
+def test_the_seal_is_not_pretended_when_one_socket_cannot_fill_a_queue(queue_length):
+    """``net.unix.max_dgram_qlen`` is 512 on many systems, and may be set higher still: the empty
+    datagrams one socket can have queued are bounded by its send buffer.  Run in a network namespace
+    of its own (its own sysctl), as root."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("needs root and unshare (util-linux)")
+        pytest.skip("needs root and unshare (util-linux)")
+    done = subprocess.run([unshare, "--net", sys.executable, "-c", SEAL_IN_NAMESPACE, str(queue_length)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["read"] == 1 and result["delivered"]
+    if queue_length == 512:
+        assert (result["capacity"], result["sealed"]) in ((513, True), (0, False))
+    else:
+        assert (result["capacity"], result["sealed"]) == (0, False)

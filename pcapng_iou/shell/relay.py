@@ -320,6 +320,9 @@ def _seal(proxy: Proxy, deadline: float, read: list, reasons: list) -> Optional[
     which must stay open until ours is closed (None if it could not be made).
     """
     proxy.sealed = False
+    capacity = queue_capacity()
+    if not capacity:
+        return None
     try:
         seal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     except OSError:
@@ -334,7 +337,6 @@ def _seal(proxy: Proxy, deadline: float, read: list, reasons: list) -> Optional[
         seal.setblocking(False)
     except OSError:
         return seal
-    capacity = queue_capacity()
     ours = 0
     while not proxy.instance_gone:
         try:
@@ -364,20 +366,32 @@ _queue_capacity: Optional[int] = None
 
 
 def queue_capacity() -> int:
-    """How many datagrams the kernel queues for one unix datagram socket: learnt once, by filling one."""
+    """How many datagrams the kernel queues for one unix datagram socket, learnt once by filling one.
+
+    0 when one socket of ours cannot fill a queue (its send buffer is full
+    first, when ``net.unix.max_dgram_qlen`` is very large): then no seal can
+    be trusted, and :func:`detach` does without.
+    """
     global _queue_capacity
     if _queue_capacity is None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver, \
-                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-            sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEAL_SEND_BUFFER)
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as filler, \
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            filler.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEAL_SEND_BUFFER)
             receiver.bind("")
-            sender.connect(receiver.getsockname())
-            sender.setblocking(False)
+            filler.connect(receiver.getsockname())
+            filler.setblocking(False)
             count = 0
             try:
-                while count < 1 << 20:
-                    sender.send(b"")
+                while True:
+                    filler.send(b"")
                     count += 1
+            except BlockingIOError:
+                pass
+            probe.setblocking(False)
+            try:
+                probe.sendto(b"", receiver.getsockname())
+                count = 0  # there was room left: the filler's send buffer ran out first
             except BlockingIOError:
                 pass
         _queue_capacity = count
