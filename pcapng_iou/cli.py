@@ -20,7 +20,7 @@ from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import ring
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir
+from pcapng_iou.shell import netiodir, netmapfile
 
 
 def default_output_name() -> str:
@@ -150,7 +150,7 @@ def run_capture(args: argparse.Namespace) -> int:
         netmap_path = "NETMAP"
     try:
         # A -n file that is not there yet is read on kill -HUP; one that does not parse is refused now.
-        netmap = netmap_mod.load(netmap_path) if netmap_path and os.path.exists(netmap_path) else None
+        netmap = netmapfile.read(netmap_path) if netmap_path and os.path.exists(netmap_path) else None
     except netmap_mod.NetmapError as err:
         _error(str(err))
         return ExitStatus.USAGE

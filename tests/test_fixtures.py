@@ -16,6 +16,7 @@ from conftest import read_packets, scan, tshark_rows
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.shell import netmapfile
 from pcapng_iou.sim import instance as sim_instance
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
@@ -39,8 +40,8 @@ def shape(netmap) -> list:
 
 
 def test_annotated_and_unannotated_describe_the_same_lab():
-    annotated = netmap_mod.load(os.path.join(NETMAPS, "annotated"))
-    plain = netmap_mod.load(os.path.join(NETMAPS, "unannotated"))
+    annotated = netmapfile.read(os.path.join(NETMAPS, "annotated"))
+    plain = netmapfile.read(os.path.join(NETMAPS, "unannotated"))
     assert shape(annotated) == shape(plain) == [
         ["100:0/0", "101:0/0"], ["100:1/0", "101:1/0"], ["101:1/1", "102:1/1"], ["102:1/2", "100:1/2"],
         ["100:0/1", "101:0/1", "102:0/1"]]
@@ -53,7 +54,7 @@ def test_gns3_netmap_has_64_aligned_lines_bridge_first():
     with open(os.path.join(NETMAPS, "gns3-instance-1")) as handle:
         lines = handle.read().splitlines()
     assert lines == [f"513:{bay}/{unit}    1:{bay}/{unit}" for bay in range(16) for unit in range(4)]
-    netmap = netmap_mod.load(os.path.join(NETMAPS, "gns3-instance-1"))
+    netmap = netmapfile.read(os.path.join(NETMAPS, "gns3-instance-1"))
     assert len(netmap) == 64 and netmap.instances == {1, 513}
     for segment in netmap:
         bridge, router = segment.endpoints
@@ -74,7 +75,7 @@ def test_broken_netmap_gives_its_exact_message(path):
         expected = handle.read()
     name = os.path.basename(path)
     with pytest.raises(netmap_mod.NetmapError) as info:
-        netmap_mod.load(path, name)
+        netmapfile.read(path, name)
     assert f"pcapng-iou: error: {info.value}\n" == expected
     # What a user sees: the capture refuses it before touching any netio directory.
     result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", "/nonexistent", "-n", name,
@@ -89,7 +90,7 @@ LAB_PCAPNG = os.path.join(FIXTURES, "lab.pcapng")
 
 def expected_packets() -> list:
     """(interface, frame, direction flags) the file must hold, from the fixture's NETMAP and traffic."""
-    netmap = netmap_mod.load(regenerate.NETMAP_FILE)
+    netmap = netmapfile.read(regenerate.NETMAP_FILE)
     out = []
     for sender, interface, _receivers, frame, _protocol in regenerate.traffic():
         bay, unit = (int(n) for n in interface.split("/"))

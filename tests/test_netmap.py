@@ -310,43 +310,6 @@ def test_error_stops_at_first_problem():
     assert (err.line, err.column) == (2, 7)
 
 
-# -- load -----------------------------------------------------------------------------
-
-def test_load(tmp_path):
-    path = tmp_path / "NETMAP"
-    path.write_text("100:0/0 101:0/0 hdlc\n")
-    parsed = netmap.load(str(path))
-    assert parsed.filename == str(path)
-    assert parsed.segments[0].linktype == 104
-
-
-def test_load_error_names_display_name(tmp_path):
-    path = tmp_path / "NETMAP"
-    path.write_text("\n100:0/0 bad\n")
-    with pytest.raises(NetmapError) as info:
-        netmap.load(str(path), "the-netmap")
-    assert str(info.value) == ("the-netmap:2:9: unknown link type 'bad' (use a number or one of: "
-                               "ethernet, frame-relay, hdlc, ppp)")
-
-
-def test_load_missing_file(tmp_path):
-    path = str(tmp_path / "missing")
-    with pytest.raises(NetmapError) as info:
-        netmap.load(path)
-    assert str(info.value) == f"{path}: cannot read: No such file or directory"  # no meaningless 0:0
-    assert (info.value.line, info.value.column) == (0, 0)
-
-
-def test_load_missing_file_display_name(tmp_path):
-    with pytest.raises(NetmapError, match=r"^NETMAP: cannot read: No such file or directory$"):
-        netmap.load(str(tmp_path / "missing"), "NETMAP")
-
-
-def test_load_directory(tmp_path):
-    with pytest.raises(NetmapError) as info:
-        netmap.load(str(tmp_path))
-    assert str(info.value) == f"{tmp_path}: cannot read: Is a directory"
-
 
 # -- fuzzing --------------------------------------------------------------------------
 

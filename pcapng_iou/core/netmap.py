@@ -14,7 +14,8 @@ comments may span lines.  A trailing word without a colon is the link type of
 the line (a name, a number 0..65535, or ``auto``).
 
 Pure parser: text in, :class:`Netmap` out, or a :class:`NetmapError` that
-names the file, line and column.
+names the file, line and column.  Reading the file is
+:mod:`pcapng_iou.shell.netmapfile`.
 """
 from __future__ import annotations
 
@@ -248,14 +249,3 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
         segments.append(Segment(number, tuple(endpoints), linktype, auto))
     return Netmap(tuple(segments), filename)
 
-
-def load(path: str, display_name: Optional[str] = None) -> Netmap:
-    """Read and parse the NETMAP at ``path``; errors name it as ``display_name`` or ``path``."""
-    shown = display_name or path
-    try:
-        # utf-8-sig: editors on some systems start the file with a byte order mark.
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            text = handle.read()
-    except OSError as err:
-        raise NetmapError(shown, 0, 0, f"cannot read: {err.strerror}") from None
-    return parse(text, shown)

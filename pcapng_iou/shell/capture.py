@@ -28,7 +28,7 @@ from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, relay, repair
+from pcapng_iou.shell import netiodir, netmapfile, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
@@ -122,7 +122,7 @@ class Capture:
         path = self.options.netmap_path
         if path is None or not os.path.exists(path):
             return netmap_mod.Netmap()  # (a -n file that is not there yet is read on kill -HUP)
-        return netmap_mod.load(path)
+        return netmapfile.read(path)
 
     def _new_recorder(self, bays: dict) -> Recorder:
         options = self.options
@@ -541,7 +541,7 @@ class Capture:
         netmap = None
         if self.options.netmap_path is not None:
             try:
-                netmap = netmap_mod.load(self.options.netmap_path)
+                netmap = netmapfile.read(self.options.netmap_path)
                 self._warn_if_empty(netmap)
             except netmap_mod.NetmapError as err:
                 self.say(f"reload refused, keeping the previous NETMAP: {err}", "error")

@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 from pcapng_iou.core import bays as bays_mod
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
-from pcapng_iou.shell import netiodir
+from pcapng_iou.shell import netiodir, netmapfile
 
 PROC = "/proc"
 NETMAP_NAME = "NETMAP"
@@ -195,7 +195,7 @@ class NetmapSources:
         warnings = []
         for shown in names:
             try:
-                netmap = netmap_mod.load(self.found[shown], shown)
+                netmap = netmapfile.read(self.found[shown], shown)
             except netmap_mod.NetmapError as err:
                 warnings.append(f"{err} (NETMAP of a running instance): ignored")
                 continue

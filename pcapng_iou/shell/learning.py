@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Optional
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
-from pcapng_iou.shell import discovery, netiodir
+from pcapng_iou.shell import discovery, netiodir, netmapfile
 
 
 class Learning:
@@ -97,7 +97,7 @@ class Learning:
 
     def _bring_in(self, number: int, shown: str, recorder: Recorder, when: str) -> bytes:
         try:
-            netmap = netmap_mod.load(self.sources.found[shown], shown)
+            netmap = netmapfile.read(self.sources.found[shown], shown)
         except netmap_mod.NetmapError as err:
             self._say_once(f"{err} (NETMAP of instance {number}): ignored")
             return b""

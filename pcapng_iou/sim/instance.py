@@ -71,6 +71,7 @@ if not __package__:
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.exitstatus import ExitStatus
+from pcapng_iou.shell import netmapfile
 from pcapng_iou.sim.numbered import Tally, numbered_frame
 from pcapng_iou.sim.streams import Stream, flood
 
@@ -258,10 +259,10 @@ def _read_netmap(args: argparse.Namespace) -> netmap_mod.Netmap:
     if args.ignore_netmap:
         return netmap_mod.Netmap()
     if args.netmap:
-        return netmap_mod.load(args.netmap)
+        return netmapfile.read(args.netmap)
     if not os.path.exists("NETMAP"):
         return netmap_mod.Netmap()
-    return netmap_mod.load("NETMAP", os.path.join(os.getcwd(), "NETMAP"))
+    return netmapfile.read("NETMAP", os.path.join(os.getcwd(), "NETMAP"))
 
 
 def _idle(args, reader: socket.socket, stop_signals: list, report) -> int:

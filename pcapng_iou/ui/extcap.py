@@ -38,7 +38,7 @@ from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.selection import LinkNameError, LinkSelection, parse_link_name
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir
+from pcapng_iou.shell import netiodir, netmapfile
 
 PROG = f"{BASE_PROG} extcap"
 INTERFACE = "iou"
@@ -113,7 +113,7 @@ def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> Optio
     path = path or ("NETMAP" if os.path.isfile("NETMAP") else None)
     if path:
         try:
-            return netmap_mod.load(path)
+            return netmapfile.read(path)
         except netmap_mod.NetmapError:
             return None  # the capture itself reports a broken NETMAP; the dialog just offers no links
     from pcapng_iou.shell.learning import Learning
@@ -280,7 +280,7 @@ def _capture_options(args: argparse.Namespace):
     instances = parse_instances(args.instances)
     netmap_path = args.netmap or None
     try:
-        netmap = netmap_mod.load(netmap_path) if netmap_path else None
+        netmap = netmapfile.read(netmap_path) if netmap_path else None
     except netmap_mod.NetmapError as err:
         raise ExtcapError(str(err)) from None
     options = CaptureOptions(
