@@ -45,60 +45,19 @@ def _round_to(value: Optional[float], digits: int) -> Optional[float]:
 
 def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dict],
               checks, elapsed: float) -> dict:
-    def pick(key):
-        return [r.get(key) for r in rounds]
-
-    runs = []
-    for r in rounds:
-        run = {k: r[k] for k in ("direct_fps", "captured_fps", "ratio", "cpu_s_per_100k", "peak_rss_kb",
-                                 "direct_crowd_fps", "captured_crowd_fps", "crowd_ratio") if k in r}
-        for side in ("direct", "captured"):
-            if f"{side}_rtt_us" in r:
-                run[f"{side}_p50_us"] = percentile(r[f"{side}_rtt_us"], 50)
-                run[f"{side}_p99_us"] = percentile(r[f"{side}_rtt_us"], 99)
-        if "captured_p50_us" in run:
-            run["added_p50_us"] = run["captured_p50_us"] - run["direct_p50_us"]
-            run["added_p99_us"] = run["captured_p99_us"] - run["direct_p99_us"]
-        runs.append(run)
-
-    def med(key, digits):
-        return _round_to(median([r.get(key) for r in runs]), digits)
-
+    """Everything a bench run measured, as the JSON document it prints: medians, ranges, targets."""
+    runs = [_round_figures(r) for r in rounds]
     result: dict = {
         "version": __version__,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "system": f"{platform.system()} {platform.release()}", "machine": platform.machine()},
-        "settings": {"frame_size": settings.size, "count": settings.count, "pairs": settings.pairs,
-                     "crowd": settings.crowd, "pings": settings.pings, "warmup_pings": settings.warmup, "repeat": settings.repeat,
-                     "memory_frames": [settings.memory_small, settings.memory_large],
-                     "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
-                     "skip": list(settings.skip)},
+        "settings": _settings(settings),
         "elapsed_s": round(elapsed, 1),
     }
     if runs and "direct_fps" in runs[0]:
-        result["throughput"] = {
-            "frames_per_round": settings.count * settings.pairs,
-            "direct_fps": med("direct_fps", 0), "captured_fps": med("captured_fps", 0),
-            "ratio": med("ratio", 3),
-        }
-        if "crowd_ratio" in runs[0]:
-            result["throughput"]["crowd"] = {
-                "pairs": settings.crowd, "frames_per_round": max(1, settings.count // settings.crowd) * settings.crowd,
-                "direct_fps": med("direct_crowd_fps", 0), "captured_fps": med("captured_crowd_fps", 0),
-                "ratio": med("crowd_ratio", 3),
-            }
-        result["cost"] = {
-            "cpu_s_per_100k_frames": med("cpu_s_per_100k", 3),
-            "cpu_us_per_frame": _round_to(median([r.get("cpu_s_per_100k") for r in runs]) * 10, 2),
-            "peak_rss_mb": _round_to(max(r["peak_rss_kb"] for r in runs) / 1024, 1),
-        }
+        result["throughput"], result["cost"] = _throughput_and_cost(settings, runs)
     if runs and "direct_p50_us" in runs[0]:
-        result["latency"] = {
-            "pings_per_round": settings.pings,
-            "direct_p50_us": med("direct_p50_us", 1), "direct_p99_us": med("direct_p99_us", 1),
-            "captured_p50_us": med("captured_p50_us", 1), "captured_p99_us": med("captured_p99_us", 1),
-            "added_p50_us": med("added_p50_us", 1), "added_p99_us": med("added_p99_us", 1),
-        }
+        result["latency"] = _latency(settings, runs)
     if runs:
         result["runs"] = [{k: _round_to(v, 3) for k, v in run.items()} for run in runs]
         result["ranges"], result["noisy"] = spreads(runs)
@@ -120,6 +79,61 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
     result["targets"] = targets(result)
     result["ok"] = result["checks"]["passed"]
     return result
+
+
+def _round_figures(measured: dict) -> dict:
+    """One round's figures: throughput and cost as measured, round trips as percentiles."""
+    run = {k: measured[k] for k in ("direct_fps", "captured_fps", "ratio", "cpu_s_per_100k", "peak_rss_kb",
+                                    "direct_crowd_fps", "captured_crowd_fps", "crowd_ratio") if k in measured}
+    for side in ("direct", "captured"):
+        if f"{side}_rtt_us" in measured:
+            run[f"{side}_p50_us"] = percentile(measured[f"{side}_rtt_us"], 50)
+            run[f"{side}_p99_us"] = percentile(measured[f"{side}_rtt_us"], 99)
+    if "captured_p50_us" in run:
+        run["added_p50_us"] = run["captured_p50_us"] - run["direct_p50_us"]
+        run["added_p99_us"] = run["captured_p99_us"] - run["direct_p99_us"]
+    return run
+
+
+def _settings(settings) -> dict:
+    return {"frame_size": settings.size, "count": settings.count, "pairs": settings.pairs,
+            "crowd": settings.crowd, "pings": settings.pings, "warmup_pings": settings.warmup,
+            "repeat": settings.repeat, "memory_frames": [settings.memory_small, settings.memory_large],
+            "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
+            "skip": list(settings.skip)}
+
+
+def _median_of(runs: list, key: str, digits: int):
+    return _round_to(median([r.get(key) for r in runs]), digits)
+
+
+def _throughput_and_cost(settings, runs: list) -> tuple[dict, dict]:
+    throughput = {
+        "frames_per_round": settings.count * settings.pairs,
+        "direct_fps": _median_of(runs, "direct_fps", 0), "captured_fps": _median_of(runs, "captured_fps", 0),
+        "ratio": _median_of(runs, "ratio", 3),
+    }
+    if "crowd_ratio" in runs[0]:
+        throughput["crowd"] = {
+            "pairs": settings.crowd, "frames_per_round": max(1, settings.count // settings.crowd) * settings.crowd,
+            "direct_fps": _median_of(runs, "direct_crowd_fps", 0),
+            "captured_fps": _median_of(runs, "captured_crowd_fps", 0),
+            "ratio": _median_of(runs, "crowd_ratio", 3),
+        }
+    cost = {
+        "cpu_s_per_100k_frames": _median_of(runs, "cpu_s_per_100k", 3),
+        "cpu_us_per_frame": _round_to(median([r.get("cpu_s_per_100k") for r in runs]) * 10, 2),
+        "peak_rss_mb": _round_to(max(r["peak_rss_kb"] for r in runs) / 1024, 1),
+    }
+    return throughput, cost
+
+
+def _latency(settings, runs: list) -> dict:
+    latency = {"pings_per_round": settings.pings}
+    for key in ("direct_p50_us", "direct_p99_us", "captured_p50_us", "captured_p99_us", "added_p50_us",
+                "added_p99_us"):
+        latency[key] = _median_of(runs, key, 1)
+    return latency
 
 
 #: The figures whose spread over the rounds says whether a run can be trusted, and how to name them.
