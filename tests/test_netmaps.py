@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 
-from pcapng_iou.core.netmap import load, parse
+from pcapng_iou.core.netmap import parse
 from pcapng_iou.core.netmaps import NetmapSet, merge
+from pcapng_iou.shell.netmapfile import read as read_netmap
 
 
 def gns3_netmap(bridge: int, router: int) -> str:
@@ -63,7 +64,7 @@ def test_adding_one_file_at_a_time_returns_what_it_added():
 def test_the_gns3_fixture_is_what_the_tests_build():
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "netmaps",
                         "gns3-instance-1")
-    fixture = load(path)
+    fixture = read_netmap(path)
     assert [s.name for s in fixture] == [s.name for s in parse(gns3_netmap(513, 1))]
     merged, warnings = merge([fixture, parse(gns3_netmap(514, 2), "router2")])
     assert warnings == [] and len(merged) == 128
