@@ -430,14 +430,6 @@ def test_removed_line_takes_no_more_notes_and_comes_back_as_a_new_interface():
     assert [i.number for i in again.added] == [2]
 
 
-def test_netmap_file_with_a_byte_order_mark_loads(tmp_path):
-    from pcapng_iou.core.netmap import load
-
-    path = tmp_path / "NETMAP"
-    path.write_bytes("\ufeff100:0/0 101:0/0 hdlc\n".encode("utf-8"))
-    assert [(s.name, s.linktype) for s in load(str(path))] == [("100:0/0-101:0/0", 104)]
-
-
 # -- bay kinds (zero configuration) ----------------------------------------------------------
 def test_bay_kinds_decide_lines_without_a_type():
     netmap = parse("1:0/0 2:0/0\n1:1/0 2:1/0\n1:2/0 2:2/0 ppp\n513:1/1 1:1/1\n")

@@ -41,3 +41,9 @@ def test_read_directory(tmp_path):
     with pytest.raises(NetmapError) as info:
         netmapfile.read(str(tmp_path))
     assert str(info.value) == f"{tmp_path}: cannot read: Is a directory"
+
+
+def test_a_file_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "NETMAP"
+    path.write_bytes("\ufeff100:0/0 101:0/0 hdlc\n".encode("utf-8"))
+    assert [(s.name, s.linktype) for s in netmapfile.read(str(path))] == [("100:0/0-101:0/0", 104)]
