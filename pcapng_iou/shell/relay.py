@@ -283,9 +283,10 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
     instance (held back, or unread in our socket) is sent on *before* the
     rename, waiting for room in its queue (up to ``timeout``), and our socket
     is sealed (see the module's docstring) so that nothing can reach it after
-    that.  When it cannot be sealed (the instance is gone, or would not take
-    its frames in time), what arrived between our last read and the rename is
-    sent on at once after it, before anything else is done.
+    that.  When it cannot be sealed (the instance is gone or would not take
+    its frames in time, no socket is left, or no socket of ours can fill a
+    queue: see :func:`queue_capacity`), what arrived between our last read
+    and the rename is sent on at once after it, before anything else is done.
     """
     read: list = []
     reasons: list = []
