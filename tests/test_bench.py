@@ -374,6 +374,40 @@ def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
            (slow.frames_recorded, slow.shared_copies, slow.undelivered)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), FRAMES,
+                          st.sampled_from([1, 1, 1, 0]), st.sampled_from([None, None, None, "gone"])), max_size=60),
+       st.lists(st.integers(min_value=1, max_value=12), min_size=1), st.booleans())
+def test_recorder_batches_record_as_frame_by_frame_the_general_way(traffic, batch_sizes, auto):
+    """Batches (where frames of one route take the fast lanes) give the bytes and counts of the general way."""
+    text = "100:0/0 101:0/0\n100:0/1 102:0/1 hdlc\n103:1/0 104:1/0 105:1/0\n"
+    if auto:
+        text += "106:2/0 107:2/0 auto\n"
+    netmap = netmap_mod.parse(text, "NETMAP")
+    batched, slow = Recorder(netmap), Recorder(netmap)
+    slow.links.route_cache = _NoCache()
+    assert batched.start() == slow.start()
+    datagrams = [netio.Header(dst[0], src[0], dst[1], src[1], kind).pack() + frame
+                 for src, dst, frame, kind, _ in traffic]
+    reasons = [undelivered for *_, undelivered in traffic]
+    expected = b"".join(slow.datagram(d, number + 1, r) for number, (d, r) in enumerate(zip(datagrams, reasons)))
+    got, start = [], 0
+    for size in batch_sizes * (len(datagrams) // len(batch_sizes) + 1):
+        if start >= len(datagrams):
+            break
+        chunk = slice(start, start + size)
+        times = list(range(start + 1, start + 1 + len(datagrams[chunk])))
+        got.append(batched.record(datagrams[chunk], times, None if not any(reasons[chunk]) else reasons[chunk]))
+        start += size
+    assert b"".join(got) == expected
+    for a, b in zip(batched.links.interfaces, slow.links.interfaces):
+        assert (a.frames_in, a.frames_out, a.bytes_in, a.bytes_out, a.first_ns, a.last_ns, a.undelivered) == \
+               (b.frames_in, b.frames_out, b.bytes_in, b.bytes_out, b.first_ns, b.last_ns, b.undelivered)
+    assert len(batched.links.interfaces) == len(slow.links.interfaces)
+    assert (batched.frames_recorded, batched.shared_copies, batched.undelivered) == \
+           (slow.frames_recorded, slow.shared_copies, slow.undelivered)
+
+
 def test_recorder_shortcut_leaves_shared_segment_copies_out():
     """Once routes are cached, each transmission on a shared segment is still recorded once."""
     netmap = netmap_mod.parse("103:1/0 104:1/0 105:1/0\n", "NETMAP")

@@ -174,6 +174,8 @@ class LinkTable:
         self.route_cache: dict[bytes, Route] = {}
         #: The same for links that are not recorded (``--link``): their frames skip all the rest.
         self.skipped_routes: dict[bytes, Route] = {}
+        #: Kept by the recorder (its fast lanes, by whole 8-byte header); emptied here with the routes.
+        self.lanes: dict = {}
         self.netmap = netmap
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
@@ -277,6 +279,7 @@ class LinkTable:
     def forget_routes(self) -> None:
         self.route_cache.clear()
         self.skipped_routes.clear()
+        self.lanes.clear()
 
     def route(self, header: netio.Header, key: bytes) -> Route:
         """The interface of a frame with ``header``; ``key`` is the header's first 6 bytes."""

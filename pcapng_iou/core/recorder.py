@@ -15,6 +15,7 @@ and only counted.  A snap length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
+import struct
 from itertools import repeat
 from typing import Optional, Sequence
 
@@ -27,7 +28,7 @@ from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
 
 HEADER_SIZE = netio.HEADER_SIZE
-MSG_DATA = netio.MSG_DATA
+EPB_TYPE, EPB_FLAGS, OPT_ENDOFOPT = blocks.EPB_TYPE, blocks.EPB_FLAGS, blocks.OPT_ENDOFOPT
 #: No snap length: frames are stored whole (IOU frames are far shorter).
 NO_SNAPLEN = 1 << 31
 
@@ -46,6 +47,39 @@ def _count(interface: Interface, outbound: bool, size: int, timestamp_ns: int) -
         interface.first_ns = timestamp_ns
     interface.last_ns = timestamp_ns
     return flags
+
+
+class _Lane:
+    """Frames of one route (source and destination endpoint) recorded without decoding them.
+
+    The recorder opens a lane once a frame of the route took the general way
+    and nothing about the link calls for more than a plain block (no shared
+    segment, no link type to follow or check); the link table empties the lanes
+    whenever its routes change.  Frames are counted here within one batch and
+    added to the interface when the batch is done (:meth:`settle`).
+    """
+
+    __slots__ = ("interface", "outbound", "flags", "frames", "bytes", "last_ns")
+
+    def __init__(self, interface: Interface, outbound: bool):
+        self.interface = interface
+        self.outbound = outbound
+        self.flags = blocks.OUTBOUND if outbound else blocks.INBOUND
+        self.frames = self.bytes = self.last_ns = 0
+
+    def settle(self) -> int:
+        """Add this batch's frames to the interface's counters; return how many there were."""
+        interface, frames = self.interface, self.frames
+        if self.outbound:
+            interface.frames_out += frames
+            interface.bytes_out += self.bytes
+        else:
+            interface.frames_in += frames
+            interface.bytes_in += self.bytes
+        if self.last_ns > interface.last_ns:
+            interface.last_ns = self.last_ns
+        self.frames = self.bytes = 0
+        return frames
 
 
 class Recorder:
@@ -84,6 +118,8 @@ class Recorder:
         self.undelivered = 0
         self._trackers: dict[int, LinkTypeTracker] = {}
         self._started = False
+        #: Block layouts by frame size, for the sizes the fast way records (0 < size <= the snap length).
+        self._layouts: dict[int, struct.Struct] = {}
 
     # -- blocks ---------------------------------------------------------------
     def start(self) -> bytes:
@@ -152,34 +188,56 @@ class Recorder:
             return self._record_up_to_limit(datagrams, timestamps, undelivered)
         out = []
         append = out.append
-        route_get = self.links.route_cache.get
-        layout_get = blocks.FLAGGED_LAYOUTS.get
-        cut_above = self._cut_above
-        count = _count
-        fast = 0
-        for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered or repeat(None)):
-            # The fast path, for nearly every frame: delivered, on a link already routed, nothing to
-            # add to it.  Skips decoding the header (routes are cached by its first 6 bytes) and packs
-            # the block here rather than through _packet(): this loop runs for every frame.
-            if reason is None and len(datagram) > HEADER_SIZE and datagram[6] == MSG_DATA:
-                route = route_get(datagram[:6])
-                if route is not None:
-                    interface = route.interface
-                    if interface.copies is None and not interface.auto and not interface.pending_comments:
-                        size = len(datagram) - HEADER_SIZE
-                        layout = layout_get(size) or blocks.flagged_layout(size)
-                        if layout is not None and size <= cut_above:
-                            total = layout.size
-                            append(layout.pack(blocks.EPB_TYPE, total, interface.file_id, timestamp_ns >> 32,
-                                               timestamp_ns & 0xFFFFFFFF, size, size, datagram[HEADER_SIZE:],
-                                               blocks.EPB_FLAGS, 4, count(interface, route.outbound, size,
-                                                                         timestamp_ns),
-                                               blocks.OPT_ENDOFOPT, total))
-                            fast += 1
-                            continue
-            append(self._general(datagram, timestamp_ns, reason))
-        self.frames_recorded += fast
+        lane_get = self.links.lanes.get
+        layout_get = self._layouts.get
+        entered: list = []
+        try:
+            for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered or repeat(None)):
+                # The fast way, for nearly every frame: its whole header names a lane (a delivered data
+                # frame on a plain link already seen), so nothing is decoded, and it is counted on the
+                # lane (added to the interface at the end).  This loop runs for every frame.
+                lane = lane_get(datagram[:HEADER_SIZE])
+                if lane is not None and reason is None:
+                    size = len(datagram) - HEADER_SIZE
+                    layout = layout_get(size) or self._layout_for(size)
+                    if layout is not None and (lane.frames or self._enter(lane, entered, timestamp_ns)):
+                        total = layout.size
+                        append(layout.pack(EPB_TYPE, total, lane.interface.file_id, timestamp_ns >> 32,
+                                           timestamp_ns & 0xFFFFFFFF, size, size, datagram[HEADER_SIZE:],
+                                           EPB_FLAGS, 4, lane.flags, OPT_ENDOFOPT, total))
+                        lane.frames += 1
+                        lane.bytes += size
+                        lane.last_ns = timestamp_ns
+                        continue
+                append(self._general(datagram, timestamp_ns, reason))
+        finally:
+            for lane in entered:
+                self.frames_recorded += lane.settle()
         return b"".join(out)
+
+    def _layout_for(self, size: int) -> Optional[struct.Struct]:
+        """The one-``pack`` layout of a ``size``-byte frame's block, if the fast way may record it."""
+        if not 0 < size <= self._cut_above:
+            return None
+        layout = self._layouts[size] = blocks.flagged_layout(size)
+        return layout
+
+    @staticmethod
+    def _enter(lane: "_Lane", entered: list, timestamp_ns: int) -> bool:
+        """The first frame of ``lane`` in a batch: it takes the fast way unless its link has comments to write."""
+        interface = lane.interface
+        if interface.pending_comments:
+            return False
+        if not interface.first_ns:
+            interface.first_ns = timestamp_ns
+        entered.append(lane)
+        return True
+
+    def _open_lane(self, key: bytes, route) -> None:
+        """After a frame took the general way: let the next ones of its route take the fast way, if they may."""
+        interface = route.interface
+        if interface.copies is None and not interface.auto and self.links.route_cache.get(key[:6]) is route:
+            self.links.lanes[key] = _Lane(interface, route.outbound)
 
     def _record_up_to_limit(self, datagrams, timestamps, undelivered) -> bytes:
         out = []
@@ -236,6 +294,8 @@ class Recorder:
             comments = comments + [f"not delivered: {undelivered}"]
         if comments:
             interface.pending_comments = []
+        if interface is route.interface:
+            self._open_lane(datagram[:HEADER_SIZE], route)
         return out + self._packet(interface, route.outbound, frame, timestamp_ns, comments)
 
     def _packet(self, interface: Interface, outbound: bool, frame: bytes, timestamp_ns: int,
