@@ -180,6 +180,24 @@ def test_poller_hands_back_the_data_of_ready_files():
             sock.close()
 
 
+def test_poller_wait_and_data_of_forget_a_file_unregistered_after_the_wait():
+    """The capture loop waits with ``wait`` and looks up each ready file with ``data_of``: a file
+    unregistered by the handler of an earlier event of the same wait is no longer handed out."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    poller = Poller()
+    try:
+        poller.register(b, selectors.EVENT_READ, ("listener", "b"))
+        a.send(b"x")
+        ready = poller.wait(0)
+        assert [poller.data_of(fd, None) for fd, _ in ready] == [("listener", "b")]
+        poller.unregister(b)
+        assert [poller.data_of(fd, None) for fd, _ in ready] == [None]
+    finally:
+        poller.close()
+        a.close()
+        b.close()
+
+
 def test_poller_waits_no_longer_than_asked():
     poller = Poller()
     reader, writer = os.pipe()

@@ -57,6 +57,8 @@ RECORD_HELD_FRAMES = 2048
 RECORD_HELD_NS = 50_000_000
 EVENT_LOG_SIZE = 200
 NO_LIMIT = float("inf")
+#: What the loop finds for a file unregistered after the wait reported it ready.
+UNREGISTERED = (None, None)
 #: Most bytes a frame's block adds to the frame (header, padding, flags, end of options, trailer).
 BLOCK_OVERHEAD = 48
 
@@ -344,7 +346,7 @@ class Capture:
         clock read, one epoll wait, the handler of what is ready.  Relayed
         frames are recorded when the lab is quiet for :data:`RECORD_IDLE_S`,
         or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
-        :data:`RECORD_HELD_NS`, whichever comes first.
+        :data:`RECORD_HELD_NS` (see :meth:`_hold_for_recording`), whichever comes first.
         """
         # What start-up made lives as long as the capture: keep the collector from walking it again and again.
         gc.freeze()
@@ -354,30 +356,25 @@ class Capture:
         self._next_liveness = now + LIVENESS_INTERVAL_S
         self._next_tick = now
         self._timers(now)
-        monotonic, clock, ready = time.monotonic, time.time_ns, self.selector.ready
-        held, held_times = self._held, self._held_times
+        monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
         while self.stop is None:
-            now = monotonic()
-            if now >= self._next_timer:
-                self._timers(now)
+            timeout = self._next_timer - monotonic()
+            if timeout <= 0:
+                self._timers(monotonic())
                 if self.stop is not None:
                     break
-            timeout = self._next_timer - now
-            if held:
-                if len(held) >= RECORD_HELD_FRAMES or clock() - held_times[0] >= RECORD_HELD_NS:
-                    self._record_held()
-                elif timeout > RECORD_IDLE_S:
-                    timeout = RECORD_IDLE_S
-            events = ready(timeout if timeout > 0 else 0)
+                continue
+            events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout)
             if not events:
                 if held:
                     self._record_held()  # quiet: the moment to record
                 continue
             self._turn += 1
-            for kind, target in events:
+            for fd, _ in events:
+                kind, target = data_of(fd, UNREGISTERED)
                 if kind == "listener":
                     self._relay(target)
-                else:
+                elif kind is not None:
                     self._record_held()  # anything else may change what the next frames are recorded as
                     self._on_event(kind, target)
                 if self.stop is not None:
@@ -451,22 +448,55 @@ class Capture:
         """The hot path: read what waits for this instance, send it on, hold it for recording."""
         # A socket ready again on the very next pass is in a burst: read all that waits.  Alone,
         # one read: the next pass's epoll says if more came, at less cost than a read that fails.
-        burst = proxy.read_turn == self._turn - 1
-        proxy.read_turn = self._turn
-        datagrams, times = proxy.receive_batch(READ_BATCH if burst else 1)
-        if not datagrams:
+        turn = self._turn
+        alone = proxy.read_turn != turn - 1
+        proxy.read_turn = turn
+        if not alone or proxy.pending or proxy.gone_errno is not None:
+            datagrams, times = proxy.receive_batch(1 if alone else READ_BATCH)
+            if datagrams:
+                self._relayed(proxy, datagrams, times, proxy.forward_batch(datagrams))
             return
-        reasons = proxy.forward_batch(datagrams)
+        # Alone, and the instance takes datagrams: the commonest wake-up, in as few steps as can be.
+        try:
+            datagram = proxy.receive(netio.MAX_DATAGRAM)
+        except BlockingIOError:
+            return
+        read_ns = time.time_ns()
+        try:
+            proxy.send(datagram)
+        except OSError as err:
+            reason = proxy.not_sent(datagram, err)
+            self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason])
+            return
+        self.datagrams_relayed += 1
+        if not self._hold:
+            self.record([datagram], [read_ns])
+            return
+        held = self._held
+        held.append(datagram)
+        self._held_times.append(read_ns)
+        if len(held) >= RECORD_HELD_FRAMES or read_ns - self._held_times[0] >= RECORD_HELD_NS:
+            self._record_held()
+
+    def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list]) -> None:
+        """Hold (or record) what was just read and sent on; stop reading for an instance whose queue is full."""
         self.datagrams_relayed += len(datagrams)
         if reasons is None and self._hold:
-            self._held += datagrams
-            self._held_times += times
+            self._hold_for_recording(datagrams, times)
         else:
             self.record(datagrams, times, reasons)
         if proxy.pending:
             self.instances.hold(proxy)  # the instance's queue is full: read no more for it until it drains
         elif proxy.instance_gone:
             self.instances.reconcile(proxy.instance, Moment.CHECK)
+
+    def _hold_for_recording(self, datagrams: list, times: list) -> None:
+        """Keep relayed frames for the next quiet moment; record them all at once when there are too many
+        (:data:`RECORD_HELD_FRAMES`) or the oldest waited too long (:data:`RECORD_HELD_NS`)."""
+        self._held += datagrams
+        self._held_times += times
+        if len(self._held) >= RECORD_HELD_FRAMES or times[-1] - self._held_times[0] >= RECORD_HELD_NS:
+            self._record_held()
 
     def _record_held(self) -> None:
         """Record the frames relayed and held so far."""

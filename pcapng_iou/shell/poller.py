@@ -3,8 +3,11 @@
 :class:`Poller` takes ``register``/``unregister`` as a ``selectors`` selector
 does, but :meth:`Poller.ready` hands back the registered data of the ready
 files straight from ``epoll_wait``, without building a key and an event mask
-for each.  The capture loop calls it once per wake-up, so the difference is
-paid on every frame that arrives alone (see README, Performance).
+for each.  The capture loop goes one step further: it waits with
+:attr:`Poller.wait` (epoll's own ``poll``) and looks each ready file's data up
+with :attr:`Poller.data_of`, so a wake-up runs no Python function of ours
+before the handler; that is paid on every frame that arrives alone (see
+README, Performance).
 """
 from __future__ import annotations
 
@@ -27,6 +30,10 @@ class Poller:
         self._epoll = select.epoll()
         self._data: dict = {}
         self._files: dict = {}
+        #: ``wait(timeout)``: (file descriptor, event mask) of each ready file (timeout < 0: no limit).
+        self.wait = self._epoll.poll
+        #: ``data_of(fd, default)``: what ``fd`` was registered with (``default`` once it is unregistered).
+        self.data_of = self._data.get
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> None:
         fd = _fd(fileobj)

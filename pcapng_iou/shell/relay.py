@@ -90,6 +90,10 @@ class Proxy:
         self.gone_errno: Optional[int] = None
         #: Set by :func:`detach`: whether our socket was sealed before the name went back.
         self.sealed: Optional[bool] = None
+        #: The sockets' own ``recv`` and ``send``, for the capture's lone-datagram path (no call of ours around
+        #: them).  A failed send goes to :meth:`not_sent`.
+        self.receive = listener.recv
+        self.send = forwarder.send
 
     @property
     def instance_gone(self) -> bool:
@@ -112,7 +116,7 @@ class Proxy:
         try:
             self.forwarder.send(datagram)
         except OSError as err:
-            return self._not_sent(datagram, err)
+            return self.not_sent(datagram, err)
         return None
 
     def forward_batch(self, datagrams: list) -> Optional[list]:
@@ -132,12 +136,12 @@ class Proxy:
                 return None
             except OSError as err:
                 # Not sent again to learn why: a dead peer answers ECONNREFUSED only once.
-                reasons = [None] * done + [self._not_sent(datagrams[done], err)]
+                reasons = [None] * done + [self.not_sent(datagrams[done], err)]
                 done += 1
         reasons += [self.forward(datagram) for datagram in datagrams[done:]]
         return reasons if any(reasons) else None
 
-    def _not_sent(self, datagram: bytes, err: OSError) -> Optional[str]:
+    def not_sent(self, datagram: bytes, err: OSError) -> Optional[str]:
         """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
         if isinstance(err, BlockingIOError):
             self.pending.append(datagram)
