@@ -458,12 +458,12 @@ class Capture:
             return
         # Alone, and the instance takes datagrams: the commonest wake-up, in as few steps as can be.
         try:
-            datagram = proxy.receive(netio.MAX_DATAGRAM)
+            datagram = os.read(proxy.listener_fd, netio.MAX_DATAGRAM)
         except BlockingIOError:
             return
         read_ns = time.time_ns()
         try:
-            proxy.send(datagram)
+            os.write(proxy.forwarder_fd, datagram)
         except OSError as err:
             reason = proxy.not_sent(datagram, err)
             self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason])
