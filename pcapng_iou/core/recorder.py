@@ -16,7 +16,6 @@ and only counted.  A snap length cuts the stored frames, never the relayed ones.
 from __future__ import annotations
 
 import struct
-from itertools import repeat
 from typing import Optional, Sequence
 
 from pcapng_iou import __version__
@@ -186,18 +185,20 @@ class Recorder:
         """
         if self.limit is not None and self.frames_recorded + len(datagrams) > self.limit:
             return self._record_up_to_limit(datagrams, timestamps, undelivered)
+        if undelivered is not None:
+            return self._record_each(datagrams, timestamps, undelivered)
         out = []
         append = out.append
         lane_get = self.links.lanes.get
         layout_get = self._layouts.get
         entered: list = []
         try:
-            for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered or repeat(None)):
-                # The fast way, for nearly every frame: its whole header names a lane (a delivered data
-                # frame on a plain link already seen), so nothing is decoded, and it is counted on the
-                # lane (added to the interface at the end).  This loop runs for every frame.
+            for datagram, timestamp_ns in zip(datagrams, timestamps):
+                # The fast way, for nearly every frame: its whole header names a lane (a data frame on a
+                # plain link already seen), so nothing is decoded, and it is counted on the lane (added to
+                # the interface at the end).  This loop runs for every frame.
                 lane = lane_get(datagram[:HEADER_SIZE])
-                if lane is not None and reason is None:
+                if lane is not None:
                     size = len(datagram) - HEADER_SIZE
                     layout = layout_get(size) or self._layout_for(size)
                     if layout is not None and (lane.frames or self._enter(lane, entered, timestamp_ns)):
@@ -209,11 +210,17 @@ class Recorder:
                         lane.bytes += size
                         lane.last_ns = timestamp_ns
                         continue
-                append(self._general(datagram, timestamp_ns, reason))
+                append(self._general(datagram, timestamp_ns, None))
         finally:
             for lane in entered:
                 self.frames_recorded += lane.settle()
         return b"".join(out)
+
+    def _record_each(self, datagrams, timestamps, undelivered) -> bytes:
+        """Some were not delivered (rare): each frame its own way, in order."""
+        return b"".join([self._general(datagram, timestamp_ns, reason) if reason is not None
+                         else self.record((datagram,), (timestamp_ns,))
+                         for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered)])
 
     def _layout_for(self, size: int) -> Optional[struct.Struct]:
         """The one-``pack`` layout of a ``size``-byte frame's block, if the fast way may record it."""
