@@ -127,21 +127,23 @@ class Proxy:
         Returns None when all were delivered or queued, else one entry per
         datagram: None, or why that one cannot be delivered.
         """
-        reasons: list = []
+        if self.pending or self.instance_gone:
+            reasons = [self.forward(datagram) for datagram in datagrams]
+            return reasons if any(reasons) else None
+        write, fd = os.write, self.forwarder_fd
         done = 0
-        if not self.pending and not self.instance_gone:
-            send, fd = os.write, self.forwarder_fd
-            try:
-                for datagram in datagrams:
-                    send(fd, datagram)
-                    done += 1
-                return None
-            except OSError as err:
-                # Not sent again to learn why: a dead peer answers ECONNREFUSED only once.
-                reasons = [None] * done + [self.not_sent(datagrams[done], err)]
-                done += 1
-        reasons += [self.forward(datagram) for datagram in datagrams[done:]]
-        return reasons if any(reasons) else None
+        try:
+            for done, datagram in enumerate(datagrams):
+                write(fd, datagram)
+            return None
+        except OSError as err:
+            # Not sent again to learn why: a dead peer answers ECONNREFUSED only once.
+            reason = self.not_sent(datagrams[done], err)
+        rest = datagrams[done + 1:]
+        if reason is None:
+            self.pending.extend(rest)  # the instance is busy: the rest waits behind the one it refused, in order
+            return None
+        return [None] * done + [reason] + [self.forward(datagram) for datagram in rest]
 
     def not_sent(self, datagram: bytes, err: OSError) -> Optional[str]:
         """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
@@ -157,18 +159,18 @@ class Proxy:
 
     def flush_pending(self) -> int:
         """Send queued datagrams until the instance's queue is full again; return how many left."""
-        while self.pending:
-            try:
-                os.write(self.forwarder_fd, self.pending[0])
-            except BlockingIOError:
-                return len(self.pending)
-            except OSError as err:
-                if err.errno in GONE_ERRNOS:
-                    self.gone_errno = err.errno
-                    return len(self.pending)
+        pending, write, fd = self.pending, os.write, self.forwarder_fd
+        try:
+            while pending:
+                write(fd, pending[0])
+                pending.popleft()
+        except BlockingIOError:
+            pass
+        except OSError as err:
+            if err.errno not in GONE_ERRNOS:
                 raise
-            self.pending.popleft()
-        return 0
+            self.gone_errno = err.errno
+        return len(pending)
 
     def receive_batch(self, limit: int) -> tuple[list, list]:
         """Up to ``limit`` datagrams waiting for us, and when each was read (ns since the epoch).
