@@ -242,9 +242,10 @@ class Recorder:
 
     def _open_lane(self, key: bytes, route) -> None:
         """After a frame took the general way: let the next ones of its route take the fast way, if they may."""
-        interface = route.interface
-        if interface.copies is None and not interface.auto and self.links.route_cache.get(key[:6]) is route:
-            self.links.lanes[key] = _Lane(interface, route.outbound)
+        interface, lanes = route.interface, self.links.lanes
+        if key not in lanes and interface.copies is None and not interface.auto and \
+                self.links.route_cache.get(key[:6]) is route:
+            lanes[key] = _Lane(interface, route.outbound)
 
     def _record_up_to_limit(self, datagrams, timestamps, undelivered) -> bytes:
         out = []

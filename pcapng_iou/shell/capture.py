@@ -358,13 +358,13 @@ class Capture:
         self._timers(now)
         monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
         while self.stop is None:
-            timeout = self._next_timer - monotonic()
-            if timeout <= 0:
-                self._timers(monotonic())
+            now = monotonic()
+            if now >= self._next_timer:
+                self._timers(now)
                 if self.stop is not None:
                     break
-                continue
-            events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout)
+            timeout = self._next_timer - now
+            events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout if timeout > 0 else 0)
             if not events:
                 if held:
                     self._record_held()  # quiet: the moment to record
