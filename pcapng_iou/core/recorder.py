@@ -58,7 +58,7 @@ class _Lane:
     added to the interface when the batch is done (:meth:`settle`).
     """
 
-    __slots__ = ("interface", "outbound", "flags", "frames", "bytes", "last_ns")
+    __slots__ = ("bytes", "flags", "frames", "interface", "last_ns", "outbound")
 
     def __init__(self, interface: Interface, outbound: bool):
         self.interface = interface
@@ -75,8 +75,7 @@ class _Lane:
         else:
             interface.frames_in += frames
             interface.bytes_in += self.bytes
-        if self.last_ns > interface.last_ns:
-            interface.last_ns = self.last_ns
+        interface.last_ns = max(interface.last_ns, self.last_ns)
         self.frames = self.bytes = 0
         return frames
 
@@ -230,7 +229,7 @@ class Recorder:
         return layout
 
     @staticmethod
-    def _enter(lane: "_Lane", entered: list, timestamp_ns: int) -> bool:
+    def _enter(lane: _Lane, entered: list, timestamp_ns: int) -> bool:
         """The first frame of ``lane`` in a batch: it takes the fast way unless its link has comments to write."""
         interface = lane.interface
         if interface.pending_comments:
