@@ -2,8 +2,10 @@
 and netio directory: real processes, real sockets, real /proc."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -242,3 +244,31 @@ def test_herd_holds_every_instance_and_quits_cleanly(workdir):
     finally:
         if herd.poll() is None:
             herd.kill()
+
+
+def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
+    """The bench writes ``peer sink`` to the receiver, then starts the flood.  A receiver that was
+    slow to run (a loaded host: here stopped while both arrive) found its command and the first
+    datagrams ready at once, and its own loop could take them before the sink ran: the bench then
+    reported frames lost that the kernel had delivered."""
+    from pcapng_iou.sim.peers import PeerStream
+
+    netio_dir = os.path.join(workdir, "netio")
+    stream = PeerStream(101, 301, 100)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    answers = []
+    for _ in range(5):  # the order the loop saw them in was up to epoll: try it more than once
+        receiver = LabProcess(netio_dir, 301, None, quiet=True)
+        try:
+            receiver.signal(signal.SIGSTOP)
+            receiver.post("peer sink 101 8 100")
+            time.sleep(0.05)
+            for seq in range(8):
+                sender.sendto(stream.datagram(seq), os.path.join(netio_dir, "301"))
+            receiver.signal(signal.SIGCONT)
+            answers.append(json.loads(receiver.reply(timeout=30).partition(" ")[2]))
+        finally:
+            receiver.signal(signal.SIGCONT)
+            receiver.stop()
+    sender.close()
+    assert [(a["good"], a["bad"], a["error"]) for a in answers] == [(8, 0, None)] * 5

@@ -367,7 +367,11 @@ class Session:
                 timeout = left if timeout is None else min(timeout, left)
                 if left == 0:
                     break
-            for key, _ in selector.select(timeout):
+            events = selector.select(timeout)
+            # Commands before datagrams: a peer command (sink, echo) written before the traffic it is
+            # to read must see all of it, not have its first datagrams taken by this loop.
+            events.sort(key=lambda event: event[0].data == "socket")
+            for key, _ in events:
                 if key.data == "socket":
                     self.instance.receive_all(self.on_datagram)
                 elif key.data == "signal":
