@@ -443,6 +443,8 @@ class Session:
         self.report(f"streamed {interface} {stream.total if stream else 0}")
 
     def do_tally(self) -> None:
+        # What already waits in the socket arrived before the question (commands run first in a wake-up).
+        self.instance.receive_all(self.on_datagram)
         self.report("tally " + json.dumps(self.tally.as_dict(), separators=(",", ":")))
 
     def do_peer(self, verb: str, peer: str, count: str, size: str) -> None:
