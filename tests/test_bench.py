@@ -347,31 +347,43 @@ ENDPOINTS = [(100, 0), (101, 0), (100, 16), (102, 16), (103, 1), (104, 1), (105,
 FRAMES = st.sampled_from([b"\x0f\x00\x80\x35" + bytes(16), b"\xff\x03\xc0\x21" + bytes(8), bytes(14)]) | st.binary(max_size=40)
 
 
+def assert_same_counts(recorder: Recorder, general: Recorder) -> None:
+    """Every interface and the recorder itself counted the same frames, bytes and times."""
+    assert len(recorder.links.interfaces) == len(general.links.interfaces)
+    for a, b in zip(recorder.links.interfaces, general.links.interfaces):
+        assert (a.frames_in, a.frames_out, a.bytes_in, a.bytes_out, a.first_ns, a.last_ns, a.undelivered) == \
+               (b.frames_in, b.frames_out, b.bytes_in, b.bytes_out, b.first_ns, b.last_ns, b.undelivered)
+    assert (recorder.frames_recorded, recorder.shared_copies, recorder.undelivered) == \
+           (general.frames_recorded, general.shared_copies, general.undelivered)
+
+
+def fast_and_general_recorders(auto: bool) -> tuple:
+    """Two recorders of one NETMAP (with an ``auto`` line or not), started: one as it is, one kept
+    off every shortcut (no route cache), to compare their bytes and counts."""
+    text = "100:0/0 101:0/0\n100:0/1 102:0/1 hdlc\n103:1/0 104:1/0 105:1/0\n"
+    if auto:
+        text += "106:2/0 107:2/0 auto\n"
+    netmap = netmap_mod.parse(text, "NETMAP")
+    fast, general = Recorder(netmap), Recorder(netmap)
+    general.links.route_cache = _NoCache()
+    assert fast.start() == general.start()
+    return fast, general
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), FRAMES,
                           st.sampled_from([1, 1, 1, 0]), st.sampled_from([None, None, None, "gone"]),
                           st.sampled_from([None, None, None, None, 100, 104])), max_size=40),
        st.booleans())
 def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
-    text = "100:0/0 101:0/0\n100:0/1 102:0/1 hdlc\n103:1/0 104:1/0 105:1/0\n"
-    if auto:
-        text += "106:2/0 107:2/0 auto\n"
-    netmap = netmap_mod.parse(text, "NETMAP")
-    fast, slow = Recorder(netmap), Recorder(netmap)
-    slow.links.route_cache = _NoCache()
-    assert fast.start() == slow.start()
+    fast, slow = fast_and_general_recorders(auto)
     for number, (src, dst, frame, kind, undelivered, note) in enumerate(traffic):
         if note is not None:
             fast.note(note, f"note {number}")
             slow.note(note, f"note {number}")
         datagram = netio.Header(dst[0], src[0], dst[1], src[1], kind).pack() + frame
         assert fast.datagram(datagram, number, undelivered) == slow.datagram(datagram, number, undelivered)
-    for a, b in zip(fast.links.interfaces, slow.links.interfaces):
-        assert (a.frames_in, a.frames_out, a.bytes_in, a.bytes_out, a.first_ns, a.last_ns, a.undelivered) == \
-               (b.frames_in, b.frames_out, b.bytes_in, b.bytes_out, b.first_ns, b.last_ns, b.undelivered)
-    assert len(fast.links.interfaces) == len(slow.links.interfaces)
-    assert (fast.frames_recorded, fast.shared_copies, fast.undelivered) == \
-           (slow.frames_recorded, slow.shared_copies, slow.undelivered)
+    assert_same_counts(fast, slow)
 
 
 @settings(max_examples=150, deadline=None)
@@ -380,13 +392,7 @@ def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
        st.lists(st.integers(min_value=1, max_value=12), min_size=1), st.booleans())
 def test_recorder_batches_record_as_frame_by_frame_the_general_way(traffic, batch_sizes, auto):
     """Batches (where frames of one route take the fast lanes) give the bytes and counts of the general way."""
-    text = "100:0/0 101:0/0\n100:0/1 102:0/1 hdlc\n103:1/0 104:1/0 105:1/0\n"
-    if auto:
-        text += "106:2/0 107:2/0 auto\n"
-    netmap = netmap_mod.parse(text, "NETMAP")
-    batched, slow = Recorder(netmap), Recorder(netmap)
-    slow.links.route_cache = _NoCache()
-    assert batched.start() == slow.start()
+    batched, slow = fast_and_general_recorders(auto)
     datagrams = [netio.Header(dst[0], src[0], dst[1], src[1], kind).pack() + frame
                  for src, dst, frame, kind, _ in traffic]
     reasons = [undelivered for *_, undelivered in traffic]
@@ -400,12 +406,7 @@ def test_recorder_batches_record_as_frame_by_frame_the_general_way(traffic, batc
         got.append(batched.record(datagrams[chunk], times, None if not any(reasons[chunk]) else reasons[chunk]))
         start += size
     assert b"".join(got) == expected
-    for a, b in zip(batched.links.interfaces, slow.links.interfaces):
-        assert (a.frames_in, a.frames_out, a.bytes_in, a.bytes_out, a.first_ns, a.last_ns, a.undelivered) == \
-               (b.frames_in, b.frames_out, b.bytes_in, b.bytes_out, b.first_ns, b.last_ns, b.undelivered)
-    assert len(batched.links.interfaces) == len(slow.links.interfaces)
-    assert (batched.frames_recorded, batched.shared_copies, batched.undelivered) == \
-           (slow.frames_recorded, slow.shared_copies, slow.undelivered)
+    assert_same_counts(batched, slow)
 
 
 def test_recorder_shortcut_leaves_shared_segment_copies_out():
