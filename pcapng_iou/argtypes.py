@@ -70,6 +70,21 @@ def autostop_option(text: str) -> tuple:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+#: Longest ``--spin``: beyond a few milliseconds, looking again costs more than any wake-up saves.
+MAX_SPIN_US = 10_000
+
+
+def spin_microseconds(text: str) -> int:
+    """argparse type: how long to look again before sleeping, 0 to 10,000 microseconds."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of microseconds, got {text!r}") from None
+    if not 0 <= value <= MAX_SPIN_US:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_SPIN_US} microseconds, got {text}")
+    return value
+
+
 def snap_length(text: str) -> int:
     """argparse type: bytes of each frame to store, at least 1."""
     try:

@@ -15,6 +15,7 @@ from typing import Optional
 from pcapng_iou import PROG, __version__
 from pcapng_iou.argtypes import (
     autostop_option, instance_id, link_name, linktype, positive_int, positive_seconds, ring_option, snap_length,
+    spin_microseconds,
 )
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
@@ -71,6 +72,10 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auto-linktype", action="store_true",
                         help="follow the link type the frames show on every link whose NETMAP line names none")
     parser.add_argument("--comment", metavar="TEXT", help="capture comment stored in the file")
+    parser.add_argument("--spin", type=spin_microseconds, default=0, metavar="MICROSECONDS",
+                        help="after relaying, look for the next datagram this long before sleeping: an answer "
+                             "that comes at once (ping) is not delayed by a wake-up, for up to this much CPU "
+                             "time a wake-up (default 0: sleep at once; 200 suits a virtual machine)")
     parser.add_argument("--no-wait", action="store_true",
                         help="fail at once when the netio directory does not exist (default: wait for it)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -171,6 +176,7 @@ def run_capture(args: argparse.Namespace) -> int:
         snaplen=args.snaplen or 0,
         links=LinkSelection(args.link),
         limits=limits,
+        spin_us=args.spin,
     )
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)

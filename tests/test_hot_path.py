@@ -152,6 +152,83 @@ def test_a_full_instance_queue_holds_datagrams_back_and_loses_none(four_instance
     assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
 
 
+def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, spin_us: int) -> tuple:
+    """Run a capture in this process while a thread makes 20 lone exchanges, 20 ms apart.
+
+    Returns each epoll wait of the capture loop as (timeout, anything ready), and the frames recorded.
+    """
+    from pcapng_iou.shell.capture import Capture, CaptureOptions
+
+    capture = Capture(CaptureOptions(netio_dir=directory, output=output, netmap_path=netmap, spin_us=spin_us))
+    waits = []
+    epoll_wait = capture.selector.wait
+
+    def logged_wait(timeout):
+        events = epoll_wait(timeout)
+        waits.append((timeout, bool(events)))
+        return events
+
+    capture.selector.wait = logged_wait
+    failures = []
+
+    def exchanges():
+        try:
+            deadline = time.monotonic() + 20
+            while not all(os.path.exists(os.path.join(directory, f"{n}_real")) for n in lab):
+                assert time.monotonic() < deadline, "the capture did not attach"
+                time.sleep(0.01)
+            for seq in range(20):
+                ping, pong = datagram(200, 201, seq), datagram(201, 200, seq)
+                lab[200].send(201, ping)
+                assert lab[201].sock.recv(65536) == ping
+                lab[201].send(200, pong)
+                assert lab[200].sock.recv(65536) == pong
+                time.sleep(0.02)
+        except Exception as err:  # reported by the test, not lost in the thread
+            failures.append(err)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    traffic = threading.Thread(target=exchanges)
+    traffic.start()
+    assert capture.run() == 0
+    traffic.join(10)
+    assert not failures, failures
+    return waits, len(packets_with_times(output))
+
+
+@pytest.mark.parametrize("spin_us", [0, 2000])
+def test_spin_looks_again_before_sleeping_and_only_for_as_long_as_asked(four_instances, workdir, spin_us):
+    """--spin: after a pass that handled something, the loop polls with no wait before it sleeps;
+    without it (the default), it sleeps at once."""
+    directory, netmap, lab = four_instances
+    waits, recorded = waits_of_a_ping_pong(directory, netmap, lab, os.path.join(workdir, "spin.pcapng"), spin_us)
+    assert recorded == 40
+    busy = sum(1 for (_, ready), _ in zip(waits, waits[1:]) if ready)
+    looked_again = sum(1 for (_, ready), (timeout, _) in zip(waits, waits[1:]) if ready and timeout == 0)
+    slept = sum(1 for timeout, _ in waits if timeout > 0)
+    assert busy >= 40
+    if spin_us:
+        assert looked_again == busy
+        # 2 ms of looking, then sleep: the 20 ms between exchanges are slept, not spun.
+        assert slept >= 20
+        assert max(spin_run_lengths(waits)) < 20_000
+    else:
+        assert looked_again <= 2  # only when a timer fell due at that very moment
+
+
+def spin_run_lengths(waits: list) -> list:
+    """Lengths of each run of waits with no timeout that found nothing."""
+    runs, length = [0], 0
+    for timeout, ready in waits:
+        if timeout == 0 and not ready:
+            length += 1
+        elif length:
+            runs.append(length)
+            length = 0
+    return runs
+
+
 # -- the pieces ------------------------------------------------------------------------------
 def test_poller_hands_back_the_data_of_ready_files():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -347,6 +347,8 @@ class Capture:
         frames are recorded when the lab is quiet for :data:`RECORD_IDLE_S`,
         or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
         :data:`RECORD_HELD_NS` (see :meth:`_hold_for_recording`), whichever comes first.
+        With ``spin_us`` (``--spin``), a pass that handled something is followed
+        by that long of looking again (epoll with no wait) before the loop sleeps.
         """
         # What start-up made lives as long as the capture: keep the collector from walking it again and again.
         gc.freeze()
@@ -357,18 +359,29 @@ class Capture:
         self._next_tick = now
         self._timers(now)
         monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
+        spin_s, spin_until, look_elsewhere = self.options.spin_us / 1e6, 0.0, os.sched_yield
         while self.stop is None:
             now = monotonic()
             if now >= self._next_timer:
                 self._timers(now)
                 if self.stop is not None:
                     break
-            timeout = self._next_timer - now
-            events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout if timeout > 0 else 0)
-            if not events:
-                if held:
-                    self._record_held()  # quiet: the moment to record
-                continue
+            if now < spin_until:
+                # --spin: something came moments ago and its answer is likely on its way.  Looking
+                # again costs less time than sleeping and being woken (tens of us on a virtual machine).
+                events = wait(0)
+                if not events:
+                    look_elsewhere()  # a process waiting for this CPU (a router) goes first
+                    continue
+            else:
+                timeout = self._next_timer - now
+                events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout if timeout > 0 else 0)
+                if not events:
+                    if held:
+                        self._record_held()  # quiet: the moment to record
+                    continue
+            if spin_s:
+                spin_until = monotonic() + spin_s
             self._turn += 1
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)

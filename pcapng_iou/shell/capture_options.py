@@ -41,6 +41,8 @@ class CaptureOptions:
     links: Optional[LinkSelection] = None
     #: Ring buffer and file autostop (``-b``, ``-a``).
     limits: FileLimits = FileLimits()
+    #: After handling something, look again this long (microseconds) before sleeping (``--spin``; 0: never).
+    spin_us: int = 0
 
 
 @dataclass
