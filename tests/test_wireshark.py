@@ -261,11 +261,16 @@ def test_extcap_answers_what_wireshark_asks(workdir):
     assert result.returncode == 0
     args = [_fields(line) for line in result.stdout.splitlines()]
     assert all(line.startswith("arg ") for line in result.stdout.splitlines())
-    assert [a["call"] for a in args] == ["--netio-dir", "--netmap", "--instances", "--flush", "--link"]
-    assert [a["number"] for a in args] == ["0", "1", "2", "3", "4"]
+    assert [a["call"] for a in args] == ["--netio-dir", "--netmap", "--instances", "--flush", "--link", "--spin"]
+    assert [a["number"] for a in args] == ["0", "1", "2", "3", "4", "5"]
     assert args[0]["default"] == f"/tmp/netio{os.getuid()}" and args[0]["type"] == "string"
     assert args[1]["type"] == "fileselect" and args[3]["type"] == "boolflag"
     assert args[4]["type"] == "multicheck"  # no NETMAP given: no links to offer
+    assert (args[5]["type"], args[5]["range"], args[5]["default"]) == ("unsigned", "0,10000", "0")
+    # A value out of that range (typed into the dialog's field) is a usage error naming the option.
+    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--capture", "--fifo", os.path.join(workdir, "f"),
+                            "--spin", "20000", env=env)
+    assert result.returncode == 2 and "--spin" in result.stderr, result.stderr
 
     # Options a newer Wireshark may add are let through; others are usage errors.
     result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-reload-option", "x",
@@ -349,7 +354,8 @@ def test_tshark_captures_a_lab_through_the_extcap(make_lab, tshark, workdir):
     started = time.monotonic()
     run = subprocess.Popen(
         [tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{lab.directory}",
-         "-o", f"extcap.iou.netmap:{lab.netmap_path}", "-a", f"duration:{duration}", "-w", output],
+         "-o", f"extcap.iou.netmap:{lab.netmap_path}", "-o", "extcap.iou.spin:200",
+         "-a", f"duration:{duration}", "-w", output],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     try:
