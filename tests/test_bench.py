@@ -112,6 +112,25 @@ def test_bench_is_a_subcommand_with_checked_options():
             build_parser().parse_args(["bench", *bad])
 
 
+def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir):
+    from pcapng_iou.bench.measure import CaptureRun
+    from pcapng_iou.bench.options import settings_from
+    from pcapng_iou.cli import build_parser
+
+    assert result["settings"]["spin_us"] == 0 and "--spin" not in report.format_table(result)
+    assert settings_from(build_parser().parse_args(["bench", "--spin", "300"])).spin == 300
+    netmap_path = os.path.join(workdir, "NETMAP")
+    with open(netmap_path, "w") as handle:
+        handle.write("1:0/0 2:0/0\n")
+    capture = CaptureRun(os.path.join(workdir, "missing"), os.path.join(workdir, "out.pcapng"), netmap_path,
+                         spin_us=300)
+    assert capture.process.wait(60) == 1  # (no such netio directory, and --no-wait)
+    capture.stop()
+    assert capture.process.args[-2:] == ["--spin", "300"]
+    spun = dict(result, settings=dict(result["settings"], spin_us=300))
+    assert report.format_table(spun).splitlines()[0].endswith(", capture --spin 300")
+
+
 def test_other_commands_do_not_load_the_benchmark():
     # A fresh interpreter: parse a capture command line, then list the bench modules it loaded.
     probe = ("import sys; from pcapng_iou.cli import build_parser; build_parser().parse_args(['capture', '-q']); "

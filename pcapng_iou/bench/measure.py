@@ -47,11 +47,13 @@ def memory_kb(pid: int, key: str = "VmHWM") -> int:
 class CaptureRun:
     """``pcapng-iou capture`` as a child process; its stderr lines kept with their arrival times."""
 
-    def __init__(self, netio_dir: str, output: str, netmap_path: str, quiet: bool = True):
+    def __init__(self, netio_dir: str, output: str, netmap_path: str, quiet: bool = True, spin_us: int = 0):
         command = [sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir, "-w", output,
                    "-n", netmap_path, "--no-wait"]
         if quiet:
             command.append("-q")
+        if spin_us:
+            command += ["--spin", str(spin_us)]
         self.output = output
         self.started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

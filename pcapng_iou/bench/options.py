@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from pcapng_iou.argtypes import positive_int, positive_seconds
+from pcapng_iou.argtypes import positive_int, positive_seconds, spin_microseconds
 from pcapng_iou.core import netio
 from pcapng_iou.sim.peers import MAX_FRAME, MIN_FRAME
 
@@ -28,6 +28,8 @@ class Settings:
     links: int = 4
     idle: float = 3.0
     skip: tuple = ()
+    #: The capture's ``--spin`` (microseconds; 0: it sleeps at once).
+    spin: int = 0
 
     @property
     def warmup(self) -> int:
@@ -103,6 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"how long idle CPU is measured (default {defaults.idle:g})")
     parser.add_argument("--skip", type=_parts, action="append", default=[], metavar="PART[,PART]",
                         help=f"leave out parts: {', '.join(PARTS)}")
+    parser.add_argument("--spin", type=spin_microseconds, default=defaults.spin, metavar="MICROSECONDS",
+                        help="run the capture with --spin MICROSECONDS (default 0: as a capture runs by default)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
@@ -118,7 +122,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise ValueError("--crowd: 0 or more pairs")
     return Settings(size=args.size, count=args.count, pairs=args.pairs, crowd=args.crowd, pings=args.pings, repeat=args.repeat,
                     memory_small=args.memory[0], memory_large=args.memory[1], instances=args.instances,
-                    links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group))
+                    links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group),
+                    spin=args.spin)
 
 
 def add_soak_arguments(parser: argparse.ArgumentParser) -> None:

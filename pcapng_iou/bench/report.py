@@ -100,7 +100,7 @@ def _settings(settings) -> dict:
             "crowd": settings.crowd, "pings": settings.pings, "warmup_pings": settings.warmup,
             "repeat": settings.repeat, "memory_frames": [settings.memory_small, settings.memory_large],
             "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
-            "skip": list(settings.skip)}
+            "skip": list(settings.skip), "spin_us": settings.spin}
 
 
 def _median_of(runs: list, key: str, digits: int):
@@ -218,8 +218,9 @@ def format_table(result: dict) -> str:
         return f"{t['limit']}: {'met' if t['met'] else 'MISSED'}" if t else ""
 
     rounds = f"median of {s['repeat']} rounds" if s["repeat"] > 1 else "1 round"
+    spin = f", capture --spin {s['spin_us']}" if s.get("spin_us") else ""
     lines = [f"{PROG} ({result['version']}): {s['frame_size']}-byte frames, {m['cpus']} CPUs, "
-             f"Python {m['python']}, {rounds}", ""]
+             f"Python {m['python']}, {rounds}{spin}", ""]
     throughput, latency, cost = result.get("throughput"), result.get("latency"), result.get("cost")
     rows.append(("", "direct", "through us", "target"))
     if throughput:

@@ -200,7 +200,7 @@ class Bench:
 
     def start_capture(self, name: str) -> CaptureRun:
         output = os.path.join(self.workdir, name)
-        capture = CaptureRun(self.netio, output, self.netmap_path)
+        capture = CaptureRun(self.netio, output, self.netmap_path, spin_us=self.settings.spin)
         self.captures.append(capture)
         capture.wait_attached(self.netio, self.inodes)
         self._spans = [[] for _ in self._lines()]
