@@ -348,7 +348,8 @@ class Capture:
         or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
         :data:`RECORD_HELD_NS` (see :meth:`_hold_for_recording`), whichever comes first.
         With ``spin_us`` (``--spin``), a pass that handled something is followed
-        by that long of looking again (epoll with no wait) before the loop sleeps.
+        by that long of looking again (epoll with no wait), counted from the
+        end of the pass, before the loop sleeps.
         """
         # What start-up made lives as long as the capture: keep the collector from walking it again and again.
         gc.freeze()
@@ -380,8 +381,6 @@ class Capture:
                     if held:
                         self._record_held()  # quiet: the moment to record
                     continue
-            if spin_s:
-                spin_until = monotonic() + spin_s
             self._turn += 1
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)
@@ -392,6 +391,8 @@ class Capture:
                     self._on_event(kind, target)
                 if self.stop is not None:
                     break
+            if spin_s:
+                spin_until = monotonic() + spin_s
         self._record_held()
 
     def _on_event(self, kind: str, target) -> None:
