@@ -75,7 +75,7 @@ MAX_SPIN_US = 10_000
 
 
 def spin_microseconds(text: str) -> int:
-    """argparse type: how long to look again before sleeping, 0 to 10,000 microseconds."""
+    """argparse type: how long to look again before sleeping, 0 to :data:`MAX_SPIN_US` microseconds."""
     try:
         value = int(text.replace("_", ""))
     except ValueError:

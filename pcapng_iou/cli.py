@@ -73,9 +73,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="follow the link type the frames show on every link whose NETMAP line names none")
     parser.add_argument("--comment", metavar="TEXT", help="capture comment stored in the file")
     parser.add_argument("--spin", type=spin_microseconds, default=0, metavar="MICROSECONDS",
-                        help="after relaying, look for the next datagram this long before sleeping: an answer "
-                             "that comes at once (ping) is not delayed by a wake-up, for up to this much CPU "
-                             "time a wake-up (default 0: sleep at once; 200 suits a virtual machine)")
+                        help="after handling a datagram, poll for the next one this long (0-10000) before "
+                             "sleeping: an answer that comes at once (ping) is relayed without a wake-up, for up "
+                             "to that much more CPU each time the lab falls quiet (default 0: sleep at once)")
     parser.add_argument("--no-wait", action="store_true",
                         help="fail at once when the netio directory does not exist (default: wait for it)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")

@@ -113,19 +113,23 @@ def test_bench_is_a_subcommand_with_checked_options():
 
 
 def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir):
-    from pcapng_iou.bench.measure import CaptureRun
     from pcapng_iou.bench.options import settings_from
+    from pcapng_iou.bench.run import Bench
     from pcapng_iou.cli import build_parser
 
     assert result["settings"]["spin_us"] == 0 and "--spin" not in report.format_table(result)
-    assert settings_from(build_parser().parse_args(["bench", "--spin", "300"])).spin == 300
+    bench = Bench(settings_from(build_parser().parse_args(["bench", "--spin", "300"])))
     netmap_path = os.path.join(workdir, "NETMAP")
     with open(netmap_path, "w") as handle:
         handle.write("1:0/0 2:0/0\n")
-    capture = CaptureRun(os.path.join(workdir, "missing"), os.path.join(workdir, "out.pcapng"), netmap_path,
-                         spin_us=300)
-    assert capture.process.wait(60) == 1  # (no such netio directory, and --no-wait)
-    capture.stop()
+    try:
+        capture = bench.capture_run(os.path.join(workdir, "missing"), os.path.join(workdir, "out.pcapng"),
+                                    netmap_path)
+        # The capture took the option (a usage error would be status 2): it failed on the missing directory.
+        assert capture.process.wait(60) == 1, capture.text()
+        capture.stop()
+    finally:
+        bench.close()
     assert capture.process.args[-2:] == ["--spin", "300"]
     spun = dict(result, settings=dict(result["settings"], spin_us=300))
     assert report.format_table(spun).splitlines()[0].endswith(", capture --spin 300")

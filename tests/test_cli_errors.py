@@ -92,9 +92,6 @@ BAD_OPTIONS = [
     ["capture", "--link", "router1"],
     ["capture", "-s", "0"],
     ["capture", "-s", "-60"],
-    ["capture", "--spin", "-1"],
-    ["capture", "--spin", "fast"],
-    ["capture", "--spin", "20000"],
     ["frobnicate"],
     ["--bogus"],
     ["repair", "--bogus"],
@@ -327,7 +324,7 @@ def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdi
         lab.stop()
 
 
-# -- long captures: -b, -a, --link, -s name the option in their message ---------------------------
+# -- long captures: -b, -a, --link, -s (and --spin) name the option in their message ---------------------------
 @pytest.mark.parametrize("args, message", [
     (["-b", "filesize:0"], "argument -b/--ring-buffer: -b filesize:0: expected at least 1 kB"),
     (["-b", "bogus:1"], "argument -b/--ring-buffer: -b bogus:1: expected one of filesize:, duration:, files:"),
@@ -335,6 +332,9 @@ def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdi
     (["-b", "filesize:64", "-w", "-"], "-b: a ring buffer writes a series of files; give a file name with -w"),
     (["--link", "100:0/0-"], "argument --link: expected a link name such as 100:0/0-101:0/0"),
     (["-s", "0"], "argument -s/--snaplen: snap length: expected a number of at least 1, got 0"),
+    (["--spin", "-1"], "argument --spin: expected 0 to 10000 microseconds, got -1"),
+    (["--spin", "fast"], "argument --spin: expected a whole number of microseconds, got 'fast'"),
+    (["--spin", "20000"], "argument --spin: expected 0 to 10000 microseconds, got 20000"),
 ])
 def test_long_capture_options_name_the_option(args, message, lab, empty_cwd):
     before = directory_state(lab.directory)

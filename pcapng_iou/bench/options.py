@@ -29,7 +29,7 @@ class Settings:
     idle: float = 3.0
     skip: tuple = ()
     #: The capture's ``--spin`` (microseconds; 0: it sleeps at once).
-    spin: int = 0
+    spin_us: int = 0
 
     @property
     def warmup(self) -> int:
@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"how long idle CPU is measured (default {defaults.idle:g})")
     parser.add_argument("--skip", type=_parts, action="append", default=[], metavar="PART[,PART]",
                         help=f"leave out parts: {', '.join(PARTS)}")
-    parser.add_argument("--spin", type=spin_microseconds, default=defaults.spin, metavar="MICROSECONDS",
+    parser.add_argument("--spin", type=spin_microseconds, default=defaults.spin_us, metavar="MICROSECONDS",
                         help="run the capture with --spin MICROSECONDS (default 0: as a capture runs by default)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
@@ -123,7 +123,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(size=args.size, count=args.count, pairs=args.pairs, crowd=args.crowd, pings=args.pings, repeat=args.repeat,
                     memory_small=args.memory[0], memory_large=args.memory[1], instances=args.instances,
                     links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group),
-                    spin=args.spin)
+                    spin_us=args.spin)
 
 
 def add_soak_arguments(parser: argparse.ArgumentParser) -> None:

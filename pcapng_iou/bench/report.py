@@ -100,7 +100,7 @@ def _settings(settings) -> dict:
             "crowd": settings.crowd, "pings": settings.pings, "warmup_pings": settings.warmup,
             "repeat": settings.repeat, "memory_frames": [settings.memory_small, settings.memory_large],
             "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
-            "skip": list(settings.skip), "spin_us": settings.spin}
+            "skip": list(settings.skip), "spin_us": settings.spin_us}
 
 
 def _median_of(runs: list, key: str, digits: int):

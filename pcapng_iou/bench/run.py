@@ -198,9 +198,13 @@ class Bench:
                              f"{result['bad'] + echo['bad']} wrong ({result['error'] or echo['error'] or 'checked'})")
         return [ns / 1000 for ns in result["rtts_ns"][self.settings.warmup:]]
 
+    def capture_run(self, netio_dir: str, output: str, netmap_path: str, quiet: bool = True) -> CaptureRun:
+        """``pcapng-iou capture`` started as the settings ask (``--spin``)."""
+        return CaptureRun(netio_dir, output, netmap_path, quiet=quiet, spin_us=self.settings.spin_us)
+
     def start_capture(self, name: str) -> CaptureRun:
         output = os.path.join(self.workdir, name)
-        capture = CaptureRun(self.netio, output, self.netmap_path, spin_us=self.settings.spin)
+        capture = self.capture_run(self.netio, output, self.netmap_path)
         self.captures.append(capture)
         capture.wait_attached(self.netio, self.inodes)
         self._spans = [[] for _ in self._lines()]
@@ -303,7 +307,7 @@ class Bench:
         try:
             start_workers([herd])
             inodes = {n: os.lstat(os.path.join(directory, str(n))).st_ino for n in range(1, count + 1)}
-            capture = CaptureRun(directory, os.path.join(self.workdir, "herd.pcapng"), netmap_path, quiet=False)
+            capture = self.capture_run(directory, os.path.join(self.workdir, "herd.pcapng"), netmap_path, quiet=False)
             self.captures.append(capture)
             try:
                 done = capture.wait_attached(directory, inodes)

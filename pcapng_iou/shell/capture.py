@@ -202,6 +202,9 @@ class Capture:
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
         if self.options.limits.ring:
             self.say(f"ring buffer: {self.options.limits.describe()}")
+        if self.options.spin_us:
+            self.say(f"--spin {self.options.spin_us}: polling {self.options.spin_us} us after each datagram before "
+                     f"sleeping (less latency, more CPU)")
         self.fds = self.instances.fds = FdBudget()
         if self.fds.error:
             self.say(self.fds.error, "warning")
@@ -343,13 +346,14 @@ class Capture:
         """Wait, relay, record; the timers run when they are due.
 
         Every pass costs the frame that woke it, so a pass does little: one
-        clock read, one epoll wait, the handler of what is ready.  Relayed
+        clock read (two with ``--spin``), one epoll wait, the handler of what is ready.  Relayed
         frames are recorded when the lab is quiet for :data:`RECORD_IDLE_S`,
         or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
         :data:`RECORD_HELD_NS` (see :meth:`_hold_for_recording`), whichever comes first.
-        With ``spin_us`` (``--spin``), a pass that handled something is followed
-        by that long of looking again (epoll with no wait), counted from the
-        end of the pass, before the loop sleeps.
+        With ``spin_us`` (``--spin``), a pass that handled something (a
+        datagram, mostly) is followed by that long of looking again (epoll with
+        no wait), counted from the end of the pass, before the loop sleeps; the
+        quiet moment that records held frames starts after it.
         """
         # What start-up made lives as long as the capture: keep the collector from walking it again and again.
         gc.freeze()
@@ -360,7 +364,7 @@ class Capture:
         self._next_tick = now
         self._timers(now)
         monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
-        spin_s, spin_until, look_elsewhere = self.options.spin_us / 1e6, 0.0, os.sched_yield
+        spin_s, spin_until, yield_cpu = self.options.spin_us / 1e6, 0.0, os.sched_yield
         while self.stop is None:
             now = monotonic()
             if now >= self._next_timer:
@@ -372,7 +376,7 @@ class Capture:
                 # again costs less time than sleeping and being woken (tens of us on a virtual machine).
                 events = wait(0)
                 if not events:
-                    look_elsewhere()  # a process waiting for this CPU (a router) goes first
+                    yield_cpu()  # a process waiting for this CPU (a router) goes first
                     continue
             else:
                 timeout = self._next_timer - now

@@ -97,8 +97,8 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
         "{tooltip=Record only the links ticked (none ticked: every link); every frame is still relayed. "
         "The choices are the lines of the NETMAP given}",
         f"arg {{number=5}}{{call=--spin}}{{display=Spin (microseconds)}}{{type=unsigned}}{{range=0,{MAX_SPIN_US}}}"
-        "{default=0}{tooltip=After relaying, look for the next frame this long before sleeping: "
-        "lower latency for traffic answered at once, for more CPU (0: sleep at once; 200 suits a virtual machine)}",
+        "{default=0}{tooltip=After handling a frame, look for the next one this long before sleeping: "
+        "lower latency for traffic answered at once, for more CPU (0: sleep at once)}",
     ]
     for segment in netmap or ():
         kind = "auto" if segment.auto else linktypes.name(segment.linktype_or(linktypes.ETHERNET))
@@ -282,6 +282,10 @@ def _capture_options(args: argparse.Namespace):
     if (args.extcap_capture_filter or "").strip():
         raise ExtcapError(NO_FILTERS)
     instances = parse_instances(args.instances)
+    try:
+        spin_us = spin_microseconds(args.spin)
+    except argparse.ArgumentTypeError as err:
+        raise ExtcapError(f"--spin: {err}") from None
     netmap_path = args.netmap or None
     try:
         netmap = netmapfile.read(netmap_path) if netmap_path else None
@@ -295,7 +299,7 @@ def _capture_options(args: argparse.Namespace):
         instances=instances,
         comment=args.comment,
         links=parse_links(args.link),
-        spin_us=args.spin,
+        spin_us=spin_us,
         # Wireshark shows our error in a dialog only if we stop: a directory that is not there is an error
         # here, not something to wait for, behind a capture that seems to run.
         wait_for_dir=False,
@@ -380,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--flush", action="store_true", help="flush after every frame")
     options.add_argument("--comment", metavar="TEXT", help="capture comment")
     options.add_argument("--link", metavar="NAMES", help="record only these links (comma-separated names)")
-    options.add_argument("--spin", type=spin_microseconds, default=0, metavar="MICROSECONDS",
+    # Checked in _capture_options, not by argparse: an argparse error would exit before the FIFO is
+    # released, and dumpcap would wait on it for ever.
+    options.add_argument("--spin", default="0", metavar="MICROSECONDS",
                          help="look for the next frame this long before sleeping (default 0)")
     return parser
 
