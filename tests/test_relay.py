@@ -177,9 +177,10 @@ def test_a_datagram_aimed_at_us_just_before_the_rename_is_not_overtaken(lab, mon
     assert [instance.recv(4096), instance.recv(4096)] == [first, second]
 
 
-def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(lab, monkeypatch):
-    """A blocking send held by our full queue at the rename is not lost with our socket: it looks
-    ``<id>`` up again and reaches the instance."""
+@pytest.mark.parametrize("linger", [False, True], ids=["closed at once", "lingering"])
+def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(linger, lab, monkeypatch):
+    """A blocking send held by our full queue at the rename is not lost with our socket: once our
+    socket is closed (at once, or after lingering), it looks ``<id>`` up again and reaches the instance."""
     directory, instance, _, proxy = lab
     path = os.path.join(directory, str(INSTANCE))
     waiting = []
@@ -195,11 +196,44 @@ def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(lab, monkey
         waiting.append(sender)
 
     monkeypatch.setattr(relay.os, "rename", rename)
-    relay.detach(proxy)
+    lingering = [] if linger else None
+    relay.detach(proxy, lingering=lingering)
     held, sender = waiting
     assert held, "the sender should wait while our socket is sealed"
+    if linger:
+        assert len(lingering) == 1
+        time.sleep(0.3)
+        assert sender.poll() is None, "the sender should wait while our sealed socket lingers"
+        lingering.pop().close()
     assert sender.wait(10) == 0
     assert instance.recv(4096) == b"held" * 25
+
+
+def test_a_peer_that_found_our_name_just_before_the_rename_is_not_refused(lab):
+    """A send looks the name up first and the socket behind it a moment later.  A peer that found
+    ``<id>`` (our socket) just before the rename must not find that socket closed: the kernel would
+    refuse the send (ECONNREFUSED) and the frame would be lost.  An O_PATH descriptor taken before the
+    rename holds the name's old target, as such a send does between its two steps."""
+    directory, instance, peer, proxy = lab
+    path = os.path.join(directory, str(INSTANCE))
+    found_before_rename = os.open(path, os.O_PATH)
+    try:
+        lingering = []
+        relay.detach(proxy, lingering=lingering)
+        assert proxy.sealed and len(lingering) == 1
+        assert lingering[0].until - time.monotonic() <= relay.LINGER_S
+        peer.setblocking(False)
+        with pytest.raises(BlockingIOError):  # our socket is still there, full: the peer tries again ...
+            peer.sendto(b"late" * 25, f"/proc/self/fd/{found_before_rename}")
+        peer.sendto(b"late" * 25, path)  # ... looking the name up again: the instance
+        instance.setblocking(False)
+        assert instance.recv(4096) == b"late" * 25
+        lingering.pop().close()
+        # What that peer met before: our socket closed at once, the send refused.
+        with pytest.raises(ConnectionRefusedError):
+            peer.sendto(b"lost" * 25, f"/proc/self/fd/{found_before_rename}")
+    finally:
+        os.close(found_before_rename)
 
 
 def test_the_queue_capacity_is_what_the_kernel_allows(lab):
@@ -241,3 +275,70 @@ def test_the_seal_is_not_pretended_when_one_socket_cannot_fill_a_queue(queue_len
         assert (result["capacity"], result["sealed"]) in ((513, True), (0, False))
     else:
         assert (result["capacity"], result["sealed"]) == (0, False)
+
+
+class _Hooks:
+    """What a capture does for Instances, written down."""
+
+    def __init__(self):
+        self.said, self.wake_at_moments = [], []
+
+    def say(self, text, level="info"):
+        self.said.append(text)
+
+    def note(self, instance, text):
+        pass
+
+    def record(self, datagrams, timestamps, undelivered=None):
+        pass
+
+    def attached(self, instance, clock_text):
+        pass
+
+    def wake_at(self, moment):
+        self.wake_at_moments.append(moment)
+
+
+def test_instances_keep_a_sealed_socket_open_a_moment_and_then_close_it(make_lab):
+    """The capture's side: a sealed socket lingers, the timers are asked to come back for it, and
+    giving everything back at the end waits for it and closes it."""
+    from pcapng_iou.core.lifecycle import Moment
+    from pcapng_iou.shell.instances import Instances
+    from pcapng_iou.shell.poller import Poller
+
+    lab = make_lab("100:0/0 101:0/0\n")
+    directory = lab.directory
+    poller, hooks = Poller(), _Hooks()
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    peer.setblocking(False)
+    found = {}
+    try:
+        instances = Instances(directory, None, poller, hooks)
+        instances.rescan()
+        assert sorted(instances.proxies) == [100, 101], hooks.said
+        found = {n: os.open(os.path.join(directory, str(n)), os.O_PATH) for n in (100, 101)}
+
+        instances.reconcile(100, Moment.STOP)
+        assert len(instances.lingering) == 1, hooks.said
+        assert hooks.wake_at_moments == [instances.next_lingering()]
+        with pytest.raises(BlockingIOError):
+            peer.sendto(b"x", f"/proc/self/fd/{found[100]}")
+        instances.close_lingering(instances.next_lingering() - 0.001)  # not yet
+        assert len(instances.lingering) == 1
+        instances.close_lingering(instances.next_lingering())
+        assert instances.lingering == [] and instances.next_lingering() is None
+        with pytest.raises(ConnectionRefusedError):
+            peer.sendto(b"x", f"/proc/self/fd/{found[100]}")
+
+        started = time.monotonic()
+        instances.give_back_all()
+        assert time.monotonic() - started >= relay.LINGER_S * 0.9  # it waited for the last one ...
+        assert instances.lingering == []  # ... and closed it
+        with pytest.raises(ConnectionRefusedError):
+            peer.sendto(b"x", f"/proc/self/fd/{found[101]}")
+        assert sorted(os.listdir(directory)) == ["100", "100.lck", "101", "101.lck"]
+    finally:
+        for fd in found.values():
+            os.close(fd)
+        peer.close()
+        poller.close()

@@ -32,6 +32,9 @@ class Hooks(Protocol):
 
     def attached(self, instance: int, clock_text: str) -> None: ...
 
+    def wake_at(self, moment: float) -> None:
+        """Run the timers (:meth:`Instances.close_lingering`) no later than ``moment`` (monotonic)."""
+
 
 class PathTooLongError(Exception):
     """An instance whose socket names do not fit: its frames could never be recorded."""
@@ -63,6 +66,8 @@ class Instances:
         #: The first datagram held for each instance at the last check, and the instances said to be stalled.
         self._held_head: dict[int, Optional[bytes]] = {}
         self._stalled: set[int] = set()
+        #: Sealed sockets of instances just detached, closed a moment later (:data:`relay.LINGER_S`).
+        self.lingering: list[relay.Lingering] = []
 
     def is_wanted(self, number: int) -> bool:
         return self.wanted is None or number in self.wanted
@@ -160,6 +165,20 @@ class Instances:
                 self.reconcile(number, Moment.STOP)
             except Exception as err:  # keep putting the other sockets back
                 self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+        if self.lingering:
+            time.sleep(max(0.0, max(item.until for item in self.lingering) - time.monotonic()))
+            self.close_lingering(float("inf"))
+
+    def close_lingering(self, now: float) -> None:
+        """Close the sealed sockets whose moment has come (see :data:`relay.LINGER_S`)."""
+        if self.lingering:
+            for item in [item for item in self.lingering if item.until <= now]:
+                self.lingering.remove(item)
+                item.close()
+
+    def next_lingering(self) -> Optional[float]:
+        """When the next sealed socket is to be closed (None: none waits)."""
+        return min((item.until for item in self.lingering), default=None)
 
     def forget_all(self) -> None:
         """The directory went away, and our sockets with it."""
@@ -167,6 +186,7 @@ class Instances:
             proxy = self.proxies.pop(number)
             self._unregister(proxy)
             proxy.close()
+        self.close_lingering(float("inf"))
 
     # -- the steps --------------------------------------------------------------------
     def _refuse(self, number: int) -> None:
@@ -211,7 +231,9 @@ class Instances:
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
         try:
-            unread, reasons = relay.detach(proxy)
+            unread, reasons = relay.detach(proxy, lingering=self.lingering)
+            if self.lingering:
+                self.hooks.wake_at(self.lingering[-1].until)
         except OSError as err:
             unread, reasons = [], []
             self.say(f"instance {number}: {err}", "error")

@@ -22,8 +22,12 @@ the way is sent on first).  A full queue holds every peer still aimed at us:
 a blocking send waits, a non-blocking one is refused and tried again.  Once
 the name is the instance's and our socket is closed, each of those sends
 finds our socket dead and looks ``100`` up again: it goes to the instance,
-behind everything we sent on.  The peers wait for the few microseconds of
-the rename and the close only.
+behind everything we sent on.  Our socket is closed :data:`LINGER_S` after
+the rename, not at once: a send looks the name up first and the socket
+behind it a moment later, and a send that found our name just before the
+rename must still find our socket there (full: it waits or tries again),
+not a closed one, which the kernel answers with "connection refused" (the
+frame would be lost).  The peers held wait that long at most.
 
 Backpressure: when the instance's queue is full, what we read waits in
 :attr:`Proxy.pending` and the capture stops reading for that instance until
@@ -57,6 +61,23 @@ DRAIN_TIMEOUT_S = 2.0
 DRAIN_BATCH = 64
 #: Send buffer of the socket that seals ours: room for a full queue of empty datagrams.
 SEAL_SEND_BUFFER = 4 * 1024 * 1024
+#: How long our sealed socket stays open once the name is the instance's again (see the module's docstring).
+LINGER_S = 0.05
+
+
+class Lingering:
+    """Our sealed socket and the one that fills it, after the name went back: to be closed at ``until``."""
+
+    __slots__ = ("sockets", "until")
+
+    def __init__(self, sockets: tuple, until: float):
+        self.sockets = sockets
+        #: When to close them (monotonic clock).
+        self.until = until
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
 
 
 class AttachError(Exception):
@@ -277,7 +298,7 @@ def attach(directory: str, instance: int) -> Proxy:
     return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
 
 
-def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
+def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None) -> tuple[list, list]:
     """Give the instance its name back, having sent on all that was on its way to it, in order.
 
     Returns the datagrams read from our socket here (the caller records
@@ -295,10 +316,15 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
     its frames in time, no socket is left, or no socket of ours can fill a
     queue: see :func:`queue_capacity`), what arrived between our last read
     and the rename is sent on at once after it, before anything else is done.
+
+    With ``lingering`` (a list), a sealed socket is not closed here but added
+    to it as a :class:`Lingering`, for the caller to close at its ``until``
+    (:data:`LINGER_S` from now); without, it is closed at once.
     """
     read: list = []
     reasons: list = []
     seal: Optional[socket.socket] = None
+    kept = False
     try:
         if proxy.still_ours() and not proxy.instance_gone:
             deadline = time.monotonic() + timeout
@@ -307,7 +333,11 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
                 seal = _seal(proxy, deadline, read, reasons)
         _give_name_back(proxy)
         if proxy.sealed:
-            proxy.listener.close()  # at once: the peers held by our full queue look <id> up again
+            if lingering is None:
+                proxy.listener.close()  # at once: the peers held by our full queue look <id> up again
+            else:
+                lingering.append(Lingering((proxy.listener, seal), time.monotonic() + LINGER_S))
+                kept, seal = True, None
             return read, reasons
         late = proxy.take_unread()
         held = list(proxy.pending)  # (only when the instance left, or would not take them in time)
@@ -315,7 +345,10 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S) -> tuple[list, list]:
         read += late
         reasons += _send_on(proxy, held + late, timeout)[len(held):]
     finally:
-        proxy.close()
+        if kept:
+            proxy.forwarder.close()
+        else:
+            proxy.close()
         if seal is not None:
             seal.close()
     return read, reasons
