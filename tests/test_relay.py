@@ -190,8 +190,7 @@ def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(linger, lab
         sender = subprocess.Popen([sys.executable, "-c", "import socket, sys\n"
                                    "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'held' * 25, sys.argv[1])",
                                    path])
-        time.sleep(0.5)
-        waiting.append(sender.poll() is None)
+        waiting.append(waits_for_room(sender))
         real_rename(source, target)
         waiting.append(sender)
 
@@ -207,6 +206,21 @@ def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(linger, lab
         lingering.pop().close()
     assert sender.wait(10) == 0
     assert instance.recv(4096) == b"held" * 25
+
+
+def waits_for_room(process: subprocess.Popen, timeout: float = 20.0) -> bool:
+    """Whether ``process`` comes to sleep in the kernel waiting for room at a full socket (within
+    ``timeout``), rather than having sent and exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/wchan") as handle:
+                if handle.read().strip() == "unix_wait_for_peer":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return False
 
 
 def test_a_peer_that_found_our_name_just_before_the_rename_is_not_refused(lab):
@@ -281,7 +295,7 @@ class _Hooks:
     """What a capture does for Instances, written down."""
 
     def __init__(self):
-        self.said, self.wake_at_moments = [], []
+        self.said = []
 
     def say(self, text, level="info"):
         self.said.append(text)
@@ -295,48 +309,51 @@ class _Hooks:
     def attached(self, instance, clock_text):
         pass
 
-    def wake_at(self, moment):
-        self.wake_at_moments.append(moment)
 
-
-def test_instances_keep_a_sealed_socket_open_a_moment_and_then_close_it(make_lab):
-    """The capture's side: a sealed socket lingers, the timers are asked to come back for it, and
-    giving everything back at the end waits for it and closes it."""
-    from pcapng_iou.core.lifecycle import Moment
+def test_a_stop_closes_each_sealed_socket_a_moment_after_its_name_went_back(make_lab, monkeypatch):
+    """Giving every instance back: each sealed socket stays open LINGER_S after its rename (a send
+    that found it just before is not refused), and is closed as the stop goes on, not all at the end
+    (the peers it holds would wait for the whole stop)."""
     from pcapng_iou.shell.instances import Instances
     from pcapng_iou.shell.poller import Poller
 
     lab = make_lab("100:0/0 101:0/0\n")
-    directory = lab.directory
     poller, hooks = Poller(), _Hooks()
     peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     peer.setblocking(False)
     found = {}
     try:
-        instances = Instances(directory, None, poller, hooks)
+        instances = Instances(lab.directory, None, poller, hooks)
         instances.rescan()
         assert sorted(instances.proxies) == [100, 101], hooks.said
-        found = {n: os.open(os.path.join(directory, str(n)), os.O_PATH) for n in (100, 101)}
+        found = {n: os.open(os.path.join(lab.directory, str(n)), os.O_PATH) for n in (100, 101)}
+        seen = []
+        real_detach = relay.detach
 
-        instances.reconcile(100, Moment.STOP)
-        assert len(instances.lingering) == 1, hooks.said
-        assert hooks.wake_at_moments == [instances.next_lingering()]
-        with pytest.raises(BlockingIOError):
-            peer.sendto(b"x", f"/proc/self/fd/{found[100]}")
-        instances.close_lingering(instances.next_lingering() - 0.001)  # not yet
-        assert len(instances.lingering) == 1
-        instances.close_lingering(instances.next_lingering())
-        assert instances.lingering == [] and instances.next_lingering() is None
-        with pytest.raises(ConnectionRefusedError):
-            peer.sendto(b"x", f"/proc/self/fd/{found[100]}")
+        def slow_detach(proxy, *args, **kwargs):
+            lingering_before = len(instances.lingering)
+            result = real_detach(proxy, *args, **kwargs)
+            try:
+                peer.sendto(b"x", f"/proc/self/fd/{found[proxy.instance]}")
+                met = "taken"
+            except OSError as err:
+                met = type(err).__name__
+            seen.append((proxy.instance, lingering_before, proxy.sealed, met))
+            time.sleep(relay.LINGER_S * 1.5)  # a slow one: the moment of the socket before it passes
+            return result
 
+        monkeypatch.setattr(relay, "detach", slow_detach)
         started = time.monotonic()
         instances.give_back_all()
-        assert time.monotonic() - started >= relay.LINGER_S * 0.9  # it waited for the last one ...
-        assert instances.lingering == []  # ... and closed it
-        with pytest.raises(ConnectionRefusedError):
-            peer.sendto(b"x", f"/proc/self/fd/{found[101]}")
-        assert sorted(os.listdir(directory)) == ["100", "100.lck", "101", "101.lck"]
+        # Right after each rename, the sealed socket is still there (full: "try again"), and when 101
+        # is given back, 100's was already closed.
+        assert seen == [(100, 0, True, "BlockingIOError"), (101, 0, True, "BlockingIOError")], seen
+        assert time.monotonic() - started >= 3 * relay.LINGER_S
+        assert instances.lingering == []
+        for number in (100, 101):  # closed now: what such a send met before, at once
+            with pytest.raises(ConnectionRefusedError):
+                peer.sendto(b"x", f"/proc/self/fd/{found[number]}")
+        assert sorted(os.listdir(lab.directory)) == ["100", "100.lck", "101", "101.lck"]
     finally:
         for fd in found.values():
             os.close(fd)

@@ -120,10 +120,6 @@ class Capture:
         self._write(self.learning.attached(instance, self.recorder, clock_text))
         self._report_warnings()
 
-    def wake_at(self, moment: float) -> None:
-        """Run the timers no later than ``moment`` (monotonic clock)."""
-        self._next_timer = min(self._next_timer, moment)
-
     def _load_netmap(self) -> netmap_mod.Netmap:
         path = self.options.netmap_path
         if path is None or not os.path.exists(path):
@@ -416,7 +412,6 @@ class Capture:
     def _timers(self, now: float) -> None:
         """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
         self._record_held()
-        self.instances.close_lingering(now)
         if self._deadline is not None and now >= self._deadline:
             self.stop = StopReason(f"duration of {self.options.duration:g} s reached")
             return
@@ -442,8 +437,7 @@ class Capture:
         due = [self._next_flush, self._next_liveness]
         if self.on_tick is not None:
             due.append(self._next_tick)
-        due.extend(moment for moment in (self._deadline, self._file_deadline, self.instances.next_lingering())
-                   if moment is not None)
+        due.extend(moment for moment in (self._deadline, self._file_deadline) if moment is not None)
         self._next_timer = min(due)
 
     def _on_wakeup(self) -> None:

@@ -32,9 +32,6 @@ class Hooks(Protocol):
 
     def attached(self, instance: int, clock_text: str) -> None: ...
 
-    def wake_at(self, moment: float) -> None:
-        """Run the timers (:meth:`Instances.close_lingering`) no later than ``moment`` (monotonic)."""
-
 
 class PathTooLongError(Exception):
     """An instance whose socket names do not fit: its frames could never be recorded."""
@@ -66,8 +63,10 @@ class Instances:
         #: The first datagram held for each instance at the last check, and the instances said to be stalled.
         self._held_head: dict[int, Optional[bytes]] = {}
         self._stalled: set[int] = set()
-        #: Sealed sockets of instances just detached, closed a moment later (:data:`relay.LINGER_S`).
+        #: While the capture stops: sealed sockets of instances given back, closed a moment later
+        #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
+        self._stopping = False
 
     def is_wanted(self, number: int) -> bool:
         return self.wanted is None or number in self.wanted
@@ -160,25 +159,25 @@ class Instances:
 
     def give_back_all(self) -> None:
         """The capture stops: every socket goes back (or is buried with its dead owner)."""
+        self._stopping = True
         for number in sorted(self.proxies):
             try:
                 self.reconcile(number, Moment.STOP)
             except Exception as err:  # keep putting the other sockets back
                 self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+            self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
         if self.lingering:
-            time.sleep(max(0.0, max(item.until for item in self.lingering) - time.monotonic()))
+            time.sleep(max(0.0, self.lingering[-1].until - time.monotonic()))
             self.close_lingering(float("inf"))
 
     def close_lingering(self, now: float) -> None:
-        """Close the sealed sockets whose moment has come (see :data:`relay.LINGER_S`)."""
-        if self.lingering:
-            for item in [item for item in self.lingering if item.until <= now]:
-                self.lingering.remove(item)
+        """Close the sealed sockets whose moment (``until``) is ``now`` or earlier."""
+        while self.lingering and self.lingering[0].until <= now:
+            item = self.lingering.pop(0)
+            try:
                 item.close()
-
-    def next_lingering(self) -> Optional[float]:
-        """When the next sealed socket is to be closed (None: none waits)."""
-        return min((item.until for item in self.lingering), default=None)
+            except OSError as err:  # (not seen) the others are closed all the same
+                self.say(f"closing a socket given back: {err}", "error")
 
     def forget_all(self) -> None:
         """The directory went away, and our sockets with it."""
@@ -231,9 +230,7 @@ class Instances:
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
         try:
-            unread, reasons = relay.detach(proxy, lingering=self.lingering)
-            if self.lingering:
-                self.hooks.wake_at(self.lingering[-1].until)
+            unread, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None)
         except OSError as err:
             unread, reasons = [], []
             self.say(f"instance {number}: {err}", "error")

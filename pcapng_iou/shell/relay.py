@@ -22,12 +22,14 @@ the way is sent on first).  A full queue holds every peer still aimed at us:
 a blocking send waits, a non-blocking one is refused and tried again.  Once
 the name is the instance's and our socket is closed, each of those sends
 finds our socket dead and looks ``100`` up again: it goes to the instance,
-behind everything we sent on.  Our socket is closed :data:`LINGER_S` after
-the rename, not at once: a send looks the name up first and the socket
-behind it a moment later, and a send that found our name just before the
-rename must still find our socket there (full: it waits or tries again),
-not a closed one, which the kernel answers with "connection refused" (the
-frame would be lost).  The peers held wait that long at most.
+behind everything we sent on.  When the capture stops, our socket is closed
+:data:`LINGER_S` after the rename, not at once: a send looks the name up
+first and the socket behind it a moment later, and a send that found our
+name just before the rename must still find our socket there (full: it
+waits or tries again), not a closed one, which the kernel answers with
+"connection refused" (the frame would be lost).  A send paused longer than
+that between its two steps would still be refused.  The peers held wait
+that long, or until the next instance is given back if that takes longer.
 
 Backpressure: when the instance's queue is full, what we read waits in
 :attr:`Proxy.pending` and the capture stops reading for that instance until
@@ -304,7 +306,8 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     Returns the datagrams read from our socket here (the caller records
     them; those in :attr:`Proxy.pending` were recorded when read) and, for
     each, None when the instance took it, else why it did not.  The proxy is
-    closed; :attr:`Proxy.sealed` says whether order was kept for certain.
+    closed (but for a lingering socket, below); :attr:`Proxy.sealed` says
+    whether order was kept for certain.
 
     Order (issue 18): a peer's datagrams that reached us must reach the
     instance before the peer's next ones, which go straight to the instance
