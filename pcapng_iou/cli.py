@@ -20,6 +20,7 @@ from pcapng_iou.argtypes import (
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import ring
+from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile
 
@@ -72,10 +73,11 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auto-linktype", action="store_true",
                         help="follow the link type the frames show on every link whose NETMAP line names none")
     parser.add_argument("--comment", metavar="TEXT", help="capture comment stored in the file")
-    parser.add_argument("--spin", type=spin_microseconds, default=0, metavar="MICROSECONDS",
+    parser.add_argument("--spin", type=spin_microseconds, default=DEFAULT_SPIN_US, metavar="MICROSECONDS",
                         help="after handling a datagram, poll for the next one this long (0-10000) before "
-                             "sleeping: an answer that comes at once (ping) is relayed without a wake-up, for up "
-                             "to that much more CPU each time the lab falls quiet (default 0: sleep at once)")
+                             "sleeping: an answer that comes at once (ping) is relayed without a wake-up; at "
+                             f"most {SPIN_BURST_S:g} s of polling in a row and {SPIN_SHARE * 100:g}%% of a CPU over time "
+                             f"(default {DEFAULT_SPIN_US}; 0: sleep at once)")
     parser.add_argument("--no-wait", action="store_true",
                         help="fail at once when the netio directory does not exist (default: wait for it)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")

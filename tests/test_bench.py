@@ -117,7 +117,7 @@ def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir)
     from pcapng_iou.bench.run import Bench
     from pcapng_iou.cli import build_parser
 
-    assert result["settings"]["spin_us"] == 0 and "--spin" not in report.format_table(result)
+    assert result["settings"]["spin_us"] == 200 and "--spin" not in report.format_table(result)
     bench = Bench(settings_from(build_parser().parse_args(["bench", "--spin", "300"])))
     netmap_path = os.path.join(workdir, "NETMAP")
     with open(netmap_path, "w") as handle:

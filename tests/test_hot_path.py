@@ -152,14 +152,16 @@ def test_a_full_instance_queue_holds_datagrams_back_and_loses_none(four_instance
     assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
 
 
-def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, spin_us: int) -> tuple:
+def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, spin_us: int, **options) -> tuple:
     """Run a capture in this process while a thread makes 20 lone exchanges, 40 ms apart.
 
-    Returns each epoll wait of the capture loop as (timeout, anything ready), and the frames recorded.
+    Returns each epoll wait of the capture loop as (timeout, anything ready), the frames recorded
+    and the capture.
     """
     from pcapng_iou.shell.capture import Capture, CaptureOptions
 
-    capture = Capture(CaptureOptions(netio_dir=directory, output=output, netmap_path=netmap, spin_us=spin_us))
+    capture = Capture(CaptureOptions(netio_dir=directory, output=output, netmap_path=netmap, spin_us=spin_us,
+                                     **options))
     waits = []
     epoll_wait = capture.selector.wait
 
@@ -194,15 +196,15 @@ def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, sp
     assert capture.run() == 0
     traffic.join(10)
     assert not failures, failures
-    return waits, len(packets_with_times(output))
+    return waits, len(packets_with_times(output)), capture
 
 
 @pytest.mark.parametrize("spin_us", [0, 10_000])
 def test_spin_looks_again_before_sleeping_and_then_sleeps(four_instances, workdir, spin_us):
     """--spin: after a pass that handled something, the loop polls with no wait before it sleeps;
-    without it (the default), it sleeps at once."""
+    with --spin 0, it sleeps at once."""
     directory, netmap, lab = four_instances
-    waits, recorded = waits_of_a_ping_pong(directory, netmap, lab, os.path.join(workdir, "spin.pcapng"), spin_us)
+    waits, recorded, _ = waits_of_a_ping_pong(directory, netmap, lab, os.path.join(workdir, "spin.pcapng"), spin_us)
     assert recorded == 40
     busy = sum(1 for (_, ready), _ in zip(waits, waits[1:]) if ready)
     looked_again = sum(1 for (_, ready), (timeout, _) in zip(waits, waits[1:]) if ready and timeout == 0)
@@ -219,13 +221,37 @@ def test_spin_looks_again_before_sleeping_and_then_sleeps(four_instances, workdi
         assert looked_again == 0
 
 
-def test_spin_is_announced_at_the_start(four_instances, workdir, start_capture):
+def test_spinning_stops_once_its_budget_is_spent(four_instances, workdir):
+    """Every window that finds nothing is charged whole, one that catches something up to then; once the
+    budget (30 ms here, and no share of the time) is spent, the loop sleeps at once after each pass."""
+    directory, netmap, lab = four_instances
+    waits, recorded, capture = waits_of_a_ping_pong(directory, netmap, lab, os.path.join(workdir, "spin.pcapng"),
+                                                    10_000, spin_share=0.0, spin_burst_s=0.03)
+    assert recorded == 40
+    busy = sum(1 for (_, ready), _ in zip(waits, waits[1:]) if ready)
+    looked_again = sum(1 for (_, ready), (timeout, _) in zip(waits, waits[1:]) if ready and timeout == 0)
+    assert busy >= 40
+    # Each exchange ends with a 10 ms window that finds nothing (the next one is 40 ms away): three or four
+    # exchanges spend the 30 ms.  The last window armed is charged whole, so at most one window over.
+    assert 0.03 <= capture.spin_budget.spent <= 0.03 + 0.01 + 1e-9
+    assert 0 < looked_again <= 10
+
+
+@pytest.mark.parametrize("spin, said", [
+    ("500", "--spin 500: polling 500 us after each datagram before sleeping"),
+    ("0", "--spin 0: sleeping as soon as nothing waits (more latency, less CPU)"),
+])
+def test_a_spin_other_than_the_default_is_announced_at_the_start(four_instances, workdir, start_capture, spin, said):
     directory, netmap, lab = four_instances
     capture = start_capture("-d", directory, "-n", netmap, "-w", os.path.join(workdir, "spin.pcapng"),
-                            "--spin", "200")
-    assert capture.wait_for("--spin 200: polling 200 us after each datagram before sleeping"), capture.stderr
+                            "--spin", spin)
+    assert capture.wait_for(said), capture.stderr
     assert capture.wait_for("attached", count=4), capture.stderr
     assert capture.stop(signal.SIGINT) == 0, capture.stderr
+    default = start_capture("-d", directory, "-n", netmap, "-w", os.path.join(workdir, "default.pcapng"))
+    assert default.wait_for("attached", count=4), default.stderr
+    assert default.stop(signal.SIGINT) == 0, default.stderr
+    assert "--spin" not in default.stderr, "the default is not announced"
 
 
 # -- the pieces ------------------------------------------------------------------------------

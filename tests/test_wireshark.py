@@ -266,7 +266,7 @@ def test_extcap_answers_what_wireshark_asks(workdir):
     assert args[0]["default"] == f"/tmp/netio{os.getuid()}" and args[0]["type"] == "string"
     assert args[1]["type"] == "fileselect" and args[3]["type"] == "boolflag"
     assert args[4]["type"] == "multicheck"  # no NETMAP given: no links to offer
-    assert (args[5]["type"], args[5]["range"], args[5]["default"]) == ("unsigned", "0,10000", "0")
+    assert (args[5]["type"], args[5]["range"], args[5]["default"]) == ("unsigned", "0,10000", "200")
 
     # Options a newer Wireshark may add are let through; others are usage errors.
     result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-reload-option", "x",
@@ -345,7 +345,8 @@ def test_extcap_spin_reaches_the_capture_and_a_bad_one_is_an_extcap_error():
     base = ["--extcap-interface", "iou", "--capture", "--fifo", "/nonexistent/fifo"]
     options, _ = extcap._capture_options(extcap.parse_args([*base, "--spin", "200"]))
     assert options.spin_us == 200
-    assert extcap._capture_options(extcap.parse_args(base))[0].spin_us == 0
+    assert extcap._capture_options(extcap.parse_args(base))[0].spin_us == 200
+    assert extcap._capture_options(extcap.parse_args([*base, "--spin", "0"]))[0].spin_us == 0
     for bad in ("20000", "fast", "-1"):
         with pytest.raises(extcap.ExtcapError, match="^--spin: "):
             extcap._capture_options(extcap.parse_args([*base, "--spin", bad]))

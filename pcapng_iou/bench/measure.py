@@ -15,6 +15,7 @@ from pcapng_iou.bench.workers import (
     BenchError,
     child_env,
 )
+from pcapng_iou.core.spin import DEFAULT_SPIN_US
 
 
 # -- the capture as a process ----------------------------------------------------------
@@ -47,12 +48,13 @@ def memory_kb(pid: int, key: str = "VmHWM") -> int:
 class CaptureRun:
     """``pcapng-iou capture`` as a child process; its stderr lines kept with their arrival times."""
 
-    def __init__(self, netio_dir: str, output: str, netmap_path: str, quiet: bool = True, spin_us: int = 0):
+    def __init__(self, netio_dir: str, output: str, netmap_path: str, quiet: bool = True,
+                 spin_us: int = DEFAULT_SPIN_US):
         command = [sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir, "-w", output,
                    "-n", netmap_path, "--no-wait"]
         if quiet:
             command.append("-q")
-        if spin_us:
+        if spin_us != DEFAULT_SPIN_US:
             command += ["--spin", str(spin_us)]
         self.output = output
         self.started = time.monotonic()

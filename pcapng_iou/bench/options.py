@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from pcapng_iou.argtypes import positive_int, positive_seconds, spin_microseconds
+from pcapng_iou.core.spin import DEFAULT_SPIN_US
 from pcapng_iou.core import netio
 from pcapng_iou.sim.peers import MAX_FRAME, MIN_FRAME
 
@@ -29,7 +30,7 @@ class Settings:
     idle: float = 3.0
     skip: tuple = ()
     #: The capture's ``--spin`` (microseconds; 0: it sleeps at once).
-    spin_us: int = 0
+    spin_us: int = DEFAULT_SPIN_US
 
     @property
     def warmup(self) -> int:
@@ -106,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip", type=_parts, action="append", default=[], metavar="PART[,PART]",
                         help=f"leave out parts: {', '.join(PARTS)}")
     parser.add_argument("--spin", type=spin_microseconds, default=defaults.spin_us, metavar="MICROSECONDS",
-                        help="run the capture with --spin MICROSECONDS (default 0: as a capture runs by default)")
+                        help=f"run the capture with --spin MICROSECONDS (default {DEFAULT_SPIN_US}, as a capture runs by default)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")

@@ -10,6 +10,7 @@ from typing import Optional
 
 from pcapng_iou import __version__
 from pcapng_iou.bench import PROG
+from pcapng_iou.core.spin import DEFAULT_SPIN_US
 
 #: The targets the issue set for a 2-core machine (100-byte frames, capture on, no dashboard).
 TARGET_RATIO = 0.50
@@ -218,7 +219,7 @@ def format_table(result: dict) -> str:
         return f"{t['limit']}: {'met' if t['met'] else 'MISSED'}" if t else ""
 
     rounds = f"median of {s['repeat']} rounds" if s["repeat"] > 1 else "1 round"
-    spin = f", capture --spin {s['spin_us']}" if s.get("spin_us") else ""
+    spin = f", capture --spin {s['spin_us']}" if s.get("spin_us", DEFAULT_SPIN_US) != DEFAULT_SPIN_US else ""
     lines = [f"{PROG} ({result['version']}): {s['frame_size']}-byte frames, {m['cpus']} CPUs, "
              f"Python {m['python']}, {rounds}{spin}", ""]
     throughput, latency, cost = result.get("throughput"), result.get("latency"), result.get("cost")

@@ -25,6 +25,7 @@ from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.exitstatus import ExitStatus
@@ -101,6 +102,8 @@ class Capture:
         self._held_times: list = []
         #: Flushing every frame asks for every frame at once: nothing is held then.
         self._hold = not options.flush_each
+        #: What --spin may still spend (see _loop).
+        self.spin_budget = SpinBudget(time.monotonic(), options.spin_share, options.spin_burst_s)
 
     # -- messages -------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -202,9 +205,10 @@ class Capture:
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
         if self.options.limits.ring:
             self.say(f"ring buffer: {self.options.limits.describe()}")
-        if self.options.spin_us:
-            self.say(f"--spin {self.options.spin_us}: polling {self.options.spin_us} us after each datagram before "
-                     f"sleeping (less latency, more CPU)")
+        if self.options.spin_us != DEFAULT_SPIN_US:
+            self.say(f"--spin {self.options.spin_us}: " + (
+                f"polling {self.options.spin_us} us after each datagram before sleeping" if self.options.spin_us
+                else "sleeping as soon as nothing waits (more latency, less CPU)"))
         self.fds = self.instances.fds = FdBudget()
         if self.fds.error:
             self.say(self.fds.error, "warning")
@@ -353,7 +357,9 @@ class Capture:
         With ``spin_us`` (``--spin``), a pass that handled something (a
         datagram, mostly) is followed by that long of looking again (epoll with
         no wait), counted from the end of the pass, before the loop sleeps; the
-        quiet moment that records held frames starts after it.
+        quiet moment that records held frames starts after it.  The time spent
+        looking draws on a :class:`~pcapng_iou.core.spin.SpinBudget`, settled
+        when the timers run; once it is spent, the loop sleeps at once.
         """
         # What start-up made lives as long as the capture: keep the collector from walking it again and again.
         gc.freeze()
@@ -365,10 +371,13 @@ class Capture:
         self._timers(now)
         monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
         spin_s, spin_until, yield_cpu = self.options.spin_us / 1e6, 0.0, os.sched_yield
+        # Spinning is counted in ``spun`` and charged to the budget when the timers run.
+        spin_left, spun, armed_at = self.spin_budget.left, 0.0, 0.0
         while self.stop is None:
             now = monotonic()
             if now >= self._next_timer:
                 self._timers(now)
+                spin_left, spun = self.spin_budget.settle(now, spun), 0.0
                 if self.stop is not None:
                     break
             if now < spin_until:
@@ -378,7 +387,11 @@ class Capture:
                 if not events:
                     yield_cpu()  # a process waiting for this CPU (a router) goes first
                     continue
+                spun += now - armed_at
             else:
+                if spin_until:  # looked for the whole window and found nothing
+                    spun += spin_s
+                    spin_until = 0.0
                 timeout = self._next_timer - now
                 events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout if timeout > 0 else 0)
                 if not events:
@@ -396,7 +409,12 @@ class Capture:
                 if self.stop is not None:
                     break
             if spin_s:
-                spin_until = monotonic() + spin_s
+                if spun < spin_left:
+                    armed_at = monotonic()
+                    spin_until = armed_at + spin_s
+                else:
+                    spin_until = 0.0
+        self.spin_budget.settle(monotonic(), spun)
         self._record_held()
 
     def _on_event(self, kind: str, target) -> None:

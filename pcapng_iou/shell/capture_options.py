@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from pcapng_iou.core import spin
 from pcapng_iou.core.ring import FileLimits
 from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.exitstatus import ExitStatus
@@ -41,8 +42,11 @@ class CaptureOptions:
     links: Optional[LinkSelection] = None
     #: Ring buffer and file autostop (``-b``, ``-a``).
     limits: FileLimits = FileLimits()
-    #: After handling something, look again this long (microseconds) before sleeping (``--spin``; 0: never).
-    spin_us: int = 0
+    #: After handling something, look again this long (microseconds) before sleeping (``--spin``; 0: never) ...
+    spin_us: int = spin.DEFAULT_SPIN_US
+    #: ... for at most this share of the time over time, and this many seconds in a row (core.spin).
+    spin_share: float = spin.SPIN_SHARE
+    spin_burst_s: float = spin.SPIN_BURST_S
 
 
 @dataclass

@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 from pcapng_iou import PROG as BASE_PROG
 from pcapng_iou import __version__
 from pcapng_iou.argtypes import MAX_SPIN_US, spin_microseconds
+from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_SHARE
 from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.selection import LinkNameError, LinkSelection, parse_link_name
@@ -97,8 +98,9 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
         "{tooltip=Record only the links ticked (none ticked: every link); every frame is still relayed. "
         "The choices are the lines of the NETMAP given}",
         f"arg {{number=5}}{{call=--spin}}{{display=Spin (microseconds)}}{{type=unsigned}}{{range=0,{MAX_SPIN_US}}}"
-        "{default=0}{tooltip=After handling a frame, look for the next one this long before sleeping: "
-        "lower latency for traffic answered at once, for more CPU (0: sleep at once)}",
+        f"{{default={DEFAULT_SPIN_US}}}{{tooltip=After handling a frame, look for the next one this long before "
+        f"sleeping: lower latency for traffic answered at once, for at most {SPIN_SHARE:.0%} of a CPU over time "
+        "(0: sleep at once)}",
     ]
     for segment in netmap or ():
         kind = "auto" if segment.auto else linktypes.name(segment.linktype_or(linktypes.ETHERNET))
@@ -386,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--link", metavar="NAMES", help="record only these links (comma-separated names)")
     # Checked in _capture_options, not by argparse: an argparse error would exit before the FIFO is
     # released, and dumpcap would wait on it for ever.
-    options.add_argument("--spin", default="0", metavar="MICROSECONDS",
-                         help="look for the next frame this long before sleeping (default 0)")
+    options.add_argument("--spin", default=str(DEFAULT_SPIN_US), metavar="MICROSECONDS",
+                         help=f"look for the next frame this long before sleeping (default {DEFAULT_SPIN_US})")
     return parser
 
 
