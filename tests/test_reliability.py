@@ -538,3 +538,38 @@ def test_files_not_ours_in_the_netio_dir_are_never_touched(make_lab, start_captu
         assert victim_sock.recv(64) == b"still me"
     finally:
         victim_sock.close()
+
+
+def test_a_capture_whose_stderr_reader_went_away_goes_on_relaying_and_recording(make_lab, workdir):
+    """``pcapng-iou capture ... 2>&1 | head -3``: once head has left, messages cannot be written; the
+    capture goes on, silent, and stops cleanly when asked."""
+    lab = make_lab(NETMAP)
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "silent.pcapng")
+    reader, writer = os.pipe()
+    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory,
+                                "-n", lab.netmap_path, "-w", output],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=writer)
+    os.close(writer)
+    try:
+        with os.fdopen(reader, "rb") as stream:
+            attached = 0
+            while attached < 3:
+                line = stream.readline()
+                assert line, "the capture stopped before it attached"
+                attached += b"attached" in line
+        # The reader is gone: the next message (a new instance, a stop) meets a broken pipe.
+        lab[100].send("0/0", numbered(1))
+        assert lab[101].wait_received(1)
+        os.kill(process.pid, signal.SIGHUP)  # a reload says something
+        time.sleep(0.5)
+        assert process.poll() is None, "the capture died when it could not write a message"
+        lab[100].send("0/0", numbered(2))
+        assert lab[101].wait_received(2)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert directory_state(lab.directory) == before
+    assert [p[1] for p in read_packets(output)] == [numbered(1), numbered(2)]
