@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import short_tempdir
+from conftest import directory_state, read_packets, short_tempdir
 
 
 @pytest.fixture
@@ -170,3 +170,50 @@ def test_demo_in_a_real_terminal_keeps_every_link_and_type_whole(width, workdir,
         assert len(totals) == 1 and re.search(r"\d+(\.\d+)? (B|KiB|MiB)\s*$", totals[0]), final
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has ended (an orphan may linger as a zombie until init reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("messages", ["on the terminal", "in a file"])
+def test_closing_the_terminal_stops_the_capture_and_gives_the_sockets_back(make_lab, workdir, tmux, messages):
+    """SIGHUP reloads the NETMAP while the terminal is there; when it comes because the terminal was closed
+    (a window closed, an SSH session dropped), nobody is left to stop the capture: it stops by itself."""
+    lab = make_lab("1:0/0 2:0/0\n", speak=True, interval=0.1, quiet=True)
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "hangup.pcapng")
+    log = os.path.join(workdir, "hangup.log")
+    command = " ".join(shlex.quote(a) for a in [
+        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    if messages == "in a file":
+        command += f" 2> {shlex.quote(log)}"
+    session = f"pcapng-iou-hangup-{os.getpid()}"
+    # exec: the capture leads the terminal's session, as the newcomer who found this ran it.
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "30", f"exec {command}"], check=True)
+    deadline = time.monotonic() + 20
+    while not all(os.path.exists(os.path.join(lab.directory, f"{n}_real")) for n in (1, 2)):
+        assert time.monotonic() < deadline, _pane(tmux, session)
+        time.sleep(0.1)
+    pid = _capture_pid(output)
+    os.kill(pid, signal.SIGHUP)  # the terminal is there: a reload
+    deadline = time.monotonic() + 10
+    said = lambda: open(log).read() if messages == "in a file" else _pane(tmux, session)  # noqa: E731
+    while "NETMAP reloaded" not in said():
+        assert time.monotonic() < deadline, said()
+        time.sleep(0.1)
+    assert not _gone(pid)
+    subprocess.run([tmux, "kill-server"], check=True)  # the terminal goes, and SIGHUP comes
+    deadline = time.monotonic() + 20
+    while not _gone(pid):
+        assert time.monotonic() < deadline, "the capture outlived its terminal"
+        time.sleep(0.1)
+    assert directory_state(lab.directory) == before
+    assert read_packets(output), "the file is whole and holds the frames"
+    if messages == "in a file":
+        assert "stopped by SIGHUP: the terminal was closed" in open(log).read()

@@ -35,8 +35,8 @@ from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
-from pcapng_iou.shell.poller import Poller
-from pcapng_iou.shell.signals import SignalInbox
+from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller
+from pcapng_iou.shell.signals import SignalInbox, has_controlling_terminal
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
@@ -84,6 +84,7 @@ class Capture:
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
         self.signals = SignalInbox((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
         self._dir_present = False
+        self._stop_on_hangup = False
         self.fds: Optional[FdBudget] = None
         self.files = FileSeries(options.output, options.limits)
         #: A file that reaches this size is followed by the next one (or stops the capture): one comparison a frame.
@@ -191,12 +192,16 @@ class Capture:
         if self.stop is not None:
             return  # the file takes nothing (-f showed it at once): do not touch the lab at all
         if self.output.is_pipe:
-            # The write end of a pipe polls "error" once its last reader is gone: we hear of it
-            # even while the lab is quiet and there is nothing to write.
-            self.selector.register(self.output.fileno(), selectors.EVENT_READ, ("output", None))
+            # The write end of a pipe polls "error" once its last reader is gone, a socket "hang-up": we hear of
+            # it even while the lab is quiet and there is nothing to write.  Only that: a socket's reader may
+            # send us something or shut its own sending side down (socat and nc do at their input's end).
+            self.selector.register(self.output.fileno(), HANG_UP_ONLY, ("output", None))
         self._report_warnings()
         self._warn_if_empty(self.netmap)
         self.signals.install()
+        # SIGHUP reloads the NETMAP, but when it comes because our terminal was closed, nobody would be left
+        # to stop us: then it stops the capture, as it would any program (not under nohup).
+        self._stop_on_hangup = signal.SIGHUP not in self.signals.ignored_before and has_controlling_terminal()
         self.selector.register(self.signals.fileno(), selectors.EVENT_READ, ("signal", None))
         self.watcher = DirectoryWatcher(directory)
         self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
@@ -460,7 +465,10 @@ class Capture:
 
     def _on_wakeup(self) -> None:
         for signum in self.signals.take():
-            if signum == signal.SIGHUP:
+            if signum == signal.SIGHUP and self._stop_on_hangup and not has_controlling_terminal():
+                if self.stop is None:
+                    self.stop = StopReason("stopped by SIGHUP: the terminal was closed")
+            elif signum == signal.SIGHUP:
                 self.reload()
             elif self.stop is None:
                 self.stop = StopReason(f"stopped by {signal.Signals(signum).name}")

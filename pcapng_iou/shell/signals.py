@@ -3,8 +3,20 @@
 between two datagrams, never inside the relaying of one."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
+
+
+def has_controlling_terminal() -> bool:
+    """Whether this process still has a terminal: a closed terminal window or a dropped SSH session
+    takes it away (and sends SIGHUP)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 class SignalInbox:
@@ -16,6 +28,8 @@ class SignalInbox:
         self._reader = self._writer = None
         self._old_wakeup = -1
         self._old_handlers: dict = {}
+        #: The signals this process ignored before :meth:`install` (``nohup`` ignores SIGHUP).
+        self.ignored_before: set = set()
 
     def install(self) -> None:
         self._reader, self._writer = socket.socketpair()
@@ -24,6 +38,7 @@ class SignalInbox:
         self._old_wakeup = signal.set_wakeup_fd(self._writer.fileno())
         for signum in self.signums:
             self._old_handlers[signum] = signal.signal(signum, self._note)
+        self.ignored_before = {signum for signum, handler in self._old_handlers.items() if handler == signal.SIG_IGN}
 
     def _note(self, signum, frame) -> None:
         self._received.append(signum)
