@@ -209,6 +209,56 @@ def test_standard_output_is_pcapng_only_with_statistics_and_comment(make_lab, st
     assert any("not delivered" in r[1] for r in rows), rows
 
 
+def _whole_packets(data: bytes) -> list:
+    """The packets of a stream read so far (none while it ends in the middle of a block)."""
+    try:
+        return read_packets(data)
+    except Exception:
+        return []
+
+
+def test_a_socket_reader_that_only_stops_sending_keeps_the_capture_going(make_lab, workdir):
+    """``-w -`` on a socket (socat, inetd, an SSH session): the reader may shut its own sending side down, as
+    socat and ``nc -N`` do at the end of their input, or send something; it is still reading.  Only its
+    going away stops the capture."""
+    import socket
+
+    lab = make_lab(TWO_LINKS)
+    before = directory_state(lab.directory)
+    ours, theirs = socket.socketpair()
+    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory,
+                                "-n", lab.netmap_path, "-w", "-", "-f"],
+                               stdin=subprocess.DEVNULL, stdout=theirs.fileno(), stderr=subprocess.PIPE)
+    theirs.close()
+    try:
+        received = bytearray()
+        ours.settimeout(20)
+        while len(received) < 4:
+            received += ours.recv(65536)
+        assert received[:4] == b"\x0a\x0d\x0d\x0a"
+        ours.sendall(b"hello")  # something comes from the reader ...
+        ours.shutdown(socket.SHUT_WR)  # ... and it will send no more
+        time.sleep(0.5)
+        assert process.poll() is None, process.stderr.read().decode()
+        deadline = time.monotonic() + 20
+        while not all(os.path.exists(os.path.join(lab.directory, f"{n}_real")) for n in (100, 101)):
+            assert time.monotonic() < deadline and process.poll() is None, "the capture did not attach"
+            time.sleep(0.05)
+        lab[100].send("0/0", frames.arp_request(MAC_100, "10.0.0.1", "10.0.0.2"))
+        assert lab[101].wait_received(1)
+        while not _whole_packets(bytes(received)):  # -f: the frame comes at once
+            received += ours.recv(65536)
+        ours.close()  # now it goes away
+        assert process.wait(15) == 0
+        said = process.stderr.read().decode()
+        assert "the reader of standard output went away" in said, said
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stderr.close()
+    assert directory_state(lab.directory) == before
+
+
 @pytest.mark.parametrize("traffic", [True, False], ids=["frames-flowing", "quiet-lab"])
 def test_reader_that_quits_early_stops_the_capture_cleanly(make_lab, start_capture, traffic):
     lab = make_lab(TWO_LINKS)

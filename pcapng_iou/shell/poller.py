@@ -15,7 +15,10 @@ import select
 import selectors
 from typing import Any
 
-_EPOLL_EVENTS = {selectors.EVENT_READ: select.EPOLLIN, selectors.EVENT_WRITE: select.EPOLLOUT,
+#: ``register(file, HANG_UP_ONLY)``: ready only when the file fails or its other end closes (epoll reports
+#: those whatever it is asked): no data a peer sends, no half-close.
+HANG_UP_ONLY = 0
+_EPOLL_EVENTS = {HANG_UP_ONLY: 0, selectors.EVENT_READ: select.EPOLLIN, selectors.EVENT_WRITE: select.EPOLLOUT,
                  selectors.EVENT_READ | selectors.EVENT_WRITE: select.EPOLLIN | select.EPOLLOUT}
 
 
