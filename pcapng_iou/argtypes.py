@@ -19,6 +19,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+def path_text(text: str) -> str:
+    """argparse type: a file or folder name, not empty (an empty one would quietly mean a default)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty one")
+    return text
+
+
+#: A capture comment is one PCAP-NG option, whose length is 16 bits.
+MAX_COMMENT_BYTES = 65535
+
+
+def comment_text(text: str) -> str:
+    """argparse type: a capture comment, at most :data:`MAX_COMMENT_BYTES` bytes of UTF-8."""
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > MAX_COMMENT_BYTES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_COMMENT_BYTES} bytes (a PCAP-NG option), got {size}")
+    return text
+
+
 def positive_seconds(text: str) -> float:
     """argparse type: a duration above 0 seconds."""
     try:
@@ -86,7 +105,9 @@ def spin_microseconds(text: str) -> int:
 
 
 def snap_length(text: str) -> int:
-    """argparse type: bytes of each frame to store, at least 1."""
+    """argparse type: bytes of each frame to store, at least 1; 0 stores them whole (as with tcpdump and dumpcap)."""
+    if text.strip() == "0":
+        return 0
     try:
         return positive_int(text)
     except argparse.ArgumentTypeError as err:

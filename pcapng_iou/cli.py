@@ -14,8 +14,8 @@ from typing import Optional
 
 from pcapng_iou import PROG, __version__
 from pcapng_iou.argtypes import (
-    autostop_option, instance_id, link_name, linktype, positive_int, positive_seconds, ring_option, snap_length,
-    spin_microseconds,
+    autostop_option, comment_text, instance_id, link_name, linktype, path_text, positive_int, positive_seconds,
+    ring_option, snap_length, spin_microseconds,
 )
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
@@ -43,11 +43,11 @@ the running instances are used (read again on kill -HUP)."""
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-w", "--write", metavar="FILE",
+    parser.add_argument("-w", "--write", type=path_text, metavar="FILE",
                         help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng")
-    parser.add_argument("-d", "--netio-dir", metavar="DIR",
+    parser.add_argument("-d", "--netio-dir", type=path_text, metavar="DIR",
                         help="IOU's netio directory (default /tmp/netio<uid>, uid from $SUDO_UID when set)")
-    parser.add_argument("-n", "--netmap", metavar="FILE",
+    parser.add_argument("-n", "--netmap", type=path_text, metavar="FILE",
                         help="NETMAP naming the links, and link types that override the rest (default ./NETMAP if "
                              "present, else the NETMAP files in the working directories of the running instances)")
     parser.add_argument("-f", "--flush", action="store_true",
@@ -60,7 +60,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="record only this link, named as shown (100:0/0-101:0/0) or by one endpoint "
                              "(100:0/0); repeatable; every datagram is still relayed")
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
-                        help="store at most BYTES of each frame (its full length is kept in the file)")
+                        help="store at most BYTES of each frame (its full length is kept in the file); "
+                             "0 stores them whole, as by default")
     parser.add_argument("-b", "--ring-buffer", type=ring_option, action="append", default=[], metavar="KEY:VALUE",
                         help="write a series of files as dumpcap: filesize:KB (1 kB = 1000 bytes), "
                              "duration:SECONDS, files:N (keep the newest N); combinable; files are named "
@@ -72,7 +73,7 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="link type of links whose NETMAP line names none, instead of their bay kinds")
     parser.add_argument("--auto-linktype", action="store_true",
                         help="follow the link type the frames show on every link whose NETMAP line names none")
-    parser.add_argument("--comment", metavar="TEXT", help="capture comment stored in the file")
+    parser.add_argument("--comment", type=comment_text, metavar="TEXT", help="capture comment stored in the file")
     parser.add_argument("--spin", type=spin_microseconds, default=DEFAULT_SPIN_US, metavar="MICROSECONDS",
                         help="after handling a datagram, poll for the next one this long (0-10000) before "
                              "sleeping: an answer that comes at once (ping) is relayed without a wake-up; at "
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="put sockets back after a capture that was killed",
                               description="Restore a netio directory left behind by a capture that could not "
                                           "clean up (killed, power loss).  Safe to run more than once.")
-    fix.add_argument("-d", "--netio-dir", metavar="DIR", help="netio directory (default /tmp/netio<uid>)")
+    fix.add_argument("-d", "--netio-dir", type=path_text, metavar="DIR", help="netio directory (default /tmp/netio<uid>)")
     fix.add_argument("--dry-run", action="store_true", help="only say what would be done")
     demo = commands.add_parser("demo", allow_abbrev=False, help="capture a built-in simulated IOU lab",
                                description="Start a simulated lab of IOU routers (Ethernet, HDLC, PPP, Frame "
@@ -161,10 +162,15 @@ def run_capture(args: argparse.Namespace) -> int:
     except netmap_mod.NetmapError as err:
         _error(str(err))
         return ExitStatus.USAGE
+    output = args.write or default_output_name()
+    for netmap_file in {netmap_path, "NETMAP"} - {None}:
+        if _same_file(output, netmap_file):
+            _error(f"-w {output}: that file is the NETMAP in use ({netmap_file}); write the capture elsewhere")
+            return ExitStatus.USAGE
     limits = args.file_limits
     options = CaptureOptions(
         netio_dir=args.netio_dir or netiodir.default_dir(),
-        output=args.write or default_output_name(),
+        output=output,
         netmap_path=netmap_path,
         netmap_here="NETMAP",
         flush_each=args.flush or args.write == "-",
@@ -185,10 +191,20 @@ def run_capture(args: argparse.Namespace) -> int:
     return reporter.run(capture)
 
 
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False  # one of them is not there (yet): nothing to overwrite
+
+
 def run_repair(args: argparse.Namespace) -> int:
     from pcapng_iou.shell.repair import repair
 
     directory = args.netio_dir or netiodir.default_dir()
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        _error(f"{directory} is not a directory (give -d the netio directory, where the instances' sockets are)")
+        return ExitStatus.ERROR
     if not os.path.isdir(directory):
         _error(f"netio directory {directory} does not exist")
         return ExitStatus.ERROR

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import directory_state
+from conftest import directory_state, read_packets
 
 import pcapng_iou
 
@@ -90,7 +90,7 @@ BAD_OPTIONS = [
     ["capture", "-a", "files:2"],
     ["capture", "--link", "100:0/0-"],
     ["capture", "--link", "router1"],
-    ["capture", "-s", "0"],
+    ["capture", "-s", "x"],
     ["capture", "-s", "-60"],
     ["frobnicate"],
     ["--bogus"],
@@ -158,6 +158,36 @@ def test_missing_netio_dir_with_no_wait(workdir, empty_cwd):
     assert line.startswith("pcapng-iou: error: ") and missing in line and "does not exist" in line, line
     assert os.listdir(empty_cwd) == []
     assert not os.path.exists(os.path.join(workdir, "no"))
+
+
+@pytest.mark.parametrize("command", [["capture", "--no-wait", "-w", "out.pcapng"], ["capture", "-w", "out.pcapng"],
+                                     ["repair"]])
+def test_a_netio_dir_that_is_a_file_is_named_so(command, workdir, empty_cwd):
+    """Not "does not exist", and no waiting for ever for a directory that cannot appear."""
+    a_file = os.path.join(workdir, "NETMAP")
+    with open(a_file, "w") as handle:
+        handle.write("1:0/0 2:0/0\n")
+    result = run_cli(*command, "-d", a_file, cwd=empty_cwd, timeout=10)
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result.stderr) == (f"pcapng-iou: error: {a_file} is not a directory (give -d the netio "
+                                             "directory, where the instances' sockets are)")
+    assert os.listdir(empty_cwd) == []
+
+
+@pytest.mark.parametrize("how", ["-n", "./NETMAP"])
+def test_the_capture_never_writes_over_the_netmap_it_reads(how, lab, workdir, empty_cwd):
+    netmap = os.path.join(empty_cwd, "NETMAP")
+    with open(netmap, "w") as handle:
+        handle.write("100:0/0 101:0/0\n")
+    before = directory_state(lab.directory)
+    args = ["-n", netmap, "-w", netmap] if how == "-n" else ["-w", "NETMAP"]
+    result = run_cli("capture", "-d", lab.directory, *args, "--duration", "0.5", cwd=empty_cwd)
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result.stderr).endswith("that file is the NETMAP in use (" + (
+        netmap if how == "-n" else "NETMAP") + "); write the capture elsewhere"), result.stderr
+    with open(netmap) as handle:
+        assert handle.read() == "100:0/0 101:0/0\n"
+    assert_lab_untouched(lab, before)
 
 
 def test_repair_of_a_missing_netio_dir(workdir, empty_cwd):
@@ -331,7 +361,11 @@ def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdi
     (["-b", "files:3"], "-b files:3: a ring buffer also needs -b filesize:KB or -b duration:SECONDS"),
     (["-b", "filesize:64", "-w", "-"], "-b: a ring buffer writes a series of files; give a file name with -w"),
     (["--link", "100:0/0-"], "argument --link: expected a link name such as 100:0/0-101:0/0"),
-    (["-s", "0"], "argument -s/--snaplen: snap length: expected a number of at least 1, got 0"),
+    (["-s", "-1"], "argument -s/--snaplen: snap length: expected a number of at least 1, got -1"),
+    (["-d", ""], "argument -d/--netio-dir: expected a path, got an empty one"),
+    (["-n", ""], "argument -n/--netmap: expected a path, got an empty one"),
+    (["-w", ""], "argument -w/--write: expected a path, got an empty one"),
+    (["--comment", "x" * 65536], "argument --comment: at most 65535 bytes (a PCAP-NG option), got 65536"),
     (["--spin", "-1"], "argument --spin: expected 0 to 10000 microseconds, got -1"),
     (["--spin", "fast"], "argument --spin: expected a whole number of microseconds, got 'fast'"),
     (["--spin", "20000"], "argument --spin: expected 0 to 10000 microseconds, got 20000"),
@@ -350,3 +384,18 @@ def test_link_matching_no_netmap_line_is_a_warning(lab, workdir, empty_cwd):
                      "--duration", "0.5", "--link", "100:3/0", cwd=empty_cwd)
     assert result.returncode == 0, result.stderr
     assert "pcapng-iou: warning: --link 100:3/0 matches no NETMAP line" in result.stderr
+
+
+def test_snaplen_0_stores_whole_frames_and_the_longest_comment_fits(lab, workdir, start_capture):
+    """-s 0 means whole frames, as with tcpdump and dumpcap; a comment of 65535 bytes is the most an option holds."""
+    output = os.path.join(workdir, "whole.pcapng")
+    comment = "c" * 65535
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, "-s", "0", "--comment", comment)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    frame = bytes.fromhex("ffffffffffff020000006400") + b"\x88\xb5" + bytes(1400)
+    lab[100].send("0/0", frame)
+    assert lab[101].wait_received(1)
+    assert capture.stop() == 0, capture.stderr
+    assert [packet[1] for packet in read_packets(output)] == [frame]
+    info = subprocess.run(["capinfos", output], capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0 and f"Capture comment:     {comment}" in info.stdout, info.stderr

@@ -174,6 +174,9 @@ class Capture:
 
     def _set_up(self) -> None:
         directory = self.options.netio_dir
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise CaptureError(f"{directory} is not a directory (give -d the netio directory, where the instances' "
+                               "sockets are)")
         if not os.path.isdir(directory) and not self.options.wait_for_dir:
             raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
         self._check_socket_paths()

@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 from pcapng_iou import PROG as BASE_PROG
 from pcapng_iou import __version__
-from pcapng_iou.argtypes import MAX_SPIN_US, spin_microseconds
+from pcapng_iou.argtypes import MAX_SPIN_US, comment_text, spin_microseconds
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_SHARE
 from pcapng_iou.core import linktypes
 from pcapng_iou.core import netmap as netmap_mod
@@ -288,6 +288,10 @@ def _capture_options(args: argparse.Namespace):
         spin_us = spin_microseconds(args.spin)
     except argparse.ArgumentTypeError as err:
         raise ExtcapError(f"--spin: {err}") from None
+    try:
+        comment_text(args.comment or "")
+    except argparse.ArgumentTypeError as err:
+        raise ExtcapError(f"--comment: {err}") from None
     netmap_path = args.netmap or None
     try:
         netmap = netmapfile.read(netmap_path) if netmap_path else None
