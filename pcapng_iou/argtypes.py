@@ -57,12 +57,18 @@ def instance_id(text: str) -> int:
     return number
 
 
-def linktype(text: str) -> int:
-    """argparse type: a link type name or LINKTYPE number."""
+#: ``--linktype auto``: follow the frames, as ``--auto-linktype`` does (and ``auto`` on a NETMAP line).
+AUTO = "auto"
+
+
+def linktype(text: str):
+    """argparse type: a link type name or LINKTYPE number, or :data:`AUTO`."""
+    if text.strip().lower() == AUTO:
+        return AUTO
     try:
         return linktypes.parse(text)
     except linktypes.UnknownLinkType as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+        raise argparse.ArgumentTypeError(f"{err}, or auto to follow the frames") from None
 
 
 def link_name(text: str) -> selection.LinkName:

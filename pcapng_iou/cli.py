@@ -14,12 +14,13 @@ from typing import Optional
 
 from pcapng_iou import PROG, __version__
 from pcapng_iou.argtypes import (
+    AUTO,
     autostop_option, comment_text, instance_id, link_name, linktype, path_text, positive_int, positive_seconds,
     ring_option, snap_length, spin_microseconds,
 )
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
-from pcapng_iou.core import ring
+from pcapng_iou.core import linktypes, ring
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile
@@ -70,7 +71,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="stop as dumpcap: filesize:KB (with -b: start the next file), files:N (with -b), "
                              "duration:SECONDS, packets:N")
     parser.add_argument("--linktype", type=linktype, default=None, metavar="TYPE",
-                        help="link type of links whose NETMAP line names none, instead of their bay kinds")
+                        help="link type of links whose NETMAP line names none, instead of their bay kinds "
+                             "(auto: as --auto-linktype)")
     parser.add_argument("--auto-linktype", action="store_true",
                         help="follow the link type the frames show on every link whose NETMAP line names none")
     parser.add_argument("--comment", type=comment_text, metavar="TEXT", help="capture comment stored in the file")
@@ -131,6 +133,10 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def _smallest(*values):
     given = [v for v in values if v is not None]
     return min(given) if given else None
@@ -162,6 +168,10 @@ def run_capture(args: argparse.Namespace) -> int:
     except netmap_mod.NetmapError as err:
         _error(str(err))
         return ExitStatus.USAGE
+    if args.linktype not in (None, AUTO) and args.linktype not in linktypes.NAMES:
+        _warn(f"--linktype {args.linktype}: not a link type IOU frames come in "
+              f"({', '.join(f'{name} {number}' for number, name in sorted(linktypes.NAMES.items()))}); "
+              "recorded as asked, but Wireshark will decode them as that")
     output = args.write or default_output_name()
     for netmap_file in {netmap_path, "NETMAP"} - {None}:
         if _same_file(output, netmap_file):
@@ -177,8 +187,8 @@ def run_capture(args: argparse.Namespace) -> int:
         count=_smallest(args.count, limits.stop_packets),
         duration=_smallest(args.duration, limits.stop_seconds),
         instances=set(args.instance) if args.instance else None,
-        default_linktype=args.linktype,
-        auto_linktype=args.auto_linktype,
+        default_linktype=None if args.linktype == AUTO else args.linktype,
+        auto_linktype=args.auto_linktype or args.linktype == AUTO,
         comment=args.comment,
         wait_for_dir=not args.no_wait,
         snaplen=args.snaplen or 0,

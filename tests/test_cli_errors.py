@@ -399,3 +399,43 @@ def test_snaplen_0_stores_whole_frames_and_the_longest_comment_fits(lab, workdir
     assert [packet[1] for packet in read_packets(output)] == [frame]
     info = subprocess.run(["capinfos", output], capture_output=True, text=True, timeout=60)
     assert info.returncode == 0 and f"Capture comment:     {comment}" in info.stdout, info.stderr
+
+
+@pytest.mark.parametrize("option, recorded_as", [(["--linktype", "auto"], 104), (["--auto-linktype"], 104),
+                                                 ([], 1)])
+def test_linktype_auto_follows_the_frames_as_auto_linktype(option, recorded_as, lab, workdir, start_capture):
+    """Cisco HDLC on a line with no link type between Ethernet bays: recorded as the frames show with
+    auto, as the bays say without."""
+    import pcapng.blocks
+    from conftest import packet_fields, scan
+
+    from pcapng_iou.sim import frames
+
+    output = os.path.join(workdir, "auto.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, *option)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    for _ in range(4):  # a link type is followed once 3 frames in a row show it
+        lab[100].send("0/0", frames.slarp_request())
+    assert lab[101].wait_received(4)
+    assert capture.stop() == 0, capture.stderr
+    blocks = scan(output)
+    link_types = [block.link_type for block in blocks if isinstance(block, pcapng.blocks.InterfaceDescription)]
+    packets = [packet_fields(block) for block in blocks if isinstance(block, pcapng.blocks.EnhancedPacket)]
+    assert len(packets) == 4 and link_types[packets[-1][0]] == recorded_as, (link_types, packets)
+
+
+def test_a_linktype_number_iou_never_carries_is_recorded_with_a_warning(lab, empty_cwd):
+    result = run_cli("capture", "-d", lab.directory, "-w", "out.pcapng", "--linktype", "999", "--duration", "0.3",
+                     cwd=empty_cwd)
+    assert result.returncode == 0, result.stderr
+    assert ("pcapng-iou: warning: --linktype 999: not a link type IOU frames come in (ethernet 1, ppp-raw 9, "
+            "ppp 50, hdlc 104, frame-relay 107); recorded as asked, but Wireshark will decode them as that"
+            in result.stderr.splitlines()), result.stderr
+
+
+def test_instances_asked_for_that_do_not_run_are_named_with_those_that_do(lab, workdir, start_capture):
+    capture = start_capture("-d", lab.directory, "-w", os.path.join(workdir, "i.pcapng"), "-i", "7")
+    assert capture.wait_for("no IOU instance attached", timeout=20), capture.stderr
+    assert (f"pcapng-iou: warning: no IOU instance attached in 5 s: -i asks for 7, which does not run in "
+            f"{lab.directory}; running there: 100, 101") in capture.lines, capture.stderr
+    assert capture.stop() == 0

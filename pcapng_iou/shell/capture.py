@@ -337,9 +337,26 @@ class Capture:
             return
         self._hint_due = float("inf")
         directory = self.options.netio_dir
+        running = self._running_instances()
+        if self.options.instances and running:
+            asked = ", ".join(map(str, sorted(self.options.instances)))
+            self.say(f"no IOU instance attached in {NOTHING_ATTACHED_HINT_S:g} s: -i asks for {asked}, which "
+                     f"{'does' if len(self.options.instances) == 1 else 'do'} not run in {directory}; running there: "
+                     f"{', '.join(map(str, running))}", "warning")
+            return
         self.say(f"no IOU instance attached in {NOTHING_ATTACHED_HINT_S:g} s: none runs in {directory} "
                  f"(the folder of {netiodir.owner_name(directory)}). Is IOU running, and as which user? It puts its "
                  f"sockets in /tmp/netio<uid of that user>: give that folder with -d", "warning")
+
+    def _running_instances(self) -> list:
+        """The instances whose lock is held in the netio directory (an instance in use is running)."""
+        try:
+            names = os.listdir(self.options.netio_dir)
+        except OSError:
+            return []
+        numbers = {netiodir.instance_id(name) for name in names} - {None}
+        return sorted(number for number in numbers
+                      if netiodir.lock_state(netiodir.Paths(self.options.netio_dir, number).lock))
 
     def _warn_if_empty(self, netmap: netmap_mod.Netmap) -> None:
         path = self.options.netmap_path
