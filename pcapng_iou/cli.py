@@ -26,6 +26,10 @@ from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile
 
 
+#: How long ``pcapng-iou demo`` runs when not told.
+DEMO_DURATION_S = 20.0
+
+
 def default_output_name() -> str:
     return time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
 
@@ -114,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                                            "Relay, a shared segment), capture it, and tear it down.")
     demo.add_argument("-w", "--write", metavar="FILE", default="demo.pcapng",
                       help="capture file (default demo.pcapng)")
-    demo.add_argument("--duration", type=positive_seconds, default=20.0, metavar="SECONDS",
-                      help="how long to run (default 20)")
+    demo.add_argument("--duration", type=positive_seconds, default=None, metavar="SECONDS",
+                      help="how long to run (default 20; with --lab-only, until Ctrl-C)")
+    demo.add_argument("--lab-only", action="store_true",
+                      help="run the lab without capturing it, and say how to capture it yourself "
+                           "(pcapng-iou capture, or Wireshark)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
     add_bench_arguments(commands.add_parser(
         "bench", allow_abbrev=False,
@@ -241,7 +248,9 @@ def run_repair(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from pcapng_iou.sim.demo import run_demo as demo
 
-    return demo(args.write, args.duration, quiet=args.quiet)
+    if args.lab_only:
+        return demo(args.write, args.duration, quiet=args.quiet, lab_only=True)
+    return demo(args.write, DEMO_DURATION_S if args.duration is None else args.duration, quiet=args.quiet)
 
 
 def run_bench(args: argparse.Namespace) -> int:

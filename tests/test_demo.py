@@ -82,3 +82,35 @@ def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
     comments = [c for _, _, _, cs in read_packets(output) for c in cs]
     assert not [c for c in comments if "exited" in c or "died" in c], comments
     assert subprocess.run(["capinfos", output], capture_output=True).returncode == 0
+
+
+def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir, start_capture):
+    """``demo --lab-only``: the routers run, the capture is the user's, every link type decodes, and Ctrl-C
+    takes the lab down with nothing left."""
+    demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "--lab-only"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=private_tmp(workdir),
+                            start_new_session=True)
+    try:
+        said = []
+        while not any("pcapng-iou capture -d " in line for line in said):
+            line = demo.stderr.readline()
+            assert line, "".join(said)
+            said.append(line)
+        netio_dir = said[-1].split("pcapng-iou capture -d ", 1)[1].strip()
+        assert netio_dir.startswith(f"{workdir}/pcapng-iou-demo-") and os.path.isdir(netio_dir), said
+        output = os.path.join(workdir, "mine.pcapng")
+        capture = start_capture("-d", netio_dir, "-w", output, "--duration", "4", "-q")
+        assert capture.wait(30) == 0, capture.stderr
+        assert demo.poll() is None, "the lab runs on until Ctrl-C"
+        os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        stdout, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+    assert demo.returncode == 0, stderr
+    assert stdout == "" and "demo lab stopped" in stderr
+    assert glob.glob(os.path.join(workdir, "pcapng-iou-demo-*")) == []
+    info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
+    for encapsulation in ("Ethernet", "Cisco HDLC", "PPP", "Frame Relay"):
+        assert f"Encapsulation = {encapsulation}" in info, info

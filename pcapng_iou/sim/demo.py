@@ -17,14 +17,21 @@ their command lines; serial links start as Cisco HDLC and follow what the
 routers are configured for.  Halfway through, R1 and R2 switch their serial
 link to PPP (``encapsulation ppp``): the file then holds that link twice, as
 Cisco HDLC and as PPP, with no NETMAP edit and no ``kill -HUP``.
+
+With ``--lab-only`` the lab runs without the capture, until Ctrl-C (or
+``--duration``), so a newcomer can try ``pcapng-iou capture`` or Wireshark on
+it by hand; the switch to PPP comes after :data:`LAB_ONLY_SWITCH_S`.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
+import time
+from typing import Optional
 
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell.capture import Capture, CaptureOptions
@@ -43,9 +50,12 @@ NETMAP = """\
 BAYS = (1, 2)
 #: The routers' configuration at the start: (router, interface, encapsulation).
 CONFIGURATION = ((2, "1/1", "ppp"), (3, "1/1", "ppp"), (3, "1/2", "frame-relay"), (4, "1/2", "frame-relay"))
+#: With --lab-only, R1 and R2 switch their serial link to PPP this long after the start (seconds).
+LAB_ONLY_SWITCH_S = 30.0
 
 
-def run_demo(output: str, duration: float, quiet: bool = False, interval: float = 0.5) -> int:
+def run_demo(output: str, duration: Optional[float], quiet: bool = False, interval: float = 0.5,
+             lab_only: bool = False) -> int:
     workdir = tempfile.mkdtemp(prefix="pcapng-iou-demo-", dir=_short_temp_dir())
     netio_dir = os.path.join(workdir, "netio")
     lab = Lab(netio_dir, NETMAP, os.path.join(workdir, "NETMAP"), speak=True, interval=interval, quiet=True,
@@ -55,6 +65,8 @@ def run_demo(output: str, duration: float, quiet: bool = False, interval: float 
         lab.start()
         for number, interface, encapsulation in CONFIGURATION:
             lab[number].command(f"encap {interface} {encapsulation}")
+        if lab_only:
+            return _run_lab_only(lab, workdir, netio_dir, duration)
         options = CaptureOptions(netio_dir=netio_dir, output=output, duration=duration, wait_for_dir=False)
         capture = Capture(options)
         switch = threading.Timer(duration / 2, _switch_to_ppp, (lab,))
@@ -68,6 +80,34 @@ def run_demo(output: str, duration: float, quiet: bool = False, interval: float 
     if status == ExitStatus.OK:
         print(f"\nWrote {output}. Open it with:\n    wireshark {output}\n    tshark -r {output}", file=sys.stderr)
     return status
+
+
+def _run_lab_only(lab: Lab, workdir: str, netio_dir: str, duration: Optional[float]) -> int:
+    """Keep the lab running, with no capture, until Ctrl-C, SIGTERM or ``duration``."""
+    until = f"for {duration:g} s" if duration else "until Ctrl-C"
+    print(f"demo lab running {until}: routers 1 to 4, each in a folder of its own under {workdir}\n"
+          f"(R1 and R2 switch their serial link 1/0 from HDLC to PPP after {LAB_ONLY_SWITCH_S:g} s).\n"
+          f"Capture it from another terminal:\n"
+          f"    pcapng-iou capture -d {netio_dir}\n"
+          f"or in Wireshark (after pcapng-iou extcap --install): interface \"IOU links\", "
+          f"netio directory {netio_dir}", file=sys.stderr, flush=True)
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
+    switch = threading.Timer(LAB_ONLY_SWITCH_S, _switch_to_ppp, (lab,))
+    switch.daemon = True
+    switch.start()
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        while not done.wait(0.2):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the lab is stopped by the caller
+    finally:
+        switch.cancel()
+        signal.signal(signal.SIGTERM, previous)
+    print("demo lab stopped", file=sys.stderr)
+    return ExitStatus.OK
 
 
 def _short_temp_dir() -> str:
