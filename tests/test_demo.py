@@ -1,6 +1,7 @@
 """``pcapng-iou demo`` end to end: the simulated lab, the real capture, tshark naming every protocol."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import signal
@@ -14,6 +15,21 @@ from conftest import read_packets, tshark_rows
 def private_tmp(workdir: str) -> dict:
     """The demo's lab folder goes into ``workdir``: other demos running at the same time do not matter."""
     return dict(os.environ, TMPDIR=workdir)
+
+
+@contextlib.contextmanager
+def interrupted_at_the_end(demo: subprocess.Popen):
+    """Run the block, then Ctrl-C ``demo`` as a terminal does (SIGINT to its whole group) and collect
+    what it printed into the list yielded: [stdout, stderr].  A demo still there in the end is killed."""
+    said: list = []
+    try:
+        yield said
+        os.killpg(demo.pid, signal.SIGINT)
+        said.extend(demo.communicate(timeout=60))
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
 
 
 def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
@@ -61,17 +77,12 @@ def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
     demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env=private_tmp(workdir))
-    try:
+    with interrupted_at_the_end(demo) as said:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (os.path.exists(output) and os.path.getsize(output) > 4096):
             time.sleep(0.2)
         time.sleep(1.0)
-        os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        stdout, stderr = demo.communicate(timeout=60)
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+    stdout, stderr = said
     assert demo.returncode == 0, stderr
     assert "stopped by SIGINT" in stderr, stderr
     for crash in ("exited", "died", "down:", "detached"):
@@ -90,24 +101,19 @@ def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir, s
     demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "--lab-only"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=private_tmp(workdir),
                             start_new_session=True)
-    try:
-        said = []
-        while not any("pcapng-iou capture -d " in line for line in said):
+    with interrupted_at_the_end(demo) as said:
+        lines = []
+        while not any("pcapng-iou capture -d " in line for line in lines):
             line = demo.stderr.readline()
-            assert line, "".join(said)
-            said.append(line)
-        netio_dir = said[-1].split("pcapng-iou capture -d ", 1)[1].strip()
-        assert netio_dir.startswith(f"{workdir}/pcapng-iou-demo-") and os.path.isdir(netio_dir), said
+            assert line, "".join(lines)
+            lines.append(line)
+        netio_dir = lines[-1].split("pcapng-iou capture -d ", 1)[1].strip()
+        assert netio_dir.startswith(f"{workdir}/pcapng-iou-demo-") and os.path.isdir(netio_dir), lines
         output = os.path.join(workdir, "mine.pcapng")
         capture = start_capture("-d", netio_dir, "-w", output, "--duration", "4", "-q")
         assert capture.wait(30) == 0, capture.stderr
         assert demo.poll() is None, "the lab runs on until Ctrl-C"
-        os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        stdout, stderr = demo.communicate(timeout=60)
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+    stdout, stderr = said
     assert demo.returncode == 0, stderr
     assert stdout == "" and "demo lab stopped" in stderr
     assert glob.glob(os.path.join(workdir, "pcapng-iou-demo-*")) == []
