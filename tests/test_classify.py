@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapng_iou.core.classify import LinkTypeTracker, classify
+from pcapng_iou.core.classify import SETTLE_NS, LinkTypeTracker, classify
 from pcapng_iou.core.linktypes import C_HDLC, ETHERNET, FRELAY, PPP_SERIAL
 from pcapng_iou.sim import frames as f
 
@@ -293,3 +293,32 @@ def test_tracker_follows_real_frames():
 def test_tracker_repr_names_its_state():
     assert "current=1" in repr(LinkTypeTracker(ETHERNET))
 
+
+
+def test_tracker_going_back_to_a_type_it_had_means_the_ends_differ():
+    # A -> B -> A since the last change of configuration: one end sends A, the other B.  The
+    # tracker says so once (differ) instead of switching back, and decides nothing more.
+    tracker = LinkTypeTracker(C_HDLC)
+    assert [tracker.observe(PPP_SERIAL, n) for n in range(3)] == [False, False, True]
+    assert tracker.current == PPP_SERIAL and tracker.differ is None
+    assert [tracker.observe(C_HDLC, 10 + n) for n in range(3)] == [False, False, True]
+    assert tracker.current == PPP_SERIAL and tracker.differ == (PPP_SERIAL, C_HDLC)
+    assert tracker.changes == 1
+    for n in range(30):
+        assert tracker.observe((C_HDLC, PPP_SERIAL, FRELAY)[n % 3], 20 + n) is False
+    assert tracker.current == PPP_SERIAL and tracker.changes == 1
+
+
+def test_tracker_a_settled_link_may_go_back_for_good():
+    # B held for SETTLE_NS with no frame of another type: both ends agreed on it, so a later
+    # return to A is a change of configuration, followed as any other.
+    tracker = LinkTypeTracker(C_HDLC)
+    for n in range(3):
+        tracker.observe(PPP_SERIAL, n)
+    tracker.observe(PPP_SERIAL, 5)
+    later = 2 + SETTLE_NS
+    assert [tracker.observe(C_HDLC, later + n) for n in range(3)] == [False, False, True]
+    assert tracker.current == C_HDLC and tracker.differ is None and tracker.changes == 2
+    # ...but a quick return to PPP now is a disagreement again
+    assert [tracker.observe(PPP_SERIAL, later + 10 + n) for n in range(3)] == [False, False, True]
+    assert tracker.differ == (C_HDLC, PPP_SERIAL)

@@ -548,3 +548,39 @@ def test_limit_records_that_many_frames_and_no_more():
 def test_no_limit_is_never_full(recorder):
     recorder.record([dgram("100:0/0", "101:0/0", ARP)] * 3, [T0] * 3)
     assert recorder.frames_recorded == 3 and not recorder.full
+
+
+# -- the two ends of a followed link disagree --------------------------------------------------
+
+def test_a_serial_link_whose_ends_differ_stops_flapping():
+    """Router 1 sends PPP, router 2 Cisco HDLC: after one switch and back, the link stops following;
+    each frame goes to the one interface of the link type it shows (the old HDLC one is used again),
+    an unsure frame to the type its sender last showed; one warning; NETMAP reload follows afresh."""
+    rec = Recorder(parse("1:1/0 2:1/0\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)}, reload_hint="kill -HUP 7")
+    assert idbs(rec.start()) == [linktypes.C_HDLC]
+    ppp, hdlc = dgram("1:1/0", "2:1/0", LCP[0]), dgram("2:1/0", "1:1/0", SLARP[0])
+    unsure_from_1 = dgram("1:1/0", "2:1/0", b"\xff\x03\x12\x34??")
+    out = b"".join(rec.datagram(d, T0 + i) for i, d in enumerate([ppp] + [hdlc] * 3))
+    assert idbs(out) == [linktypes.PPP_SERIAL]                     # the first sure frame: PPP
+    assert [e[0] for e in epbs(out)] == [1, 1, 1, 0]                 # the third HDLC one: back to HDLC
+    warnings = rec.take_warnings()
+    assert warnings[0] == "1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
+    assert warnings[1:] == [
+        "1:1/0-2:1/0: one end sends hdlc and the other ppp (encapsulations differ?): no longer following "
+        "the frames; each is recorded on the interface of its own link type (hdlc: interface 0, ppp: "
+        "interface 1) until NETMAP is reloaded (kill -HUP 7)"]
+    interfaces = rec.links.interfaces
+    assert len(interfaces) == 2 and all(i.replaced_by is None for i in interfaces)
+    # An hour of it: no new interface, no new warning, each frame decoded as what it is.
+    out = b"".join(rec.datagram(d, T0 + 100 + i) for i, d in enumerate([ppp, hdlc, ppp, ppp, ppp, unsure_from_1,
+                                                                        hdlc, hdlc, hdlc, hdlc] * 50))
+    assert idbs(out) == [] and rec.take_warnings() == []
+    assert [e[0] for e in epbs(out)][:10] == [1, 0, 1, 1, 1, 1, 0, 0, 0, 0]
+    assert len(rec.links.interfaces) == 2 and len(rec.links.current()) == 2
+    # A new file of a ring buffer holds both.
+    assert idbs(rec.start_file()) == [linktypes.C_HDLC, linktypes.PPP_SERIAL]
+    # kill -HUP: following starts afresh, on the interface the link was on before (PPP)
+    rec.reload(parse("1:1/0 2:1/0\n"), "12:00")
+    assert [i.number for i in rec.links.current()] == [1]
+    out = b"".join(rec.datagram(d, T0 + 10_000 + i) for i, d in enumerate([ppp] * 3))
+    assert [e[0] for e in epbs(out)] == [1, 1, 1] and idbs(out) == []

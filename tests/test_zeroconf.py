@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import read_packets, tshark_rows
@@ -380,3 +381,38 @@ def test_an_ethernet_bay_wired_to_a_serial_bay(make_lab, start_capture, workdir,
     warning = "warning: 1:0/0-2:1/0: Ethernet bay (1:0/0) wired to serial bay (2:1/0): recorded as ethernet"
     assert sum(warning in line for line in capture.lines) == 1, capture.stderr
     assert rows_by_link(tshark, output) == {"1:0/0-2:1/0": [(0, "eth:ethertype:arp")]}
+
+
+def test_a_serial_link_whose_ends_differ_does_not_flap(make_lab, start_capture, workdir, elsewhere, tshark):
+    """Both routers' serial 1/1 on PPP, then router 3 back to Cisco HDLC (restarted with IOS's default):
+    the link once flapped between HDLC and PPP, a new interface and a warning each time, without end.
+    Now one plain warning, one interface per link type, each router's frames decoded as what they are."""
+    lab = own_folder_lab(make_lab, "2:1/1 3:1/1\n", numbers=(2, 3), speak=True, interval=0.05, quiet=True)
+    for number in (2, 3):
+        lab[number].command("encap 1/1 ppp")
+    capture, output = capture_without_flags(start_capture, lab, workdir, elsewhere, "mismatch.pcapng")
+    assert capture.wait_for("attached", count=2), capture.stderr
+    assert capture.wait_for("frames now look like ppp"), capture.stderr    # the serial bays' guess, put right
+    time.sleep(0.5)
+    lab[3].command("encap 1/1 hdlc")
+    time.sleep(3)                                                           # some 60 ticks of each router
+    assert capture.stop() == 0, capture.stderr
+    said = [line for line in capture.lines if "encapsulations differ?" in line]
+    assert said == [
+        f"pcapng-iou: warning: 2:1/1-3:1/1: one end sends hdlc and the other ppp (encapsulations differ?): "
+        f"no longer following the frames; each is recorded on the interface of its own link type (hdlc: "
+        f"interface 0, ppp: interface 1) until NETMAP is reloaded (kill -HUP {capture.process.pid})"], capture.stderr
+    assert sum("frames now look like" in line for line in capture.lines) == 1, capture.stderr
+
+    info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
+    assert "Number of interfaces in file: 2" in info, info
+    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.packet_flags_direction", "frame.protocols")
+    assert {interface for interface, _, _ in rows} == {"0", "1"}
+    # Outbound: sent by 2:1/1, PPP all along.  Inbound: by 3:1/1, PPP then Cisco HDLC; only its first
+    # HDLC frames, until three in a row showed the two ends differ (a few ticks), are on the PPP interface.
+    sent_by_2 = [protocols for _, direction, protocols in rows if int(direction, 16) & 3 == 2]
+    sent_by_3 = [protocols for _, direction, protocols in rows if int(direction, 16) & 3 == 1]
+    assert len(sent_by_2) > 50 and all(p.startswith("ppp:") and "chdlc" not in p for p in sent_by_2)
+    assert sum(p.startswith("chdlc:") for p in sent_by_3) > 40
+    wrong = [p for p in sent_by_3 if "ppp:chdlc" in p or not p.startswith(("ppp:", "chdlc:"))]
+    assert len(wrong) <= 10, wrong

@@ -49,6 +49,10 @@ CISCO_SNAP_PIDS = frozenset({0x2000, 0x2003, 0x2004, 0x0111, 0x0104, 0x010B})
 FR_MIN_USER_DLCI = 16
 FR_MAX_USER_DLCI = 1007
 
+#: A followed link that keeps its type this long (ns) with no sure frame of another type has settled:
+#: its two ends agree, and going back to an earlier type is a change of configuration, not a disagreement.
+SETTLE_NS = 30_000_000_000
+
 
 def _u16(data: bytes, offset: int) -> int:
     """Big-endian 16-bit value at ``offset`` (the caller checked the length)."""
@@ -432,36 +436,74 @@ class LinkTypeTracker:
 
     The same rule sets the first type: from None it takes ``needed``
     agreeing confident frames too.
+
+    The two ends of a link may disagree (one router set to ``encapsulation
+    ppp``, the other still Cisco HDLC): then both types go on, and the rule
+    alone would switch back and forth without end.  So:
+
+    * :attr:`seen` holds the types the link had since the tracker was made
+      (a change of configuration makes a new one) or since it settled.
+    * A streak that completes for a type in :attr:`seen` (A, then B, then A
+      again) does not switch: :attr:`differ` becomes (current, that type),
+      :meth:`observe` returns True once, and nothing is decided any more.
+    * Settled: :data:`SETTLE_NS` went by after the last switch with no sure
+      frame of another type.  The types before are forgotten then, so a link
+      reconfigured A -> B and, much later, back to A is followed as usual.
+      (Time is the frames' timestamps, given to :meth:`observe`; it is looked
+      at only when a frame of another type comes, never for the frames of the
+      current type.)
     """
 
-    def __init__(self, current: Optional[int] = None, needed: int = 3) -> None:
+    def __init__(self, current: Optional[int] = None, needed: int = 3, settle_ns: Optional[int] = None) -> None:
         if needed < 1:
             raise ValueError(f"needed must be at least 1, not {needed}")
         self.current = current
         self.needed = needed
+        self.settle_ns = SETTLE_NS if settle_ns is None else settle_ns
         #: The other type a streak is building up for, and its length.
         self.candidate: Optional[int] = None
         self.streak = 0
         #: How many times :attr:`current` changed.
         self.changes = 0
+        #: The types the link had since this tracker was made, or since it settled.
+        self.seen: set = {current} if current is not None else set()
+        #: (the current type, the type it went back to) once the two ends were found to differ.
+        self.differ: Optional[tuple[int, int]] = None
+        #: When the link last switched or last carried a sure frame of another type (ns).
+        self._quiet_since: Optional[int] = None
 
-    def observe(self, kind: Optional[int]) -> bool:
-        """Take the class of the next frame; True when it switched :attr:`current`."""
+    def observe(self, kind: Optional[int], now_ns: int = 0) -> bool:
+        """Take the class of the next frame (sent at ``now_ns``); True when it switched
+        :attr:`current`, or when it found the two ends differ (:attr:`differ`, once)."""
         if kind is None:
             return False
         if kind == self.current:
             self.candidate, self.streak = None, 0
             return False
+        if self.differ is not None:
+            return False
+        if self._quiet_since is not None and now_ns - self._quiet_since >= self.settle_ns:
+            self.seen = {self.current}  # settled: what came before is history
+        self._quiet_since = now_ns
         if kind == self.candidate:
             self.streak += 1
         else:
             self.candidate, self.streak = kind, 1
         if self.streak < self.needed:
             return False
-        self.current = kind
         self.candidate, self.streak = None, 0
-        self.changes += 1
+        if kind in self.seen:
+            self.differ = (self.current, kind)
+            return True
+        self.take(kind, now_ns)
         return True
+
+    def take(self, kind: int, now_ns: int = 0) -> None:
+        """Make ``kind`` the current type now (a streak completed, or a sure first frame settled a guess)."""
+        self.current = kind
+        self.seen.add(kind)
+        self.changes += 1
+        self._quiet_since = now_ns
 
     def observe_frame(self, frame: bytes) -> bool:
         """:meth:`observe` the class :func:`classify` gives ``frame``."""

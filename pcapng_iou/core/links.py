@@ -53,6 +53,10 @@ class Interface:
     #: Cisco HDLC because a serial bay starts so, no frame seen yet: the first sure frame may change it.
     guessed: bool = False
     replaced_by: Optional[int] = None
+    #: Another interface of the same link, at another link type, that the routes lead to: the two
+    #: ends of the link differ, and this one records the frames that show its link type (see
+    #: :meth:`LinkTable.add_sibling`).  None for the interface the routes lead to, and once it is over.
+    sibling_of: Optional[int] = None
     #: Its NETMAP line was removed by a reload: no frame will be recorded on it again.
     retired: bool = False
     frames_out: int = 0
@@ -170,6 +174,8 @@ class LinkTable:
         #: Interfaces by the instances they join, in number order (a dict as an ordered set): finding the
         #: links of one instance must not cost a look at every link of a 1,000-instance lab.
         self._by_instance: dict[int, dict[Interface, None]] = {}
+        #: The siblings (see ``Interface.sibling_of``) of an interface, by its number.
+        self._siblings: dict[int, list[Interface]] = {}
         #: Routes by the first 6 bytes of the datagram header (ids and ports); emptied on any change.
         self.route_cache: dict[bytes, Route] = {}
         #: The same for links that are not recorded (``--link``): their frames skip all the rest.
@@ -248,6 +254,7 @@ class LinkTable:
             new = self._create(old.name, choice, f"{_unmapped_description(old.name, choice)}; {since}", old.endpoints)
         old.replaced_by = new.number
         self._carry_over(old, new)
+        self.end_siblings(old, new)
         if old.segment is not None:
             self._install(new)
         else:
@@ -264,6 +271,54 @@ class LinkTable:
             interface.watch = choice.watch and interface.mismatch is None
             self.forget_routes()
         return None
+
+    # -- a link whose two ends differ -------------------------------------------
+    def add_sibling(self, primary: Interface, linktype: int, since: str) -> Interface:
+        """A new interface for ``primary``'s link at ``linktype``, beside it: the routes still lead to
+        ``primary``, whose frames of that type the recorder puts on the sibling."""
+        choice = Choice(linktype, follow=primary.auto, origin=primary.origin)
+        if primary.segment is not None:
+            sibling = self._create_for_segment(primary.segment, since, choice)
+        else:
+            sibling = self._create(primary.name, choice, f"{_unmapped_description(primary.name, choice)}; {since}",
+                                   primary.endpoints)
+        self._adopt(primary, sibling)
+        return sibling
+
+    def revive_as_sibling(self, primary: Interface, earlier: Interface) -> Interface:
+        """``earlier``, an interface ``primary`` (or its forerunners) replaced, records again beside
+        ``primary`` (no second interface of one link type for one link); its block is due again when
+        the file being written no longer has it (a ring buffer went on to another file)."""
+        earlier.replaced_by = None
+        self._adopt(primary, earlier)
+        for instance in earlier.instances:
+            self._by_instance.setdefault(instance, {})[earlier] = None
+        if earlier.file_id is None and earlier not in self.new:
+            self.new.append(earlier)
+        return earlier
+
+    def _adopt(self, primary: Interface, sibling: Interface) -> None:
+        sibling.sibling_of = primary.number
+        self._siblings.setdefault(primary.number, []).append(sibling)
+
+    def siblings(self, primary: Interface) -> list[Interface]:
+        return list(self._siblings.get(primary.number, ()))
+
+    def end_siblings(self, primary: Interface, successor: Optional[Interface] = None) -> list[Interface]:
+        """``primary``'s siblings record no more: their frames go to ``successor`` (else to ``primary``;
+        retired with it when it is)."""
+        ended = self._siblings.pop(primary.number, [])
+        heir = successor or primary
+        for sibling in ended:
+            sibling.sibling_of = None
+            if primary.retired and successor is None:
+                sibling.retired = True
+                sibling.pending_comments.clear()
+            else:
+                sibling.replaced_by = heir.number
+                heir.pending_comments = sibling.pending_comments + heir.pending_comments
+                sibling.pending_comments = []
+        return ended
 
     @staticmethod
     def _carry_over(old: Interface, new: Interface) -> None:
@@ -342,6 +397,7 @@ class LinkTable:
                         del self._by_endpoint[key]
                 interface.retired = True
                 interface.pending_comments.clear()
+                self.end_siblings(interface)
                 result.removed.append(interface)
         for endpoints, segment in wanted.items():
             interface = self._by_segment.get(endpoints)
@@ -358,6 +414,9 @@ class LinkTable:
                 result.changed.append((interface, new))
             else:
                 result.kept += 1
+        for number in list(self._siblings):
+            # A change of configuration: links whose ends differed are followed afresh.
+            self.end_siblings(self.interfaces[number])
         self.netmap = netmap
         self.forget_routes()
         return result
@@ -385,6 +444,8 @@ class LinkTable:
             return []  # (None and never heard of are the same: both tell nothing)
         changed = []
         for interface in self.touching(instance):
+            if interface.sibling_of is not None:
+                continue  # its link is the one the routes lead to
             new = self._rechoose(interface, f"since the bays of instance {instance} are known ({when})")
             if new is not None:
                 changed.append((interface, new))

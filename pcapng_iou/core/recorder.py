@@ -80,6 +80,23 @@ class _Lane:
         return frames
 
 
+class _Split:
+    """A followed link whose two ends differ: the interface of each link type its frames show.
+
+    ``by_type``: link type -> the link's one interface for it (the routes lead to ``primary``);
+    ``earlier``: the interfaces the link had before, by link type, used again when their type shows;
+    ``by_sender``: the type each end last showed, for its frames no type is sure of.
+    """
+
+    __slots__ = ("by_sender", "by_type", "earlier", "primary")
+
+    def __init__(self, primary: Interface, earlier: dict):
+        self.primary = primary
+        self.by_type = {primary.linktype: primary}
+        self.earlier = earlier
+        self.by_sender: dict = {}
+
+
 class Recorder:
     """Relayed datagrams in, PCAP-NG blocks out; ``limit`` frames at most (``--count``)."""
 
@@ -115,6 +132,11 @@ class Recorder:
         self.datagrams_empty = 0
         self.undelivered = 0
         self._trackers: dict[int, LinkTypeTracker] = {}
+        #: Followed links that switched: link type -> the interface it had at that type, by the number
+        #: of the link's current interface (one dict for the link, found by its latest interface).
+        self._earlier: dict[int, dict[int, Interface]] = {}
+        #: Followed links whose ends differ, by the number of the interface their routes lead to.
+        self._splits: dict[int, _Split] = {}
         self._started = False
         #: Block layouts by frame size, for the sizes the fast way records (0 < size <= the snap length).
         self._layouts: dict[int, struct.Struct] = {}
@@ -291,7 +313,7 @@ class Recorder:
                 interface.undelivered += 1
             return out
         if interface.auto:
-            interface = self._follow_linktype(interface, frame, timestamp_ns)
+            interface = self._follow_linktype(interface, frame, timestamp_ns, (header.src_id, header.src_port))
             out += self._new_interface_blocks()
         elif interface.watch:
             self._check_linktype(interface, frame)
@@ -315,25 +337,74 @@ class Recorder:
             return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags, comments, size)
         return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame, flags, comments)
 
-    def _follow_linktype(self, interface: Interface, frame: bytes, timestamp_ns: int) -> Interface:
+    def _follow_linktype(self, interface: Interface, frame: bytes, timestamp_ns: int, sender) -> Interface:
+        """The interface a frame of followed link ``interface`` (sent by endpoint ``sender``) goes on."""
         tracker = self._trackers.get(interface.number)
         if tracker is None:
             tracker = self._trackers[interface.number] = LinkTypeTracker(interface.linktype)
         kind = classify(frame)
+        if tracker.differ is not None:
+            return self._split_interface(self._splits[interface.number], kind, sender)
         if interface.guessed and kind is not None:
             # Cisco HDLC was only IOS's default for a serial bay: the first sure frame settles it,
             # so a link configured for PPP or Frame Relay is right from its first frame.
             interface.guessed = False
             if kind in SERIAL_LINKTYPES and kind != interface.linktype:
-                tracker.current = kind
+                tracker.take(kind, timestamp_ns)
                 return self._switch(interface, tracker, kind)
-        if not tracker.observe(kind) or tracker.current == interface.linktype:
+        if not tracker.observe(kind, timestamp_ns):
+            return interface
+        if tracker.differ is not None:
+            return self._ends_differ(interface, tracker, kind, sender)
+        if tracker.current == interface.linktype:
             return interface
         return self._switch(interface, tracker, tracker.current)
+
+    def _ends_differ(self, interface: Interface, tracker: LinkTypeTracker, kind: int, sender) -> Interface:
+        """The link went back to a type it had since the last change of configuration (A, B, A): one
+        end sends one type, the other another.  Following would flap without end, a new interface each
+        time; instead each frame goes from now on to the link's one interface of the type it shows
+        (the earlier one of that type when there is one), until a NETMAP reload."""
+        split = self._splits[interface.number] = _Split(interface, self._earlier.pop(interface.number, {}))
+        target = self._split_interface(split, kind, sender)
+        current, back = (linktypes.name(t) for t in tracker.differ)
+        where = ", ".join(f"{i.linktype_name}: interface {i.number}"
+                          for i in sorted(split.by_type.values(), key=lambda i: i.number))
+        self.links.warn(
+            f"{interface.name}: one end sends {back} and the other {current} (encapsulations differ?): "
+            f"no longer following the frames; each is recorded on the interface of its own link type "
+            f"({where}) until NETMAP is reloaded ({self.reload_hint})")
+        note = (f"one end sends {back} and the other {current} (encapsulations differ?): from here on each "
+                f"frame is recorded on this link's interface for the link type it shows")
+        for each in split.by_type.values():
+            each.pending_comments.append(note)
+        return target
+
+    def _split_interface(self, split: _Split, kind: Optional[int], sender) -> Interface:
+        """The interface of a frame of type ``kind`` (None: not sure) from ``sender`` on a split link."""
+        if kind is None:
+            kind = split.by_sender.get(sender)
+            if kind is None:
+                return split.primary
+        else:
+            split.by_sender[sender] = kind
+        found = split.by_type.get(kind)
+        if found is None:
+            primary, earlier = split.primary, split.earlier.get(kind)
+            if earlier is not None and earlier.replaced_by is not None and not earlier.retired:
+                found = self.links.revive_as_sibling(primary, earlier)
+            else:
+                found = self.links.add_sibling(
+                    primary, kind, f"for the frames that look like {linktypes.name(kind)} (the two ends differ)")
+            split.by_type[kind] = found
+        return found
 
     def _switch(self, interface: Interface, tracker: LinkTypeTracker, detected: int) -> Interface:
         new = self.links.replace(interface, detected, "link type detected from the frames")
         self._trackers[new.number] = tracker
+        earlier = self._earlier.pop(interface.number, None) or {interface.linktype: interface}
+        earlier[interface.linktype] = interface
+        self._earlier[new.number] = earlier
         new.pending_comments.append(
             f"link type changed from {linktypes.name(interface.linktype)} to {linktypes.name(detected)} "
             f"(detected from the frames); earlier frames are on interface {interface.file_id}"
@@ -381,6 +452,10 @@ class Recorder:
 
     def reload(self, netmap: Netmap, when: str) -> tuple[bytes, ReloadResult]:
         result = self.links.reload(netmap, when)
+        # A change of configuration: every followed link starts afresh (links whose ends differed too).
+        self._trackers.clear()
+        self._earlier.clear()
+        self._splits.clear()
         for old, new in result.changed:
             new.pending_comments.append(
                 f"NETMAP reload at {when}: link type {linktypes.name(old.linktype)} -> "
