@@ -90,10 +90,13 @@ def test_forward_batch_queues_the_rest_when_the_instance_queue_is_full(lab):
     assert proxy.forward_batch(datagrams(2, 8)) is None
     assert list(proxy.pending)[-2:] == datagrams(2, 8)
     arrived = [instance.recv(4096) for _ in range(taken)]
-    while proxy.flush_pending():
+    flushed = proxy.flush_pending()[0]
+    while proxy.pending:
         arrived.append(instance.recv(4096))
+        flushed += proxy.flush_pending()[0]
     arrived += [instance.recv(4096) for _ in range(len(sent) + 2 - len(arrived))]
     assert arrived == sent + datagrams(2, 8)
+    assert flushed == sent[taken:] + datagrams(2, 8)  # what was sent from the queue, for the capture to record
 
 
 def test_forward_batch_says_why_when_the_instance_is_gone(lab):
@@ -141,9 +144,10 @@ def test_detach_sends_on_everything_before_giving_the_name_back(lab, monkeypatch
         real_rename(source, target)
 
     monkeypatch.setattr(relay.os, "rename", rename)
-    unread, reasons = relay.detach(proxy)
+    handed, times, reasons = relay.detach(proxy)
     assert queued_at_rename == sent
-    assert unread == sent[2:] and reasons == [None] * 4
+    # the two held back are recorded now that they are delivered, then the four read here
+    assert handed == sent and reasons == [None] * 6 and len(times) == 6
     peer.sendto(b"next" * 25, path)
     instance.setblocking(True)
     assert instance.recv(4096) == b"next" * 25
@@ -264,7 +268,7 @@ instance = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 instance.bind(os.path.join(directory, "100"))
 proxy = relay.attach(directory, 100)
 socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x" * 100, os.path.join(directory, "100"))
-read, reasons = relay.detach(proxy)
+read, _, reasons = relay.detach(proxy)
 print(json.dumps({"capacity": relay.queue_capacity(), "sealed": proxy.sealed, "read": len(read),
                   "delivered": instance.recv(4096) == b"x" * 100}))
 """

@@ -518,7 +518,9 @@ class Capture:
         if not alone or proxy.pending or proxy.gone_errno is not None:
             datagrams, times = proxy.receive_batch(1 if alone else READ_BATCH)
             if datagrams:
-                self._relayed(proxy, datagrams, times, proxy.forward_batch(datagrams))
+                before = len(proxy.pending)
+                reasons = proxy.forward_batch(datagrams, times)
+                self._relayed(proxy, datagrams, times, reasons, len(proxy.pending) - before)
             return
         # Alone, and the instance takes datagrams: the commonest wake-up, in as few steps as can be.
         try:
@@ -529,8 +531,8 @@ class Capture:
         try:
             os.write(proxy.forwarder_fd, datagram)
         except OSError as err:
-            reason = proxy.not_sent(datagram, err)
-            self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason])
+            reason = proxy.not_sent(datagram, err, read_ns)
+            self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason], reason is None)
             return
         self.datagrams_relayed += 1
         if not self._hold:
@@ -542,10 +544,24 @@ class Capture:
         if len(held) >= RECORD_HELD_FRAMES or read_ns - self._held_times[0] >= RECORD_HELD_NS:
             self._record_held()
 
-    def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list]) -> None:
-        """Hold (or record) what was just read and sent on; stop reading for an instance whose queue is full."""
+    def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list],
+                 queued: int = 0) -> None:
+        """Hold (or record) what was just read and sent on; stop reading for an instance whose queue is full.
+
+        The last ``queued`` datagrams wait in :attr:`relay.Proxy.pending` (the
+        instance's queue is full): they are recorded once it takes them
+        (:meth:`_drain`), or as not delivered if it never does (detach, bury).
+        """
         self.datagrams_relayed += len(datagrams)
-        if reasons is None and self._hold:
+        if queued:
+            datagrams, times = datagrams[:-queued], times[:-queued]
+            if reasons is not None:
+                reasons = reasons[:-queued]
+                if not any(reasons):
+                    reasons = None
+        if not datagrams:
+            pass
+        elif reasons is None and self._hold:
             self._hold_for_recording(datagrams, times)
         else:
             self.record(datagrams, times, reasons)
@@ -575,7 +591,14 @@ class Capture:
         return self.output.written + sum(map(len, datagrams)) + BLOCK_OVERHEAD * len(datagrams) < self._switch_at
 
     def _drain(self, proxy: relay.Proxy) -> None:
-        if proxy.flush_pending() == 0 and not proxy.instance_gone:
+        """The instance has room again: send on what was held for it, and record what it took."""
+        sent, times = proxy.flush_pending()
+        if sent:
+            if self._hold:
+                self._hold_for_recording(sent, times)
+            else:
+                self.record(sent, times)
+        if not proxy.pending and not proxy.instance_gone:
             self.instances.release(proxy)
         elif proxy.instance_gone:
             self.selector.unregister(proxy.forwarder)

@@ -230,12 +230,18 @@ class Instances:
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
         try:
-            unread, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None)
+            datagrams, times, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None,
+                                                     say=self.say)
         except OSError as err:
-            unread, reasons = [], []
+            datagrams, times, reasons = [], [], []
             self.say(f"instance {number}: {err}", "error")
-        if unread:
-            self.record(unread, [time.time_ns()] * len(unread), reasons)
+        lost = [reason for reason in reasons if reason is not None]
+        if datagrams:
+            # (those held back for it included: they are recorded once their fate is known)
+            self.record(datagrams, times, reasons if lost else None)
+        if lost:
+            self.say(f"instance {number}: {len(lost)} frames for it could not be delivered ({lost[-1]}); "
+                     f"recorded with the comment \"not delivered\"", "warning")
         if proxy.sealed is False and not proxy.instance_gone:
             self.say(f"instance {number}: its peers could not be held while its name went back "
                      f"(a frame sent just then may have been overtaken)", "warning")
@@ -248,11 +254,11 @@ class Instances:
         """The instance died without cleaning up: do it for it, as repair would."""
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
-        unread, lost = relay.bury(proxy)
-        if unread:
-            self.record(unread, [time.time_ns()] * len(unread), [f"instance {number} is down"] * len(unread))
+        lost, times = relay.bury(proxy)
+        if lost:
+            self.record(lost, times, [f"instance {number} is down"] * len(lost))
         self.down.add(number)
-        extra = f"; {lost} frames for it could not be delivered" if lost else ""
+        extra = f"; {len(lost)} frames for it could not be delivered" if lost else ""
         self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
         self.note(number, f"{_clock_text()}: instance {number} died")
 

@@ -34,6 +34,16 @@ that long, or until the next instance is given back if that takes longer.
 Backpressure: when the instance's queue is full, what we read waits in
 :attr:`Proxy.pending` and the capture stops reading for that instance until
 the queue drains, so a stalled instance makes us hold one read batch at most.
+A held datagram is recorded once its fate is known: when the instance takes
+it, or when it cannot be delivered (the instance died, or took nothing for
+:data:`DRAIN_TIMEOUT_S` while we gave its name back).
+
+Giving the name back waits for a busy instance: a send that times out is not
+a sign that the instance is gone (it would be refused then), only that it is
+slow.  Each datagram is waited for until the instance has taken nothing for
+:data:`DRAIN_TIMEOUT_S` (announced after :data:`ANNOUNCE_AFTER_S`); only then
+is it given up on, and what waits for it is returned as not delivered, for
+the caller to record and warn about.
 """
 from __future__ import annotations
 
@@ -42,7 +52,7 @@ import os
 import socket
 import time
 from collections import deque
-from typing import Deque, Optional
+from typing import Callable, Deque, Optional
 
 from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
@@ -57,8 +67,10 @@ from pcapng_iou.shell.netiodir import (
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
-#: How long detaching waits for a slow instance to take what is still queued for it.
+#: How long detaching waits for an instance that takes nothing (stopped?) before giving up on what waits for it.
 DRAIN_TIMEOUT_S = 2.0
+#: An instance that took nothing for this long while we give its name back is announced (with the bound above).
+ANNOUNCE_AFTER_S = 0.25
 #: Datagrams read at a time while detaching.
 DRAIN_BATCH = 64
 #: Send buffer of the socket that seals ours: room for a full queue of empty datagrams.
@@ -105,12 +117,16 @@ class Proxy:
         self.forwarder = forwarder
         self.our_inode = our_inode
         self.instance_inode = instance_inode
-        #: Datagrams received but not yet accepted by the instance (its queue was full).
+        #: Datagrams received but not yet accepted by the instance (its queue was full), and when each was
+        #: read (ns since the epoch): they are recorded once the instance takes them, or once they are lost.
         self.pending: Deque[bytes] = deque()
+        self.pending_times: Deque[int] = deque()
         #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
         self.read_turn = -2
         #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
+        #: Set by :func:`detach` when the instance, alive, took nothing for its patience: why what is left is lost.
+        self.stalled: Optional[str] = None
         #: Set by :func:`detach`: whether our socket was sealed before the name went back.
         self.sealed: Optional[bool] = None
         #: The sockets' file descriptors: the hot path reads and sends with ``os.read`` and ``os.write``,
@@ -128,8 +144,8 @@ class Proxy:
         return self.listener.fileno()
 
     # -- forwarding -----------------------------------------------------------
-    def forward(self, datagram: bytes) -> Optional[str]:
-        """Send ``datagram`` on, or queue it when the instance's queue is full.
+    def forward(self, datagram: bytes, read_ns: int = 0) -> Optional[str]:
+        """Send ``datagram`` (read at ``read_ns``) on, or queue it when the instance's queue is full.
 
         Returns None when delivered or queued, else why it cannot be delivered.
         """
@@ -137,21 +153,25 @@ class Proxy:
             return f"instance {self.instance} is down"
         if self.pending:
             self.pending.append(datagram)
+            self.pending_times.append(read_ns)
             return None
         try:
             os.write(self.forwarder_fd, datagram)
         except OSError as err:
-            return self.not_sent(datagram, err)
+            return self.not_sent(datagram, err, read_ns)
         return None
 
-    def forward_batch(self, datagrams: list) -> Optional[list]:
+    def forward_batch(self, datagrams: list, times: Optional[list] = None) -> Optional[list]:
         """:meth:`forward` for each datagram, in order, with fewer steps when all goes well.
 
         Returns None when all were delivered or queued, else one entry per
-        datagram: None, or why that one cannot be delivered.
+        datagram: None, or why that one cannot be delivered.  Those queued are
+        the last ones (once one is queued, the next ones queue behind it).
         """
+        if times is None:
+            times = [0] * len(datagrams)
         if self.pending or self.instance_gone:
-            reasons = [self.forward(datagram) for datagram in datagrams]
+            reasons = [self.forward(datagram, read_ns) for datagram, read_ns in zip(datagrams, times)]
             return reasons if any(reasons) else None
         write, fd = os.write, self.forwarder_fd
         done = 0
@@ -161,17 +181,20 @@ class Proxy:
             return None
         except OSError as err:
             # Not sent again to learn why: a dead peer answers ECONNREFUSED only once.
-            reason = self.not_sent(datagrams[done], err)
+            reason = self.not_sent(datagrams[done], err, times[done])
         rest = datagrams[done + 1:]
         if reason is None:
             self.pending.extend(rest)  # the instance is busy: the rest waits behind the one it refused, in order
+            self.pending_times.extend(times[done + 1:])
             return None
-        return [None] * done + [reason] + [self.forward(datagram) for datagram in rest]
+        return [None] * done + [reason] + [self.forward(datagram, read_ns)
+                                           for datagram, read_ns in zip(rest, times[done + 1:])]
 
-    def not_sent(self, datagram: bytes, err: OSError) -> Optional[str]:
+    def not_sent(self, datagram: bytes, err: OSError, read_ns: int = 0) -> Optional[str]:
         """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
         if isinstance(err, BlockingIOError):
             self.pending.append(datagram)
+            self.pending_times.append(read_ns)
             return None
         if err.errno in GONE_ERRNOS:
             self.gone_errno = err.errno
@@ -180,20 +203,35 @@ class Proxy:
             return f"instance {self.instance} refused it ({os.strerror(err.errno).lower()})"
         raise err
 
-    def flush_pending(self) -> int:
-        """Send queued datagrams until the instance's queue is full again; return how many left."""
+    def flush_pending(self) -> tuple[list, list]:
+        """Send queued datagrams until the instance's queue is full again.
+
+        Returns those sent and when each was read (to be recorded now);
+        :attr:`pending` holds the rest.
+        """
         pending, write, fd = self.pending, os.write, self.forwarder_fd
+        sent: list = []
         try:
             while pending:
                 write(fd, pending[0])
-                pending.popleft()
+                sent.append(pending.popleft())
         except BlockingIOError:
             pass
         except OSError as err:
             if err.errno not in GONE_ERRNOS:
                 raise
             self.gone_errno = err.errno
-        return len(pending)
+        pending_times = self.pending_times
+        return sent, [pending_times.popleft() if pending_times else time.time_ns() for _ in sent]
+
+    def take_held(self) -> tuple[list, list]:
+        """The datagrams held for the instance and when each was read; none are held after."""
+        held, times = list(self.pending), list(self.pending_times)
+        self.pending.clear()
+        self.pending_times.clear()
+        if len(times) < len(held):  # (held without a time: only a test does that)
+            times += [time.time_ns()] * (len(held) - len(times))
+        return held, times[:len(held)]
 
     def receive_batch(self, limit: int) -> tuple[list, list]:
         """Up to ``limit`` datagrams waiting for us, and when each was read (ns since the epoch).
@@ -300,40 +338,50 @@ def attach(directory: str, instance: int) -> Proxy:
     return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
 
 
-def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None) -> tuple[list, list]:
+def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,
+           say: Optional[Callable[[str, str], None]] = None) -> tuple[list, list, list]:
     """Give the instance its name back, having sent on all that was on its way to it, in order.
 
-    Returns the datagrams read from our socket here (the caller records
-    them; those in :attr:`Proxy.pending` were recorded when read) and, for
-    each, None when the instance took it, else why it did not.  The proxy is
-    closed (but for a lingering socket, below); :attr:`Proxy.sealed` says
-    whether order was kept for certain.
+    Returns every datagram whose fate was settled here, in order, for the
+    caller to record: those held back (:attr:`Proxy.pending`, read earlier)
+    and those read from our socket here; when each was read (ns since the
+    epoch); and for each None when the instance took it, else why it did
+    not.  The proxy is closed (but for a lingering socket, below);
+    :attr:`Proxy.sealed` says whether order was kept for certain.
 
     Order (issue 18): a peer's datagrams that reached us must reach the
     instance before the peer's next ones, which go straight to the instance
     once ``<id>`` is its socket again.  So everything that waits for the
     instance (held back, or unread in our socket) is sent on *before* the
-    rename, waiting for room in its queue (up to ``timeout``), and our socket
-    is sealed (see the module's docstring) so that nothing can reach it after
-    that.  When it cannot be sealed (the instance is gone or would not take
-    its frames in time, no socket is left, or no socket of ours can fill a
-    queue: see :func:`queue_capacity`), what arrived between our last read
-    and the rename is sent on at once after it, before anything else is done.
+    rename, waiting for room in its queue for as long as it takes some
+    (a send that times out means busy, not gone), and our socket is sealed
+    (see the module's docstring) so that nothing can reach it after that.
+    Reading what peers still send stops after ``timeout``.  An instance that
+    takes nothing for ``timeout`` (stopped?) is given up on: what is left for
+    it is returned as not delivered (:attr:`Proxy.stalled` says why), and
+    ``say`` (if given) announced the wait once it lasted
+    :data:`ANNOUNCE_AFTER_S`.  When our socket cannot be sealed (the instance
+    is gone or would not take its frames in time, no socket is left, or no
+    socket of ours can fill a queue: see :func:`queue_capacity`), what
+    arrived between our last read and the rename is sent on at once after
+    it, before anything else is done.
 
     With ``lingering`` (a list), a sealed socket is not closed here but added
     to it as a :class:`Lingering`, for the caller to close at its ``until``
     (:data:`LINGER_S` from now); without, it is closed at once.
     """
-    read: list = []
-    reasons: list = []
+    handover = Handover(proxy, timeout, say)
     seal: Optional[socket.socket] = None
     kept = False
     try:
+        handover.send(*proxy.take_held())
         if proxy.still_ours() and not proxy.instance_gone:
             deadline = time.monotonic() + timeout
-            read, reasons = _send_on_everything(proxy, timeout)
+            _send_on_everything(handover, deadline)
+            if proxy.stalled:
+                deadline = time.monotonic() + timeout  # what peers send now is not waited for: sealing is quick
             if not proxy.instance_gone:
-                seal = _seal(proxy, deadline, read, reasons)
+                seal = _seal(handover, deadline)
         _give_name_back(proxy)
         if proxy.sealed:
             if lingering is None:
@@ -341,12 +389,8 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
             else:
                 lingering.append(Lingering((proxy.listener, seal), time.monotonic() + LINGER_S))
                 kept, seal = True, None
-            return read, reasons
-        late = proxy.take_unread()
-        held = list(proxy.pending)  # (only when the instance left, or would not take them in time)
-        proxy.pending.clear()
-        read += late
-        reasons += _send_on(proxy, held + late, timeout)[len(held):]
+            return handover.datagrams, handover.times, handover.reasons
+        handover.send(proxy.take_unread())
     finally:
         if kept:
             proxy.forwarder.close()
@@ -354,16 +398,84 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
             proxy.close()
         if seal is not None:
             seal.close()
-    return read, reasons
+    return handover.datagrams, handover.times, handover.reasons
 
 
-def _seal(proxy: Proxy, deadline: float, read: list, reasons: list) -> Optional[socket.socket]:
+class Handover:
+    """Datagrams sent on while an instance's name goes back: each, when it was read, and why it was not delivered.
+
+    A full instance queue is waited for: each datagram until the instance has
+    taken nothing for ``patience`` seconds, then it and all after it are
+    given up on (:attr:`Proxy.stalled`).  ``say`` announces a wait that lasts.
+    """
+
+    def __init__(self, proxy: Proxy, patience: float, say: Optional[Callable[[str, str], None]] = None):
+        self.proxy = proxy
+        self.patience = patience
+        self.say = say
+        self.datagrams: list = []
+        self.times: list = []
+        self.reasons: list = []
+        self.announced = False
+
+    def send(self, datagrams: list, times: Optional[list] = None) -> None:
+        """Send ``datagrams`` (read at ``times``, else now) on, in order."""
+        if not datagrams:
+            return
+        self.datagrams += datagrams
+        self.times += times if times is not None else [time.time_ns()] * len(datagrams)
+        for datagram in datagrams:
+            self.reasons.append(self._send_one(datagram))
+
+    def _send_one(self, datagram: bytes) -> Optional[str]:
+        proxy = self.proxy
+        if proxy.instance_gone:
+            return f"instance {proxy.instance} is down"
+        if proxy.stalled:
+            return proxy.stalled
+        sock = proxy.forwarder
+        waited = 0.0
+        while True:
+            wait = min(self.patience - waited, self.patience if self.announced else ANNOUNCE_AFTER_S)
+            sock.settimeout(max(wait, 0.001))
+            try:
+                sock.send(datagram)
+                return None
+            except (TimeoutError, BlockingIOError):
+                # Busy (its queue is full), not gone: a gone instance refuses at once.
+                waited += wait
+                if waited >= self.patience:
+                    proxy.stalled = f"instance {proxy.instance} took no frames for {self.patience:g} s (stopped?)"
+                    return proxy.stalled
+                self._announce()
+            except OSError as err:
+                if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
+                    return f"instance {proxy.instance} refused it ({os.strerror(err.errno).lower()})"
+                proxy.gone_errno = err.errno if err.errno is not None else errno.EIO
+                if err.errno in GONE_ERRNOS:
+                    return f"instance {proxy.instance} is down ({os.strerror(err.errno).lower()})"
+                return f"instance {proxy.instance} did not take it ({err.strerror or err})"
+
+    def _announce(self) -> None:
+        if not self.announced:
+            self.announced = True
+            if self.say is not None:
+                self.say(f"instance {self.proxy.instance} takes no frames; waiting up to {self.patience:g} s "
+                         f"for it to take what waits for it", "warning")
+
+    @property
+    def undelivered(self) -> int:
+        return sum(reason is not None for reason in self.reasons)
+
+
+def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
     """Fill our socket's queue with empty datagrams of ours until it holds nothing else.
 
-    A peer's datagram read on the way is sent on (and added to ``read`` and
-    ``reasons``).  Sets :attr:`Proxy.sealed`; returns the sealing socket,
-    which must stay open until ours is closed (None if it could not be made).
+    A peer's datagram read on the way is sent on (through ``handover``).
+    Sets :attr:`Proxy.sealed`; returns the sealing socket, which must stay
+    open until ours is closed (None if it could not be made).
     """
+    proxy = handover.proxy
     proxy.sealed = False
     capacity = queue_capacity()
     if not capacity:
@@ -402,9 +514,9 @@ def _seal(proxy: Proxy, deadline: float, read: list, reasons: list) -> Optional[
         if sender == name:
             ours -= 1
         else:
-            read.append(datagram)
-            reasons += _send_on(proxy, [datagram], max(0.001, deadline - time.monotonic()))
+            handover.send([datagram])
     return seal
+
 
 
 _queue_capacity: Optional[int] = None
@@ -443,21 +555,15 @@ def queue_capacity() -> int:
     return _queue_capacity
 
 
-def _send_on_everything(proxy: Proxy, timeout: float) -> tuple[list, list]:
-    """Send on what is held back, then what waits unread, until our socket is empty (or ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    held = list(proxy.pending)
-    proxy.pending.clear()
-    _send_on(proxy, held, timeout)
-    read: list = []
-    reasons: list = []
-    while not proxy.instance_gone and time.monotonic() < deadline:
+def _send_on_everything(handover: Handover, deadline: float) -> None:
+    """Send on what waits unread in our socket until it is empty (reading stops at ``deadline``)."""
+    proxy = handover.proxy
+    while not proxy.instance_gone and not proxy.stalled and time.monotonic() < deadline:
         batch = proxy.take_unread(DRAIN_BATCH)
         if not batch:
             break
-        read += batch
-        reasons += _send_on(proxy, batch, max(0.001, deadline - time.monotonic()))
-    return read, reasons
+        handover.send(batch)
+
 
 
 def _give_name_back(proxy: Proxy) -> None:
@@ -473,35 +579,16 @@ def _give_name_back(proxy: Proxy) -> None:
         os.unlink(paths.socket)
 
 
-def _send_on(proxy: Proxy, datagrams: list, timeout: float) -> list:
-    """Send ``datagrams`` to the instance, waiting up to ``timeout`` for room; why each was not taken."""
-    reasons: list = []
-    if datagrams and not proxy.instance_gone:
-        proxy.forwarder.settimeout(timeout)
-    for datagram in datagrams:
-        if proxy.instance_gone:
-            reasons.append(f"instance {proxy.instance} is down")
-            continue
-        try:
-            proxy.forwarder.send(datagram)
-            reasons.append(None)
-        except OSError as err:
-            proxy.gone_errno = err.errno if err.errno is not None else errno.ETIMEDOUT
-            reasons.append(f"instance {proxy.instance} did not take it ({err.strerror or 'timed out'})")
-    return reasons
-
-
-def bury(proxy: Proxy) -> tuple[list, int]:
+def bury(proxy: Proxy) -> tuple[list, list]:
     """The instance died: remove its files as it would have, close the proxy.
 
-    Returns the datagrams still unread in our socket (to record as undelivered)
-    and how many frames for it are lost in all (unread and pending).
+    Returns the frames for it that are lost (held back, then still unread in
+    our socket) and when each was read, to record as not delivered.
     """
     try:
         remove_dead_instance(proxy.paths, proxy.our_inode, proxy.instance_inode)
+        held, times = proxy.take_held()
         unread = proxy.take_unread()
-        lost = len(proxy.pending) + len(unread)
-        proxy.pending.clear()
     finally:
         proxy.close()
-    return unread, lost
+    return held + unread, times + [time.time_ns()] * len(unread)
