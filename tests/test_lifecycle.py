@@ -258,3 +258,80 @@ def test_instance_killed_just_before_the_capture_stops_is_cleaned_up(make_lab, s
     lab[102].kill()
     assert capture.stop() == 0  # at once, before the periodic liveness check comes round
     assert sorted(os.listdir(lab.directory)) == ["100", "100.lck", "101", "101.lck"]
+
+
+def _numbers_recorded(packets: list, sender: int) -> tuple:
+    """The numbers of ``sender``'s numbered frames recorded without and with a "not delivered" comment."""
+    delivered, undelivered = [], []
+    for _, frame, _, comments in packets:
+        parsed = numbered_frames.parse(frame)
+        if parsed is None or parsed[0] != sender:
+            continue
+        lost = [c for c in comments if c.startswith("not delivered: ")]
+        (undelivered if lost else delivered).append(parsed[2])
+    return delivered, undelivered
+
+
+def test_a_stop_while_an_instance_is_stopped_records_and_warns_what_it_did_not_get(make_lab, start_capture,
+                                                                                    workdir):
+    """101 is stopped (SIGSTOP) and 103 floods it; the capture is stopped.  Waiting for 101 is announced
+    and bounded; every frame 101 did not get is in the file as "not delivered" and counted in a warning,
+    and every frame recorded without that comment reached 101 (none held for it is dropped)."""
+    lab = make_lab("103:0/0 101:0/1\n")
+    output = os.path.join(workdir, "stalled-stop.pcapng")
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=2)
+    count = 1000
+    lab[101].signal(signal.SIGSTOP)
+    try:
+        lab[103].post(f"flood 0/0 {count} 100")
+        # The capture holds frames for 101 and reads no more for it: our socket fills, 103 waits.
+        assert capture.wait_for("instance 101 takes no frames (stopped?)", timeout=10), capture.stderr
+        assert capture.stop(timeout=60) == 0
+    finally:
+        lab[101].signal(signal.SIGCONT)
+    assert lab[103].reply(60) == f"sent {count}"  # the rest went straight to 101 once its name was back
+    assert lab[101].wait_received(1, timeout=10)
+    time.sleep(0.5)
+    got = [numbered_frames.parse(f)[2] for f in lab[101].frames_from(103)]
+    assert got == sorted(got) and len(set(got)) == len(got), "reordered or doubled"
+    missing = sorted(set(range(count)) - set(got))
+    delivered, undelivered = _numbers_recorded(read_packets(output), 103)
+    assert missing, "101 got everything: the test did not stall it"
+    assert not set(delivered) & set(missing), ("recorded as delivered, never delivered", delivered, missing)
+    assert sorted(undelivered) == missing, (undelivered, missing)
+    assert "instance 101 takes no frames; waiting up to 2 s" in capture.stderr, capture.stderr
+    assert delivered + undelivered == sorted(delivered + undelivered)  # one flow to one instance: in order
+    warned = re.search(r"instance 101: (\d+) frames for it could not be delivered \(instance 101 took no "
+                       r"frames for 2 s \(stopped\?\)\)", capture.stderr)
+    assert warned and int(warned.group(1)) == len(missing), capture.stderr
+    assert directory_state(lab.directory) == before
+
+
+def test_frames_held_for_an_instance_that_is_killed_are_recorded_as_not_delivered(make_lab, start_capture,
+                                                                                   workdir):
+    """101 is stopped while 103 floods it, so the capture holds frames for it; then 101 is killed.
+    The frames held are recorded once, as "not delivered", and the warning counts exactly those in the file."""
+    lab = make_lab("103:0/0 101:0/1\n")
+    output = os.path.join(workdir, "killed-held.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=2)
+    lab[101].signal(signal.SIGSTOP)
+    lab[103].post("flood 0/0 500 100")
+    held = None
+    assert capture.wait_for("instance 101 takes no frames (stopped?)", timeout=10), capture.stderr
+    held = int(re.search(r"instance 101 takes no frames \(stopped\?\): holding (\d+) frames", capture.stderr).group(1))
+    lab[101].signal(signal.SIGKILL)
+    assert capture.wait_for("instance 101 died", timeout=10), capture.stderr
+    assert capture.stop() == 0
+    warned = re.search(r"instance 101 died \(killed\?\); removed its socket and lock file; (\d+) frames for it "
+                       r"could not be delivered", capture.stderr)
+    assert warned, capture.stderr
+    delivered, undelivered = _numbers_recorded(read_packets(output), 103)
+    assert len(undelivered) == int(warned.group(1)) >= held >= 1, (undelivered, warned.group(1), held)
+    recorded = delivered + undelivered
+    assert len(set(recorded)) == len(recorded), "a frame recorded twice"
+    assert recorded == sorted(recorded) and recorded == list(range(len(recorded))), "one flow: in order, none left out"
+    # What the killed instance took into its queue is recorded as delivered, before what it never got.
+    assert max(delivered) < min(undelivered)
