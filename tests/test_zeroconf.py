@@ -152,6 +152,53 @@ def test_a_new_instance_brings_its_netmap_and_hup_rereads(make_lab, start_captur
     assert [p for _, p in links["2:0/1-1:0/1"]] == ["eth:ethertype:arp"]
 
 
+#: A point-to-point Ethernet link, a serial link and a shared segment, in the instances' one folder.
+SEGMENTS = "11:0/0 12:0/0\n11:1/0 12:1/0\n11:0/1 12:0/1 13:0/1\n"
+
+
+def interface_names(output):
+    """The interface names of a capture file, in order (capinfos)."""
+    info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
+    return [line.split("=", 1)[1].strip() for line in info.splitlines() if line.strip().startswith("Name =")]
+
+
+def test_a_broken_edit_of_a_netmap_in_use_is_refused_on_hup(make_lab, start_capture, workdir, elsewhere, tshark):
+    """No -n: the NETMAP in use is the one of the instances' folder; an edit that breaks it is refused on
+    kill -HUP as a -n file's would be (it used to be left out: every link removed, frames unmapped)."""
+    lab = make_lab(SEGMENTS, bays={n: BAYS for n in (11, 12, 13)})
+    capture, output = capture_without_flags(start_capture, lab, workdir, elsewhere, "refused.pcapng")
+    assert capture.wait_for("attached", count=3), capture.stderr
+    assert f"NETMAP from the instances' working directories: {lab.netmap_path} (3 lines in all)" in capture.stderr
+    with open(lab.netmap_path, "w") as handle:
+        handle.write(SEGMENTS.replace("11:1/0 12:1/0", "11:1/0 12:1/0 pp"))
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("reload refused"), capture.stderr
+    assert (f"pcapng-iou: error: reload refused, keeping the previous NETMAP: {lab.netmap_path}:2:15: "
+            f"unknown link type 'pp' (use a number") in capture.stderr
+    assert "NETMAP reloaded" not in capture.stderr and "ignored" not in capture.stderr
+    # Frames keep going to the interfaces of the NETMAP read at the start.
+    assert lab[11].send("0/0", frames.arp_request(MAC_1, "10.0.0.11", "10.0.0.12")) == 1
+    assert lab[11].send("1/0", SLARP[0]) == 1
+    assert lab[13].send("0/1", frames.arp_request(MAC_2, "10.0.1.13", "10.0.1.11")) == 2
+    assert lab[12].wait_received(3) and lab[11].wait_received(1)
+    # Fixed (encapsulation ppp, as meant): the next kill -HUP reloads, and only that line changes.
+    with open(lab.netmap_path, "w") as handle:
+        handle.write(SEGMENTS.replace("11:1/0 12:1/0", "11:1/0 12:1/0 ppp"))
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("NETMAP reloaded: 0 added, 1 changed, 0 removed, 2 unchanged"), capture.stderr
+    assert lab[11].send("1/0", LCP[0]) == 1
+    assert lab[11].send("0/0", frames.arp_request(MAC_1, "10.0.0.11", "10.0.0.12")) == 1
+    assert lab[12].wait_received(5)
+    assert capture.stop() == 0, capture.stderr
+    assert sum("reload refused" in line for line in capture.lines) == 1
+    assert rows_by_link(tshark, output) == {
+        "11:0/0-12:0/0": [(0, "eth:ethertype:arp"), (0, "eth:ethertype:arp")],
+        "11:1/0-12:1/0": [(1, "chdlc:slarp"), (3, "ppp:lcp")],
+        "11:0/1-12:0/1-13:0/1": [(2, "eth:ethertype:arp")],
+    }
+    assert interface_names(output) == ["11:0/0-12:0/0", "11:1/0-12:1/0", "11:0/1-12:0/1-13:0/1", "11:1/0-12:1/0"]
+
+
 def test_a_netmap_written_after_the_start_is_read_on_hup(make_lab, start_capture, workdir, elsewhere, tshark):
     lab = make_lab("1:1/0 2:1/0\n", bays={1: BAYS, 2: BAYS}, start=False)
     os.unlink(lab.netmap_path)                               # IOU without NETMAP: no links yet
