@@ -96,6 +96,22 @@ def test_no_proc_at_all(netio_dir, workdir):
     assert facts.proc_refused == f"{empty} is not available here (not Linux?)" and facts.argv is None
 
 
+def test_a_broken_file_in_use_is_an_error_any_other_a_warning(workdir):
+    sources = discovery.NetmapSources(None)
+    for name, text in (("good", "1:0/0 2:0/0\n"), ("was_used", "1:1/0 2:1/0 pp\n"), ("never_used", "3:0/0 x\n")):
+        sources.found[name] = os.path.join(workdir, name)
+        with open(sources.found[name], "w") as handle:
+            handle.write(text)
+    merged, warnings, errors = sources.read_found(list(sources.found), in_use=["good", "was_used"])
+    assert merged.files == ["good"] and len(merged.segments) == 1
+    assert [str(err) for err in errors] == [
+        "was_used:1:13: unknown link type 'pp' (use a number or one of: ethernet, frame-relay, hdlc, ppp)"]
+    assert warnings == ["never_used:1:7: unknown link type 'x' (use a number or one of: ethernet, frame-relay, "
+                        "hdlc, ppp) (NETMAP of a running instance): ignored"]
+    _, warnings, errors = sources.read_found(list(sources.found))      # at the start: nothing is in use yet
+    assert errors == [] and len(warnings) == 2
+
+
 def test_sources_say_where_they_looked(workdir):
     sources = discovery.NetmapSources(None, os.path.join(workdir, "NETMAP"))
     assert sources.discovering and sources.describe() is None

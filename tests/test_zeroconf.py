@@ -199,6 +199,39 @@ def test_a_broken_edit_of_a_netmap_in_use_is_refused_on_hup(make_lab, start_capt
     assert interface_names(output) == ["11:0/0-12:0/0", "11:1/0-12:1/0", "11:0/1-12:0/1-13:0/1", "11:1/0-12:1/0"]
 
 
+def test_one_broken_file_in_use_refuses_the_whole_reload(make_lab, start_capture, workdir, elsewhere, tshark):
+    """Several files in use (GNS3): the reload is all or nothing; each broken file is named."""
+    lab = own_folder_lab(make_lab, "1:0/0 2:0/0\n")
+    capture, output = capture_without_flags(start_capture, lab, workdir, elsewhere, "all.pcapng")
+    assert capture.wait_for("attached", count=2), capture.stderr
+    first, second = (os.path.join(lab.folder_of(n), "NETMAP") for n in (1, 2))
+
+    def write(path, text):
+        with open(path, "w") as handle:
+            handle.write(text)
+
+    write(first, "1:0/0 2:0/0\n1:0/1 x\n")
+    write(second, "1:0/0 2:0/0 pp\n")
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("reload refused, also:"), capture.stderr
+    assert f"error: reload refused, keeping the previous NETMAP: {first}:2:7: " in capture.stderr
+    assert f"error: reload refused, also: {second}:1:13: unknown link type 'pp'" in capture.stderr
+    write(first, "1:0/0 2:0/0\n1:0/1 2:0/1\n")                # one fixed: still refused, for the other
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("keeping the previous NETMAP", count=2), capture.stderr
+    assert capture.lines[-1].endswith(f"keeping the previous NETMAP: {second}:1:13: unknown link type 'pp' "
+                                      f"(use a number or one of: ethernet, frame-relay, hdlc, ppp)"), capture.stderr
+    lab[1].send("0/0", frames.arp_request(MAC_1, "10.0.0.1", "10.0.0.2"))
+    assert lab[2].wait_received(1)
+    write(second, "1:0/0 2:0/0\n")                                 # both right: the new line comes in
+    capture.process.send_signal(signal.SIGHUP)
+    assert capture.wait_for("NETMAP reloaded: 1 added, 0 changed, 0 removed, 1 unchanged"), capture.stderr
+    assert capture.stop() == 0, capture.stderr
+    assert sum("NETMAP reloaded" in line for line in capture.lines) == 1
+    assert rows_by_link(tshark, output) == {"1:0/0-2:0/0": [(0, "eth:ethertype:arp")]}
+    assert interface_names(output) == ["1:0/0-2:0/0", "1:0/1-2:0/1"]
+
+
 def test_a_netmap_written_after_the_start_is_read_on_hup(make_lab, start_capture, workdir, elsewhere, tshark):
     lab = make_lab("1:1/0 2:1/0\n", bays={1: BAYS, 2: BAYS}, start=False)
     os.unlink(lab.netmap_path)                               # IOU without NETMAP: no links yet

@@ -646,14 +646,14 @@ class Capture:
 
     # -- reload ---------------------------------------------------------------------
     def reload(self) -> None:
-        """Re-read NETMAP (keeping the old map if the new one is broken) and rescan the directory."""
+        """Re-read NETMAP (keeping the old map if a file in use is broken) and rescan the directory."""
         when = time.strftime("%Y-%m-%d %H:%M:%S")
         appeared = self.learning.look_here_appeared()
         if appeared is not None:
             self.say(f"reload: found {appeared}: using it, and only it, from now on")
             self.options.netmap_path = appeared
             self.learning.use_fixed(appeared)
-        data, merged = self.learning.reload(sorted(self.instances.proxies), self.recorder, when)
+        data, merged, errors = self.learning.reload(sorted(self.instances.proxies), self.recorder, when)
         self._write(data)
         netmap = None
         if self.options.netmap_path is not None:
@@ -661,13 +661,18 @@ class Capture:
                 netmap = netmapfile.read(self.options.netmap_path)
                 self._warn_if_empty(netmap)
             except netmap_mod.NetmapError as err:
-                self.say(f"reload refused, keeping the previous NETMAP: {err}", "error")
-        elif merged is not None:
-            netmap = merged.netmap()
-            self.say(self.learning.sources.summary(merged))
-        elif len(self.netmap):
-            netmap = netmap_mod.Netmap()  # every file found before is gone
-        if netmap is not None:
+                errors = [err]
+        elif not errors:
+            if merged is not None:
+                netmap = merged.netmap()
+                self.say(self.learning.sources.summary(merged))
+            elif len(self.netmap):
+                netmap = netmap_mod.Netmap()  # every file found before is gone
+        if errors:  # a broken -n file, or a broken file in use of the instances' folders
+            self.say(f"reload refused, keeping the previous NETMAP: {errors[0]}", "error")
+            for err in errors[1:]:
+                self.say(f"reload refused, also: {err}", "error")
+        elif netmap is not None:
             data, result = self.recorder.reload(netmap, when)
             self._write(data)
             self.netmap = netmap

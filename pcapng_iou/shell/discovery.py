@@ -188,19 +188,28 @@ class NetmapSources:
             where = "in the working directories of running instances (none yet)"
         return f"looked for {self.look_here} and {where}" if self.look_here else f"looked {where}"
 
-    def read_found(self, names: Iterable[str]) -> tuple[NetmapSet, list]:
-        """Read and merge the found files ``names``; (the merge, warnings).  A file that does not
-        parse or cannot be read is left out with a warning naming it (file:line:col)."""
+    def read_found(self, names: Iterable[str], in_use: Iterable[str] = ()) -> tuple[NetmapSet, list, list]:
+        """Read and merge the found files ``names``; (the merge, warnings, errors).
+
+        A file that does not parse or cannot be read is left out with a warning naming it
+        (file:line:col), unless it is one of ``in_use`` (files whose lines the capture uses
+        now): its :class:`~pcapng_iou.core.netmap.NetmapError` is then in the errors, and the
+        caller refuses the reload rather than drop the file's links."""
+        in_use = set(in_use)
         merged = NetmapSet()
         warnings = []
+        errors = []
         for shown in names:
             try:
                 netmap = netmapfile.read(self.found[shown], shown)
             except netmap_mod.NetmapError as err:
-                warnings.append(f"{err} (NETMAP of a running instance): ignored")
+                if shown in in_use:
+                    errors.append(err)
+                else:
+                    warnings.append(f"{err} (NETMAP of a running instance): ignored")
                 continue
             warnings += merged.add(netmap)[1]
-        return merged, warnings
+        return merged, warnings, errors
 
     def summary(self, merged: NetmapSet) -> str:
         """The line that says which files are used."""

@@ -79,7 +79,7 @@ class Learning:
         return (self.merged.netmap() if self.merged.files else None), bays
 
     def _read_found(self, names: list) -> NetmapSet:
-        merged, warnings = self.sources.read_found(names)
+        merged, warnings, _ = self.sources.read_found(names)
         for warning in warnings:
             self._say_once(warning)
         return merged
@@ -118,10 +118,15 @@ class Learning:
     def use_fixed(self, path: str) -> None:
         self.sources.fixed_path = path
 
-    def reload(self, numbers: Iterable[int], recorder: Recorder, when: str) -> tuple[bytes, Optional[NetmapSet]]:
+    def reload(self, numbers: Iterable[int], recorder: Recorder,
+               when: str) -> tuple[bytes, Optional[NetmapSet], list]:
         """Ask the attached instances ``numbers`` again; when discovering, re-read every NETMAP found.
 
-        (blocks to write, the new merge or None when no file is in use)."""
+        (blocks to write, the new merge or None when no file is in use, errors).  A file in use
+        that no longer parses (or cannot be read) refuses the whole reload, as a broken ``-n``
+        file does: the errors name it, the merge is None and nothing changes (the old merge
+        stays, for the instances that attach later).  A found file not in use (broken since
+        the start, or new) is left out with a warning, as at the start."""
         data = b""
         for number in self.running(numbers):
             facts = self._ask(number)
@@ -129,13 +134,18 @@ class Learning:
             if self.sources.discovering:
                 self.sources.add_found(facts)
         if not self.sources.discovering:
-            return data, None
+            return data, None, []
         present = [name for name in self.sources.found if os.path.exists(self.sources.found[name])]
+        merged, warnings, errors = self.sources.read_found(present, in_use=self.merged.files)
+        if errors:
+            return data, None, errors
         for name in set(self.sources.found) - set(present):
             self.say(f"{name} is gone: its lines are dropped", "warning")
             del self.sources.found[name]
-        self.merged = self._read_found(present)
-        return data, (self.merged if self.merged.files else None)
+        for warning in warnings:
+            self._say_once(warning)
+        self.merged = merged
+        return data, (self.merged if self.merged.files else None), []
 
     def nowhere(self) -> str:
         return self.sources.nowhere()
