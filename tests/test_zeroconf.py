@@ -496,3 +496,39 @@ def test_a_serial_link_whose_ends_differ_does_not_flap(make_lab, start_capture, 
     assert sum(p.startswith("chdlc:") for p in sent_by_3) > 40
     wrong = [p for p in sent_by_3 if "ppp:chdlc" in p or not p.startswith(("ppp:", "chdlc:"))]
     assert len(wrong) <= 10, wrong
+
+
+def test_a_restarted_instance_given_its_old_pid_again_is_asked_again(make_lab, start_capture, workdir):
+    """An instance that attaches again is asked its bays again, even when the kernel gave the new process the
+    old one's pid (their start times tell them apart): restarted with two Ethernet bays, its bay 1 is
+    Ethernet now, where it was serial."""
+    import pcapng.blocks
+    from conftest import packet_fields, scan
+
+    if os.geteuid() != 0:
+        pytest.skip("having a pid given again takes root (/proc/sys/kernel/ns_last_pid)")
+    lab = make_lab("101:1/0 103:1/0\n", bays={101: (1, 1), 103: (1, 1)})
+    output = os.path.join(workdir, "reused.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=2), capture.stderr
+    old = lab[101].pid
+    lab[101].stop()
+    restarted = None
+    for _ in range(50):  # another process may take the pid first: try again
+        with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
+            handle.write(str(old - 1))
+        process = LabProcess(lab.directory, 101, lab.netmap_path, bays=(2, 2))
+        if process.pid == old:
+            restarted = process
+            break
+        process.stop()
+    assert restarted is not None, f"pid {old} was not given again"
+    lab.instances[101] = restarted
+    assert capture.wait_for("instance 101 attached again"), capture.stderr
+    restarted.send("1/0", frames.arp_request(MAC_2, "10.0.1.2", "10.0.1.1"))
+    assert lab[103].wait_received(1)
+    assert capture.stop() == 0, capture.stderr
+    blocks = scan(output)
+    link_types = [block.link_type for block in blocks if isinstance(block, pcapng.blocks.InterfaceDescription)]
+    packets = [packet_fields(block) for block in blocks if isinstance(block, pcapng.blocks.EnhancedPacket)]
+    assert [link_types[packet[0]] for packet in packets] == [1], (link_types, capture.stderr)

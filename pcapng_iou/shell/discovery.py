@@ -39,6 +39,8 @@ class InstanceFacts:
 
     instance: int
     pid: Optional[int] = None
+    #: When that process started (clock ticks since boot): a pid used again by a later process differs here.
+    started: Optional[int] = None
     argv: Optional[list] = None
     #: Its working directory as the kernel names it, and the path to read its NETMAP through.
     cwd: Optional[str] = None
@@ -72,6 +74,16 @@ def read_lock_pid(lock_path: str) -> Optional[int]:
     return pid if pid > 0 else None
 
 
+def process_start(pid: int, proc: str = PROC) -> Optional[int]:
+    """When process ``pid`` started (clock ticks since boot), or None when it cannot be read."""
+    try:
+        with open(os.path.join(proc, str(pid), "stat"), "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # (its name, in brackets, may hold anything)
+        return int(fields[19])  # field 22 of stat(5), counted after the name
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC) -> InstanceFacts:
     """Read what instance ``instance`` of ``netio_dir`` tells about itself.  Never raises OSError."""
     facts = InstanceFacts(instance)
@@ -88,6 +100,7 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
         facts.proc_refused = f"{proc} is not available here (not Linux?)"
         return facts
     base = os.path.join(proc, str(facts.pid))
+    facts.started = process_start(facts.pid, proc)
     try:
         with open(os.path.join(base, "cmdline"), "rb") as handle:
             raw = handle.read()

@@ -51,9 +51,11 @@ class Learning:
 
     def _ask_again_if_restarted(self, number: int) -> discovery.InstanceFacts:
         known = self.facts.get(number)
-        if known is not None and known.pid is not None:
+        if known is not None and known.pid is not None and known.started is not None:
             try:
-                if discovery.read_lock_pid(netiodir.Paths(self.netio_dir, number).lock) == known.pid:
+                # The same pid is not enough: a restarted instance may be given its old pid again.
+                if (discovery.read_lock_pid(netiodir.Paths(self.netio_dir, number).lock) == known.pid
+                        and discovery.process_start(known.pid) == known.started):
                     return known
             except OSError:
                 pass
