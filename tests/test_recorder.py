@@ -467,10 +467,24 @@ def test_serial_bay_starts_hdlc_and_the_first_sure_frame_settles_it():
     assert idbs(out) == [] and epbs(out)[0][0] == 0
     out = rec.datagram(dgram("1:1/1", "2:1/1", LCP[0]), T0 + 1)         # PPP from its first frame
     assert idbs(out) == [linktypes.PPP_SERIAL] and epbs(out)[0][0] == 2
-    assert rec.take_warnings() == ["1:1/1-2:1/1: frames now look like ppp, recording on new interface 2"]
+    # (no news: nothing was recorded as the guess; said as info, not as a warning)
+    assert rec.take_warnings() == []
+    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame, recording on interface 2"]
     # afterwards three sure frames are needed, as for any followed link
     outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + 10 + i) for i in range(3)]
     assert [epbs(o)[0][0] for o in outs] == [0, 0, 3]
+
+
+def test_a_serial_guess_that_recorded_frames_is_put_right_with_a_warning():
+    """Frames of no sure type were recorded as the guess (Cisco HDLC) before the first sure one: the
+    switch is news then, a warning, and the new interface says where the earlier frames are."""
+    rec = Recorder(parse("1:1/0 2:1/0\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)})
+    rec.start()
+    unsure = dgram("1:1/0", "2:1/0", b"\xff\x03\x12\x34??")
+    out = rec.datagram(unsure, T0) + rec.datagram(dgram("1:1/0", "2:1/0", LCP[0]), T0 + 1)
+    assert [e[0] for e in epbs(out)] == [0, 1] and idbs(out) == [linktypes.PPP_SERIAL]
+    assert rec.take_notices() == []
+    assert rec.take_warnings() == ["1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"]
 
 
 def test_a_hdlc_line_carrying_ppp_is_warned_about_once_and_not_switched():
@@ -564,8 +578,8 @@ def test_a_serial_link_whose_ends_differ_stops_flapping():
     assert idbs(out) == [linktypes.PPP_SERIAL]                     # the first sure frame: PPP
     assert [e[0] for e in epbs(out)] == [1, 1, 1, 0]                 # the third HDLC one: back to HDLC
     warnings = rec.take_warnings()
-    assert warnings[0] == "1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
-    assert warnings[1:] == [
+    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame, recording on interface 1"]
+    assert warnings == [
         "1:1/0-2:1/0: one end sends hdlc and the other ppp (encapsulations differ?): no longer following "
         "the frames; each is recorded on the interface of its own link type (hdlc: interface 0, ppp: "
         "interface 1) until NETMAP is reloaded (kill -HUP 7)"]

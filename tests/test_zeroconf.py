@@ -472,7 +472,7 @@ def test_a_serial_link_whose_ends_differ_does_not_flap(make_lab, start_capture, 
         lab[number].command("encap 1/1 ppp")
     capture, output = capture_without_flags(start_capture, lab, workdir, elsewhere, "mismatch.pcapng")
     assert capture.wait_for("attached", count=2), capture.stderr
-    assert capture.wait_for("frames now look like ppp"), capture.stderr    # the serial bays' guess, put right
+    assert capture.wait_for("2:1/1-3:1/1: ppp from its first frame"), capture.stderr  # the bays' guess, put right
     time.sleep(0.5)
     lab[3].command("encap 1/1 hdlc")
     time.sleep(3)                                                           # some 60 ticks of each router
@@ -482,7 +482,7 @@ def test_a_serial_link_whose_ends_differ_does_not_flap(make_lab, start_capture, 
         f"pcapng-iou: warning: 2:1/1-3:1/1: one end sends hdlc and the other ppp (encapsulations differ?): "
         f"no longer following the frames; each is recorded on the interface of its own link type (hdlc: "
         f"interface 0, ppp: interface 1) until NETMAP is reloaded (kill -HUP {capture.process.pid})"], capture.stderr
-    assert sum("frames now look like" in line for line in capture.lines) == 1, capture.stderr
+    assert not any("frames now look like" in line for line in capture.lines), capture.stderr
 
     info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
     assert "Number of interfaces in file: 2" in info, info

@@ -166,6 +166,7 @@ class LinkTable:
         self.interfaces: list[Interface] = []
         self.new: list[Interface] = []
         self.warnings: list[str] = []
+        self.notices: list[str] = []
         #: Warn about frames that no NETMAP line explains (pointless when there is no NETMAP).
         self.warn_unmapped = True
         self._by_segment: dict[frozenset, Interface] = {}
@@ -221,6 +222,16 @@ class LinkTable:
 
     def warn(self, text: str) -> None:
         self.warnings.append(text)
+
+    def tell(self, text: str) -> None:
+        """Something worth saying that is not a warning (said as info): :meth:`take_notices`."""
+        self.notices.append(text)
+
+    def take_notices(self) -> list[str]:
+        notices = self.notices
+        if notices:
+            self.notices = []
+        return notices
 
     def take_warnings(self) -> list[str]:
         warnings = self.warnings

@@ -190,6 +190,10 @@ class Recorder:
     def take_warnings(self) -> list[str]:
         return self.links.take_warnings()
 
+    def take_notices(self) -> list[str]:
+        """What is worth saying but is no warning (a serial link settled from its first frame)."""
+        return self.links.take_notices()
+
     @property
     def full(self) -> bool:
         """``limit`` frames are recorded: nothing more will be."""
@@ -351,7 +355,7 @@ class Recorder:
             interface.guessed = False
             if kind in SERIAL_LINKTYPES and kind != interface.linktype:
                 tracker.take(kind, timestamp_ns)
-                return self._switch(interface, tracker, kind)
+                return self._switch(interface, tracker, kind, settled=True)
         if not tracker.observe(kind, timestamp_ns):
             return interface
         if tracker.differ is not None:
@@ -399,20 +403,25 @@ class Recorder:
             split.by_type[kind] = found
         return found
 
-    def _switch(self, interface: Interface, tracker: LinkTypeTracker, detected: int) -> Interface:
+    def _switch(self, interface: Interface, tracker: LinkTypeTracker, detected: int,
+                settled: bool = False) -> Interface:
+        """A new interface for ``interface``'s link, of link type ``detected``.  ``settled``: the first sure
+        frame of a serial bay put its guess right, which is no news when nothing was recorded as the guess."""
         new = self.links.replace(interface, detected, "link type detected from the frames")
         self._trackers[new.number] = tracker
         earlier = self._earlier.pop(interface.number, None) or {interface.linktype: interface}
         earlier[interface.linktype] = interface
         self._earlier[new.number] = earlier
+        was, now = linktypes.name(interface.linktype), linktypes.name(detected)
+        if settled and not interface.frames_out + interface.frames_in:
+            new.pending_comments.append(f"{now} from the first frame (a serial bay starts as {was}, IOS's default)")
+            self.links.tell(f"{interface.name}: {now} from its first frame, recording on interface {new.number}")
+            return new
         new.pending_comments.append(
-            f"link type changed from {linktypes.name(interface.linktype)} to {linktypes.name(detected)} "
-            f"(detected from the frames); earlier frames are on interface {interface.file_id}"
+            f"link type changed from {was} to {now} (detected from the frames); earlier frames are on interface "
+            f"{interface.file_id}"
         )
-        self.links.warn(
-            f"{interface.name}: frames now look like {linktypes.name(detected)}, "
-            f"recording on new interface {new.number}"
-        )
+        self.links.warn(f"{interface.name}: frames now look like {now}, recording on new interface {new.number}")
         return new
 
     def _check_linktype(self, interface: Interface, frame: bytes) -> None:

@@ -244,6 +244,8 @@ class Capture:
     def _report_warnings(self) -> None:
         for warning in self.recorder.take_warnings():
             self.say(warning, "warning")
+        for notice in self.recorder.take_notices():
+            self.say(notice)
 
     def _tear_down(self) -> None:
         if self.output is not None:
