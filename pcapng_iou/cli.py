@@ -180,7 +180,7 @@ def run_capture(args: argparse.Namespace) -> int:
               f"({', '.join(f'{name} {number}' for number, name in sorted(linktypes.NAMES.items()))}); "
               "recorded as asked, but Wireshark will decode them as that")
     output = args.write or default_output_name()
-    for netmap_file in {netmap_path, "NETMAP"} - {None}:
+    for netmap_file in dict.fromkeys(filter(None, (netmap_path, "NETMAP"))):  # -n first, in a stable order
         if _same_file(output, netmap_file):
             _error(f"-w {output}: that file is the NETMAP in use ({netmap_file}); write the capture elsewhere")
             return ExitStatus.USAGE
