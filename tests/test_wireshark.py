@@ -553,3 +553,15 @@ def test_extcap_config_validates_the_netio_directory(workdir):
     pattern = re.compile(netio["validation"])
     assert pattern.fullmatch("/tmp/netio1000") and not pattern.fullmatch("netio1000")
     assert fields["--netmap"]["type"] == "fileselect" and fields["--netmap"]["mustexist"] == "true"
+
+
+def test_extcap_dialog_names_each_link_by_the_bays_of_its_instances(make_lab, workdir):
+    """No link type on the lines: the dialog says what a capture would start with, from the running
+    instances' bays (a serial link was offered as Ethernet)."""
+    lab = make_lab("1:0/0 2:0/0\n1:1/0 2:1/0\n", bays={1: (1, 2), 2: (1, 2)})
+    for how in (["--netmap", lab.netmap_path], []):
+        result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", lab.directory,
+                                *how)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        shown = [_fields(line)["display"] for line in result.stdout.splitlines() if line.startswith("value ")]
+        assert shown == ["1:0/0-2:0/0 (ethernet, NETMAP line 1)", "1:1/0-2:1/0 (hdlc, followed, NETMAP line 2)"], how

@@ -532,3 +532,14 @@ def test_a_restarted_instance_given_its_old_pid_again_is_asked_again(make_lab, s
     link_types = [block.link_type for block in blocks if isinstance(block, pcapng.blocks.InterfaceDescription)]
     packets = [packet_fields(block) for block in blocks if isinstance(block, pcapng.blocks.EnhancedPacket)]
     assert [link_types[packet[0]] for packet in packets] == [1], (link_types, capture.stderr)
+
+
+def test_with_i_the_other_instances_bays_still_name_their_links(make_lab, start_capture, workdir, elsewhere):
+    """-i 1 stands in for instance 1 only, but the lab's other links are still shown with the link types
+    their bays give (the serial link between 2 and 3 was listed as Ethernet: nothing asked 2 and 3)."""
+    lab = own_folder_lab(make_lab, "1:0/0 2:0/0\n2:1/0 3:1/0\n", numbers=(1, 2, 3))
+    capture, _ = capture_without_flags(start_capture, lab, workdir, elsewhere, "one.pcapng", "-i", "1")
+    assert capture.wait_for("instance 1 attached"), capture.stderr
+    assert capture.stop() == 0, capture.stderr
+    rows = [line.split() for line in capture.lines if "2:1/0-3:1/0" in line]
+    assert rows and all("hdlc" in row and "ethernet" not in row for row in rows), capture.stderr

@@ -148,7 +148,9 @@ class Capture:
             names = os.listdir(self.options.netio_dir)
         except OSError:
             names = []
-        numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None and self.instances.is_wanted(n))
+        # Every running instance, not only those -i asks for: the links of those run to the others, whose
+        # bays decide their link types too, and whose folders hold the same lab's NETMAP.
+        numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None)
         netmap, bays = self.learning.at_start(numbers)
         if netmap is not None:
             self.netmap = netmap

@@ -36,7 +36,7 @@ from pcapng_iou import PROG as BASE_PROG
 from pcapng_iou import __version__
 from pcapng_iou.argtypes import MAX_SPIN_US, comment_text, spin_microseconds
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_SHARE
-from pcapng_iou.core import linktypes
+from pcapng_iou.core import linkchoice, linktypes
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.selection import LinkNameError, LinkSelection, parse_link_name
 from pcapng_iou.exitstatus import ExitStatus
@@ -80,8 +80,10 @@ def _field(text: str) -> str:
     return text.replace("{", "(").replace("}", ")")
 
 
-def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap_mod.Netmap] = None) -> str:
-    """The options dialog; ``netmap``'s links become the choices of the "Links" field."""
+def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap_mod.Netmap] = None,
+                bays: Optional[dict] = None) -> str:
+    """The options dialog; ``netmap``'s links become the choices of the "Links" field, each with the link
+    type a capture would start it with (``bays``: the running instances' bays, by instance)."""
     netio_dir = default_netio_dir or netiodir.default_dir()
     lines = [
         "arg {number=0}{call=--netio-dir}{display=netio directory}{type=string}{required=true}"
@@ -103,34 +105,46 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
         "(0: sleep at once)}",
     ]
     for segment in netmap or ():
-        kind = "auto" if segment.auto else linktypes.name(segment.linktype_or(linktypes.ETHERNET))
+        kind = _dialog_kind(segment, bays or {})
         lines.append(f"value {{arg=4}}{{value={_field(segment.name)}}}"
                      f"{{display={_field(segment.name)} ({kind}, NETMAP line {segment.line})}}{{default=false}}")
     return "\n".join(lines) + "\n"
 
 
-def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> Optional[netmap_mod.Netmap]:
-    """The NETMAP whose links the dialog offers; None when there is none to read.
+def _dialog_kind(segment: netmap_mod.Segment, bays: dict) -> str:
+    """How a capture would start recording ``segment``: its line's link type, else its bays' (a serial
+    bay's Cisco HDLC is then followed as the frames show), else Ethernet."""
+    if segment.auto:
+        return "auto"
+    choice = linkchoice.choose(segment.linktype, kinds=linkchoice.member_kinds((e.key for e in segment.endpoints),
+                                                                             bays))
+    name = linktypes.name(choice.linktype)
+    return f"{name}, followed" if choice.follow else name
 
-    ``--netmap`` if given, else ./NETMAP, else the NETMAP files of the instances
-    running in the netio directory (their working directories, as a capture finds
-    them).  Wireshark asks for the dialog without passing the values set in it.
+
+def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> tuple[Optional[netmap_mod.Netmap], dict]:
+    """The NETMAP whose links the dialog offers (None when there is none to read), and the bays of the
+    instances running in the netio directory.
+
+    ``--netmap`` if given, else ./NETMAP, else the NETMAP files of the running
+    instances (their working directories, as a capture finds them).  Wireshark
+    asks for the dialog without passing the values set in it.
     """
-    path = path or ("NETMAP" if os.path.isfile("NETMAP") else None)
-    if path:
-        try:
-            return netmapfile.read(path)
-        except netmap_mod.NetmapError:
-            return None  # the capture itself reports a broken NETMAP; the dialog just offers no links
     from pcapng_iou.shell.learning import Learning
 
+    path = path or ("NETMAP" if os.path.isfile("NETMAP") else None)
     directory = netio_dir or netiodir.default_dir()
     try:
         numbers = sorted(n for n in map(netiodir.instance_id, os.listdir(directory)) if n is not None)
-        netmap, _ = Learning(directory, None, lambda text, level="info": None).at_start(numbers)
+        found, bays = Learning(directory, path, lambda text, level="info": None).at_start(numbers)
     except (OSError, netmap_mod.NetmapError):
-        return None
-    return netmap
+        found, bays = None, {}
+    if not path:
+        return found, bays
+    try:
+        return netmapfile.read(path), bays
+    except netmap_mod.NetmapError:
+        return None, bays  # the capture itself reports a broken NETMAP; the dialog just offers no links
 
 
 # -- the personal extcap folder, and our executable in it ---------------------------
@@ -442,7 +456,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.extcap_interface != INTERFACE:
             _error(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
             return ExitStatus.USAGE
-        sys.stdout.write(dlts_text() if args.extcap_dlts else config_text(netmap=config_netmap(args.netmap, args.netio_dir)))
+        text = dlts_text() if args.extcap_dlts else config_text(None, *config_netmap(args.netmap, args.netio_dir))
+        sys.stdout.write(text)
         return ExitStatus.OK
     if args.capture:
         return run_capture(args)
