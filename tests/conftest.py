@@ -143,8 +143,15 @@ def tshark_rows(tshark_path: str, capture_file: str, *fields: str, extra=()) -> 
 
 
 def directory_state(directory: str) -> dict:
-    """Name -> inode of everything in ``directory``."""
-    return {name: os.lstat(os.path.join(directory, name)).st_ino for name in sorted(os.listdir(directory))}
+    """Name -> inode of everything in ``directory`` (a name removed while it is read is left out: the capture
+    may be tidying up while a test waits for the directory to settle)."""
+    state = {}
+    for name in sorted(os.listdir(directory)):
+        try:
+            state[name] = os.lstat(os.path.join(directory, name)).st_ino
+        except FileNotFoundError:
+            pass
+    return state
 
 
 # --- reading PCAP-NG: one reader for every test, python-pcapng as the independent oracle -------

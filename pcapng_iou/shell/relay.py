@@ -441,7 +441,7 @@ class Handover:
             try:
                 sock.send(datagram)
                 return None
-            except (TimeoutError, BlockingIOError):
+            except (socket.timeout, BlockingIOError):  # (socket.timeout: not yet TimeoutError on Python 3.9)
                 # Busy (its queue is full), not gone: a gone instance refuses at once.
                 waited += wait
                 if waited >= self.patience:
