@@ -152,18 +152,27 @@ def descendants(pid: int) -> set:
         try:
             with open(f"/proc/{parent}/task/{parent}/children") as handle:
                 children = {int(child) for child in handle.read().split()}
-        except FileNotFoundError:
+        except OSError:  # gone meanwhile: FileNotFoundError, or ProcessLookupError once reaped
             continue
         todo.extend(children - found)
         found |= children
     return found
 
 
+def command_line(pid: int) -> list:
+    """The words ``pid`` was started with; none if it has ended meanwhile (as the bench's workers do)."""
+    try:
+        with open(f"/proc/{pid}/cmdline") as handle:
+            return handle.read().split("\0")
+    except OSError:
+        return []
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
             return handle.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
+    except OSError:
         return False
 
 
@@ -180,10 +189,7 @@ def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
         deadline = time.monotonic() + 30
         while True:
             children = descendants(bench_run.pid)
-            commands = []
-            for child in children:
-                with open(f"/proc/{child}/cmdline") as handle:
-                    commands.append(handle.read().split("\0"))
+            commands = [command_line(child) for child in children]
             captures = [words for words in commands if "capture" in words]
             if captures:
                 netio_dir = captures[0][captures[0].index("-d") + 1]
