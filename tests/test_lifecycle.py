@@ -309,6 +309,42 @@ def test_a_stop_while_an_instance_is_stopped_records_and_warns_what_it_did_not_g
     assert directory_state(lab.directory) == before
 
 
+def test_a_second_ctrl_c_gives_up_waiting_for_stopped_instances(make_lab, start_capture, workdir):
+    """101 and 102 are stopped (SIGSTOP) while 103 and 104 flood them; the capture is stopped, and
+    stopped again while it waits for 101.  It waits no more: 102 is not waited for at all, what neither
+    got is recorded as not delivered and warned about, and every socket goes back all the same."""
+    lab = make_lab("103:0/0 101:0/1\n104:0/0 102:0/1\n")
+    output = os.path.join(workdir, "hurried-stop.pcapng")
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=4)
+    count = 1000
+    for number in (101, 102):
+        lab[number].signal(signal.SIGSTOP)
+    try:
+        lab[103].post(f"flood 0/0 {count} 100")
+        lab[104].post(f"flood 0/0 {count} 100")
+        for number in (101, 102):
+            assert capture.wait_for(f"instance {number} takes no frames (stopped?)", timeout=10), capture.stderr
+        capture.process.send_signal(signal.SIGINT)
+        assert capture.wait_for("instance 101 takes no frames; waiting up to 2 s", timeout=10), capture.stderr
+        assert "Ctrl-C again not to wait" in capture.stderr
+        capture.process.send_signal(signal.SIGINT)
+        assert capture.wait(timeout=60) == 0
+    finally:
+        for number in (101, 102):
+            lab[number].signal(signal.SIGCONT)
+    assert "instance 102 takes no frames; waiting" not in capture.stderr, capture.stderr
+    for number, sender in ((101, 103), (102, 104)):
+        warned = re.search(rf"instance {number}: (\d+) frames for it could not be delivered \(the stop was "
+                           rf"hurried: instance {number} was not waited for\)", capture.stderr)
+        assert warned, capture.stderr
+        delivered, undelivered = _numbers_recorded(read_packets(output), sender)
+        assert len(undelivered) == int(warned.group(1)) >= 1
+        assert lab[sender].reply(60) == f"sent {count}"
+    assert directory_state(lab.directory) == before
+
+
 def test_frames_held_for_an_instance_that_is_killed_are_recorded_as_not_delivered(make_lab, start_capture,
                                                                                    workdir):
     """101 is stopped while 103 floods it, so the capture holds frames for it; then 101 is killed.

@@ -313,6 +313,9 @@ class _Hooks:
     def attached(self, instance, clock_text):
         pass
 
+    def hurried(self):
+        return False
+
 
 def test_a_stop_closes_each_sealed_socket_a_moment_after_its_name_went_back(make_lab, monkeypatch):
     """Giving every instance back: each sealed socket stays open LINGER_S after its rename (a send

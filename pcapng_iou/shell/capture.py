@@ -57,6 +57,8 @@ RECORD_HELD_FRAMES = 2048
 #: ... or once the oldest has waited this long (ns): the recording is never further behind the relay.
 RECORD_HELD_NS = 50_000_000
 EVENT_LOG_SIZE = 200
+#: Signals that stop the capture; one more while it stops makes it wait for nothing (see :meth:`Capture.hurried`).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 NO_LIMIT = float("inf")
 #: What the loop finds for a file unregistered after the wait reported it ready.
 UNREGISTERED = (None, None)
@@ -82,7 +84,8 @@ class Capture:
         self.datagrams_relayed = 0
         self.stop: Optional[StopReason] = None
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
-        self.signals = SignalInbox((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP))
+        self._hurry = False
         self._dir_present = False
         self._stop_on_hangup = False
         self.fds: Optional[FdBudget] = None
@@ -496,6 +499,12 @@ class Capture:
                 self.reload()
             elif self.stop is None:
                 self.stop = StopReason(f"stopped by {signal.Signals(signum).name}")
+            else:
+                self._hurry = True
+
+    def hurried(self) -> bool:
+        """Whether a stop signal came again once the capture was stopping: then it waits for nothing."""
+        return self._hurry or any(signum in STOP_SIGNALS for signum in self.signals.peek())
 
     def _on_inotify(self) -> None:
         changes = self.watcher.read()

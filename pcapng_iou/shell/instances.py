@@ -32,6 +32,9 @@ class Hooks(Protocol):
 
     def attached(self, instance: int, clock_text: str) -> None: ...
 
+    def hurried(self) -> bool:
+        """Whether the stop was asked again, so that nothing may be waited for any more."""
+
 
 class PathTooLongError(Exception):
     """An instance whose socket names do not fit: its frames could never be recorded."""
@@ -231,7 +234,7 @@ class Instances:
         self._unregister(proxy)
         try:
             datagrams, times, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None,
-                                                     say=self.say)
+                                                     say=self.say, hurried=self.hooks.hurried)
         except OSError as err:
             datagrams, times, reasons = [], [], []
             self.say(f"instance {number}: {err}", "error")

@@ -71,6 +71,8 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 DRAIN_TIMEOUT_S = 2.0
 #: An instance that took nothing for this long while we give its name back is announced (with the bound above).
 ANNOUNCE_AFTER_S = 0.25
+#: How long a send waits at a time for a full queue, between looks at whether the stop was hurried.
+WAIT_STEP_S = 0.05
 #: Datagrams read at a time while detaching.
 DRAIN_BATCH = 64
 #: Send buffer of the socket that seals ours: room for a full queue of empty datagrams.
@@ -339,7 +341,8 @@ def attach(directory: str, instance: int) -> Proxy:
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,
-           say: Optional[Callable[[str, str], None]] = None) -> tuple[list, list, list]:
+           say: Optional[Callable[[str, str], None]] = None,
+           hurried: Optional[Callable[[], bool]] = None) -> tuple[list, list, list]:
     """Give the instance its name back, having sent on all that was on its way to it, in order.
 
     Returns every datagram whose fate was settled here, in order, for the
@@ -360,7 +363,9 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     takes nothing for ``timeout`` (stopped?) is given up on: what is left for
     it is returned as not delivered (:attr:`Proxy.stalled` says why), and
     ``say`` (if given) announced the wait once it lasted
-    :data:`ANNOUNCE_AFTER_S`.  When our socket cannot be sealed (the instance
+    :data:`ANNOUNCE_AFTER_S`.  Once ``hurried()`` is true (a second stop
+    signal came), nothing is waited for any more: each frame gets one try.
+    When our socket cannot be sealed (the instance
     is gone or would not take its frames in time, no socket is left, or no
     socket of ours can fill a queue: see :func:`queue_capacity`), what
     arrived between our last read and the rename is sent on at once after
@@ -370,7 +375,7 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     to it as a :class:`Lingering`, for the caller to close at its ``until``
     (:data:`LINGER_S` from now); without, it is closed at once.
     """
-    handover = Handover(proxy, timeout, say)
+    handover = Handover(proxy, timeout, say, hurried)
     seal: Optional[socket.socket] = None
     kept = False
     try:
@@ -409,10 +414,12 @@ class Handover:
     given up on (:attr:`Proxy.stalled`).  ``say`` announces a wait that lasts.
     """
 
-    def __init__(self, proxy: Proxy, patience: float, say: Optional[Callable[[str, str], None]] = None):
+    def __init__(self, proxy: Proxy, patience: float, say: Optional[Callable[[str, str], None]] = None,
+                 hurried: Optional[Callable[[], bool]] = None):
         self.proxy = proxy
         self.patience = patience
         self.say = say
+        self.hurried = hurried if hurried is not None else (lambda: False)
         self.datagrams: list = []
         self.times: list = []
         self.reasons: list = []
@@ -436,18 +443,23 @@ class Handover:
         sock = proxy.forwarder
         waited = 0.0
         while True:
-            wait = min(self.patience - waited, self.patience if self.announced else ANNOUNCE_AFTER_S)
-            sock.settimeout(max(wait, 0.001))
+            hurried = self.hurried()
+            wait = 0.0 if hurried else max(min(self.patience - waited, WAIT_STEP_S), 0.001)
+            sock.settimeout(wait)  # 0: one try, no wait
             try:
                 sock.send(datagram)
                 return None
             except (socket.timeout, BlockingIOError):  # (socket.timeout: not yet TimeoutError on Python 3.9)
                 # Busy (its queue is full), not gone: a gone instance refuses at once.
+                if hurried:
+                    proxy.stalled = f"the stop was hurried: instance {proxy.instance} was not waited for"
+                    return proxy.stalled
                 waited += wait
                 if waited >= self.patience:
                     proxy.stalled = f"instance {proxy.instance} took no frames for {self.patience:g} s (stopped?)"
                     return proxy.stalled
-                self._announce()
+                if waited >= ANNOUNCE_AFTER_S:
+                    self._announce()
             except OSError as err:
                 if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
                     return f"instance {proxy.instance} refused it ({os.strerror(err.errno).lower()})"
@@ -461,7 +473,7 @@ class Handover:
             self.announced = True
             if self.say is not None:
                 self.say(f"instance {self.proxy.instance} takes no frames; waiting up to {self.patience:g} s "
-                         f"for it to take what waits for it", "warning")
+                         f"for it to take what waits for it (Ctrl-C again not to wait)", "warning")
 
     @property
     def undelivered(self) -> int:

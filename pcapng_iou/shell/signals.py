@@ -56,6 +56,10 @@ class SignalInbox:
         received, self._received = self._received, []
         return received
 
+    def peek(self) -> list:
+        """The signals received since the last :meth:`take`, left for it."""
+        return list(self._received)
+
     def restore(self) -> None:
         """Put back the handlers and wake-up descriptor found at :meth:`install` (no-op before it)."""
         if self._reader is None:
