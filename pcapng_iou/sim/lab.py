@@ -68,10 +68,12 @@ class LabProcess:
         self.datagrams: list = []  # whole datagrams, with --report-datagrams
         self.errors: list = []
         self._replies: "queue.Queue[str]" = queue.Queue()
+        self._started = False
+        #: Set when the instance said it is ready, or when its output ended without that (it failed).
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._ready.wait(READY_TIMEOUT_S):
+        if not self._ready.wait(READY_TIMEOUT_S) or not self._started:
             if self.process.poll() is None:
                 self.process.kill()
             self.process.wait()
@@ -86,6 +88,7 @@ class LabProcess:
             if not words:
                 continue
             if words[0] == "ready":
+                self._started = True
                 self._ready.set()
             elif words[0] == "recv" and len(words) in (4, 5):
                 src = int(words[1]) if words[1] != "-" else None
@@ -97,6 +100,7 @@ class LabProcess:
                 self.errors.append(line)
             else:
                 self._replies.put(line)
+        self._ready.set()  # its output ended: if it never said "ready", it will not
 
     def command(self, line: str, timeout: float = 30.0) -> str:
         self.post(line)
