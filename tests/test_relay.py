@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -366,3 +367,59 @@ def test_a_stop_closes_each_sealed_socket_a_moment_after_its_name_went_back(make
             os.close(fd)
         peer.close()
         poller.close()
+
+
+def test_a_slow_instance_is_never_sent_the_empty_datagrams_of_a_seal_that_gave_up(lab, monkeypatch):
+    """At the stop, an instance that is slow but alive (one frame every 0.3 s) is handed 8 frames:
+    each comes well within the patience, all of them take longer than it.  A peer sends a frame just
+    as our socket is sealed.  The instance gets what the peers sent and nothing else: no empty
+    datagram of the seal (found by a review: the seal's deadline had run out before it began, and
+    what it left in our queue was sent on)."""
+    directory, instance, peer, proxy = lab
+    path = os.path.join(directory, str(INSTANCE))
+    assert relay.queue_capacity() > 0
+    busy = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # fills the instance's queue first
+    busy.setblocking(False)
+    before = []
+    try:
+        while True:
+            busy.sendto(b"old%04d" % len(before) + bytes(60), proxy.paths.real)
+            before.append(b"old%04d" % len(before) + bytes(60))
+    except BlockingIOError:
+        pass
+    finally:
+        busy.close()
+    sent = [b"peer%04d" % n + bytes(60) for n in range(8)]
+    for datagram in sent:
+        peer.sendto(datagram, path)
+    got: list = []
+    done = threading.Event()
+
+    def slow_instance():
+        instance.settimeout(0.05)
+        for _ in range(12):
+            time.sleep(0.3)
+            got.append(instance.recv(8192))
+        while not done.is_set():
+            try:
+                got.append(instance.recv(8192))
+            except socket.timeout:
+                pass
+
+    reader = threading.Thread(target=slow_instance, daemon=True)
+    reader.start()
+    capacity = relay.queue_capacity
+
+    def capacity_as_a_peer_sends():  # the seal asks it first thing: a peer's frame lands in our queue then
+        peer.sendto(b"late" + bytes(60), path)
+        sent.append(b"late" + bytes(60))
+        return capacity()
+
+    monkeypatch.setattr(relay, "queue_capacity", capacity_as_a_peer_sends)
+    handed, _, reasons = relay.detach(proxy)
+    time.sleep(1.0)
+    done.set()
+    reader.join(5)
+    assert reasons == [None] * len(handed)
+    assert got == before + sent, f"{got.count(b'')} empty datagrams sent on (sealed: {proxy.sealed})"
+    assert handed == sent

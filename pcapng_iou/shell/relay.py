@@ -256,13 +256,21 @@ class Proxy:
             pass
         return datagrams, times
 
-    def take_unread(self, limit: int = 1 << 30) -> list:
-        """The datagrams waiting in our socket (``limit`` at most)."""
+    def take_unread(self, limit: int = 1 << 30, leave_out: Optional[object] = None) -> list:
+        """The datagrams waiting in our socket (``limit`` at most); those sent from the socket name
+        ``leave_out`` (a seal of ours, see :func:`_seal`) are read and thrown away."""
         unread = []
-        recv = self.listener.recv
         try:
-            while len(unread) < limit:
-                unread.append(recv(netio.MAX_DATAGRAM))
+            if leave_out is None:
+                recv = self.listener.recv
+                while len(unread) < limit:
+                    unread.append(recv(netio.MAX_DATAGRAM))
+            else:
+                recvfrom = self.listener.recvfrom
+                while len(unread) < limit:
+                    datagram, sender = recvfrom(netio.MAX_DATAGRAM)
+                    if sender != leave_out:
+                        unread.append(datagram)
         except BlockingIOError:
             pass
         return unread
@@ -381,12 +389,10 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     try:
         handover.send(*proxy.take_held())
         if proxy.still_ours() and not proxy.instance_gone:
-            deadline = time.monotonic() + timeout
-            _send_on_everything(handover, deadline)
-            if proxy.stalled:
-                deadline = time.monotonic() + timeout  # what peers send now is not waited for: sealing is quick
+            _send_on_everything(handover, time.monotonic() + timeout)
             if not proxy.instance_gone:
-                seal = _seal(handover, deadline)
+                # A deadline of its own: handing a slow instance its frames may have taken all of the first.
+                seal = _seal(handover, time.monotonic() + timeout)
         _give_name_back(proxy)
         if proxy.sealed:
             if lingering is None:
@@ -395,7 +401,8 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
                 lingering.append(Lingering((proxy.listener, seal), time.monotonic() + LINGER_S))
                 kept, seal = True, None
             return handover.datagrams, handover.times, handover.reasons
-        handover.send(proxy.take_unread())
+        # Not sealed: what the seal put in our queue before it gave up is ours, not a peer's.
+        handover.send(proxy.take_unread(leave_out=_name_of(seal)))
     finally:
         if kept:
             proxy.forwarder.close()
@@ -529,6 +536,15 @@ def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
             handover.send([datagram])
     return seal
 
+
+
+def _name_of(sock: Optional[socket.socket]) -> Optional[object]:
+    if sock is None:
+        return None
+    try:
+        return sock.getsockname() or None
+    except OSError:
+        return None
 
 
 _queue_capacity: Optional[int] = None
