@@ -13,6 +13,8 @@ import time
 import pytest
 from conftest import directory_state, read_packets, short_tempdir
 
+from pcapng_iou.sim import frames
+
 
 @pytest.fixture
 def tmux(monkeypatch):
@@ -217,3 +219,46 @@ def test_closing_the_terminal_stops_the_capture_and_gives_the_sockets_back(make_
     assert read_packets(output), "the file is whole and holds the frames"
     if messages == "in a file":
         assert "stopped by SIGHUP: the terminal was closed" in open(log).read()
+
+
+def test_a_terminal_held_by_ctrl_s_holds_back_the_dashboard_not_the_lab(make_lab, workdir, tmux):
+    """Ctrl-S in the capture's terminal (as a stalled SSH link) makes it take no output: the dashboard
+    waits, the relay does not.  Found by a review: the loop slept in write() within a second or two, and
+    the routers' frames waited with it.  Ctrl-Q brings the dashboard back; the stop is as usual."""
+    lab = make_lab("1:0/0 2:0/0\n")
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "xoff.pcapng")
+    command = " ".join(shlex.quote(a) for a in [
+        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    session = f"pcapng-iou-xoff-{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+    try:
+        deadline = time.monotonic() + 20
+        while "1:0/0-2:0/0" not in _pane(tmux, session):
+            assert time.monotonic() < deadline, _pane(tmux, session)
+            time.sleep(0.1)
+        pid = _capture_pid(output)
+        subprocess.run([tmux, "send-keys", "-t", session, "C-s"], check=True)
+        frame = frames.arp_request("aa:bb:cc:00:01:00", "10.0.0.1", "10.0.0.2")
+        for sent in range(1, 41):  # 4 s of redraws, several times what the terminal holds
+            lab[1].send("0/0", frame)
+            assert lab[2].wait_received(sent, timeout=10), f"frame {sent} not relayed while the terminal is held"
+            time.sleep(0.1)
+        subprocess.run([tmux, "send-keys", "-t", session, "C-q"], check=True)
+        deadline = time.monotonic() + 10
+        row = lambda: [line for line in _pane(tmux, session).splitlines() if "1:0/0-2:0/0" in line]  # noqa: E731
+        while not re.search(r"\s40\s", " ".join(row()) + " "):  # drawn again once the terminal takes output
+            assert time.monotonic() < deadline, _pane(tmux, session)
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while "EXIT=" not in _pane(tmux, session):
+            assert time.monotonic() < deadline, _pane(tmux, session)
+            time.sleep(0.2)
+        assert "EXIT=0" in _pane(tmux, session)
+    finally:
+        subprocess.run([tmux, "send-keys", "-t", session, "C-q"], capture_output=True)
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    assert directory_state(lab.directory) == before
+    assert len(read_packets(output)) == 40

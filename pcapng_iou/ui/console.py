@@ -1,6 +1,8 @@
 """What a person sees on stderr while a capture runs: event lines or the live dashboard.
 
 Standard output is never written here, so ``-w -`` can stream the capture.
+Everything goes through a :class:`~pcapng_iou.ui.background_stream.BackgroundStream`:
+a terminal that takes no output (Ctrl-S) holds back what is said, never the relay.
 """
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ from typing import Callable, Optional, TextIO
 
 from pcapng_iou import PROG
 from pcapng_iou.core.status import Event
+from pcapng_iou.ui.background_stream import BackgroundStream
+
+#: How long, once the capture is over, what it said may take to be written (a terminal held by Ctrl-S).
+FINAL_WRITE_S = 5.0
 
 
 class Reporter:
@@ -20,46 +26,76 @@ class Reporter:
             dashboard = not quiet and self.stream.isatty()
         self.use_dashboard = dashboard
         self.dashboard = None
-        #: The stream can no longer be written (the reader of a pipe went away, the terminal was closed):
-        #: the capture goes on without a word, as what it relays matters more than what it says.
-        self.stream_lost = False
+        self.writer: Optional[BackgroundStream] = None
+        self._dropped_said = 0
+
+    @property
+    def stream_lost(self) -> bool:
+        """The stream can no longer be written (the reader of a pipe went away, the terminal was closed):
+        the capture goes on without a word, as what it relays matters more than what it says."""
+        return self.writer is not None and self.writer.lost
 
     def _write(self, write: Callable[[], None]) -> None:
         """Run ``write`` unless the stream was lost; a failure loses it (and the dashboard with it)."""
         if self.stream_lost:
+            self._forget_dashboard()
             return
         try:
             write()
         except OSError:
-            self.stream_lost = True
-            dashboard, self.dashboard = self.dashboard, None
-            if dashboard is not None:
-                try:
-                    dashboard.stop()
-                except OSError:
-                    pass
+            self.writer.lost = True
+            self._forget_dashboard()
+
+    def _forget_dashboard(self) -> None:
+        dashboard, self.dashboard = self.dashboard, None
+        if dashboard is not None:
+            try:
+                dashboard.stop()
+            except OSError:
+                pass
 
     def event(self, event: Event) -> None:
         if event.level == "error" or not (self.quiet or self.dashboard is not None):
             label = "" if event.level == "info" else f"{event.level}: "
-            line = f"{PROG}: {label}{event.text}"
-            dashboard = self.dashboard
-            if dashboard is not None:
-                self._write(lambda: dashboard.console.print(line, markup=False, highlight=False))
-            else:
-                self._write(lambda: print(line, file=self.stream, flush=True))
+            self._say(f"{PROG}: {label}{event.text}")
+
+    def _say(self, line: str) -> None:
+        if not self.writer.busy:  # caught up: the lines dropped meanwhile are told of, once
+            self._say_dropped()
+        dashboard = self.dashboard
+        if dashboard is not None:
+            self._write(lambda: dashboard.console.print(line, markup=False, highlight=False))
+        else:
+            self._write(lambda: (self.writer.write(line + "\n"), self.writer.flush()))
+
+    def _say_dropped(self) -> None:
+        dropped = self.writer.dropped - self._dropped_said
+        if dropped:
+            self._dropped_said += dropped
+            self._say(f"{PROG}: warning: {dropped} messages not shown: the terminal took no output for long")
 
     def _tick(self, status) -> None:
         dashboard = self.dashboard
         if dashboard is not None:
+            if self.writer.busy:  # the last redraw is not on the screen yet: no use queueing another
+                dashboard.meter.sample(status.now_ns, status.interfaces)
+                return
             self._write(lambda: dashboard.update(status))
 
     def run(self, capture) -> int:
+        self.writer = BackgroundStream(self.stream)
+        try:
+            return self._run(capture)
+        finally:
+            self._say_dropped()
+            self.writer.close(FINAL_WRITE_S)
+
+    def _run(self, capture) -> int:
         capture.say_to = self.event
         if self.use_dashboard:
             from pcapng_iou.ui.dashboard import Dashboard, make_console
 
-            self.dashboard = Dashboard(make_console(self.stream))
+            self.dashboard = Dashboard(make_console(self.writer))
             capture.on_tick = self._tick
             self._write(self.dashboard.start)
         try:
@@ -78,6 +114,6 @@ class Reporter:
         elif not self.quiet and capture.output is not None:
             from pcapng_iou.ui.dashboard import make_console, summary
 
-            console = make_console(self.stream)
+            console = make_console(self.writer)
             self._write(lambda: console.print(summary(capture.status())))
         return status
