@@ -565,3 +565,44 @@ def test_extcap_dialog_names_each_link_by_the_bays_of_its_instances(make_lab, wo
         assert result.returncode == 0 and result.stderr == "", result.stderr
         shown = [_fields(line)["display"] for line in result.stdout.splitlines() if line.startswith("value ")]
         assert shown == ["1:0/0-2:0/0 (ethernet, NETMAP line 1)", "1:1/0-2:1/0 (hdlc, followed, NETMAP line 2)"], how
+
+
+def test_a_reader_that_stops_reading_holds_back_the_recording_not_the_lab(make_lab, start_capture, tshark):
+    """``-w -`` into a Wireshark that hangs (or is stopped): its pipe fills.  Found by a review: the capture
+    then slept in write() and relayed nothing.  Now 103's flood reaches 101 whole while nobody reads, the
+    capture waits in memory, and once the reader reads again it gets every frame, in one whole file."""
+    lab = make_lab("103:0/0 101:0/1\n")
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "-")
+    assert capture.wait_for("attached", count=2)
+    count = 3000  # some 700 kB of capture: ten times what the pipe holds
+    assert lab[103].command(f"flood 0/0 {count} 200", timeout=30) == f"sent {count}"
+    assert lab[101].wait_received(count, timeout=20), len(lab[101].received)
+    capture.process.send_signal(signal.SIGINT)
+    written = capture.process.stdout.read()  # the reader reads again, at last
+    assert capture.wait(timeout=30) == 0, capture.stderr
+    assert directory_state(lab.directory) == before
+    decoded = subprocess.run([tshark, "-r", "-", "-T", "fields", "-e", "frame.len"], input=written,
+                             capture_output=True, timeout=60)
+    assert decoded.returncode == 0, decoded.stderr
+    assert decoded.stdout.decode().split() == ["200"] * count  # the frames, without their 8-byte header
+
+
+def test_a_reader_that_never_reads_again_does_not_hold_up_the_stop(make_lab, start_capture):
+    """The capture is stopped while its reader, still there, reads nothing: the lab gets its sockets back
+    at once, and what the reader did not take is given up on after 5 s, and said."""
+    lab = make_lab("103:0/0 101:0/1\n")
+    before = directory_state(lab.directory)
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "-")
+    assert capture.wait_for("attached", count=2)
+    assert lab[103].command("flood 0/0 3000 200", timeout=30) == "sent 3000"
+    assert lab[101].wait_received(3000, timeout=20)
+    capture.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 10
+    while directory_state(lab.directory) != before:  # the lab is whole again while the reader still hangs
+        assert time.monotonic() < deadline, directory_state(lab.directory)
+        time.sleep(0.05)
+    assert capture.wait(timeout=30) == 0, capture.stderr
+    unsent = re.search(r"warning: (\d+) bytes of the capture never reached the reader of standard output: "
+                       r"it took nothing for 5 s", capture.stderr)
+    assert unsent and int(unsent.group(1)) > 500_000, capture.stderr

@@ -34,7 +34,7 @@ from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopR
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
-from pcapng_iou.shell.output import CaptureFile, OutputError, open_next_file
+from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller
 from pcapng_iou.shell.signals import SignalInbox, has_controlling_terminal
 from pcapng_iou.shell.watcher import DirectoryWatcher
@@ -86,6 +86,8 @@ class Capture:
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
         self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP))
         self._hurry = False
+        #: Whether the output is watched for room (a pipe's reader has not taken all that was written).
+        self._watching_room = False
         self._dir_present = False
         self._stop_on_hangup = False
         self.fds: Optional[FdBudget] = None
@@ -203,6 +205,7 @@ class Capture:
             # The write end of a pipe polls "error" once its last reader is gone, a socket "hang-up": we hear of
             # it even while the lab is quiet and there is nothing to write.  Only that: a socket's reader may
             # send us something or shut its own sending side down (socat and nc do at their input's end).
+            # What its reader does not take yet waits in memory: then we watch for room too (_watch_output).
             self.selector.register(self.output.fileno(), HANG_UP_ONLY, ("output", None))
         self._report_warnings()
         self._warn_if_empty(self.netmap)
@@ -266,6 +269,9 @@ class Capture:
                     self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
                 self._flush()
                 self.output.close()
+                if self.output.unsent:
+                    self.say(f"{self.output.unsent} bytes of the capture never reached the reader of "
+                             f"{self.output.display}: it took nothing for {PIPE_FINAL_PATIENCE_S:g} s", "warning")
         if self.watcher is not None:
             self.watcher.close()
         self.signals.restore()
@@ -457,7 +463,11 @@ class Capture:
         elif kind == "signal":
             self._on_wakeup()
         elif kind == "output":
-            self.stop = StopReason(f"the reader of {self.output.display} went away", ExitStatus.OK, output_failed=True)
+            if self.output.waiting:  # room in the pipe, or its reader gone (the write says which)
+                self._flush()
+            else:
+                self.stop = StopReason(f"the reader of {self.output.display} went away", ExitStatus.OK,
+                                       output_failed=True)
 
     def _timers(self, now: float) -> None:
         """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
@@ -644,9 +654,20 @@ class Capture:
 
     def _write(self, data: bytes) -> None:
         self._guard_output(self.output.write, data)
+        if (self.output.waiting > 0) is not self._watching_room:
+            self._watch_output()
 
     def _flush(self) -> None:
         self._guard_output(self.output.flush)
+        if (self.output.waiting > 0) is not self._watching_room:
+            self._watch_output()
+
+    def _watch_output(self) -> None:
+        """A pipe's reader left some of the capture waiting: watch for room in the pipe until it is sent."""
+        if self.stop is not None and self.stop.output_failed or self.selector.data_of(self.output.fileno()) is None:
+            return
+        self._watching_room = self.output.waiting > 0
+        self.selector.modify(self.output.fileno(), selectors.EVENT_WRITE if self._watching_room else HANG_UP_ONLY)
 
     def _guard_output(self, operation, *args) -> None:
         """Run a write or flush; a failure stops the capture (relaying goes on until the sockets are back)."""

@@ -4,17 +4,34 @@ Created like any file the user makes (their umask applies), never through a
 symlink, and flushed either after every frame or at least once a second by
 the event loop.  Any write error becomes one :class:`OutputError` that names
 the file, so the capture can stop cleanly and say why.
+
+A pipe, FIFO or socket (``-w -`` into Wireshark, the extcap's FIFO) is
+written without waiting: what its reader does not take yet waits in memory
+(:attr:`CaptureFile.waiting` bytes) for the event loop to send when the
+pipe has room again.  A reader that hangs or is stopped thus holds back the
+recording, never the relay; one that takes nothing while
+:data:`PIPE_BACKLOG_MAX` bytes wait is given up on.
 """
 from __future__ import annotations
 
+import collections
 import errno
 import io
+import itertools
 import os
+import select
 import stat
 import sys
 import time
 
 from pcapng_iou.core.ring import FileSeries
+
+#: Bytes that may wait for a pipe's reader; beyond, the capture stops (the reader hangs?).
+PIPE_BACKLOG_MAX = 64 << 20
+#: At the end, how long a pipe's reader may take nothing before what still waits for it is dropped.
+PIPE_FINAL_PATIENCE_S = 5.0
+#: Buffers handed to one writev() (Linux takes 1024).
+_WRITEV_BUFFERS = 512
 
 
 class OutputError(Exception):
@@ -40,10 +57,22 @@ class CaptureFile:
             except OSError as err:
                 reason = "is a symlink; refusing to write through it" if err.errno == errno.ELOOP else err.strerror
                 raise OutputError(f"cannot write {path}: {reason}") from None
-        self._stream = io.BufferedWriter(io.FileIO(fd, "wb"), buffer_size=256 * 1024)
-        self._dirty = False
+        mode = os.fstat(fd).st_mode
         #: A regular file can be deleted (or its folder) while we write: writing goes on into nothing.
-        self._regular = not self.is_stdout and stat.S_ISREG(os.fstat(fd).st_mode)
+        self._regular = not self.is_stdout and stat.S_ISREG(mode)
+        self._pipe = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        self._fd = fd
+        #: Bytes written to us that a pipe's reader has not taken yet (always 0 for a file).
+        self.waiting = 0
+        #: Bytes a pipe's reader never took: dropped at :meth:`close` after PIPE_FINAL_PATIENCE_S of nothing.
+        self.unsent = 0
+        self._backlog: collections.deque = collections.deque()
+        self._dirty = False
+        if self._pipe:
+            os.set_blocking(fd, False)  # (put back at close: standard output's pipe may be shared)
+            self._stream = None
+        else:
+            self._stream = io.BufferedWriter(io.FileIO(fd, "wb"), buffer_size=256 * 1024)
 
     @property
     def is_regular(self) -> bool:
@@ -61,15 +90,25 @@ class CaptureFile:
         return True
 
     def fileno(self) -> int:
-        return self._stream.fileno()
+        return self._fd
 
     @property
     def is_pipe(self) -> bool:
         """A pipe, FIFO or socket: its reader can go away while we have nothing to write."""
-        mode = os.fstat(self.fileno()).st_mode
-        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        return self._pipe
 
     def write(self, data: bytes) -> None:
+        if self._pipe:
+            if not data:
+                return
+            self._backlog.append(data)
+            self.waiting += len(data)
+            self.written += len(data)
+            if self.flush_each:
+                self._send_backlog()
+            else:
+                self._dirty = True
+            return
         try:
             self._stream.write(data)
             self.written += len(data)
@@ -81,6 +120,9 @@ class CaptureFile:
             raise self._error(err) from None
 
     def flush(self) -> None:
+        if self._pipe:
+            self._send_backlog()
+            return
         if self._dirty:
             try:
                 self._stream.flush()
@@ -95,12 +137,57 @@ class CaptureFile:
             return OutputError(f"the reader of {self.display} went away", broken_pipe=True)
         return OutputError(f"cannot write {self.display}: {err.strerror or err}")
 
+    def _send_backlog(self) -> None:
+        """Write what waits for the pipe's reader, as much as the pipe takes now."""
+        backlog = self._backlog
+        try:
+            while backlog:
+                if len(backlog) == 1:
+                    sent = os.write(self._fd, backlog[0])
+                else:
+                    sent = os.writev(self._fd, list(itertools.islice(backlog, _WRITEV_BUFFERS)))
+                self.waiting -= sent
+                while backlog and sent >= len(backlog[0]):
+                    sent -= len(backlog.popleft())
+                if sent:
+                    backlog[0] = memoryview(backlog[0])[sent:]
+        except BlockingIOError:
+            pass
+        except OSError as err:
+            raise self._error(err) from None
+        self._dirty = False
+        if self.waiting > PIPE_BACKLOG_MAX:
+            raise OutputError(f"the reader of {self.display} takes nothing: {self.waiting >> 20} MiB of capture "
+                              f"wait for it (it hangs, or was stopped?)")
+
     def close(self) -> None:
+        if self._pipe:
+            self._close_pipe()
+            return
         try:
             self._stream.close()
         except OSError:
             # What could not be written was already reported; nothing more to save.
             pass
+
+    def _close_pipe(self) -> None:
+        """Give the reader what waits for it, unless it takes nothing for PIPE_FINAL_PATIENCE_S."""
+        writable = select.poll()
+        writable.register(self._fd, select.POLLOUT)
+        while self.waiting and self.waiting <= PIPE_BACKLOG_MAX:
+            if not writable.poll(PIPE_FINAL_PATIENCE_S * 1000):
+                break
+            try:
+                self._send_backlog()
+            except OutputError:
+                break
+        self.unsent, self.waiting = self.waiting, 0
+        self._backlog.clear()
+        try:
+            os.set_blocking(self._fd, True)
+        except OSError:
+            pass
+        os.close(self._fd)
 
 
 def open_next_file(series: FileSeries, flush_each: bool = False) -> tuple[CaptureFile, list]:

@@ -46,6 +46,10 @@ class Poller:
         self._data[fd] = data
         self._files[fd] = fileobj
 
+    def modify(self, fileobj: Any, events: int) -> None:
+        """Watch ``fileobj``, registered already (with the same data), for ``events`` now."""
+        self._epoll.modify(_fd(fileobj), _EPOLL_EVENTS[events])
+
     def unregister(self, fileobj: Any) -> None:
         """Stop watching ``fileobj``; KeyError if it was not registered (as with ``selectors``)."""
         fd = _fd(fileobj)
