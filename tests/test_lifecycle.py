@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import directory_state, read_packets, tshark_rows
 
 from pcapng_iou.shell.capture import READ_BATCH
@@ -371,3 +373,34 @@ def test_frames_held_for_an_instance_that_is_killed_are_recorded_as_not_delivere
     assert recorded == sorted(recorded) and recorded == list(range(len(recorded))), "one flow: in order, none left out"
     # What the killed instance took into its queue is recorded as delivered, before what it never got.
     assert max(delivered) < min(undelivered)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGALRM, signal.SIGUSR2, signal.SIGQUIT, signal.SIGPROF, signal.SIGIO])
+def test_a_signal_that_would_end_the_process_stops_the_capture_cleanly(make_lab, start_capture, workdir, signum):
+    """``kill -USR1`` (which tcpdump answers with its counts) killed the capture on the spot and left the lab
+    without its sockets (found by a newcomer), as did -USR2, -ALRM and their kind.  SIGUSR1 now says the
+    counts and SIGUSR2 writes out what is buffered, as with tcpdump; the others stop the capture cleanly."""
+    lab = make_lab("1:0/0 2:0/0\n", speak=True, interval=0.1)
+    before = directory_state(lab.directory)
+    output = os.path.join(workdir, "signals.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output)
+    assert capture.wait_for("attached", count=2)
+    deadline = time.monotonic() + 10
+    while not read_packets(output):  # (flushed at least once a second)
+        assert time.monotonic() < deadline, capture.stderr
+        time.sleep(0.1)
+    capture.process.send_signal(signal.SIGUSR1)
+    assert capture.wait_for("datagrams relayed", timeout=10), capture.stderr
+    counts = re.search(r"(\d+) frames recorded \((\d+) bytes written to .*signals\.pcapng\), (\d+) datagrams "
+                       r"relayed, 0 not delivered; 2 instances attached", capture.stderr)
+    assert counts and int(counts.group(1)) >= 1 and int(counts.group(3)) >= 1, capture.stderr
+    if signum == signal.SIGUSR2:
+        capture.process.send_signal(signal.SIGUSR2)
+        capture.process.send_signal(signal.SIGUSR1)  # answered after the flush: it is still running
+        assert capture.wait_for("datagrams relayed", count=2, timeout=10), capture.stderr
+        signum = signal.SIGTERM
+    capture.process.send_signal(signum)
+    assert capture.wait(timeout=30) == 0, capture.stderr
+    assert f"stopped by {signal.Signals(signum).name}" in capture.stderr
+    assert directory_state(lab.directory) == before
+    assert read_packets(output)

@@ -58,7 +58,12 @@ RECORD_HELD_FRAMES = 2048
 RECORD_HELD_NS = 50_000_000
 EVENT_LOG_SIZE = 200
 #: Signals that stop the capture; one more while it stops makes it wait for nothing (see :meth:`Capture.hurried`).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Besides Ctrl-C and kill, those whose default would end the process at once and leave the lab without its
+#: sockets (``kill -ALRM``, a CPU limit reached...): they stop it cleanly instead.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF,
+                signal.SIGIO, signal.SIGPWR, signal.SIGXCPU)
+#: As with tcpdump: SIGUSR1 says how many frames so far, SIGUSR2 writes out what is buffered.
+COUNT_SIGNAL, FLUSH_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
 NO_LIMIT = float("inf")
 #: What the loop finds for a file unregistered after the wait reported it ready.
 UNREGISTERED = (None, None)
@@ -84,7 +89,7 @@ class Capture:
         self.datagrams_relayed = 0
         self.stop: Optional[StopReason] = None
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
-        self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP))
+        self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP, COUNT_SIGNAL, FLUSH_SIGNAL))
         self._hurry = False
         #: Whether the output is watched for room (a pipe's reader has not taken all that was written).
         self._watching_room = False
@@ -507,10 +512,20 @@ class Capture:
                     self.stop = StopReason("stopped by SIGHUP: the terminal was closed")
             elif signum == signal.SIGHUP:
                 self.reload()
+            elif signum == COUNT_SIGNAL:
+                self._say_counts()
+            elif signum == FLUSH_SIGNAL:
+                self._flush()
             elif self.stop is None:
                 self.stop = StopReason(f"stopped by {signal.Signals(signum).name}")
             else:
                 self._hurry = True
+
+    def _say_counts(self) -> None:
+        status = self.status()
+        self.say(f"{status.frames_recorded} frames recorded ({status.output_bytes} bytes written to "
+                 f"{status.output}), {status.datagrams_relayed} datagrams relayed, {status.undelivered} not "
+                 f"delivered; {len(status.instances_attached)} instances attached, {status.elapsed_s:.0f} s")
 
     def hurried(self) -> bool:
         """Whether a stop signal came again once the capture was stopping: then it waits for nothing."""
