@@ -245,7 +245,7 @@ class Instances:
         if lost:
             self.say(f"instance {number}: {len(lost)} frames for it could not be delivered ({lost[-1]}); "
                      f"recorded with the comment \"not delivered\"", "warning")
-        if proxy.sealed is False and not proxy.instance_gone:
+        if proxy.sealed is False and not proxy.instance_gone and not proxy.stalled:
             self.say(f"instance {number}: its peers could not be held while its name went back "
                      f"(a frame sent just then may have been overtaken)", "warning")
         if why != "capture stopped":

@@ -390,7 +390,9 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
         handover.send(*proxy.take_held())
         if proxy.still_ours() and not proxy.instance_gone:
             _send_on_everything(handover, time.monotonic() + timeout)
-            if not proxy.instance_gone:
+            # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its
+            # name goes back at once, and its peers wait for it as they would without us.
+            if not proxy.instance_gone and not proxy.stalled:
                 # A deadline of its own: handing a slow instance its frames may have taken all of the first.
                 seal = _seal(handover, time.monotonic() + timeout)
         _give_name_back(proxy)
