@@ -3,6 +3,7 @@ or raises ``argparse.ArgumentTypeError`` with a message written for people."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from pcapng_iou.core import linktypes, ring, selection
 from pcapng_iou.shell import netiodir
@@ -44,8 +45,8 @@ def positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {text}")
+    if not 0 < value < math.inf:  # (nan and inf too: a run "for ever" is the default, without the option)
+        raise argparse.ArgumentTypeError(f"expected a finite duration above 0 seconds, got {text}")
     return value
 
 
@@ -110,11 +111,20 @@ def spin_microseconds(text: str) -> int:
     return value
 
 
+#: The largest snap length Wireshark takes (a PCAP-NG interface block holds 32 bits, but readers refuse more).
+MAX_SNAPLEN = 262144
+
+
 def snap_length(text: str) -> int:
-    """argparse type: bytes of each frame to store, at least 1; 0 stores them whole (as with tcpdump and dumpcap)."""
+    """argparse type: bytes of each frame to store, 1 to :data:`MAX_SNAPLEN`; 0 stores them whole (as with
+    tcpdump and dumpcap)."""
     if text.strip() == "0":
         return 0
     try:
-        return positive_int(text)
+        value = positive_int(text)
     except argparse.ArgumentTypeError as err:
         raise argparse.ArgumentTypeError(f"snap length: {err}") from None
+    if value > MAX_SNAPLEN:
+        raise argparse.ArgumentTypeError(f"snap length: at most {MAX_SNAPLEN} bytes (0 stores frames whole), "
+                                         f"got {text}")
+    return value

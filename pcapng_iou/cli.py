@@ -90,10 +90,20 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one line saying where to read more (not the usage block first).
+
+    Its subcommands' parsers are of this class too (argparse makes them of their parent's class).
+    """
+
+    def error(self, message: str):
+        self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False on every parser: a misspelt or newer option (--link) must not silently
     # become whichever option it happens to begin (--linktype).
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, allow_abbrev=False,
         description="See the traffic between Cisco IOU instances in Wireshark: one PCAP-NG file, "
                     "one interface per NETMAP link, each with its own link type.",
@@ -106,7 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
                                   epilog=LINKTYPE_PRECEDENCE,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     add_capture_options(capture)
-    capture.set_defaults(command_parser=capture)
     fix = commands.add_parser("repair", allow_abbrev=False,
                               help="put sockets back after a capture that was killed",
                               description="Restore a netio directory left behind by a capture that could not "
@@ -133,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Parsed by pcapng_iou.ui.extcap (see program()); listed here for --help.
     commands.add_parser("extcap", allow_abbrev=False, add_help=False,
                         help="Wireshark extcap interface: 'extcap --install' lists IOU links in Wireshark")
+    for command_parser in commands.choices.values():
+        command_parser.set_defaults(command_parser=command_parser)  # whose errors name the command
     return parser
 
 
@@ -181,7 +192,7 @@ def run_capture(args: argparse.Namespace) -> int:
               "recorded as asked, but Wireshark will decode them as that")
     output = args.write or default_output_name()
     for netmap_file in dict.fromkeys(filter(None, (netmap_path, "NETMAP"))):  # -n first, in a stable order
-        if _same_file(output, netmap_file):
+        if netiodir.same_file(output, netmap_file):
             _error(f"-w {output}: that file is the NETMAP in use ({netmap_file}); write the capture elsewhere")
             return ExitStatus.USAGE
     limits = args.file_limits
@@ -206,13 +217,6 @@ def run_capture(args: argparse.Namespace) -> int:
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
     return reporter.run(capture)
-
-
-def _same_file(one: str, other: str) -> bool:
-    try:
-        return os.path.samefile(one, other)
-    except OSError:
-        return False  # one of them is not there (yet): nothing to overwrite
 
 
 def run_repair(args: argparse.Namespace) -> int:
@@ -267,7 +271,9 @@ def program(argv: Optional[list] = None) -> int:
 
         return extcap.main(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser: "pcapng-iou capture: error: ... (see pcapng-iou capture --help)"
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE

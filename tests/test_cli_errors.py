@@ -125,9 +125,10 @@ def test_wrong_option_or_value_is_a_usage_error(argv, lab, empty_cwd):
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines[0].startswith("usage: pcapng-iou"), result.stderr
-    assert USAGE_ERROR.match(lines[-1]), result.stderr
+    line = one_error_line(result.stderr)  # not argparse's usage block first (found by a newcomer)
+    assert USAGE_ERROR.match(line) and re.search(r"\(see pcapng-iou( \w+)? --help\)$", line), result.stderr
+    if argv[0] in ("capture", "repair", "demo", "bench"):  # the command's own error ("capture foo" too)
+        assert line.startswith(f"pcapng-iou {argv[0]}: error: "), line
     assert os.listdir(empty_cwd) == []
     assert_lab_untouched(lab, before)
 
@@ -187,6 +188,41 @@ def test_the_capture_never_writes_over_the_netmap_it_reads(how, lab, workdir, em
         netmap if how == "-n" else "NETMAP") + "); write the capture elsewhere"), result.stderr
     with open(netmap) as handle:
         assert handle.read() == "100:0/0 101:0/0\n"
+    assert_lab_untouched(lab, before)
+
+
+@pytest.mark.parametrize("target", ["the lab's NETMAP", "the netio directory"])
+def test_the_capture_never_writes_over_the_lab_it_found(target, lab, empty_cwd):
+    """With no -n, the NETMAP is found in the instances' folders: -w over it replaced the lab's NETMAP with
+    the capture, and -w into the netio directory could overwrite a lock file (found by a newcomer)."""
+    with open(lab.netmap_path) as handle:
+        netmap_text = handle.read()
+    before = directory_state(lab.directory)
+    output = lab.netmap_path if target == "the lab's NETMAP" else os.path.join(lab.directory, "100.lck")
+    result = run_cli("capture", "-d", lab.directory, "-w", output, "--duration", "0.5", cwd=empty_cwd)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.splitlines()[-1]
+    if target == "the lab's NETMAP":
+        assert last == (f"pcapng-iou: error: -w {output}: that file is the lab's NETMAP ({output}, in an "
+                        "instance's folder); write the capture elsewhere"), result.stderr
+    else:
+        assert last == (f"pcapng-iou: error: -w {output}: that is in the netio directory, among the instances' "
+                        "sockets and lock files; write the capture elsewhere"), result.stderr
+    with open(lab.netmap_path) as handle:
+        assert handle.read() == netmap_text
+    assert_lab_untouched(lab, before)
+
+
+def test_a_netio_directory_reached_through_a_link_is_captured(lab, workdir, empty_cwd):
+    """-d naming a symbolic link to the netio directory waited for ever for it "to appear" (found by a
+    newcomer): the folder it names is captured, and said so."""
+    link = os.path.join(workdir, "netio-link")
+    os.symlink(lab.directory, link)
+    before = directory_state(lab.directory)
+    result = run_cli("capture", "-d", link, "-w", "link.pcapng", "--duration", "2", "--no-wait", cwd=empty_cwd)
+    assert result.returncode == 0, result.stderr
+    assert f"netio directory {link} is a link to {lab.directory}: capturing there" in result.stderr
+    assert "instance 100 attached" in result.stderr and "waiting for" not in result.stderr
     assert_lab_untouched(lab, before)
 
 
@@ -362,6 +398,9 @@ def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdi
     (["-b", "filesize:64", "-w", "-"], "-b: a ring buffer writes a series of files; give a file name with -w"),
     (["--link", "100:0/0-"], "argument --link: expected a link name such as 100:0/0-101:0/0"),
     (["-s", "-1"], "argument -s/--snaplen: snap length: expected a number of at least 1, got -1"),
+    (["-s", "4294967296"], "argument -s/--snaplen: snap length: at most 262144 bytes (0 stores frames whole), "
+                           "got 4294967296"),
+    (["--duration", "inf"], "argument --duration: expected a finite duration above 0 seconds, got inf"),
     (["-d", ""], "argument -d/--netio-dir: expected a path, got an empty one"),
     (["-n", ""], "argument -n/--netmap: expected a path, got an empty one"),
     (["-w", ""], "argument -w/--write: expected a path, got an empty one"),

@@ -40,8 +40,9 @@ def test_ring_option_values(text, expected):
     ("files:", "-b files: needs a value after the colon"),
     ("files:0", "-b files:0: expected at least 1 file"),
     ("files:100000", "-b files:100000: at most 99999 files"),
-    ("duration:0", "-b duration:0: expected a duration above 0 seconds"),
-    ("duration:nan", "-b duration:nan: expected a duration above 0 seconds"),
+    ("duration:0", "-b duration:0: expected a finite duration above 0 seconds"),
+    ("duration:nan", "-b duration:nan: expected a finite duration above 0 seconds"),
+    ("duration:inf", "-b duration:inf: expected a finite duration above 0 seconds"),
     ("duration:soon", "-b duration:soon: expected a number of seconds"),
     ("packets:5", "-b packets:5: expected one of"),
 ])

@@ -52,7 +52,7 @@ def _seconds(option: str, key: str, text: str) -> float:
     except ValueError:
         raise RingOptionError(f"{option} {key}:{text}: expected a number of seconds") from None
     if not 0 < value < float("inf"):
-        raise RingOptionError(f"{option} {key}:{text}: expected a duration above 0 seconds")
+        raise RingOptionError(f"{option} {key}:{text}: expected a finite duration above 0 seconds")
     return value
 
 

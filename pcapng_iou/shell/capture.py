@@ -14,6 +14,7 @@ is given back on every way out (the ``finally`` in :meth:`Capture.run`).
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import selectors
@@ -74,6 +75,12 @@ BLOCK_OVERHEAD = 48
 class Capture:
     def __init__(self, options: CaptureOptions, say: Callable[[Event], None] = lambda event: None,
                  netmap: Optional[netmap_mod.Netmap] = None):
+        #: ``-d`` as given when it is a symbolic link: the folder it names is the one captured (the directory
+        #: is watched without following links, so that one put in its place later is never followed).
+        self.netio_link: Optional[str] = None
+        if os.path.islink(options.netio_dir) and os.path.isdir(options.netio_dir):
+            self.netio_link = options.netio_dir
+            options = dataclasses.replace(options, netio_dir=os.path.realpath(options.netio_dir))
         self.options = options
         self.say_to = say
         self.netmap = netmap if netmap is not None else self._load_netmap()
@@ -113,6 +120,9 @@ class Capture:
         self._held_times: list = []
         #: Flushing every frame asks for every frame at once: nothing is held then.
         self._hold = not options.flush_each
+        #: While set, what is said waits here (what the start learns is said once the output is open: an
+        #: output that cannot be opened is the one thing said).
+        self._said_later: Optional[list] = None
         #: What --spin may still spend (see _loop).
         self.spin_budget = SpinBudget(time.monotonic(), options.spin_share, options.spin_burst_s)
 
@@ -121,7 +131,10 @@ class Capture:
         event = Event(time.time_ns(), text, level)
         self.events.append(event)
         del self.events[:-EVENT_LOG_SIZE]
-        self.say_to(event)
+        if self._said_later is not None:
+            self._said_later.append(event)
+        else:
+            self.say_to(event)
 
     def note(self, instance: int, text: str) -> None:
         """A packet comment for the next frame of each link of ``instance``."""
@@ -186,6 +199,8 @@ class Capture:
 
     def _set_up(self) -> None:
         directory = self.options.netio_dir
+        if self.netio_link is not None:
+            self.say(f"netio directory {self.netio_link} is a link to {directory}: capturing there")
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise CaptureError(f"{directory} is not a directory (give -d the netio directory, where the instances' "
                                "sockets are)")
@@ -198,11 +213,20 @@ class Capture:
             self.guard.acquire()
         except netiodir.AlreadyCapturing as err:
             raise CaptureError(str(err)) from None
+        self._said_later = []
         try:
-            self.output = self._open_file()
-        except OutputError as err:
-            raise CaptureError(str(err)) from None
-        self._learn_at_start()
+            self._learn_at_start()  # first: it finds the lab's NETMAP files, which -w must not overwrite
+            self._refuse_output_over_the_lab()
+            try:
+                self.output = self._open_file()
+            except OutputError as err:
+                raise CaptureError(str(err)) from None
+        except CaptureError:
+            self._said_later = None  # the error alone is said
+            raise
+        said, self._said_later = self._said_later, None
+        for event in said:
+            self.say_to(event)
         self._write(self.recorder.start())
         if self.stop is not None:
             return  # the file takes nothing (-f showed it at once): do not touch the lab at all
@@ -234,6 +258,20 @@ class Capture:
         if self.fds.error:
             self.say(self.fds.error, "warning")
         self._enter_directory(first=True)
+
+    def _refuse_output_over_the_lab(self) -> None:
+        """-w into the netio directory, or over a NETMAP found in an instance's folder, would harm the lab."""
+        output = self.options.output
+        if output == "-":
+            return
+        folder = os.path.dirname(os.path.abspath(output))
+        if os.path.isdir(self.options.netio_dir) and netiodir.same_file(folder, self.options.netio_dir):
+            raise CaptureError(f"-w {output}: that is in the netio directory, among the instances' sockets and "
+                               f"lock files; write the capture elsewhere", ExitStatus.USAGE)
+        for shown, path in self.learning.sources.found.items():
+            if netiodir.same_file(output, path):
+                raise CaptureError(f"-w {output}: that file is the lab's NETMAP ({shown}, in an instance's "
+                                   f"folder); write the capture elsewhere", ExitStatus.USAGE)
 
     def _check_socket_paths(self) -> None:
         """Refuse at once a netio directory where we could not bind our sockets (sun_path: 108 bytes).

@@ -85,6 +85,14 @@ def lstat(path: str) -> Optional[os.stat_result]:
         return None
 
 
+def same_file(one: str, other: str) -> bool:
+    """Whether two paths name one file; False when either is not there (yet): nothing to overwrite."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
 def is_socket(st: Optional[os.stat_result]) -> bool:
     return st is not None and stat.S_ISSOCK(st.st_mode)
 
