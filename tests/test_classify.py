@@ -322,3 +322,25 @@ def test_tracker_a_settled_link_may_go_back_for_good():
     # ...but a quick return to PPP now is a disagreement again
     assert [tracker.observe(PPP_SERIAL, later + 10 + n) for n in range(3)] == [False, False, True]
     assert tracker.differ == (C_HDLC, PPP_SERIAL)
+
+
+def test_each_end_has_a_streak_of_its_own_so_a_busy_end_does_not_hide_the_other():
+    """Router 11 switched to PPP, router 10 still sends Cisco HDLC, their frames interleaved: no three
+    frames in a row on the link were ever PPP, so nothing was noticed and 11's frames were recorded as
+    Cisco HDLC (found by a newcomer).  Three from 11 switch the link; 10's then show the ends differ."""
+    tracker = LinkTypeTracker(C_HDLC)
+    switched = []
+    for _ in range(3):
+        switched.append(tracker.observe(C_HDLC, 0, sender="10:1/0"))
+        switched.append(tracker.observe(PPP_SERIAL, 0, sender="11:1/0"))
+    assert switched == [False] * 5 + [True] and tracker.current == PPP_SERIAL
+    assert [tracker.observe(C_HDLC, 0, sender="10:1/0") for _ in range(3)] == [False, False, True]
+    assert tracker.differ == (PPP_SERIAL, C_HDLC)
+
+
+def test_one_senders_interleaved_types_still_never_switch():
+    tracker = LinkTypeTracker(ETHERNET)
+    for _ in range(10):
+        assert tracker.observe(C_HDLC, 0, sender="10:1/0") is False
+        assert tracker.observe(PPP_SERIAL, 0, sender="10:1/0") is False
+    assert tracker.current == ETHERNET

@@ -498,6 +498,20 @@ def test_a_serial_link_whose_ends_differ_does_not_flap(make_lab, start_capture, 
     assert len(wrong) <= 10, wrong
 
 
+def test_one_end_switched_to_ppp_is_noticed_whatever_the_other_sends(make_lab, start_capture, workdir, elsewhere):
+    """Both ends on Cisco HDLC (IOS's default), then router 3 alone set to PPP: their frames interleave, so the
+    link never carried three PPP frames in a row, and 3's frames went on being recorded as Cisco HDLC with
+    no word (found by a newcomer: the commonest misconfiguration of all).  Now the ends are said to differ."""
+    lab = own_folder_lab(make_lab, "2:1/1 3:1/1\n", numbers=(2, 3), speak=True, interval=0.05, quiet=True)
+    capture, output = capture_without_flags(start_capture, lab, workdir, elsewhere, "one-end.pcapng")
+    assert capture.wait_for("attached", count=2), capture.stderr
+    time.sleep(0.5)
+    lab[3].command("encap 1/1 ppp")
+    assert capture.wait_for("encapsulations differ?", timeout=10), capture.stderr
+    assert capture.stop() == 0, capture.stderr
+    assert "2:1/1-3:1/1: one end sends hdlc and the other ppp (encapsulations differ?)" in capture.stderr
+
+
 def test_a_restarted_instance_given_its_old_pid_again_is_asked_again(make_lab, start_capture, workdir):
     """An instance that attaches again is asked its bays again, even when the kernel gave the new process the
     old one's pid (their start times tell them apart): restarted with two Ethernet bays, its bay 1 is

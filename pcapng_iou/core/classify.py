@@ -426,10 +426,13 @@ class LinkTypeTracker:
       itself to :meth:`observe_frame`).
     * An unsure frame (None) changes nothing: it neither extends nor breaks a
       streak.
-    * A frame of the current type breaks any streak of another type.
+    * A frame of the current type breaks any streak of another type: the
+      link's, and that of its sender (``sender`` given to :meth:`observe`).
     * A frame of another type extends the streak when the streak is of that
       type, and otherwise starts a new streak of length 1 (so two other types
-      interleaved never reach a switch).
+      interleaved never reach a switch).  Each sender has a streak of its own
+      besides the link's: one end's frames between the other end's must not
+      hide a change of the other end (a busy end would win for ever).
     * When a streak reaches :attr:`needed` frames (default 3), :attr:`current`
       becomes its type, the streak is cleared, :attr:`changes` grows by one and
       :meth:`observe` returns True.
@@ -460,9 +463,11 @@ class LinkTypeTracker:
         self.current = current
         self.needed = needed
         self.settle_ns = SETTLE_NS if settle_ns is None else settle_ns
-        #: The other type a streak is building up for, and its length.
+        #: The other type the link's streak is building up for, and its length.
         self.candidate: Optional[int] = None
         self.streak = 0
+        #: The same for each sender, and its streak's length.
+        self._streaks: dict = {}
         #: How many times :attr:`current` changed.
         self.changes = 0
         #: The types the link had since this tracker was made, or since it settled.
@@ -472,13 +477,15 @@ class LinkTypeTracker:
         #: When the link last switched or last carried a sure frame of another type (ns).
         self._quiet_since: Optional[int] = None
 
-    def observe(self, kind: Optional[int], now_ns: int = 0) -> bool:
-        """Take the class of the next frame (sent at ``now_ns``); True when it switched
+    def observe(self, kind: Optional[int], now_ns: int = 0, sender: object = None) -> bool:
+        """Take the class of the next frame (sent at ``now_ns`` by ``sender``); True when it switched
         :attr:`current`, or when it found the two ends differ (:attr:`differ`, once)."""
         if kind is None:
             return False
         if kind == self.current:
             self.candidate, self.streak = None, 0
+            if self._streaks:
+                self._streaks.pop(sender, None)
             return False
         if self.differ is not None:
             return False
@@ -489,9 +496,13 @@ class LinkTypeTracker:
             self.streak += 1
         else:
             self.candidate, self.streak = kind, 1
-        if self.streak < self.needed:
+        candidate, streak = self._streaks.get(sender, (None, 0))
+        streak = streak + 1 if kind == candidate else 1
+        if self.streak < self.needed and streak < self.needed:
+            self._streaks[sender] = (kind, streak)
             return False
         self.candidate, self.streak = None, 0
+        self._streaks.clear()
         if kind in self.seen:
             self.differ = (self.current, kind)
             return True
@@ -511,4 +522,4 @@ class LinkTypeTracker:
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(current={self.current!r}, needed={self.needed}, "
-                f"candidate={self.candidate!r}, streak={self.streak})")
+                f"candidate={self.candidate!r}, streak={self.streak}, by_sender={self._streaks!r})")

@@ -356,7 +356,7 @@ class Recorder:
             if kind in SERIAL_LINKTYPES and kind != interface.linktype:
                 tracker.take(kind, timestamp_ns)
                 return self._switch(interface, tracker, kind, settled=True)
-        if not tracker.observe(kind, timestamp_ns):
+        if not tracker.observe(kind, timestamp_ns, sender):
             return interface
         if tracker.differ is not None:
             return self._ends_differ(interface, tracker, kind, sender)
