@@ -238,7 +238,12 @@ def run_repair(args: argparse.Namespace) -> int:
     try:
         actions = repair(directory, dry_run=args.dry_run)
     except OSError as err:
-        _error(f"{err.filename or directory}: {err.strerror}")
+        where = err.filename or directory
+        hint = ""
+        if isinstance(err, PermissionError):
+            owner = netiodir.owner_name(where if os.path.lexists(where) else directory)
+            hint = f"; it belongs to {owner}: run pcapng-iou repair as {owner}, or with sudo"
+        _error(f"{where}: {err.strerror}{hint}")
         return ExitStatus.ERROR
     finally:
         guard.release()
@@ -251,10 +256,15 @@ def run_repair(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from pcapng_iou.sim.demo import run_demo as demo
+    from pcapng_iou.sim.lab import LabError
 
-    if args.lab_only:
-        return demo(args.write, args.duration, quiet=args.quiet, lab_only=True)
-    return demo(args.write, DEMO_DURATION_S if args.duration is None else args.duration, quiet=args.quiet)
+    try:
+        if args.lab_only:
+            return demo(args.write, args.duration, quiet=args.quiet, lab_only=True)
+        return demo(args.write, DEMO_DURATION_S if args.duration is None else args.duration, quiet=args.quiet)
+    except LabError as err:
+        _error(f"the demo lab: {err}")
+        return ExitStatus.ERROR
 
 
 def run_bench(args: argparse.Namespace) -> int:

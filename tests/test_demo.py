@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -95,23 +96,28 @@ def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
     assert subprocess.run(["capinfos", output], capture_output=True).returncode == 0
 
 
-def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir, start_capture):
+def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir):
     """``demo --lab-only``: the routers run, the capture is the user's, every link type decodes, and Ctrl-C
-    takes the lab down with nothing left."""
+    takes the lab down with nothing left.  The command it prints runs as printed, from a shell whose PATH
+    does not hold the virtual environment (it said "pcapng-iou", which such a shell does not find, or
+    finds another copy of: found by a newcomer)."""
+    env = dict(private_tmp(workdir), PATH="/usr/bin:/bin")
     demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "--lab-only"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=private_tmp(workdir),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     with interrupted_at_the_end(demo) as said:
         lines = []
-        while not any("pcapng-iou capture -d " in line for line in lines):
+        while not any(" capture -d " in line for line in lines):
             line = demo.stderr.readline()
             assert line, "".join(lines)
             lines.append(line)
-        netio_dir = lines[-1].split("pcapng-iou capture -d ", 1)[1].strip()
+        command = shlex.split(lines[-1])
+        netio_dir = command[-1]
         assert netio_dir.startswith(f"{workdir}/pcapng-iou-demo-") and os.path.isdir(netio_dir), lines
         output = os.path.join(workdir, "mine.pcapng")
-        capture = start_capture("-d", netio_dir, "-w", output, "--duration", "4", "-q")
-        assert capture.wait(30) == 0, capture.stderr
+        capture = subprocess.run([*command, "-w", output, "--duration", "4", "-q"], env=env, cwd=workdir,
+                                 capture_output=True, text=True, timeout=60)
+        assert capture.returncode == 0, capture.stderr
         assert demo.poll() is None, "the lab runs on until Ctrl-C"
     stdout, stderr = said
     assert demo.returncode == 0, stderr
@@ -120,3 +126,12 @@ def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir, s
     info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
     for encapsulation in ("Ethernet", "Cisco HDLC", "PPP", "Frame Relay"):
         assert f"Encapsulation = {encapsulation}" in info, info
+
+
+def test_a_demo_into_standard_output_does_not_say_to_open_a_file_named_dash(workdir):
+    """``demo -w - | tshark -r -`` ended with "Wrote -. Open it with: wireshark -" (found by a newcomer)."""
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "demo", "-w", "-", "--duration", "2", "-q"],
+                            capture_output=True, env=private_tmp(workdir), timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"\x0a\x0d\x0d\x0a")  # a PCAP-NG section header block
+    assert b"Wrote" not in result.stderr and b"wireshark -" not in result.stderr, result.stderr

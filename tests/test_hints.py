@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -156,3 +158,33 @@ def test_extcap_without_arguments_names_every_way_to_use_it(workdir):
     last = result.stderr.splitlines()[-1]
     for option in ("--install", "--uninstall", "--where"):
         assert option in last, last
+
+
+def test_repair_without_permission_says_whose_the_sockets_are(make_lab, workdir):
+    """After a capture was killed, ``repair`` run by a user who may not rename the sockets said only
+    "Permission denied" (found by a newcomer); now it says whose they are, as ``capture`` does."""
+    if os.getuid() != 0:
+        pytest.skip("giving the lab to another user takes root")
+    lab = make_lab("1:0/0 2:0/0\n")
+    killed = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-w",
+                               os.path.join(workdir, "killed.pcapng"), "-q"], cwd=workdir, env=env(),
+                              stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not all(os.path.exists(os.path.join(lab.directory, f"{n}_real")) for n in (1, 2)):
+        assert time.monotonic() < deadline and killed.poll() is None
+        time.sleep(0.05)
+    killed.kill()
+    killed.wait()
+    names = os.listdir(lab.directory)
+    for name in [os.curdir, *names]:
+        os.chown(os.path.join(lab.directory, name), 65534, -1, follow_symlinks=False)  # the lab is nobody's
+    try:
+        result = run("repair", "-d", lab.directory, cwd=workdir, prefix=DROP_PRIVILEGE)
+    finally:
+        for name in [os.curdir, *names]:
+            os.chown(os.path.join(lab.directory, name), 0, -1, follow_symlinks=False)
+    assert result.returncode == 1, result.stderr
+    assert re.fullmatch(rf"pcapng-iou: error: {re.escape(lab.directory)}/\d_real: Permission denied; it belongs "
+                        rf"to nobody: run pcapng-iou repair as nobody, or with sudo\n", result.stderr), result.stderr
+    assert run("repair", "-d", lab.directory, cwd=workdir).returncode == 0  # as the owner: put right
+    assert sorted(os.listdir(lab.directory)) == ["1", "1.lck", "2", "2.lck"]

@@ -272,3 +272,10 @@ def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
             receiver.stop()
     sender.close()
     assert [(a["good"], a["bad"], a["error"]) for a in answers] == [(8, 0, None)] * 5
+
+
+def test_an_instance_whose_program_cannot_run_is_a_lab_error(workdir):
+    """The demo run by a user who may not run the virtual environment's Python ended in a traceback
+    (found by a newcomer): a program that cannot be started is a LabError, which the demo says in one line."""
+    with pytest.raises(LabError, match=r"^instance 100 could not be started: /nonexistent/python: No such file"):
+        LabProcess(os.path.join(workdir, "netio"), 100, runner=("/nonexistent/python",))

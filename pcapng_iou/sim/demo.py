@@ -25,6 +25,7 @@ it by hand; the switch to PPP comes after :data:`LAB_ONLY_SWITCH_S`.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -33,6 +34,7 @@ import threading
 import time
 from typing import Optional
 
+from pcapng_iou import PROG
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell.capture import Capture, CaptureOptions
 from pcapng_iou.sim.lab import Lab
@@ -77,9 +79,21 @@ def run_demo(output: str, duration: Optional[float], quiet: bool = False, interv
     finally:
         lab.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    if status == ExitStatus.OK:
+    if status == ExitStatus.OK and output != "-":  # (what went to standard output is its reader's now)
         print(f"\nWrote {output}. Open it with:\n    wireshark {output}\n    tshark -r {output}", file=sys.stderr)
     return status
+
+
+def this_program() -> str:
+    """How to run this very pcapng-iou from a shell: its name when the shell finds this one under it, else
+    the path of the script beside this Python (a virtual environment not activated), else ``python -m``."""
+    beside = os.path.join(os.path.dirname(sys.executable), PROG)
+    if not os.access(beside, os.X_OK):
+        return f"{shlex.quote(sys.executable)} -m pcapng_iou"
+    found = shutil.which(PROG)
+    if found is not None and os.path.realpath(found) == os.path.realpath(beside):
+        return PROG
+    return shlex.quote(beside)
 
 
 def _run_lab_only(lab: Lab, workdir: str, netio_dir: str, duration: Optional[float]) -> int:
@@ -88,8 +102,8 @@ def _run_lab_only(lab: Lab, workdir: str, netio_dir: str, duration: Optional[flo
     print(f"demo lab running {until}: routers 1 to 4, each in a folder of its own under {workdir}\n"
           f"(R1 and R2 switch their serial link 1/0 from HDLC to PPP after {LAB_ONLY_SWITCH_S:g} s).\n"
           f"Capture it from another terminal:\n"
-          f"    pcapng-iou capture -d {netio_dir}\n"
-          f"or in Wireshark (after pcapng-iou extcap --install): interface \"IOU links\", "
+          f"    {this_program()} capture -d {netio_dir}\n"
+          f"or in Wireshark (after {this_program()} extcap --install): interface \"IOU links\", "
           f"netio directory {netio_dir}", file=sys.stderr, flush=True)
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: done.set())

@@ -56,13 +56,17 @@ class LabProcess:
             else:
                 command[-1:-1] = ["--netmap", os.path.abspath(netmap_path)]
         self.cwd = cwd
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-            cwd=cwd, env=dict(os.environ, PCAPNG_IOU_NETIO_DIR=os.path.abspath(directory)),
-            # A session of its own: Ctrl-C in the terminal (SIGINT to the whole foreground group)
-            # stops the demo or the test, which then stops its instances cleanly; they do not die of it.
-            start_new_session=True, **popen,
-        )
+        try:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                cwd=cwd, env=dict(os.environ, PCAPNG_IOU_NETIO_DIR=os.path.abspath(directory)),
+                # A session of its own: Ctrl-C in the terminal (SIGINT to the whole foreground group)
+                # stops the demo or the test, which then stops its instances cleanly; they do not die of it.
+                start_new_session=True, **popen,
+            )
+        except OSError as err:  # (a Python this user may not run, a folder gone...)
+            raise LabError(f"instance {instance} could not be started: {err.filename or command[0]}: "
+                           f"{err.strerror or err}") from None
         self.pid = self.process.pid
         self.received: list = []  # (src_id, "b/u" src, "b/u" dst, frame bytes)
         self.datagrams: list = []  # whole datagrams, with --report-datagrams
