@@ -153,7 +153,10 @@ def test_demo_in_a_real_terminal_keeps_every_link_and_type_whole(width, workdir,
             time.sleep(0.2)
             screen = _pane(tmux, session)
         assert "EXIT=0" in screen, screen
+        screen = subprocess.run([tmux, "capture-pane", "-p", "-S", "-", "-t", session],  # scrolled lines too
+                                capture_output=True, text=True).stdout
         final = screen[screen.rindex("duration of 10 s reached"):]
+        final = final[:final.index("pcapng-iou: warning:")] if "pcapng-iou: warning:" in final else final
         rows = _rows(final)
         # Serial bays start as Cisco HDLC: the links configured for PPP and Frame Relay are replaced at
         # their first frame (in whichever order those come), the HDLC link when the routers switch.
@@ -262,3 +265,37 @@ def test_a_terminal_held_by_ctrl_s_holds_back_the_dashboard_not_the_lab(make_lab
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
     assert directory_state(lab.directory) == before
     assert len(read_packets(output)) == 40
+
+
+def test_warnings_the_dashboard_cut_are_said_whole_at_the_end(make_lab, workdir, tmux):
+    """The dashboard shows each message on one line of the screen, cut: a warning's "Fix: ..." was never
+    seen whole, not even at the end (found by a newcomer).  Now each warning is said again, whole, after
+    the summary."""
+    lab = make_lab("1:1/0 2:1/0 ppp\n", speak=True, interval=0.1, quiet=True)
+    for number in (1, 2):
+        lab[number].command("encap 1/0 hdlc")  # not what the line says
+    output = os.path.join(workdir, "cut.pcapng")
+    command = " ".join(shlex.quote(a) for a in [
+        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    session = f"pcapng-iou-cut-{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "30",
+                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+    try:
+        deadline = time.monotonic() + 20
+        while "but the frames are" not in _pane(tmux, session):
+            assert time.monotonic() < deadline, _pane(tmux, session)
+            time.sleep(0.2)
+        pid = _capture_pid(output)
+        os.kill(pid, signal.SIGTERM)
+        while "EXIT=" not in _pane(tmux, session):
+            assert time.monotonic() < deadline + 10, _pane(tmux, session)
+            time.sleep(0.2)
+        joined = subprocess.run([tmux, "capture-pane", "-p", "-J", "-S", "-", "-t", session],
+                                capture_output=True, text=True).stdout  # wrapped lines joined again
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    whole = [line for line in joined.splitlines() if line.startswith("pcapng-iou: warning: 1:1/0-2:1/0: ")]
+    assert len(whole) == 1, joined
+    assert whole[0].endswith("Fix: write hdlc on that line (or drop the link type to let the bays decide), "
+                             f"then kill -HUP {pid}"), whole
+    assert joined.index("total") < joined.index(whole[0])  # after the summary

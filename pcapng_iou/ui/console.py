@@ -14,6 +14,8 @@ from pcapng_iou import PROG
 from pcapng_iou.core.status import Event
 from pcapng_iou.ui.background_stream import BackgroundStream
 
+#: At the end, at most this many of the warnings the dashboard cut are said again, whole.
+MAX_WARNINGS_AGAIN = 50
 #: How long, once the capture is over, what it said may take to be written (a terminal held by Ctrl-S).
 FINAL_WRITE_S = 5.0
 
@@ -28,6 +30,8 @@ class Reporter:
         self.dashboard = None
         self.writer: Optional[BackgroundStream] = None
         self._dropped_said = 0
+        #: Warnings the dashboard showed, each cut to one line of the screen: said whole at the end.
+        self._cut_warnings: list = []
 
     @property
     def stream_lost(self) -> bool:
@@ -55,6 +59,8 @@ class Reporter:
                 pass
 
     def event(self, event: Event) -> None:
+        if event.level == "warning" and self.dashboard is not None and not self.quiet:
+            self._cut_warnings.append(event.text)  # the dashboard shows it cut to the screen's width
         if event.level == "error" or not (self.quiet or self.dashboard is not None):
             label = "" if event.level == "info" else f"{event.level}: "
             self._say(f"{PROG}: {label}{event.text}")
@@ -116,4 +122,13 @@ class Reporter:
 
             console = make_console(self.writer)
             self._write(lambda: console.print(summary(capture.status())))
+        self._say_cut_warnings()
         return status
+
+    def _say_cut_warnings(self) -> None:
+        warnings = list(dict.fromkeys(self._cut_warnings))  # each once, in the order they came
+        if len(warnings) > MAX_WARNINGS_AGAIN:
+            self._say(f"{PROG}: {len(warnings) - MAX_WARNINGS_AGAIN} earlier warnings not repeated")
+            warnings = warnings[-MAX_WARNINGS_AGAIN:]
+        for text in warnings:
+            self._say(f"{PROG}: warning: {text}")
