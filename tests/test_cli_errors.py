@@ -286,6 +286,8 @@ def test_bad_netmap_names_file_line_and_column(text, line_number, column, lab, w
     assert match, line
     assert match.group(1) == bad
     assert (int(match.group(2)), int(match.group(3))) == (line_number, column), line
+    if "link type" in line:  # as --linktype's own error does (found by a newcomer)
+        assert line.endswith(", or auto to follow the frames"), line
     assert os.listdir(empty_cwd) == []
     assert_lab_untouched(lab, before)
 

@@ -105,9 +105,10 @@ def test_a_broken_file_in_use_is_an_error_any_other_a_warning(workdir):
     merged, warnings, errors = sources.read_found(list(sources.found), in_use=["good", "was_used"])
     assert merged.files == ["good"] and len(merged.segments) == 1
     assert [str(err) for err in errors] == [
-        "was_used:1:13: unknown link type 'pp' (use a number or one of: ethernet, frame-relay, hdlc, ppp)"]
+        "was_used:1:13: unknown link type 'pp' (use a number or one of: ethernet, frame-relay, hdlc, ppp), "
+        "or auto to follow the frames"]
     assert warnings == ["never_used:1:7: unknown link type 'x' (use a number or one of: ethernet, frame-relay, "
-                        "hdlc, ppp) (NETMAP of a running instance): ignored"]
+                        "hdlc, ppp), or auto to follow the frames (NETMAP of a running instance): ignored"]
     _, warnings, errors = sources.read_found(list(sources.found))      # at the start: nothing is in use yet
     assert errors == [] and len(warnings) == 2
 

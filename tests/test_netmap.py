@@ -219,7 +219,8 @@ def test_error_column_after_comment_on_same_line():
 
 def test_error_line_after_hash_comment_lines():
     assert str(error_of("# a\n# b /* not open\n\n1:0/0 zz")) == (
-        "NETMAP:4:7: unknown link type 'zz' (use a number or one of: ethernet, frame-relay, hdlc, ppp)")
+        "NETMAP:4:7: unknown link type 'zz' (use a number or one of: ethernet, frame-relay, hdlc, ppp), "
+        "or auto to follow the frames")
 
 
 def test_error_column_with_tabs():
@@ -248,10 +249,10 @@ def test_error_with_crlf():
         ("100:0/0 hdlc 101:0/0", "1:9: expected ID:BAY/UNIT, got 'hdlc'"),
         ("100:0/0 101:0/0 hdlc auto", "1:17: expected ID:BAY/UNIT, got 'hdlc'"),
         ("100:0/0 101:0/0 fddi", "1:17: unknown link type 'fddi' (use a number or one of: "
-                                 "ethernet, frame-relay, hdlc, ppp)"),
+                                 "ethernet, frame-relay, hdlc, ppp), or auto to follow the frames"),
         ("100:0/0 101:0/0 65536", "1:17: link type '65536' is out of range 0..65535"),
         ("100:0/0 101:0/0 \u00b2", "1:17: unknown link type '\u00b2' (use a number or one of: "
-                                   "ethernet, frame-relay, hdlc, ppp)"),
+                                   "ethernet, frame-relay, hdlc, ppp), or auto to follow the frames"),
         ("foo", "1:1: expected ID:BAY/UNIT, got 'foo'"),
         ("hdlc", "1:1: a link type needs endpoints before it on the line"),
         ("  104", "1:3: a link type needs endpoints before it on the line"),
@@ -270,7 +271,8 @@ def test_error_with_crlf():
         ("100:0/0 /* never closed", "1:9: comment '/*' is never closed by '*/'"),
         ("1:0/0\n  2:0/0 /* a */ /* b\nc\n", "2:17: comment '/*' is never closed by '*/'"),
         ("/* a\n*/ /* b\n", "2:4: comment '/*' is never closed by '*/'"),
-        ("100:0/0 */", "1:9: unknown link type '*/' (use a number or one of: ethernet, frame-relay, hdlc, ppp)"),
+        ("100:0/0 */", "1:9: unknown link type '*/' (use a number or one of: ethernet, frame-relay, hdlc, ppp), "
+                        "or auto to follow the frames"),
     ],
 )
 def test_errors(text, expected):

@@ -136,7 +136,7 @@ def test_a_new_instance_brings_its_netmap_and_hup_rereads(make_lab, start_captur
     with open(os.path.join(third, "NETMAP"), "w") as handle:
         handle.write("1:0/0 2:0/0\n3:1/0 2:1/0\n")
     lab.instances[3] = LabProcess(lab.directory, 3, os.path.join(third, "NETMAP"), bays=BAYS)
-    assert capture.wait_for(f"instance 3 brought its NETMAP {third}/NETMAP: 1 new lines"), capture.stderr
+    assert capture.wait_for(f"instance 3 brought its NETMAP {third}/NETMAP: 1 new line"), capture.stderr  # (it said "1 new lines")
     lab[3].send("1/0", SLARP[0])
     # An edit to a file in use is read on kill -HUP.
     with open(os.path.join(lab.folder_of(2), "NETMAP"), "a") as handle:
@@ -220,7 +220,8 @@ def test_one_broken_file_in_use_refuses_the_whole_reload(make_lab, start_capture
     capture.process.send_signal(signal.SIGHUP)
     assert capture.wait_for("keeping the previous NETMAP", count=2), capture.stderr
     assert capture.lines[-1].endswith(f"keeping the previous NETMAP: {second}:1:13: unknown link type 'pp' "
-                                      f"(use a number or one of: ethernet, frame-relay, hdlc, ppp)"), capture.stderr
+                                      f"(use a number or one of: ethernet, frame-relay, hdlc, ppp), or auto to "
+                                      f"follow the frames"), capture.stderr
     lab[1].send("0/0", frames.arp_request(MAC_1, "10.0.0.1", "10.0.0.2"))
     assert lab[2].wait_received(1)
     write(second, "1:0/0 2:0/0\n")                                 # both right: the new line comes in
@@ -350,7 +351,7 @@ def test_another_users_instance_without_the_privilege_to_read_its_folder(make_la
     assert len(refused) == 1, capture.stderr
     assert "/cwd of instance 2 (Permission denied: another user's process?" in refused[0]
     assert "left to NETMAP and --linktype, as without discovery" in refused[0]
-    assert f"{lab.folder_of(1)}/NETMAP (1 lines in all)" in capture.stderr
+    assert f"{lab.folder_of(1)}/NETMAP (1 line in all)" in capture.stderr
     capture.process.send_signal(signal.SIGHUP)                         # asked again: said once only
     assert capture.wait_for("NETMAP reloaded"), capture.stderr
     lab[1].send("0/0", frames.arp_request(MAC_1, "10.0.0.1", "10.0.0.2"))

@@ -33,6 +33,7 @@ from typing import Optional
 from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, memory_kb
 from pcapng_iou.bench.options import SoakSettings
+from pcapng_iou.core.words import counted
 from pcapng_iou.bench.part import run_part
 from pcapng_iou.bench.workers import STOP_SIGNALS, BenchError, child_env
 from pcapng_iou.exitstatus import ExitStatus
@@ -277,7 +278,8 @@ class Soak:
         while time.monotonic() < end or number < settings.min_captures:
             number += 1
             left = max(0.0, end - time.monotonic())
-            self.progress(f"soak: capture {number} ({left:.0f} s left, at least {settings.min_captures} captures)")
+            self.progress(f"soak: capture {number} ({left:.0f} s left, "
+                          f"at least {counted(settings.min_captures, 'capture')})")
             self.capture_cycle(number, end if number >= settings.min_captures else float("inf"))
             self.busy_until(time.monotonic() + settings.gap)
         self.progress("soak: stopping the streams and counting")

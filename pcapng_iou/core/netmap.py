@@ -234,7 +234,8 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
                 except linktypes.UnknownLinkType as err:
                     if not words:
                         raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {last_word!r}")
-                    raise NetmapError(filename, number, last_column, str(err)) from None
+                    also = f", or {AUTO} to follow the frames" if str(err).startswith("unknown") else ""
+                    raise NetmapError(filename, number, last_column, f"{err}{also}") from None
             if not words:
                 raise NetmapError(filename, number, last_column, "a link type needs endpoints before it on the line")
         endpoints = []

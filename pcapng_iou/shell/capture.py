@@ -29,6 +29,7 @@ from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
+from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
@@ -178,7 +179,8 @@ class Capture:
         if netmap is not None:
             self.netmap = netmap
         elif path is not None and len(self.netmap):
-            self.say(f"NETMAP {path}: {len(self.netmap)} lines")
+            shown = path if os.sep in path else os.curdir + os.sep + path  # not "NETMAP NETMAP: ..."
+            self.say(f"NETMAP {shown}: {counted(len(self.netmap), 'line')}")
         if netmap is not None or any(layout is not None for layout in bays.values()):
             self.recorder = self._new_recorder(bays)  # (nothing is written yet: built again, not changed)
 

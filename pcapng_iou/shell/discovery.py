@@ -23,6 +23,7 @@ from typing import Iterable, Optional
 from pcapng_iou.core import bays as bays_mod
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
+from pcapng_iou.core.words import counted
 from pcapng_iou.shell import netiodir, netmapfile
 
 PROC = "/proc"
@@ -229,4 +230,5 @@ class NetmapSources:
         if not merged.files:
             return f"no NETMAP in use ({self.nowhere()})"
         lines = len(merged.segments)
-        return f"NETMAP from the instances' working directories: {_files_text(merged.files)} ({lines} lines in all)"
+        return (f"NETMAP from the instances' working directories: {_files_text(merged.files)} "
+                f"({counted(lines, 'line')} in all)")

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Optional
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.core.words import counted
 from pcapng_iou.shell import discovery, netiodir, netmapfile
 
 
@@ -106,7 +107,7 @@ class Learning:
         segments, warnings = self.merged.add(netmap)
         for warning in warnings:
             self._say_once(warning)
-        self.say(f"instance {number} brought its NETMAP {shown}: {len(segments)} new lines", "info")
+        self.say(f"instance {number} brought its NETMAP {shown}: {counted(len(segments), 'new line')}", "info")
         return recorder.extend(segments, f"from the NETMAP of instance {number} at {when}")
 
     # -- kill -HUP -----------------------------------------------------------------

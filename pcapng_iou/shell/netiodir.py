@@ -33,7 +33,9 @@ MAX_SOCKET_PATH = 107
 
 def default_dir() -> str:
     """``/tmp/netio<uid>``, the uid being ``$SUDO_UID`` when set (sudo keeps the user's labs)."""
-    uid = os.environ.get("SUDO_UID") or str(os.getuid())
+    uid = os.environ.get("SUDO_UID", "")
+    if not (uid.isascii() and uid.isdigit()):  # not set, or not a uid (set by hand?): ours
+        uid = str(os.getuid())
     return f"/tmp/netio{uid}"
 
 
