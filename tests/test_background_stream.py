@@ -13,6 +13,17 @@ def _pipe():
     return os.fdopen(reader, "rb"), open(writer, "w", encoding="utf-8")
 
 
+def _read_to_the_end(stream: BackgroundStream, reader, writer) -> bytes:
+    """Read the pipe at last, until ``stream`` has written all it holds and the pipe is closed."""
+    got = []
+    draining = threading.Thread(target=lambda: got.append(reader.read()))
+    draining.start()
+    assert stream.close(10)
+    writer.close()
+    draining.join(10)
+    return got[0]
+
+
 def _wait(condition, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -30,13 +41,7 @@ def test_writes_to_a_pipe_nobody_reads_return_and_are_all_written_once_it_is_rea
         stream.write(line)
         stream.flush()
     assert stream.busy  # the pipe is full and its writer waits, in the thread
-    got = []
-    draining = threading.Thread(target=lambda: got.append(reader.read()))
-    draining.start()
-    assert stream.close(10)
-    writer.close()
-    draining.join(10)
-    assert got[0].decode() == "".join(lines)
+    assert _read_to_the_end(stream, reader, writer).decode() == "".join(lines)
     assert not stream.busy and not stream.lost and stream.dropped == 0
     reader.close()
 
@@ -49,13 +54,7 @@ def test_what_does_not_fit_is_dropped_and_counted():
         stream.flush()
     assert _wait(lambda: stream.dropped > 0)
     assert 800 - 165 <= stream.dropped <= 1000 - 100, stream.dropped
-    got = []
-    draining = threading.Thread(target=lambda: got.append(reader.read()))
-    draining.start()
-    assert stream.close(10)
-    writer.close()
-    draining.join(10)
-    assert len(got[0]) == (1000 - stream.dropped) * 1000
+    assert len(_read_to_the_end(stream, reader, writer)) == (1000 - stream.dropped) * 1000
     reader.close()
 
 

@@ -56,6 +56,28 @@ def _capture_pid(output: str) -> int:
     raise AssertionError("capture process not found")
 
 
+def _capture_in_tmux(tmux, lab, output: str, name: str, width: int, height: int) -> str:
+    """Start the capture of ``lab`` into ``output`` in a tmux session of its own, ``width`` x ``height``,
+    which says EXIT=<status> once it ends; the session's name."""
+    command = " ".join(shlex.quote(a) for a in [
+        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    session = f"pcapng-iou-{name}-{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
+                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+    return session
+
+
+def _wait_for_text(tmux, session: str, text: str, timeout: float = 20.0) -> str:
+    """The screen once ``text`` is on it."""
+    deadline = time.monotonic() + timeout
+    screen = _pane(tmux, session)
+    while text not in screen:
+        assert time.monotonic() < deadline, screen
+        time.sleep(0.1)
+        screen = _pane(tmux, session)
+    return screen
+
+
 def _frames_on(screen: str, link: str) -> int:
     for line in screen.splitlines():
         if link in line:
@@ -66,12 +88,8 @@ def _frames_on(screen: str, link: str) -> int:
 
 def test_live_table_counts_rise_and_sigterm_leaves_the_cursor_visible(make_lab, workdir, tmux):
     lab = make_lab("1:0/0 2:0/0\n1:1/0 2:1/0 hdlc\n", speak=True, interval=0.2, quiet=True)
-    session = f"pcapng-iou-test-{os.getpid()}"
     output = os.path.join(workdir, "tty.pcapng")
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "30",
-                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+    session = _capture_in_tmux(tmux, lab, output, "test", 120, 30)
     try:
         deadline = time.monotonic() + 10
         screen = ""
@@ -231,16 +249,9 @@ def test_a_terminal_held_by_ctrl_s_holds_back_the_dashboard_not_the_lab(make_lab
     lab = make_lab("1:0/0 2:0/0\n")
     before = directory_state(lab.directory)
     output = os.path.join(workdir, "xoff.pcapng")
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
-    session = f"pcapng-iou-xoff-{os.getpid()}"
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+    session = _capture_in_tmux(tmux, lab, output, "xoff", 120, 40)
     try:
-        deadline = time.monotonic() + 20
-        while "1:0/0-2:0/0" not in _pane(tmux, session):
-            assert time.monotonic() < deadline, _pane(tmux, session)
-            time.sleep(0.1)
+        _wait_for_text(tmux, session, "1:0/0-2:0/0")
         pid = _capture_pid(output)
         subprocess.run([tmux, "send-keys", "-t", session, "C-s"], check=True)
         frame = frames.arp_request("aa:bb:cc:00:01:00", "10.0.0.1", "10.0.0.2")
@@ -255,11 +266,7 @@ def test_a_terminal_held_by_ctrl_s_holds_back_the_dashboard_not_the_lab(make_lab
             assert time.monotonic() < deadline, _pane(tmux, session)
             time.sleep(0.2)
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while "EXIT=" not in _pane(tmux, session):
-            assert time.monotonic() < deadline, _pane(tmux, session)
-            time.sleep(0.2)
-        assert "EXIT=0" in _pane(tmux, session)
+        assert "EXIT=0" in _wait_for_text(tmux, session, "EXIT=", timeout=10)
     finally:
         subprocess.run([tmux, "send-keys", "-t", session, "C-q"], capture_output=True)
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
@@ -275,21 +282,12 @@ def test_warnings_the_dashboard_cut_are_said_whole_at_the_end(make_lab, workdir,
     for number in (1, 2):
         lab[number].command("encap 1/0 hdlc")  # not what the line says
     output = os.path.join(workdir, "cut.pcapng")
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
-    session = f"pcapng-iou-cut-{os.getpid()}"
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "30",
-                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+    session = _capture_in_tmux(tmux, lab, output, "cut", 80, 30)
     try:
-        deadline = time.monotonic() + 20
-        while "but the frames are" not in _pane(tmux, session):
-            assert time.monotonic() < deadline, _pane(tmux, session)
-            time.sleep(0.2)
+        _wait_for_text(tmux, session, "but the frames are")
         pid = _capture_pid(output)
         os.kill(pid, signal.SIGTERM)
-        while "EXIT=" not in _pane(tmux, session):
-            assert time.monotonic() < deadline + 10, _pane(tmux, session)
-            time.sleep(0.2)
+        _wait_for_text(tmux, session, "EXIT=", timeout=10)
         joined = subprocess.run([tmux, "capture-pane", "-p", "-J", "-S", "-", "-t", session],
                                 capture_output=True, text=True).stdout  # wrapped lines joined again
     finally:

@@ -21,7 +21,7 @@ def test_read_error_names_display_name(tmp_path):
     with pytest.raises(NetmapError) as info:
         netmapfile.read(str(path), "the-netmap")
     assert str(info.value) == ("the-netmap:2:9: unknown link type 'bad' (use a number or one of: "
-                               "ethernet, frame-relay, hdlc, ppp)")
+                               "ethernet, frame-relay, hdlc, ppp), or auto to follow the frames")
 
 
 def test_read_missing_file(tmp_path):
