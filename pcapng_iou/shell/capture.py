@@ -709,19 +709,19 @@ class Capture:
 
     def _write(self, data: bytes) -> None:
         self._guard_output(self.output.write, data)
-        if (self.output.waiting > 0) is not self._watching_room:
+        if self.output.pipe_full is not self._watching_room:
             self._watch_output()
 
     def _flush(self) -> None:
         self._guard_output(self.output.flush)
-        if (self.output.waiting > 0) is not self._watching_room:
+        if self.output.pipe_full is not self._watching_room:
             self._watch_output()
 
     def _watch_output(self) -> None:
         """A pipe's reader left some of the capture waiting: watch for room in the pipe until it is sent."""
         if self.stop is not None and self.stop.output_failed or self.selector.data_of(self.output.fileno()) is None:
             return
-        self._watching_room = self.output.waiting > 0
+        self._watching_room = self.output.pipe_full
         self.selector.modify(self.output.fileno(), selectors.EVENT_WRITE if self._watching_room else HANG_UP_ONLY)
 
     def _guard_output(self, operation, *args) -> None:

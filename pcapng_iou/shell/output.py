@@ -30,6 +30,8 @@ from pcapng_iou.core.ring import FileSeries
 PIPE_BACKLOG_MAX = 64 << 20
 #: At the end, how long a pipe's reader may take nothing before what still waits for it is dropped.
 PIPE_FINAL_PATIENCE_S = 5.0
+#: Without flushing each frame, a pipe is written once this much waits (or at the next flush).
+PIPE_WRITE_AT = 256 * 1024
 #: Buffers handed to one writev() (Linux takes 1024).
 _WRITEV_BUFFERS = 512
 
@@ -64,6 +66,8 @@ class CaptureFile:
         self._fd = fd
         #: Bytes written to us that a pipe's reader has not taken yet (always 0 for a file).
         self.waiting = 0
+        #: The pipe took less than was there to send, the last time: the event loop waits for room in it.
+        self.pipe_full = False
         #: Bytes a pipe's reader never took: dropped at :meth:`close` after PIPE_FINAL_PATIENCE_S of nothing.
         self.unsent = 0
         self._backlog: collections.deque = collections.deque()
@@ -104,7 +108,7 @@ class CaptureFile:
             self._backlog.append(data)
             self.waiting += len(data)
             self.written += len(data)
-            if self.flush_each:
+            if self.flush_each or self.waiting >= PIPE_WRITE_AT:
                 self._send_backlog()
             else:
                 self._dirty = True
@@ -140,6 +144,7 @@ class CaptureFile:
     def _send_backlog(self) -> None:
         """Write what waits for the pipe's reader, as much as the pipe takes now."""
         backlog = self._backlog
+        self.pipe_full = False
         try:
             while backlog:
                 if len(backlog) == 1:
@@ -152,7 +157,7 @@ class CaptureFile:
                 if sent:
                     backlog[0] = memoryview(backlog[0])[sent:]
         except BlockingIOError:
-            pass
+            self.pipe_full = True
         except OSError as err:
             raise self._error(err) from None
         self._dirty = False
