@@ -563,9 +563,10 @@ class Capture:
 
     def _say_counts(self) -> None:
         status = self.status()
-        self.say(f"{status.frames_recorded} frames recorded ({status.output_bytes} bytes written to "
-                 f"{status.output}), {status.datagrams_relayed} datagrams relayed, {status.undelivered} not "
-                 f"delivered; {len(status.instances_attached)} instances attached, {status.elapsed_s:.0f} s")
+        self.say(f"{counted(status.frames_recorded, 'frame')} recorded ({status.output_bytes} bytes written to "
+                 f"{status.output}), {counted(status.datagrams_relayed, 'datagram')} relayed, {status.undelivered} "
+                 f"not delivered; {counted(len(status.instances_attached), 'instance')} attached, "
+                 f"{status.elapsed_s:.0f} s")
 
     def hurried(self) -> bool:
         """Whether a stop signal came again once the capture was stopping: then it waits for nothing."""

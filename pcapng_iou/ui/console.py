@@ -83,10 +83,9 @@ class Reporter:
     def _tick(self, status) -> None:
         dashboard = self.dashboard
         if dashboard is not None:
-            if self.writer.busy:  # the last redraw is not on the screen yet: no use queueing another
-                dashboard.meter.sample(status.now_ns, status.interfaces)
-                return
-            self._write(lambda: dashboard.update(status))
+            # While the last redraw is not on the screen yet, no use queueing another (the rates go on).
+            draw = not self.writer.busy
+            self._write(lambda: dashboard.update(status, draw))
 
     def run(self, capture) -> int:
         self.writer = BackgroundStream(self.stream)

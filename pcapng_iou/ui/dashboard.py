@@ -89,11 +89,11 @@ class Dashboard:
         live.start()
         self._live = live
 
-    def update(self, status: CaptureStatus) -> None:
-        """Take a rate sample and, when started, redraw for ``status`` at the console's size."""
+    def update(self, status: CaptureStatus, draw: bool = True) -> None:
+        """Take a rate sample and, when started and ``draw``, redraw for ``status`` at the console's size."""
         rates = self.meter.sample(status.now_ns, status.interfaces)
         live = self._live
-        if live is None:
+        if live is None or not draw:
             return
         width, height = self.console.size
         live.update(render(status, rates, width, height), refresh=True)
