@@ -1,6 +1,6 @@
 """Entry point for ``python -m pcapng_iou``."""
 import sys
 
-from pcapng_iou.cli import main
+from pcapng_iou.app.cli import main
 
 sys.exit(main())

@@ -103,7 +103,7 @@ def test_table_shows_every_part(result):
 
 
 def test_bench_is_a_subcommand_with_checked_options():
-    from pcapng_iou.cli import build_parser
+    from pcapng_iou.app.cli import build_parser
 
     args = build_parser().parse_args(["bench", "-s", "64", "-c", "10", "-p", "2", "--skip", "memory,idle"])
     assert (args.size, args.count, args.pairs, args.skip) == (64, 10, 2, [["memory", "idle"]])
@@ -113,9 +113,9 @@ def test_bench_is_a_subcommand_with_checked_options():
 
 
 def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir):
-    from pcapng_iou.bench.options import settings_from
+    from pcapng_iou.app.bench_options import settings_from
     from pcapng_iou.bench.run import Bench
-    from pcapng_iou.cli import build_parser
+    from pcapng_iou.app.cli import build_parser
 
     assert result["settings"]["spin_us"] == 200 and "--spin" not in report.format_table(result)
     bench = Bench(settings_from(build_parser().parse_args(["bench", "--spin", "300"])))
@@ -137,11 +137,11 @@ def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir)
 
 def test_other_commands_do_not_load_the_benchmark():
     # A fresh interpreter: parse a capture command line, then list the bench modules it loaded.
-    probe = ("import sys; from pcapng_iou.cli import build_parser; build_parser().parse_args(['capture', '-q']); "
+    probe = ("import sys; from pcapng_iou.app.cli import build_parser; build_parser().parse_args(['capture', '-q']); "
              "print(sorted(m for m in sys.modules if m.startswith('pcapng_iou.bench')))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['pcapng_iou.bench', 'pcapng_iou.bench.options']"
+    assert result.stdout.strip() == "['pcapng_iou.bench', 'pcapng_iou.bench.settings']"
 
 
 def descendants(pid: int) -> set:

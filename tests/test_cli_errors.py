@@ -140,7 +140,7 @@ def test_no_command_prints_usage_and_fails(empty_cwd):
     assert os.listdir(empty_cwd) == []
 
 
-@pytest.mark.parametrize("module", ["pcapng_iou.sim.instance", "pcapng_iou.bench.run", "pcapng_iou"])
+@pytest.mark.parametrize("module", ["pcapng_iou.sim.instance", "pcapng_iou.app.bench_command", "pcapng_iou"])
 def test_no_program_takes_abbreviations(module, empty_cwd):
     """``--hel`` would be ``--help`` (status 0) if argparse still completed abbreviations."""
     env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)

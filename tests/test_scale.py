@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from pcapng_iou.bench.options import scale_sizes
+from pcapng_iou.app.bench_options import scale_sizes
 from pcapng_iou.bench.scale import ROWS, format_scale, scale_netmap
 from pcapng_iou.core import netmap as netmap_mod
 

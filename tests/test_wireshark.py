@@ -29,7 +29,7 @@ from test_capture_e2e import protocol_frames
 import pcapng_iou
 from pcapng_iou.core import netio
 from pcapng_iou.sim import frames
-from pcapng_iou.ui import extcap
+from pcapng_iou.app import extcap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 TWO_LINKS = "100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n"

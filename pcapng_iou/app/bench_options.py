@@ -1,58 +1,15 @@
-"""The options of ``pcapng-iou bench`` and the settings they make: light, so that
-every other command can list ``bench`` in its help without loading the benchmark."""
+"""The options of ``pcapng-iou bench`` and the settings they make (:mod:`pcapng_iou.bench.settings`):
+light, so that every other command can list ``bench`` in its help without loading the benchmark."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 
-from pcapng_iou.argtypes import positive_int, positive_seconds, spin_microseconds
+from pcapng_iou.app.argtypes import positive_int, positive_seconds, spin_microseconds
+from pcapng_iou.bench.settings import PARTS, SCALE_LINES, SCALE_MAX, Settings, SoakSettings
 from pcapng_iou.core.spin import DEFAULT_SPIN_US
 from pcapng_iou.core import netio
+from pcapng_iou.sim import numbered
 from pcapng_iou.sim.peers import MAX_FRAME, MIN_FRAME
-
-
-PARTS = ("throughput", "latency", "memory", "attach", "idle")
-
-
-@dataclass
-class Settings:
-    size: int = 100
-    count: int = 200_000
-    pairs: int = 1
-    #: Pairs that also flood all at once in each round (their throughput is reported beside): 0 for none.
-    crowd: int = 4
-    pings: int = 10_000
-    repeat: int = 5
-    memory_small: int = 100_000
-    memory_large: int = 1_000_000
-    instances: int = 200
-    links: int = 4
-    idle: float = 3.0
-    skip: tuple = ()
-    #: The capture's ``--spin`` (microseconds; 0: it sleeps at once).
-    spin_us: int = DEFAULT_SPIN_US
-
-    @property
-    def warmup(self) -> int:
-        return min(200, max(10, self.pings // 10))
-
-
-@dataclass
-class SoakSettings:
-    seconds: float
-    streams: int = 4
-    rate: float = 2500.0
-    size: int = 100
-    capture_every: float = 3.0
-    reload_every: float = 0.3
-    churn_every: float = 0.3
-    hogs: int = 0
-    min_captures: int = 3
-
-    @property
-    def gap(self) -> float:
-        """Time between a capture's stop and the next start: traffic flows direct meanwhile."""
-        return min(0.5, self.capture_every / 4)
 
 
 def _frame_size(text: str) -> int:
@@ -127,6 +84,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     spin_us=args.spin)
 
 
+def soak_settings_from(args: argparse.Namespace) -> SoakSettings:
+    """Raises ValueError for what argparse cannot refuse by itself."""
+    if args.hogs < 0:
+        raise ValueError("--hogs must be 0 or more with --soak")
+    if args.size < numbered.MIN_SIZE:
+        raise ValueError(f"--size must be {numbered.MIN_SIZE} or more with --soak")
+    return SoakSettings(args.soak, streams=args.streams, rate=float(args.rate), size=args.size,
+                        capture_every=args.capture_every, reload_every=args.reload_every,
+                        churn_every=args.churn_every, hogs=args.hogs, min_captures=args.min_captures)
+
+
 def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SoakSettings(0)
     group = parser.add_argument_group("soak (--soak SECONDS)")
@@ -146,13 +114,6 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"go on after SECONDS until N captures have run (default {defaults.min_captures})")
     group.add_argument("--churn-every", type=positive_seconds, default=defaults.churn_every, metavar="SECONDS",
                        help=f"an idle instance starts (and one exits) this often (default {defaults.churn_every:g})")
-
-
-#: Lab sizes ``--scale`` measures by default, and NETMAP lines each instance starts.
-SCALE_SIZES = (100, 1000)
-SCALE_LINES = 16
-#: The largest lab: the flooding pair beside it takes the next ids.
-SCALE_MAX = 1020
 
 
 def scale_sizes(text: str) -> tuple:

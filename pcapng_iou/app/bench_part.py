@@ -1,6 +1,6 @@
 """One part of ``pcapng-iou bench`` run from the command line: progress on stderr,
 the signals that stop it turned into a clean stop, failures in one line, the
-result printed as a table or as JSON."""
+result printed as a table or as JSON (used by :mod:`pcapng_iou.app.bench_command`)."""
 from __future__ import annotations
 
 import argparse

@@ -13,12 +13,12 @@ import time
 from typing import Optional
 
 from pcapng_iou import PROG, __version__
-from pcapng_iou.argtypes import (
+from pcapng_iou.app.argtypes import (
     AUTO,
     autostop_option, comment_text, instance_id, link_name, linktype, path_text, positive_int, positive_seconds,
     ring_option, snap_length, spin_microseconds,
 )
-from pcapng_iou.bench.options import add_arguments as add_bench_arguments
+from pcapng_iou.app.bench_options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import linktypes, ring
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run simulated instances in a private netio directory and measure throughput, round-trip "
                     "latency, CPU and memory, first directly, then through the real capture writing a real "
                     "file.  Every datagram is checked byte for byte; any loss fails the run."))
-    # Parsed by pcapng_iou.ui.extcap (see program()); listed here for --help.
+    # Parsed by pcapng_iou.app.extcap (see program()); listed here for --help.
     commands.add_parser("extcap", allow_abbrev=False, add_help=False,
                         help="Wireshark extcap interface: 'extcap --install' lists IOU links in Wireshark")
     for command_parser in commands.choices.values():
@@ -255,7 +255,7 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from pcapng_iou.sim.demo import run_demo as demo
+    from pcapng_iou.app.demo import run_demo as demo
     from pcapng_iou.sim.lab import LabError
 
     try:
@@ -268,7 +268,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from pcapng_iou.bench.run import run
+    from pcapng_iou.app.bench_command import run
 
     return run(args)
 
@@ -276,8 +276,8 @@ def run_bench(args: argparse.Namespace) -> int:
 def program(argv: Optional[list] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["extcap"]:
-        # Wireshark's extcap protocol has its own options: pcapng_iou.ui.extcap parses them.
-        from pcapng_iou.ui import extcap
+        # Wireshark's extcap protocol has its own options: pcapng_iou.app.extcap parses them.
+        from pcapng_iou.app import extcap
 
         return extcap.main(argv[1:])
     parser = build_parser()

@@ -15,7 +15,7 @@ and run each one to learn what it offers, then again to capture:
 into the user's personal extcap folder (see :func:`launcher_text`); it calls
 :func:`main` here with the interpreter pcapng-iou is installed for.
 ``pcapng-iou extcap ...`` on the command line lands here too.  The capture
-itself is the ordinary :class:`~pcapng_iou.capture.Capture`, writing to the
+itself is the ordinary :class:`~pcapng_iou.shell.capture.Capture`, writing to the
 FIFO Wireshark made, flushed after every frame.
 
 Extcaps must not chatter: Wireshark shows whatever they write on stderr as an
@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 from pcapng_iou import PROG as BASE_PROG
 from pcapng_iou import __version__
-from pcapng_iou.argtypes import MAX_SPIN_US, comment_text, spin_microseconds
+from pcapng_iou.app.argtypes import MAX_SPIN_US, comment_text, spin_microseconds
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_SHARE
 from pcapng_iou.core import linkchoice, linktypes
 from pcapng_iou.core import netmap as netmap_mod
@@ -211,7 +211,7 @@ def launcher_text(python: Optional[str] = None) -> str:
         "# Installed by 'pcapng-iou extcap --install'; remove with 'pcapng-iou extcap --uninstall'.\n"
         f'"exec" {_sh_quote(python)} "$0" "$@"\n'
         "import sys\n"
-        "from pcapng_iou.ui.extcap import main\n"
+        "from pcapng_iou.app.extcap import main\n"
         "sys.exit(main())\n"
     )
 

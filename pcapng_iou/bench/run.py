@@ -30,33 +30,26 @@ with ``--strict``: they are for the machine they were set on.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
-from typing import Optional
 
-from pcapng_iou.bench import soak
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
-from pcapng_iou.bench.options import Settings, add_arguments, settings_from
-from pcapng_iou.bench.part import run_part
-from pcapng_iou.bench.report import format_table, summarise
+from pcapng_iou.bench.settings import Settings
+from pcapng_iou.bench.report import summarise
 from pcapng_iou.bench.workers import (
     ECHOER,
     FIRST_RECEIVER,
     FIRST_SENDER,
     PINGER,
     STOP_SIGNALS,
-    BenchError,
     Worker,
     herd_netmap,
     start_workers,
 )
-from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.sim.peers import PeerStream
 
 
@@ -358,40 +351,3 @@ class Bench:
             raise
         self.close()
         return summarise(settings, rounds, memory, herd, self.checks, time.monotonic() - started)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``pcapng-iou bench``: 0 when every check passed (and with --strict every target was met)."""
-    if args.soak:
-        return soak.run(args)
-    if args.scale:
-        from pcapng_iou.bench import scale
-
-        return scale.run(args)
-
-    def work(progress) -> dict:
-        try:
-            settings = settings_from(args)
-        except ValueError as err:
-            raise BenchError(str(err)) from None
-        if max(settings.pairs, settings.crowd) > FIRST_RECEIVER - FIRST_SENDER:
-            raise BenchError(f"at most {FIRST_RECEIVER - FIRST_SENDER} pairs")
-        return Bench(settings, progress).run()
-
-    result = run_part(args, work, format_table)
-    if result is None or not result["ok"]:
-        return ExitStatus.ERROR
-    if args.strict and not all(t["met"] for t in result["targets"]):
-        return ExitStatus.ERROR
-    return ExitStatus.OK
-
-
-def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcapng_iou.bench.run", allow_abbrev=False,
-                                     description="Measure the capture (as 'pcapng-iou bench').")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,7 +21,6 @@ for per-frame costs is linear growth; its square would be quadratic.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import random
@@ -34,8 +33,7 @@ import time
 
 from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, cpu_seconds, memory_kb
-from pcapng_iou.bench.options import SCALE_MAX
-from pcapng_iou.bench.part import run_part
+from pcapng_iou.bench.settings import SCALE_MAX
 from pcapng_iou.bench.workers import (
     BenchError,
     Worker,
@@ -44,7 +42,6 @@ from pcapng_iou.bench.workers import (
 )
 from pcapng_iou.core import netio
 from pcapng_iou.core import netmap as netmap_mod
-from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
 
 SENDER, RECEIVER = SCALE_MAX + 1, SCALE_MAX + 2
@@ -340,9 +337,3 @@ def format_scale(result: dict) -> str:
     lines.append("")
     lines.append("passed" if result["ok"] else "FAILED:\n" + "\n".join(f"  {t}" for t in result["failures"]))
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``pcapng-iou bench --scale``: 0 when every lab size was measured with nothing lost or left behind."""
-    result = run_part(args, lambda progress: run_scale(args.scale, args.scale_lines, progress), format_scale)
-    return ExitStatus.OK if result is not None and result["ok"] else ExitStatus.ERROR

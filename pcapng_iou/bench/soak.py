@@ -19,7 +19,6 @@ the netio directory is as it was.  Any failed check makes the exit status 1.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -32,13 +31,10 @@ from typing import Optional
 
 from pcapng_iou.bench import PROG
 from pcapng_iou.bench.measure import CaptureRun, memory_kb
-from pcapng_iou.bench.options import SoakSettings
+from pcapng_iou.bench.settings import SoakSettings
 from pcapng_iou.core.words import counted
-from pcapng_iou.bench.part import run_part
 from pcapng_iou.bench.workers import STOP_SIGNALS, BenchError, child_env
-from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
-from pcapng_iou.sim import numbered
 from pcapng_iou.sim.lab import LabError, LabProcess, instance_command
 
 FIRST_SENDER, FIRST_RECEIVER = 101, 201
@@ -402,26 +398,3 @@ def format_summary(result: dict) -> str:
         lines.append(f"FAILED ({len(result['failures'])} problems):")
         lines += [f"  {text}" for text in result["failures"][:20]]
     return "\n".join(lines)
-
-
-# -- command line ---------------------------------------------------------------------
-def run(args: argparse.Namespace) -> int:
-    """``pcapng-iou bench --soak``: 0 when every frame arrived exactly once, in order, and all else checked."""
-    if args.hogs < 0 or args.size < numbered.MIN_SIZE:
-        what = "--hogs must be 0 or more" if args.hogs < 0 else f"--size must be {numbered.MIN_SIZE} or more"
-        print(f"{PROG}: error: {what} with --soak", file=sys.stderr)
-        return ExitStatus.USAGE
-    settings = SoakSettings(args.soak, streams=args.streams, rate=float(args.rate), size=args.size,
-                            capture_every=args.capture_every, reload_every=args.reload_every,
-                            churn_every=args.churn_every, hogs=args.hogs, min_captures=args.min_captures)
-
-    def work(progress) -> dict:
-        soak = Soak(settings, progress)
-        try:
-            return soak.run()
-        finally:
-            soak.close()
-
-    result = run_part(args, work, format_summary)
-    return ExitStatus.OK if result is not None and result["ok"] else ExitStatus.ERROR
-
