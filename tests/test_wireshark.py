@@ -509,6 +509,41 @@ def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_
     assert len(rows) == sum(1 for s in sent if s[1] in ("1/0", "1/2"))
 
 
+def test_extcap_capture_takes_the_netmap_its_dialog_offers(make_lab, tshark, workdir):
+    """Started where a ./NETMAP is, with no NETMAP set in the dialog: the dialog offered ./NETMAP's links,
+    and the capture must record them as that file says.  It ignored the file (found by a review): the lab's
+    own NETMAP, naming no link types, made its link 1/0 Ethernet, as its bays (-e 2) are."""
+    env, _ = install_extcap(tshark, workdir)
+    lab = make_lab("100:0/0 101:0/0\n100:1/0 101:1/0\n")
+    here = os.path.join(workdir, "here")
+    os.mkdir(here)
+    with open(os.path.join(here, "NETMAP"), "w") as handle:
+        handle.write("100:0/0 101:0/0\n100:1/0 101:1/0 hdlc\n")
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "extcap", "--extcap-config", "--extcap-interface",
+                             "iou", "--netio-dir", lab.directory], capture_output=True, text=True, env=env,
+                            cwd=here, timeout=60, stdin=subprocess.DEVNULL)
+    shown = [_fields(line)["display"] for line in result.stdout.splitlines() if line.startswith("value ")]
+    assert shown[1] == "100:1/0-101:1/0 (hdlc, NETMAP line 2)", result.stdout + result.stderr
+
+    output = os.path.join(workdir, "here.pcapng")
+    run = subprocess.Popen([tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{lab.directory}", "-a", "duration:6",
+                            "-w", output], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, cwd=here)
+    try:
+        real = [os.path.join(lab.directory, f"{n}_real") for n in (100, 101)]
+        assert wait_until(lambda: all(os.path.exists(p) for p in real), 15), os.listdir(lab.directory)
+        assert lab[100].send("1/0", frames.slarp_keepalive(1, 0)) == 1
+        assert lab[101].wait_received(1)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, err
+    rows = tshark_rows(tshark, output, "frame.interface_name", "frame.protocols")
+    assert [(name, protocols.split(":")[-1]) for name, protocols in rows] == [("100:1/0-101:1/0", "slarp")], rows
+
+
 @pytest.mark.parametrize("case", ["missing directory", "no permission", "NETMAP that does not parse",
                                   "NETMAP that cannot be read"])
 def test_wireshark_is_told_why_the_capture_cannot_start(case, tshark, workdir):

@@ -19,11 +19,10 @@ from pcapng_iou.app.argtypes import (
     ring_option, snap_length, spin_microseconds,
 )
 from pcapng_iou.app.bench_options import add_arguments as add_bench_arguments
-from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import linktypes, ring
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile
+from pcapng_iou.shell import netiodir
 
 
 #: How long ``pcapng-iou demo`` runs when not told.
@@ -168,39 +167,12 @@ def check_capture_args(args: argparse.Namespace) -> None:
         args.command_parser.error(str(err))
 
 
-def run_capture(args: argparse.Namespace) -> int:
+def capture_settings(args: argparse.Namespace) -> dict:
+    """The fields of CaptureOptions that ``capture``'s options set, beside the directory, file and NETMAP."""
     from pcapng_iou.core.selection import LinkSelection
-    from pcapng_iou.shell.capture import Capture, CaptureOptions
-    from pcapng_iou.ui.console import Reporter
 
-    if args.write == "-" and sys.stdout.isatty():
-        _error("refusing to write the capture (binary) to a terminal: redirect standard output to a file, "
-               "or pipe it, as in: -w - | wireshark -k -i -")
-        return ExitStatus.USAGE
-    netmap_path = args.netmap
-    if netmap_path is None and os.path.isfile("NETMAP"):
-        netmap_path = "NETMAP"
-    try:
-        # A -n file that is not there yet is read on kill -HUP; one that does not parse is refused now.
-        netmap = netmapfile.read(netmap_path) if netmap_path and os.path.exists(netmap_path) else None
-    except netmap_mod.NetmapError as err:
-        _error(str(err))
-        return ExitStatus.USAGE
-    if args.linktype not in (None, AUTO) and args.linktype not in linktypes.NAMES:
-        _warn(f"--linktype {args.linktype}: not a link type IOU frames come in "
-              f"({', '.join(f'{name} {number}' for number, name in sorted(linktypes.NAMES.items()))}); "
-              "recorded as asked, but Wireshark will decode them as that")
-    output = args.write or default_output_name()
-    for netmap_file in dict.fromkeys(filter(None, (netmap_path, "NETMAP"))):  # -n first, in a stable order
-        if netiodir.same_file(output, netmap_file):
-            _error(f"-w {output}: that file is the NETMAP in use ({netmap_file}); write the capture elsewhere")
-            return ExitStatus.USAGE
     limits = args.file_limits
-    options = CaptureOptions(
-        netio_dir=args.netio_dir or netiodir.default_dir(),
-        output=output,
-        netmap_path=netmap_path,
-        netmap_here="NETMAP",
+    return dict(
         flush_each=args.flush or args.write == "-",
         count=_smallest(args.count, limits.stop_packets),
         duration=_smallest(args.duration, limits.stop_seconds),
@@ -214,6 +186,28 @@ def run_capture(args: argparse.Namespace) -> int:
         limits=limits,
         spin_us=args.spin,
     )
+
+
+def run_capture(args: argparse.Namespace) -> int:
+    from pcapng_iou.app.capture_setup import SetupError, capture_setup
+    from pcapng_iou.shell.capture import Capture
+    from pcapng_iou.ui.console import Reporter
+
+    if args.write == "-" and sys.stdout.isatty():
+        _error("refusing to write the capture (binary) to a terminal: redirect standard output to a file, "
+               "or pipe it, as in: -w - | wireshark -k -i -")
+        return ExitStatus.USAGE
+    try:
+        # A -n file that is not there yet is read on kill -HUP; one that does not parse is refused now.
+        options, netmap = capture_setup(args.write or default_output_name(), args.netio_dir, args.netmap,
+                                        netmap_may_come_later=True, **capture_settings(args))
+    except SetupError as err:
+        _error(str(err))
+        return err.status
+    if args.linktype not in (None, AUTO) and args.linktype not in linktypes.NAMES:
+        _warn(f"--linktype {args.linktype}: not a link type IOU frames come in "
+              f"({', '.join(f'{name} {number}' for number, name in sorted(linktypes.NAMES.items()))}); "
+              "recorded as asked, but Wireshark will decode them as that")
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
     return reporter.run(capture)

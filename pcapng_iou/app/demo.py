@@ -35,8 +35,9 @@ import time
 from typing import Optional
 
 from pcapng_iou import PROG
+from pcapng_iou.app.capture_setup import capture_setup
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell.capture import Capture, CaptureOptions
+from pcapng_iou.shell.capture import Capture
 from pcapng_iou.sim.lab import Lab
 from pcapng_iou.ui.console import Reporter
 
@@ -69,8 +70,9 @@ def run_demo(output: str, duration: Optional[float], quiet: bool = False, interv
             lab[number].command(f"encap {interface} {encapsulation}")
         if lab_only:
             return _run_lab_only(lab, workdir, netio_dir, duration)
-        options = CaptureOptions(netio_dir=netio_dir, output=output, duration=duration, wait_for_dir=False)
-        capture = Capture(options)
+        # Not ./NETMAP, wherever the demo is started: the capture finds the lab's own, as on a stock lab.
+        options, netmap = capture_setup(output, netio_dir, look_here=False, duration=duration, wait_for_dir=False)
+        capture = Capture(options, netmap=netmap)
         switch = threading.Timer(duration / 2, _switch_to_ppp, (lab,))
         switch.daemon = True
         switch.start()

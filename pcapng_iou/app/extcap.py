@@ -130,9 +130,10 @@ def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> tuple
     instances (their working directories, as a capture finds them).  Wireshark
     asks for the dialog without passing the values set in it.
     """
+    from pcapng_iou.app.capture_setup import netmap_to_use
     from pcapng_iou.shell.learning import Learning
 
-    path = path or ("NETMAP" if os.path.isfile("NETMAP") else None)
+    path = netmap_to_use(path)
     directory = netio_dir or netiodir.default_dir()
     try:
         numbers = sorted(n for n in map(netiodir.instance_id, os.listdir(directory)) if n is not None)
@@ -290,8 +291,11 @@ def parse_links(text: Optional[str]) -> LinkSelection:
 
 
 def _capture_options(args: argparse.Namespace):
-    """CaptureOptions and the parsed NETMAP from the extcap arguments; ExtcapError when they are wrong."""
-    from pcapng_iou.shell.capture import CaptureOptions
+    """CaptureOptions and the parsed NETMAP from the extcap arguments; ExtcapError when they are wrong.
+
+    The NETMAP is the one the options dialog offered the links of: ``--netmap``, else ./NETMAP, else
+    the running instances' own (:mod:`pcapng_iou.app.capture_setup`, as ``pcapng-iou capture``)."""
+    from pcapng_iou.app.capture_setup import SetupError, capture_setup
 
     if args.extcap_interface not in (None, INTERFACE):
         raise ExtcapError(f"unknown interface {args.extcap_interface!r}; this extcap offers {INTERFACE!r}")
@@ -306,25 +310,20 @@ def _capture_options(args: argparse.Namespace):
         comment_text(args.comment or "")
     except argparse.ArgumentTypeError as err:
         raise ExtcapError(f"--comment: {err}") from None
-    netmap_path = args.netmap or None
     try:
-        netmap = netmapfile.read(netmap_path) if netmap_path else None
-    except netmap_mod.NetmapError as err:
+        return capture_setup(
+            args.fifo, args.netio_dir, args.netmap or None,
+            flush_each=args.flush,
+            instances=instances,
+            comment=args.comment,
+            links=parse_links(args.link),
+            spin_us=spin_us,
+            # Wireshark shows our error in a dialog only if we stop: a directory that is not there is an error
+            # here, not something to wait for, behind a capture that seems to run.
+            wait_for_dir=False,
+        )
+    except SetupError as err:
         raise ExtcapError(str(err)) from None
-    options = CaptureOptions(
-        netio_dir=args.netio_dir or netiodir.default_dir(),
-        output=args.fifo,
-        netmap_path=netmap_path,
-        flush_each=args.flush,
-        instances=instances,
-        comment=args.comment,
-        links=parse_links(args.link),
-        spin_us=spin_us,
-        # Wireshark shows our error in a dialog only if we stop: a directory that is not there is an error
-        # here, not something to wait for, behind a capture that seems to run.
-        wait_for_dir=False,
-    )
-    return options, netmap
 
 
 def _release_fifo(path: str, timeout: float = 2.0) -> None:
