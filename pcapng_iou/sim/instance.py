@@ -71,7 +71,7 @@ if not __package__:
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netmapfile
+from pcapng_iou.sim import netmap_reader
 from pcapng_iou.sim.numbered import Tally, numbered_frame
 from pcapng_iou.sim.streams import Stream, flood
 
@@ -255,14 +255,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_netmap(args: argparse.Namespace) -> netmap_mod.Netmap:
-    """NETMAP as IOU finds it: in the working directory (no file, no links), unless ``-N``."""
+    """NETMAP as IOU finds it: in the working directory (no file, no links), unless ``-N``; read by the
+    simulated instance's own reader (:mod:`pcapng_iou.sim.netmap_reader`), not the capture's parser."""
     if args.ignore_netmap:
         return netmap_mod.Netmap()
     if args.netmap:
-        return netmapfile.read(args.netmap)
-    if not os.path.exists("NETMAP"):
-        return netmap_mod.Netmap()
-    return netmapfile.read("NETMAP", os.path.join(os.getcwd(), "NETMAP"))
+        return netmap_reader.read_file(args.netmap)
+    return netmap_reader.read_working_directory_netmap()
 
 
 def _idle(args, reader: socket.socket, stop_signals: list, report) -> int:
