@@ -69,10 +69,14 @@ def test_a_process_that_is_not_iou_tells_no_bays(netio_dir, process_in_folder):
 
 
 def test_lock_files_that_hold_no_pid(netio_dir):
-    for number, text in ((1, ""), (2, "abc\n"), (3, "12 13\n"), (4, "0\n"), (5, "9" * 80), (6, "-5\n")):
+    for number, text in ((1, ""), (2, "abc\n"), (3, "12 13\n"), (4, "0\n"), (6, "-5\n")):
         write_lock(netio_dir, number, text)
         facts = discovery.probe(netio_dir, number)
         assert facts.problems == [f"instance {number}: its lock file {netio_dir}/{number}.lck holds no pid"]
+    write_lock(netio_dir, 5, "9" * 80)
+    assert discovery.probe(netio_dir, 5).problems == [
+        f"instance 5: its lock file {netio_dir}/5.lck is 80 bytes, more than the 64 bytes such a file may hold: "
+        f"not read"]
     facts = discovery.probe(netio_dir, 9)
     assert facts.problems == [f"instance 9: cannot read its lock file {netio_dir}/9.lck (No such file or directory)"]
 

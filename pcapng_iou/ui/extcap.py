@@ -314,6 +314,7 @@ def _capture_options(args: argparse.Namespace):
     options = CaptureOptions(
         netio_dir=args.netio_dir or netiodir.default_dir(),
         output=args.fifo,
+        output_any_kind=True,  # Wireshark's FIFO
         netmap_path=netmap_path,
         flush_each=args.flush,
         instances=instances,
