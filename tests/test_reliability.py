@@ -97,10 +97,12 @@ def start_lab_with_sink(make_lab):
 
 # == Writing the file fails =====================================================================
 @pytest.mark.parametrize("flush", [False, True], ids=["buffered", "flush-each"])
-def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_capture):
+def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_capture, small_filesystem):
     lab = make_lab(NETMAP)
     before = directory_state(lab.directory)
-    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "/dev/full", *(["-f"] if flush else []))
+    _fill(small_filesystem)
+    output = os.path.join(small_filesystem, "cap.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, *(["-f"] if flush else []))
     if flush:
         # The very first write fails: the lab is never touched.
         assert capture.wait(15) == 1, capture.stderr
@@ -111,12 +113,27 @@ def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_captu
         lab[100].send("0/0", numbered(1))
         assert lab[101].wait_received(1)
         assert capture.wait(15) == 1, capture.stderr
-    assert error_lines(capture) == ["pcapng-iou: error: cannot write /dev/full: No space left on device"], \
+    assert error_lines(capture) == [f"pcapng-iou: error: cannot write {output}: No space left on device"], \
         capture.stderr
     assert directory_state(lab.directory) == before
     lab[100].send("0/0", numbered(2))
     assert lab[101].wait_received(2 if not flush else 1)
     assert lab[101].frames_from(100)[-1] == numbered(2)
+
+
+def _fill(folder: str) -> None:
+    """Fill the filesystem of ``folder`` to the last byte (a capture file made there takes nothing)."""
+    with open(os.path.join(folder, "filler"), "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+        try:
+            while True:
+                handle.write(b"\0")
+        except OSError:
+            pass
 
 
 class _FileSizeLimit:

@@ -5,10 +5,15 @@ not a regular file, or holds more than 1 MiB, is refused without waiting.
 """
 from __future__ import annotations
 
+import codecs
 from typing import Optional
 
 from pcapng_iou.core.netmap import Netmap, NetmapError, parse
 from pcapng_iou.shell.labfiles import NETMAP_LIMIT, LabFileError, LabFileRefused, read_lab_file
+
+# The codec's module is loaded now: a NETMAP may be read while acting as a lab's owner, who may not
+# be allowed to read Python's own files (an install under /root), and a codec is imported when first used.
+codecs.lookup("utf-8-sig")
 
 
 def read(path: str, display_name: Optional[str] = None) -> Netmap:
