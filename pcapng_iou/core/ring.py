@@ -192,6 +192,8 @@ class FileSeries:
         self.limits = limits
         self.opened = 0
         self._kept: deque = deque()
+        #: A name found taken was said (once: a capture beside another of the same name meets it often).
+        self.taken_said = False
 
     def next_file(self, when: time.struct_time) -> tuple[str, list]:
         """Name of the next file, and the older files to delete before opening it (oldest first)."""

@@ -227,6 +227,9 @@ def open_next_file(series: FileSeries, flush_each: bool = False, group_read: boo
             raise OutputError(f"cannot write {candidate}: {err.strerror}") from None
         if candidate != name:
             series.renamed_last(candidate)
-            problems.append(f"{name} exists (another capture's?): writing {candidate} instead")
+            if not series.taken_said:
+                series.taken_said = True
+                problems.append(f"{name} exists (another capture's?): writing {candidate} instead "
+                                f"(and so on for the next files whose name is taken)")
         return CaptureFile(candidate, flush_each, fd=fd), problems
     raise OutputError(f"cannot write {name}: that name and the next {FREE_NAME_ATTEMPTS - 1} are taken")
