@@ -1,7 +1,7 @@
 """Creating a capture file: for its user's eyes only, never through a link, never someone else's file.
 
 Captured traffic is private: a new file is created ``0600`` (``0640`` with
-``-g``, the group may read it), as dumpcap does, whatever the umask allows.
+``-g``, the group may read it), as dumpcap does (a umask can only narrow it).
 Under ``sudo`` it is given to the user who ran sudo (``SUDO_UID``/``SUDO_GID``)
 through its descriptor (``fchown``, never by name: the name may have been
 swapped by then), so that they open it without sudo.
