@@ -69,6 +69,20 @@ def test_a_huge_sparse_netmap_is_refused_without_stalling_the_relay(lab, workdir
     assert capture.stop() == 0, capture.stderr
 
 
+def test_a_huge_netmap_found_at_the_start_is_one_warning(lab, workdir, elsewhere, start_capture):
+    netmap = os.path.join(lab.folder_of(2), "NETMAP")
+    run_as_owner("truncate", "-s", "64M", netmap)
+    capture, _ = started(start_capture, lab, workdir, elsewhere)
+    peak = peak_rss_mib(capture.process.pid)
+    print(f"\nsparse 64 MB NETMAP at the start: capture's peak RSS {peak:.1f} MiB")
+    assert (f"pcapng-iou: warning: {netmap}: 64.0 MiB, more than the 1,048,576 bytes such a file may hold: "
+            f"not read (NETMAP of a running instance): ignored") in capture.lines, capture.stderr
+    assert peak < 300
+    lab[1].send("0/0", frames.arp_request("aa:bb:cc:00:01:00", "10.0.0.1", "10.0.0.2"))
+    assert lab[2].wait_received(1), capture.stderr
+    assert capture.stop() == 0, capture.stderr
+
+
 def test_a_fifo_netmap_and_kill_hup_block_nothing(lab, workdir, elsewhere, start_capture):
     before = directory_state(lab.directory)
     capture, _ = started(start_capture, lab, workdir, elsewhere)
