@@ -128,3 +128,19 @@ def test_sources_say_where_they_looked(workdir):
     nowhere = discovery.NetmapSources(None).nowhere()
     assert nowhere == "looked in the working directories of running instances (none yet)"
     assert discovery.NetmapSources("/lab/NETMAP").describe() == "/lab/NETMAP"
+
+
+def test_a_command_line_of_megabytes_is_not_read(netio_dir):
+    """Its owner may give an instance's process any command line: more than 64 KiB is refused unread."""
+    words = ["x" * 100_000] * 20                                     # 2 MB of arguments
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", *words],
+                               stdin=subprocess.PIPE)
+    try:
+        write_lock(netio_dir, 7, f"{process.pid}\n")
+        facts = discovery.probe(netio_dir, 7)
+    finally:
+        process.stdin.close()
+        process.wait()
+    assert facts.argv is None
+    assert facts.problems == [f"instance 7: cannot read /proc/{process.pid}/cmdline (more than the 65,536 bytes "
+                              f"an IOU command line may hold: not read)"]

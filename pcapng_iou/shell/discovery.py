@@ -30,6 +30,8 @@ PROC = "/proc"
 NETMAP_NAME = "NETMAP"
 #: A lock file is one pid and a newline: anything longer is not an IOU lock file.
 MAX_LOCK_BYTES = labfiles.LOCK_LIMIT
+#: An IOU command line is a few hundred bytes; its owner could make one of megabytes.
+MAX_COMMAND_LINE_BYTES = 64 * 1024
 #: Files named in one message before "and N more".
 MAX_FILES_SHOWN = 4
 
@@ -125,8 +127,7 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
     base = os.path.join(proc, str(facts.pid))
     facts.started = process_start(facts.pid, proc)
     try:
-        with open(os.path.join(base, "cmdline"), "rb") as handle:
-            raw = handle.read()
+        raw = _read_command_line(os.path.join(base, "cmdline"))
         words = raw.split(b"\0")
         if words[-1] == b"":
             words.pop()  # the NUL that ends the last word
@@ -137,6 +138,16 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
     if want_cwd:
         _read_cwd(facts, base)
     return facts
+
+
+def _read_command_line(path: str) -> bytes:
+    # (Not through labfiles: /proc/<pid>/cmdline reads as empty when opened with O_NONBLOCK.)
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_COMMAND_LINE_BYTES + 1)
+    if len(raw) > MAX_COMMAND_LINE_BYTES:
+        raise labfiles.LabFileRefused(errno.EFBIG, f"more than the {MAX_COMMAND_LINE_BYTES:,} bytes an IOU "
+                                                   f"command line may hold: not read")
+    return raw
 
 
 def _owned_by(facts: InstanceFacts, owner_uid: int, proc: str) -> bool:
