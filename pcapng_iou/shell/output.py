@@ -2,8 +2,8 @@
 
 Created private to the user who asked for it, never through a symlink, never
 over a FIFO or device, a ring buffer's files never over another capture's
-(:mod:`pcapng_iou.shell.outputfiles`); flushed either after every frame or at least once a second by
-the event loop.  Any write error becomes one :class:`OutputError` that names
+(:mod:`pcapng_iou.shell.outputfiles`); flushed either after every frame or at
+least once a second by the event loop.  Any write error becomes one :class:`OutputError` that names
 the file, so the capture can stop cleanly and say why.
 
 A pipe, FIFO or socket (``-w -`` into Wireshark, the extcap's FIFO) is
