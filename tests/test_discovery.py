@@ -69,10 +69,14 @@ def test_a_process_that_is_not_iou_tells_no_bays(netio_dir, process_in_folder):
 
 
 def test_lock_files_that_hold_no_pid(netio_dir):
-    for number, text in ((1, ""), (2, "abc\n"), (3, "12 13\n"), (4, "0\n"), (5, "9" * 80), (6, "-5\n")):
+    for number, text in ((1, ""), (2, "abc\n"), (3, "12 13\n"), (4, "0\n"), (6, "-5\n")):
         write_lock(netio_dir, number, text)
         facts = discovery.probe(netio_dir, number)
         assert facts.problems == [f"instance {number}: its lock file {netio_dir}/{number}.lck holds no pid"]
+    write_lock(netio_dir, 5, "9" * 80)
+    assert discovery.probe(netio_dir, 5).problems == [
+        f"instance 5: its lock file {netio_dir}/5.lck is 80 bytes, more than the 64 bytes such a file may hold: "
+        f"not read"]
     facts = discovery.probe(netio_dir, 9)
     assert facts.problems == [f"instance 9: cannot read its lock file {netio_dir}/9.lck (No such file or directory)"]
 
@@ -124,3 +128,19 @@ def test_sources_say_where_they_looked(workdir):
     nowhere = discovery.NetmapSources(None).nowhere()
     assert nowhere == "looked in the working directories of running instances (none yet)"
     assert discovery.NetmapSources("/lab/NETMAP").describe() == "/lab/NETMAP"
+
+
+def test_a_command_line_of_megabytes_is_not_read(netio_dir):
+    """Its owner may give an instance's process any command line: more than 64 KiB is refused unread."""
+    words = ["x" * 100_000] * 20                                     # 2 MB of arguments
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", *words],
+                               stdin=subprocess.PIPE)
+    try:
+        write_lock(netio_dir, 7, f"{process.pid}\n")
+        facts = discovery.probe(netio_dir, 7)
+    finally:
+        process.stdin.close()
+        process.wait()
+    assert facts.argv is None
+    assert facts.problems == [f"instance 7: cannot read /proc/{process.pid}/cmdline (more than the 65,536 bytes "
+                              f"an IOU command line may hold: not read)"]

@@ -40,7 +40,7 @@ def test_read_missing_file_display_name(tmp_path):
 def test_read_directory(tmp_path):
     with pytest.raises(NetmapError) as info:
         netmapfile.read(str(tmp_path))
-    assert str(info.value) == f"{tmp_path}: cannot read: Is a directory"
+    assert str(info.value) == f"{tmp_path}: a directory, not a regular file: not read"
 
 
 def test_a_file_with_a_byte_order_mark_reads(tmp_path):

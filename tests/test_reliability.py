@@ -97,10 +97,12 @@ def start_lab_with_sink(make_lab):
 
 # == Writing the file fails =====================================================================
 @pytest.mark.parametrize("flush", [False, True], ids=["buffered", "flush-each"])
-def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_capture):
+def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_capture, small_filesystem):
     lab = make_lab(NETMAP)
     before = directory_state(lab.directory)
-    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", "/dev/full", *(["-f"] if flush else []))
+    _fill(small_filesystem)
+    output = os.path.join(small_filesystem, "cap.pcapng")
+    capture = start_capture("-d", lab.directory, "-n", lab.netmap_path, "-w", output, *(["-f"] if flush else []))
     if flush:
         # The very first write fails: the lab is never touched.
         assert capture.wait(15) == 1, capture.stderr
@@ -111,12 +113,27 @@ def test_disk_full_gives_the_sockets_back_and_fails(flush, make_lab, start_captu
         lab[100].send("0/0", numbered(1))
         assert lab[101].wait_received(1)
         assert capture.wait(15) == 1, capture.stderr
-    assert error_lines(capture) == ["pcapng-iou: error: cannot write /dev/full: No space left on device"], \
+    assert error_lines(capture) == [f"pcapng-iou: error: cannot write {output}: No space left on device"], \
         capture.stderr
     assert directory_state(lab.directory) == before
     lab[100].send("0/0", numbered(2))
     assert lab[101].wait_received(2 if not flush else 1)
     assert lab[101].frames_from(100)[-1] == numbered(2)
+
+
+def _fill(folder: str) -> None:
+    """Fill the filesystem of ``folder`` to the last byte (a capture file made there takes nothing)."""
+    with open(os.path.join(folder, "filler"), "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+        try:
+            while True:
+                handle.write(b"\0")
+        except OSError:
+            pass
 
 
 class _FileSizeLimit:
@@ -442,7 +459,7 @@ def test_root_on_another_users_netio_dir(start_capture):
         assert second.send_raw(100, struct.pack(">HHBBBB", 100, 101, 0, 0, 1, 0) + numbered(2))
         assert first.wait_received(1) and second.wait_received(1)
         assert capture.stop() == 0
-        assert stat.S_IMODE(os.stat(output).st_mode) == 0o644
+        assert stat.S_IMODE(os.stat(output).st_mode) == 0o600  # captured traffic is private (issue 24)
         assert [p[1] for p in read_packets(output)] == [numbered(1), numbered(2)]
         assert directory_state(netio_dir) == before
         assert first.send_raw(101, struct.pack(">HHBBBB", 101, 100, 0, 0, 1, 0) + numbered(3))
@@ -453,13 +470,16 @@ def test_root_on_another_users_netio_dir(start_capture):
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
-def test_output_file_takes_the_users_umask(umask, mode, make_lab, start_capture, workdir):
+@pytest.mark.parametrize("umask, group_read, mode", [(0o022, False, 0o600), (0o000, False, 0o600),
+                                                     (0o022, True, 0o640), (0o077, True, 0o600)])
+def test_output_file_is_private_whatever_the_umask(umask, group_read, mode, make_lab, start_capture, workdir):
+    """0600 as dumpcap (it was 0644 under umask 022: anyone read the traffic); -g lets the group read; a umask
+    can only narrow it."""
     lab = make_lab("100:0/0 101:0/0\n")
     output = os.path.join(workdir, "u.pcapng")
     saved = os.umask(umask)
     try:
-        capture = start_capture("-d", lab.directory, "-w", output)
+        capture = start_capture("-d", lab.directory, "-w", output, *(["-g"] if group_read else []))
     finally:
         os.umask(saved)
     assert capture.wait_for("attached", count=2), capture.stderr

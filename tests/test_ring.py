@@ -154,3 +154,17 @@ def test_description():
         "a new file every 64 kB, keeping the newest 3"
     assert FileLimits(ring=True, file_bytes=KB, file_seconds=2.5, stop_after_files=4).describe() == \
         "a new file every 1 kB or 2.5 s, keeping them all, stopping after 4 files"
+
+
+def test_a_taken_ring_name_gives_the_next_free_one_and_the_series_deletes_that():
+    from pcapng_iou.core.ring import free_name
+
+    name = "/caps/lab_00001_20250102030405.pcapng"
+    assert [free_name(name, n) for n in (1, 2, 3)] == [
+        name, "/caps/lab_00001_20250102030405-2.pcapng", "/caps/lab_00001_20250102030405-3.pcapng"]
+    assert free_name("lab_00001_20250102030405", 2) == "lab_00001_20250102030405-2"
+    series = FileSeries("lab.pcapng", file_limits([("filesize", 1), ("files", 1)], [], to_stdout=False))
+    first, _ = series.next_file(WHEN)
+    series.renamed_last(free_name(first, 2))
+    _, delete = series.next_file(WHEN)
+    assert delete == [free_name(first, 2)]

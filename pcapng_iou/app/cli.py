@@ -56,6 +56,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "present, else the NETMAP files in the working directories of the running instances)")
     parser.add_argument("-f", "--flush", action="store_true",
                         help="flush the file after every frame (default: at least once a second)")
+    parser.add_argument("-g", "--group-read", action="store_true",
+                        help="let the capture files' group read them (mode 0640; default 0600, as dumpcap)")
     parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
     parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
@@ -185,6 +187,7 @@ def capture_settings(args: argparse.Namespace) -> dict:
         links=LinkSelection(args.link),
         limits=limits,
         spin_us=args.spin,
+        group_read=args.group_read,
     )
 
 

@@ -313,6 +313,7 @@ def _capture_options(args: argparse.Namespace):
     try:
         return capture_setup(
             args.fifo, args.netio_dir, args.netmap or None,
+            output_any_kind=True,  # Wireshark's FIFO
             flush_each=args.flush,
             instances=instances,
             comment=args.comment,

@@ -5,6 +5,8 @@ speaks numbers.  This module converts between the two and nothing else.
 """
 from __future__ import annotations
 
+from pcapng_iou.core.words import excerpt
+
 ETHERNET = 1
 PPP = 9
 PPP_SERIAL = 50
@@ -58,9 +60,9 @@ def parse(word: str) -> int:
         significant = lowered.lstrip("0") or "0"
         if len(significant) <= 5 and int(significant) <= MAX_LINKTYPE:
             return int(significant)
-        raise UnknownLinkType(f"link type {word!r} is out of range 0..{MAX_LINKTYPE}")
+        raise UnknownLinkType(f"link type {excerpt(word)} is out of range 0..{MAX_LINKTYPE}")
     known = ", ".join(sorted(set(NAMES.values()) - {"ppp-raw"}))
-    raise UnknownLinkType(f"unknown link type {word!r} (use a number or one of: {known})")
+    raise UnknownLinkType(f"unknown link type {excerpt(word)} (use a number or one of: {known})")
 
 
 def name(number: int) -> str:

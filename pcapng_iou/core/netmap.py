@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core.words import excerpt
 
 AUTO = "auto"
 
@@ -190,23 +191,23 @@ def parse_endpoint(word: str, filename: str = "NETMAP", line: int = 1, column: i
     """Parse ``ID:BAY/UNIT[@HOST]`` or ``ID:PORT[@HOST]``."""
     match = _ENDPOINT.match(word)
     if not match:
-        raise NetmapError(filename, line, column, f"expected ID:BAY/UNIT, got {word!r}")
+        raise NetmapError(filename, line, column, f"expected ID:BAY/UNIT, got {excerpt(word)}")
     instance, shown = _number(match["id"])
     if not netio.MIN_ID <= instance <= netio.MAX_ID:
         raise NetmapError(
             filename, line, column,
-            f"instance id {shown} in {word!r} is out of range {netio.MIN_ID}..{netio.MAX_ID}",
+            f"instance id {shown} in {excerpt(word)} is out of range {netio.MIN_ID}..{netio.MAX_ID}",
         )
     if match["port"] is not None:
         port, shown = _number(match["port"])
         if port > 0xFF:
-            raise NetmapError(filename, line, column, f"port {shown} in {word!r} is out of range 0..255")
+            raise NetmapError(filename, line, column, f"port {shown} in {excerpt(word)} is out of range 0..255")
     else:
         (bay, bay_shown), (unit, unit_shown) = _number(match["bay"]), _number(match["unit"])
         for what, value, shown in (("bay", bay, bay_shown), ("unit", unit, unit_shown)):
             if value > netio.MAX_BAY:
                 raise NetmapError(
-                    filename, line, column, f"{what} {shown} in {word!r} is out of range 0..{netio.MAX_BAY}"
+                    filename, line, column, f"{what} {shown} in {excerpt(word)} is out of range 0..{netio.MAX_BAY}"
                 )
         port = netio.port_byte(bay, unit)
     return Endpoint(instance, port, match["host"])
@@ -233,7 +234,7 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
                     linktype = linktypes.parse(last_word)
                 except linktypes.UnknownLinkType as err:
                     if not words:
-                        raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {last_word!r}")
+                        raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {excerpt(last_word)}")
                     also = f", or {AUTO} to follow the frames" if str(err).startswith("unknown") else ""
                     raise NetmapError(filename, number, last_column, f"{err}{also}") from None
             if not words:

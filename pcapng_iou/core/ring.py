@@ -167,6 +167,20 @@ def series_name(path: str, number: int, when: time.struct_time) -> str:
     return os.path.join(folder, name)
 
 
+#: Names tried for one ring buffer file before giving up: its own, then "-2", "-3"...
+FREE_NAME_ATTEMPTS = 100
+
+
+def free_name(name: str, attempt: int) -> str:
+    """``name`` for the first ``attempt``, then with ``-2``, ``-3``... before its suffix (the name was taken)."""
+    if attempt <= 1:
+        return name
+    folder, base = os.path.split(name)
+    stem, dot, extension = base.rpartition(".")
+    prefix, suffix = (stem, dot + extension) if dot else (base, "")
+    return os.path.join(folder, f"{prefix}-{attempt}{suffix}")
+
+
 class FileSeries:
     """The files of one capture: names the next one, says which to delete and when to stop.
 
@@ -178,6 +192,8 @@ class FileSeries:
         self.limits = limits
         self.opened = 0
         self._kept: deque = deque()
+        #: A name found taken was said (once: a capture beside another of the same name meets it often).
+        self.taken_said = False
 
     def next_file(self, when: time.struct_time) -> tuple[str, list]:
         """Name of the next file, and the older files to delete before opening it (oldest first)."""
@@ -189,6 +205,10 @@ class FileSeries:
         while keep is not None and len(self._kept) > keep:
             delete.append(self._kept.popleft())
         return name, delete
+
+    def renamed_last(self, name: str) -> None:
+        """The file just named was created as ``name`` (its own name was taken): that one is ours to delete."""
+        self._kept[-1] = name
 
     @property
     def files(self) -> list:

@@ -1,4 +1,4 @@
-"""Words for counts in what the tool says: "1 line", "6 lines" (pure, no I/O)."""
+"""Words for what the tool says: counts ("1 line", "6 lines"), excerpts of bad input (pure, no I/O)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -7,3 +7,14 @@ from typing import Optional
 def counted(number: int, noun: str, plural: Optional[str] = None) -> str:
     """``number`` and ``noun``, made plural (``noun + "s"`` unless ``plural`` is given) unless it is one."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+#: Characters of a bad word or line a message quotes, at most: the file may be one its reader should not see whole.
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` quoted for a message (as ``repr``), cut to ``limit`` characters with "..." when longer."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + "..."

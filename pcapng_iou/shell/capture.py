@@ -36,6 +36,7 @@ from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopR
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
+from pcapng_iou.shell.privileges import drop_supplementary_groups
 from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller
 from pcapng_iou.shell.signals import SignalInbox, has_controlling_terminal
@@ -187,6 +188,7 @@ class Capture:
     # -- set-up and tear-down -------------------------------------------------------
     def run(self) -> int:
         """Capture until stopped; return the exit status."""
+        drop_supplementary_groups()  # as root: no group of root's opens a lab's file for us (see privileges)
         try:
             self._set_up()
             self._loop()
@@ -325,9 +327,10 @@ class Capture:
 
     # -- the files --------------------------------------------------------------
     def _open_file(self) -> CaptureFile:
-        if not self.options.limits.active:
-            return CaptureFile(self.options.output, self.options.flush_each)
-        output, problems = open_next_file(self.files, self.options.flush_each)
+        options = self.options
+        if not options.limits.active:
+            return CaptureFile(options.output, options.flush_each, options.group_read, options.output_any_kind)
+        output, problems = open_next_file(self.files, options.flush_each, options.group_read)
         for problem in problems:
             self.say(problem, "warning")
         if self.options.limits.file_seconds is not None:

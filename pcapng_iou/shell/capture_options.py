@@ -47,6 +47,10 @@ class CaptureOptions:
     #: ... for at most this share of the time over time, and this many seconds in a row (core.spin).
     spin_share: float = spin.SPIN_SHARE
     spin_burst_s: float = spin.SPIN_BURST_S
+    #: New capture files readable by their group too (``-g``): 0640 instead of 0600.
+    group_read: bool = False
+    #: The output may be a FIFO or device (the extcap's FIFO); else only a regular file (or ``-`` ).
+    output_any_kind: bool = False
 
 
 @dataclass

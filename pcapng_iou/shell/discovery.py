@@ -24,12 +24,14 @@ from pcapng_iou.core import bays as bays_mod
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.words import counted
-from pcapng_iou.shell import netiodir, netmapfile
+from pcapng_iou.shell import labfiles, netiodir, netmapfile
 
 PROC = "/proc"
 NETMAP_NAME = "NETMAP"
 #: A lock file is one pid and a newline: anything longer is not an IOU lock file.
-MAX_LOCK_BYTES = 64
+MAX_LOCK_BYTES = labfiles.LOCK_LIMIT
+#: An IOU command line is a few hundred bytes; its owner could make one of megabytes.
+MAX_COMMAND_LINE_BYTES = 64 * 1024
 #: Files named in one message before "and N more".
 MAX_FILES_SHOWN = 4
 
@@ -62,17 +64,29 @@ class InstanceFacts:
 
 
 def read_lock_pid(lock_path: str) -> Optional[int]:
-    """The pid written in an instance's lock file, or None when it holds no pid."""
-    fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        text = os.read(fd, MAX_LOCK_BYTES + 1)
-    finally:
-        os.close(fd)
+    """The pid written in an instance's lock file, or None when it holds no pid.
+
+    Raises :class:`~pcapng_iou.shell.labfiles.LabFileError` (an OSError) when it is not
+    a regular file of at most 64 bytes, or cannot be read."""
+    text = labfiles.read_lab_file(lock_path, MAX_LOCK_BYTES, follow_links=False)
     words = text.split()
-    if len(text) > MAX_LOCK_BYTES or len(words) != 1 or not words[0].isdigit() or len(words[0]) > 10:
+    if len(words) != 1 or not words[0].isdigit() or len(words[0]) > 10:
         return None
     pid = int(words[0])
     return pid if pid > 0 else None
+
+
+def process_uids(pid: int, proc: str = PROC) -> Optional[tuple]:
+    """(real, effective) uid of process ``pid``, from the ``Uid:`` line of its status; None when unreadable."""
+    try:
+        with open(os.path.join(proc, str(pid), "status"), "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Uid:"):
+                    real, effective = line.split()[1:3]
+                    return int(real), int(effective)
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def process_start(pid: int, proc: str = PROC) -> Optional[int]:
@@ -85,14 +99,22 @@ def process_start(pid: int, proc: str = PROC) -> Optional[int]:
         return None
 
 
-def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC) -> InstanceFacts:
-    """Read what instance ``instance`` of ``netio_dir`` tells about itself.  Never raises OSError."""
+def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC,
+          owner_uid: Optional[int] = None) -> InstanceFacts:
+    """Read what instance ``instance`` of ``netio_dir`` tells about itself.  Never raises OSError.
+
+    With ``owner_uid`` (the directory's owner), the pid its lock file names counts only when
+    that process's real and effective uids are the owner's: anyone who may write the lock
+    file could name any process, and its folder would be read."""
     facts = InstanceFacts(instance)
     lock = netiodir.Paths(netio_dir, instance).lock
     try:
         facts.pid = read_lock_pid(lock)
     except OSError as err:
-        facts.problems.append(f"instance {instance}: cannot read its lock file {lock} ({err.strerror})")
+        if isinstance(err, labfiles.LabFileRefused):
+            facts.problems.append(f"instance {instance}: its lock file {lock} is {err.strerror}")
+        else:
+            facts.problems.append(f"instance {instance}: cannot read its lock file {lock} ({err.strerror})")
         return facts
     if facts.pid is None:
         facts.problems.append(f"instance {instance}: its lock file {lock} holds no pid")
@@ -100,11 +122,12 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
     if not os.path.isdir(os.path.join(proc, "self")):
         facts.proc_refused = f"{proc} is not available here (not Linux?)"
         return facts
+    if owner_uid is not None and not _owned_by(facts, owner_uid, proc):
+        return facts
     base = os.path.join(proc, str(facts.pid))
     facts.started = process_start(facts.pid, proc)
     try:
-        with open(os.path.join(base, "cmdline"), "rb") as handle:
-            raw = handle.read()
+        raw = _read_command_line(os.path.join(base, "cmdline"))
         words = raw.split(b"\0")
         if words[-1] == b"":
             words.pop()  # the NUL that ends the last word
@@ -115,6 +138,30 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
     if want_cwd:
         _read_cwd(facts, base)
     return facts
+
+
+def _read_command_line(path: str) -> bytes:
+    # (Not through labfiles: /proc/<pid>/cmdline reads as empty when opened with O_NONBLOCK.)
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_COMMAND_LINE_BYTES + 1)
+    if len(raw) > MAX_COMMAND_LINE_BYTES:
+        raise labfiles.LabFileRefused(errno.EFBIG, f"more than the {MAX_COMMAND_LINE_BYTES:,} bytes an IOU "
+                                                   f"command line may hold: not read")
+    return raw
+
+
+def _owned_by(facts: InstanceFacts, owner_uid: int, proc: str) -> bool:
+    uids = process_uids(facts.pid, proc)
+    if uids is None:
+        facts.problems.append(f"instance {facts.instance}: its lock file names pid {facts.pid}, "
+                              f"which is not running: nothing learnt from it")
+    elif uids != (owner_uid, owner_uid):
+        facts.problems.append(f"instance {facts.instance}: its lock file names pid {facts.pid}, a process of uid "
+                              f"{uids[1]}, not of the directory's owner (uid {owner_uid}): nothing learnt from it")
+    else:
+        return True
+    facts.pid = None
+    return False
 
 
 def _read_cwd(facts: InstanceFacts, base: str) -> None:

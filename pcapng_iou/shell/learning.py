@@ -7,6 +7,12 @@ NETMAP file in use.  What the answers change is decided by the core (bay kinds
 and precedence in the link table, merging in :mod:`pcapng_iou.core.netmaps`);
 this module reads, tells the recorder, and says what it found.  Nothing here
 runs per datagram.
+
+What the lab points at (lock files, the NETMAPs in the instances' folders) is
+read with the rights of the netio directory's owner when we are root and it
+is not ours (:func:`pcapng_iou.shell.privileges.acting_as`), and a lock
+file's pid counts only when that process is the owner's: a lab's owner can
+make the capture read nothing they could not read themselves.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.words import counted
 from pcapng_iou.shell import discovery, netiodir, netmapfile
+from pcapng_iou.shell.privileges import Identity, acting_as, lab_owner
 
 
 class Learning:
@@ -32,6 +39,18 @@ class Learning:
         self.merged = NetmapSet()
         self._said: set[str] = set()
         self._proc_said = False
+        #: The directory's owner when last seen (uid, and whom to act as: None when it is us or root).
+        self._owner_uid: Optional[int] = None
+        self._act_as: Optional[Identity] = None
+
+    def _as_owner(self):
+        """The block reads the lab's files as the directory's owner (see the module's docstring)."""
+        try:
+            info = os.lstat(self.netio_dir)
+            self._owner_uid, self._act_as = info.st_uid, lab_owner(info)
+        except OSError:
+            pass  # gone: the owner last seen still decides
+        return acting_as(self._act_as)
 
     # -- asking -------------------------------------------------------------------
     def _say_once(self, text: str, level: str = "warning") -> None:
@@ -40,7 +59,9 @@ class Learning:
             self.say(text, level)
 
     def _ask(self, number: int) -> discovery.InstanceFacts:
-        facts = discovery.probe(self.netio_dir, number, want_cwd=self.sources.discovering)
+        with self._as_owner():
+            facts = discovery.probe(self.netio_dir, number, want_cwd=self.sources.discovering,
+                                    owner_uid=self._owner_uid)
         for problem in facts.problems:
             self._say_once(problem)
         if facts.proc_refused and not self._proc_said:
@@ -55,8 +76,9 @@ class Learning:
         if known is not None and known.pid is not None and known.started is not None:
             try:
                 # The same pid is not enough: a restarted instance may be given its old pid again.
-                if (discovery.read_lock_pid(netiodir.Paths(self.netio_dir, number).lock) == known.pid
-                        and discovery.process_start(known.pid) == known.started):
+                with self._as_owner():
+                    pid = discovery.read_lock_pid(netiodir.Paths(self.netio_dir, number).lock)
+                if pid == known.pid and discovery.process_start(known.pid) == known.started:
                     return known
             except OSError:
                 pass
@@ -82,7 +104,8 @@ class Learning:
         return (self.merged.netmap() if self.merged.files else None), bays
 
     def _read_found(self, names: list) -> NetmapSet:
-        merged, warnings, _ = self.sources.read_found(names)
+        with self._as_owner():
+            merged, warnings, _ = self.sources.read_found(names)
         for warning in warnings:
             self._say_once(warning)
         return merged
@@ -100,7 +123,8 @@ class Learning:
 
     def _bring_in(self, number: int, shown: str, recorder: Recorder, when: str) -> bytes:
         try:
-            netmap = netmapfile.read(self.sources.found[shown], shown)
+            with self._as_owner():
+                netmap = netmapfile.read(self.sources.found[shown], shown)
         except netmap_mod.NetmapError as err:
             self._say_once(f"{err} (NETMAP of instance {number}): ignored")
             return b""
@@ -138,8 +162,9 @@ class Learning:
                 self.sources.add_found(facts)
         if not self.sources.discovering:
             return data, None, []
-        present = [name for name in self.sources.found if os.path.exists(self.sources.found[name])]
-        merged, warnings, errors = self.sources.read_found(present, in_use=self.merged.files)
+        with self._as_owner():
+            present = [name for name in self.sources.found if os.path.exists(self.sources.found[name])]
+            merged, warnings, errors = self.sources.read_found(present, in_use=self.merged.files)
         if errors:
             return data, None, errors
         for name in set(self.sources.found) - set(present):

@@ -1,8 +1,9 @@
 """The capture file on disk (or standard output), with the flush policy.
 
-Created like any file the user makes (their umask applies), never through a
-symlink, and flushed either after every frame or at least once a second by
-the event loop.  Any write error becomes one :class:`OutputError` that names
+Created private to the user who asked for it, never through a symlink, never
+over a FIFO or device, a ring buffer's files never over another capture's
+(:mod:`pcapng_iou.shell.outputfiles`); flushed either after every frame or at
+least once a second by the event loop.  Any write error becomes one :class:`OutputError` that names
 the file, so the capture can stop cleanly and say why.
 
 A pipe, FIFO or socket (``-w -`` into Wireshark, the extcap's FIFO) is
@@ -23,8 +24,10 @@ import select
 import stat
 import sys
 import time
+from typing import Optional
 
-from pcapng_iou.core.ring import FileSeries
+from pcapng_iou.core.ring import FREE_NAME_ATTEMPTS, FileSeries, free_name
+from pcapng_iou.shell import outputfiles
 
 #: Bytes that may wait for a pipe's reader; beyond, the capture stops (the reader hangs?).
 PIPE_BACKLOG_MAX = 64 << 20
@@ -43,7 +46,9 @@ class OutputError(Exception):
 
 
 class CaptureFile:
-    def __init__(self, path: str, flush_each: bool = False):
+    def __init__(self, path: str, flush_each: bool = False, group_read: bool = False, any_kind: bool = False,
+                 fd: Optional[int] = None):
+        """Open ``path`` (see :mod:`pcapng_iou.shell.outputfiles`), or take ``fd``, already open on it."""
         self.path = path
         self.flush_each = flush_each
         self.written = 0
@@ -53,12 +58,11 @@ class CaptureFile:
             self.display = "standard output"
         else:
             self.display = path
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-            try:
-                fd = os.open(path, flags, 0o666)
-            except OSError as err:
-                reason = "is a symlink; refusing to write through it" if err.errno == errno.ELOOP else err.strerror
-                raise OutputError(f"cannot write {path}: {reason}") from None
+            if fd is None:
+                try:
+                    fd = outputfiles.open_for_writing(path, group_read, any_kind)
+                except outputfiles.OutputRefused as err:
+                    raise OutputError(str(err)) from None
         mode = os.fstat(fd).st_mode
         #: A regular file can be deleted (or its folder) while we write: writing goes on into nothing.
         self._regular = not self.is_stdout and stat.S_ISREG(mode)
@@ -195,10 +199,12 @@ class CaptureFile:
         os.close(self._fd)
 
 
-def open_next_file(series: FileSeries, flush_each: bool = False) -> tuple[CaptureFile, list]:
+def open_next_file(series: FileSeries, flush_each: bool = False, group_read: bool = False) -> tuple[CaptureFile, list]:
     """Open the next file of ``series``, deleting first the old ones it no longer keeps (as dumpcap).
 
-    Returns the file and warnings about old files that could not be deleted.
+    Returns the file and warnings about old files that could not be deleted.  A ring buffer's
+    file is created exclusively: when its name is taken (another capture of the same name in
+    the same second), the next free one is used.
     """
     name, delete = series.next_file(time.localtime())
     problems = []
@@ -209,4 +215,21 @@ def open_next_file(series: FileSeries, flush_each: bool = False) -> tuple[Captur
             pass
         except OSError as err:
             problems.append(f"cannot delete the old ring buffer file {old}: {err.strerror}")
-    return CaptureFile(name, flush_each), problems
+    if not series.limits.ring:
+        return CaptureFile(name, flush_each, group_read), problems
+    for attempt in range(1, FREE_NAME_ATTEMPTS + 1):
+        candidate = free_name(name, attempt)
+        try:
+            fd = outputfiles.create_exclusively(candidate, group_read)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise OutputError(f"cannot write {candidate}: {err.strerror}") from None
+        if candidate != name:
+            series.renamed_last(candidate)
+            if not series.taken_said:
+                series.taken_said = True
+                problems.append(f"{name} exists (another capture's?): writing {candidate} instead "
+                                f"(and so on for the next files whose name is taken)")
+        return CaptureFile(candidate, flush_each, fd=fd), problems
+    raise OutputError(f"cannot write {name}: that name and the next {FREE_NAME_ATTEMPTS - 1} are taken")
