@@ -421,6 +421,8 @@ class Capture:
         if path is not None and not len(netmap) and os.path.exists(path):
             self.say(f"{self.options.netmap_path}: no links in it (empty, or only comments); "
                      f"links are learnt from the frames", "warning")
+        for note in netmap_mod.lone_endpoint_notes(netmap):
+            self.learning.say_once(note)
 
     def _directory_gone(self) -> None:
         self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
