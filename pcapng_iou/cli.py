@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from typing import Optional
 
@@ -30,8 +31,9 @@ from pcapng_iou.shell import netiodir, netmapfile
 DEMO_DURATION_S = 20.0
 
 
-def default_output_name() -> str:
-    return time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
+def default_output_name(ring_buffer: bool = False) -> str:
+    """``iou-YYYYmmdd-HHMMSS.pcapng``; with -b, ``iou.pcapng``: the series' names have the time already."""
+    return "iou.pcapng" if ring_buffer else time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
 
 
 LINKTYPE_PRECEDENCE = """\
@@ -41,7 +43,8 @@ Each link's link type, strongest first:
   2. --linktype, when given;
   3. the kinds of its bays, read from each running IOU instance's command line
      (-e/-s): an Ethernet bay is Ethernet; a serial bay starts as Cisco HDLC and
-     follows PPP or Frame Relay when the frames show it (a new interface each time);
+     follows PPP or Frame Relay when the frames show it (a new interface each
+     time);
   4. Ethernet.
 Without -n and without ./NETMAP, the NETMAP files in the working directories of
 the running instances are used (read again on kill -HUP)."""
@@ -49,7 +52,8 @@ the running instances are used (read again on kill -HUP)."""
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--write", type=path_text, metavar="FILE",
-                        help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng")
+                        help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng "
+                             "(with -b: iou_NNNNN_YYYYmmddHHMMSS.pcapng)")
     parser.add_argument("-d", "--netio-dir", type=path_text, metavar="DIR",
                         help="IOU's netio directory (default /tmp/netio<uid>, uid from $SUDO_UID when set)")
     parser.add_argument("-n", "--netmap", type=path_text, metavar="FILE",
@@ -66,7 +70,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "(100:0/0); repeatable; every datagram is still relayed")
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
                         help="store at most BYTES of each frame (its full length is kept in the file); "
-                             "0 stores them whole, as by default")
+                             "0 means the default, as with dumpcap: 262144, more than any IOU frame (frames "
+                             "stored whole)")
     parser.add_argument("-b", "--ring-buffer", type=ring_option, action="append", default=[], metavar="KEY:VALUE",
                         help="write a series of files as dumpcap: filesize:KB (1 kB = 1000 bytes), "
                              "duration:SECONDS, files:N (keep the newest N); combinable; files are named "
@@ -111,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     capture = commands.add_parser("capture", allow_abbrev=False, help="capture the links of a running IOU lab",
-                                  description="Stand in for the IOU sockets of the netio directory, relay every "
-                                              "datagram unchanged and record the frames.",
+                                  description=textwrap.fill(
+                                      "Stand in for the IOU sockets of the netio directory, relay every datagram "
+                                      "unchanged and record the frames.", 78),
                                   epilog=LINKTYPE_PRECEDENCE,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     add_capture_options(capture)
@@ -190,7 +196,7 @@ def run_capture(args: argparse.Namespace) -> int:
         _warn(f"--linktype {args.linktype}: not a link type IOU frames come in "
               f"({', '.join(f'{name} {number}' for number, name in sorted(linktypes.NAMES.items()))}); "
               "recorded as asked, but Wireshark will decode them as that")
-    output = args.write or default_output_name()
+    output = args.write or default_output_name(args.file_limits.ring)
     for netmap_file in dict.fromkeys(filter(None, (netmap_path, "NETMAP"))):  # -n first, in a stable order
         if netiodir.same_file(output, netmap_file):
             _error(f"-w {output}: that file is the NETMAP in use ({netmap_file}); write the capture elsewhere")
@@ -283,7 +289,10 @@ def program(argv: Optional[list] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command's own parser: "pcapng-iou capture: error: ... (see pcapng-iou capture --help)"
-        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        from pcapng_iou.habits import misread_filter
+
+        message = misread_filter(argv, extra) if args.command == "capture" else None
+        getattr(args, "command_parser", parser).error(message or f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE

@@ -6,9 +6,30 @@ Real ``python -m pcapng_iou`` processes beside a simulated lab.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
+import subprocess
+import sys
 
-from test_cli_errors import run_cli
+import pytest
+from test_cli_errors import SOURCE_ROOT, run_cli
+
+#: A user who is not root and owns nothing here.
+OTHER_UID = 4243
+
+
+def run_as_other_user(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    """``python -m pcapng_iou ARGS`` as uid :data:`OTHER_UID` (the tests run as root in CI)."""
+    if os.getuid() != 0 or shutil.which("setpriv") is None:
+        message = "needs root and setpriv (util-linux)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)
+    return subprocess.run(["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups",
+                           sys.executable, "-m", "pcapng_iou", *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60, env=env)
 
 
 def test_a_netmap_line_of_one_endpoint_is_warned_of_once(make_lab, workdir, start_capture):
@@ -21,3 +42,68 @@ def test_a_netmap_line_of_one_endpoint_is_warned_of_once(make_lab, workdir, star
     said = [line for line in capture.lines if "has one endpoint" in line]
     assert said == [f"pcapng-iou: warning: {lab.netmap_path}:2: '102:0/0' has one endpoint: IOU treats 102:0/0 as "
                     "an unconnected interface (what it sends reaches no one)"], capture.stderr
+
+
+@pytest.fixture
+def lab(make_lab):
+    return make_lab("100:0/0 101:0/0\n")
+
+
+@pytest.fixture
+def empty_cwd(workdir):
+    path = os.path.join(workdir, "cwd")
+    os.mkdir(path)
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-f", "icmp"], "capture filters (-f FILTER, as with dumpcap and tcpdump) are not supported: -f is --flush "
+                     "here. Record only some links with --link NAME or some instances with -i ID, and filter in "
+                     "Wireshark with a display filter (tshark -Y 'icmp')"),
+    (["--flush", "tcp port 80", "-q"], "capture filters (-f FILTER"),
+    (["-i", "1:0/0-2:0/0"], "argument -i/--instance: expected an instance id 1..1024, got '1:0/0-2:0/0' "
+                            "(to record one link, use --link 1:0/0-2:0/0)"),
+    (["-s", "-1"], "argument -s/--snaplen: snap length: expected 1 to 262144 bytes, or 0 for the default "
+                   "(262144: frames stored whole), got -1"),
+    (["-f", "-q", "stray"], "unrecognized arguments: stray"),
+])
+def test_dumpcap_habits_are_answered(args, message, lab, empty_cwd):
+    result = run_cli("capture", "-d", lab.directory, "-w", "out.pcapng", *args, cwd=empty_cwd)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line], result.stderr
+    assert result.stderr.startswith(f"pcapng-iou capture: error: {message}"), result.stderr
+    assert os.listdir(empty_cwd) == []
+
+
+@pytest.mark.parametrize("text, snaplen", [("0", 0), ("262144", 0), ("96", 96)])
+def test_snaplen_0_is_the_default_as_for_dumpcap(text, snaplen):
+    from pcapng_iou.cli import build_parser
+
+    assert build_parser().parse_args(["capture", "-s", text]).snaplen == snaplen
+    assert build_parser().parse_args(["capture"]).snaplen in (None, 0)
+
+
+def test_a_ring_buffer_without_w_has_one_time_in_its_names(lab, empty_cwd):
+    result = run_cli("capture", "-d", lab.directory, "-b", "filesize:1000", "--duration", "0.5", "-q", cwd=empty_cwd)
+    assert result.returncode == 0, result.stderr
+    names = os.listdir(empty_cwd)
+    assert len(names) == 1 and re.fullmatch(r"iou_00001_\d{14}\.pcapng", names[0]), names
+
+
+def test_capture_help_is_wrapped():
+    result = run_cli("capture", "--help", cwd="/")
+    assert result.returncode == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+
+
+def test_a_file_that_cannot_be_written_names_its_folder(workdir):
+    """``cd / && pcapng-iou capture`` as a user: "cannot write iou-...pcapng: Permission denied" named no folder."""
+    netio, cwd = os.path.join(workdir, "netio"), os.path.join(workdir, "cwd")
+    os.mkdir(netio)
+    os.mkdir(cwd, 0o755)  # root's: the user cannot write there
+    os.chown(netio, OTHER_UID, OTHER_UID)
+    os.chmod(workdir, 0o755)
+    result = run_as_other_user("capture", "-d", netio, "--no-wait", cwd=cwd)
+    assert result.returncode == 1, result.stderr
+    assert re.fullmatch(rf"pcapng-iou: error: cannot write iou-\d{{8}}-\d{{6}}\.pcapng in {cwd}: Permission denied\n",
+                        result.stderr), result.stderr

@@ -82,8 +82,9 @@ def _parts(text: str) -> list:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
-    parser.add_argument("-s", "--size", type=_frame_size, default=defaults.size, metavar="BYTES",
-                        help=f"frame size after the 8-byte IOU header (default {defaults.size})")
+    # Not -s: to the capture (and dumpcap) -s is the snap length.  --size is the option's former name.
+    parser.add_argument("--frame-size", "--size", dest="size", type=_frame_size, default=defaults.size,
+                        metavar="BYTES", help=f"frame size after the 8-byte IOU header (default {defaults.size})")
     parser.add_argument("-c", "--count", type=positive_int, default=defaults.count, metavar="N",
                         help=f"frames each pair floods per round, direct and through us (default {defaults.count})")
     parser.add_argument("-p", "--pairs", type=positive_int, default=defaults.pairs, metavar="N",

@@ -408,7 +408,7 @@ def format_summary(result: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     """``pcapng-iou bench --soak``: 0 when every frame arrived exactly once, in order, and all else checked."""
     if args.hogs < 0 or args.size < numbered.MIN_SIZE:
-        what = "--hogs must be 0 or more" if args.hogs < 0 else f"--size must be {numbered.MIN_SIZE} or more"
+        what = "--hogs must be 0 or more" if args.hogs < 0 else f"--frame-size must be {numbered.MIN_SIZE} or more"
         print(f"{PROG}: error: {what} with --soak", file=sys.stderr)
         return ExitStatus.USAGE
     settings = SoakSettings(args.soak, streams=args.streams, rate=float(args.rate), size=args.size,

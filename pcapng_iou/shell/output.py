@@ -42,6 +42,13 @@ class OutputError(Exception):
         self.broken_pipe = broken_pipe
 
 
+def _with_folder(path: str) -> str:
+    """``path``, and the folder it is in when the path does not say it (``-w x.pcapng`` run in ``/``)."""
+    if os.path.isabs(path):
+        return path
+    return f"{path} in {os.path.dirname(os.path.abspath(path))}"
+
+
 class CaptureFile:
     def __init__(self, path: str, flush_each: bool = False):
         self.path = path
@@ -58,7 +65,7 @@ class CaptureFile:
                 fd = os.open(path, flags, 0o666)
             except OSError as err:
                 reason = "is a symlink; refusing to write through it" if err.errno == errno.ELOOP else err.strerror
-                raise OutputError(f"cannot write {path}: {reason}") from None
+                raise OutputError(f"cannot write {_with_folder(path)}: {reason}") from None
         mode = os.fstat(fd).st_mode
         #: A regular file can be deleted (or its folder) while we write: writing goes on into nothing.
         self._regular = not self.is_stdout and stat.S_ISREG(mode)
