@@ -22,6 +22,7 @@ from pcapng_iou.argtypes import (
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import linktypes, ring
+from pcapng_iou.core.words import counted
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile
@@ -139,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the lab without capturing it, and say how to capture it yourself "
                            "(pcapng-iou capture, or Wireshark)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
+    split = commands.add_parser(
+        "split", allow_abbrev=False, help="write one file per link, for tcpdump and other libpcap readers",
+        description=textwrap.fill(
+            "Write each interface (link) of a capture file into a file of its own, with its one link type: "
+            "libpcap readers (tcpdump) cannot read a file whose interfaces have different link types. Files "
+            "are named PREFIX_LINK_LINKTYPE.pcapng after FILE (100:0/0-101:0/0 written 100_0.0-101_0.0); "
+            "interfaces without frames get none.", 78))
+    split.add_argument("file", type=path_text, metavar="FILE", help="a capture file written by pcapng-iou")
+    split.add_argument("-o", "--output-dir", type=path_text, metavar="DIR",
+                       help="folder of the files written (default: FILE's)")
     add_bench_arguments(commands.add_parser(
         "bench", allow_abbrev=False,
         help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",
@@ -273,6 +284,22 @@ def run_demo(args: argparse.Namespace) -> int:
         return ExitStatus.ERROR
 
 
+def run_split(args: argparse.Namespace) -> int:
+    from pcapng_iou.shell.split import SplitError, Splitter
+
+    try:
+        files = Splitter(args.file, args.output_dir).run()
+    except SplitError as err:
+        _error(str(err))
+        return ExitStatus.ERROR
+    for written in files:
+        print(f"{written.path}: {written.interface_name or 'an unnamed interface'}, "
+              f"{linktypes.name(written.linktype)}, {counted(written.frames, 'frame')}")
+    if not files:
+        print(f"{args.file}: no frames in it: no file written")
+    return ExitStatus.OK
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from pcapng_iou.bench.run import run
 
@@ -298,7 +325,8 @@ def program(argv: Optional[list] = None) -> int:
         return ExitStatus.USAGE
     if args.command == "capture":
         check_capture_args(args)
-    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench}
+    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench,
+                "split": run_split}
     return handlers[args.command](args)
 
 
