@@ -244,7 +244,9 @@ def run_repair(args: argparse.Namespace) -> int:
         _error(f"{directory} is not a directory (give -d the netio directory, where the instances' sockets are)")
         return ExitStatus.ERROR
     if not os.path.isdir(directory):
-        _error(f"netio directory {directory} does not exist")
+        from pcapng_iou.shell.reach import unreachable
+
+        _error(unreachable(directory, command="repair") or f"netio directory {directory} does not exist")
         return ExitStatus.ERROR
     guard = netiodir.DirectoryGuard(directory)
     try:

@@ -107,3 +107,24 @@ def test_a_file_that_cannot_be_written_names_its_folder(workdir):
     assert result.returncode == 1, result.stderr
     assert re.fullmatch(rf"pcapng-iou: error: cannot write iou-\d{{8}}-\d{{6}}\.pcapng in {cwd}: Permission denied\n",
                         result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("command", [["capture", "-w", "out.pcapng", "--duration", "20"], ["repair"]])
+def test_a_netio_directory_behind_a_closed_folder_is_said_unreachable(command, workdir):
+    """As another user, the netio directory in a root-only folder was "waited for", then "never appeared"
+    (capture), or "does not exist" (repair): it is there, but cannot be reached (found by a newcomer)."""
+    closed = os.path.join(workdir, "closed")
+    netio = os.path.join(closed, "netio")
+    os.makedirs(netio)
+    os.chmod(closed, 0o700)  # root's
+    cwd = os.path.join(workdir, "cwd")
+    os.mkdir(cwd)
+    os.chown(cwd, OTHER_UID, OTHER_UID)
+    os.chmod(workdir, 0o755)
+    result = run_as_other_user(command[0], "-d", netio, *command[1:], cwd=cwd)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"pcapng-iou: error: netio directory {netio} cannot be reached: permission denied on {closed} "
+        f"(drwx------, owner root), so whether it exists cannot be seen; run pcapng-iou {command[0]} as root or with "
+        f"sudo, or let this user into {closed} (chmod o+x {closed}), or give -d a directory you can reach\n")
+    assert os.listdir(cwd) == []

@@ -31,7 +31,7 @@ from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile, relay, repair
+from pcapng_iou.shell import netiodir, netmapfile, reach, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
@@ -206,6 +206,9 @@ class Capture:
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise CaptureError(f"{directory} is not a directory (give -d the netio directory, where the instances' "
                                "sockets are)")
+        blocked = reach.unreachable(directory)
+        if blocked is not None:  # (waiting for it would never end: it may well be there)
+            raise CaptureError(blocked)
         if not os.path.isdir(directory) and not self.options.wait_for_dir:
             raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
         self._check_socket_paths()
