@@ -6,6 +6,7 @@ Real ``python -m pcapng_iou`` processes beside a simulated lab.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -128,3 +129,36 @@ def test_a_netio_directory_behind_a_closed_folder_is_said_unreachable(command, w
         f"(drwx------, owner root), so whether it exists cannot be seen; run pcapng-iou {command[0]} as root or with "
         f"sudo, or let this user into {closed} (chmod o+x {closed}), or give -d a directory you can reach\n")
     assert os.listdir(cwd) == []
+
+
+def test_extcap_without_running_routers_says_which_directory_through_tshark(tshark, workdir):
+    """tshark -i iou with no router running printed an empty "tshark: " line and 0 packets."""
+    from test_wireshark import install_extcap, run_tshark
+
+    env, _ = install_extcap(tshark, workdir)
+    netio = os.path.join(workdir, "netio")
+    os.mkdir(netio)
+    result = run_tshark(tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{netio}", "-a", "duration:2",
+                        "-w", os.path.join(workdir, "none.pcapng"), env=env)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert (f"Error by extcap pipe: pcapng-iou extcap: error: no IOU instance ran in {netio} (the folder of "
+            f"{me}): nothing was captured. Start the lab; or, if IOU runs as another user, give its folder "
+            f"/tmp/netio<uid of that user> in the options of IOU links (the gear)") in result.stderr, result.stderr
+    assert not re.search(r"^tshark: *$", result.stderr, re.MULTILINE), result.stderr
+
+
+def test_extcap_against_another_users_lab_points_to_the_pipe_that_works(tshark, workdir):
+    """"run pcapng-iou as root" cannot be acted on from Wireshark: the way that works is said."""
+    from test_hints import locked_directory
+    from test_wireshark import install_extcap
+
+    env, _ = install_extcap(tshark, workdir)
+    netio, prefix = locked_directory(workdir)
+    result = subprocess.run([*prefix, tshark, "-i", "iou", "-o", f"extcap.iou.netiodir:{netio}", "-a", "duration:20",
+                             "-w", os.path.join(workdir, "never.pcapng")], capture_output=True, text=True, env=env,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert (f"no permission to stand in for the sockets in {netio}: it belongs to nobody. Wireshark cannot capture "
+            f"it as you: capture from a terminal and pipe into Wireshark, as in: sudo pcapng-iou capture -d {netio} "
+            "-w - | wireshark -k -i -") in result.stderr, result.stderr
+    assert "run pcapng-iou as" not in result.stderr
