@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 
 import pytest
 from test_cli_errors import SOURCE_ROOT, run_cli
+from test_dashboard_terminal import tmux  # noqa: F401 (a fixture: a tmux server of the test's own)
 
 #: A user who is not root and owns nothing here.
 OTHER_UID = 4243
@@ -162,3 +164,36 @@ def test_extcap_against_another_users_lab_points_to_the_pipe_that_works(tshark, 
             f"it as you: capture from a terminal and pipe into Wireshark, as in: sudo pcapng-iou capture -d {netio} "
             "-w - | wireshark -k -i -") in result.stderr, result.stderr
     assert "run pcapng-iou as" not in result.stderr
+
+
+def test_information_the_dashboard_cut_is_said_whole_after_the_summary(make_lab, workdir, tmux):
+    """At 60 columns the live view cuts "1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
+    with "…"; information was never said again, whole (warnings were)."""
+    from test_dashboard_terminal import _capture_pid, _wait_for_text
+
+    lab = make_lab("1:1/0 2:1/0\n", speak=True, interval=0.05, quiet=True, bays={1: (1, 2), 2: (1, 2)})
+    output = os.path.join(workdir, "info.pcapng")
+    command = " ".join(shlex.quote(a) for a in [
+        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    session = f"pcapng-iou-info-{os.getpid()}"
+    # (without COLUMNS and LINES, which the pane's shell may set to another size: the terminal's own is used)
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "60", "-y", "24",
+                    f"env -u COLUMNS -u LINES {command}; echo EXIT=$?; sleep 30"], check=True)
+    try:
+        _wait_for_text(tmux, session, "instance 2 attached")
+        for number in (1, 2):
+            lab[number].command("encap 1/0 ppp")  # the routers change: followed, said as information
+        screen = _wait_for_text(tmux, session, "frames now look like ppp")
+        titles = next(line for line in screen.splitlines() if line.split()[:2] == ["#", "link"])
+        assert titles.split()[3] == "frames", screen  # (→ and ←, or their total: see test_dashboard)
+        os.kill(_capture_pid(output), signal.SIGTERM)
+        _wait_for_text(tmux, session, "EXIT=", timeout=10)
+        joined = subprocess.run([tmux, "capture-pane", "-p", "-S", "-", "-t", session],
+                                capture_output=True, text=True).stdout
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    from pcapng_iou.ui.aftermath import wrapped
+
+    after = joined[joined.index("total"):]
+    said = "pcapng-iou: 1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
+    assert "\n".join(wrapped(said, 60)) in after, joined

@@ -798,7 +798,7 @@ class Capture:
             datagrams_relayed=self.datagrams_relayed,
             datagrams_malformed=recorder.datagrams_malformed + recorder.datagrams_empty,
             undelivered=recorder.undelivered,
-            events=self.events[-20:],
+            events=self.events,  # (the last EVENT_LOG_SIZE: a tall terminal shows as many as fit)
             netio_dir=self.options.netio_dir,
             netmap=self.learning.sources.describe(),
         )
