@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from test_cli_errors import SOURCE_ROOT, run_cli
@@ -197,3 +198,44 @@ def test_information_the_dashboard_cut_is_said_whole_after_the_summary(make_lab,
     after = joined[joined.index("total"):]
     said = "pcapng-iou: 1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
     assert "\n".join(wrapped(said, 60)) in after, joined
+
+
+def _screen_frames(screen: str) -> int:
+    found = re.search(r"^frames ([\d,]+)\s", screen, re.MULTILINE)
+    return int(found.group(1).replace(",", "")) if found else -1
+
+
+def test_the_dashboard_is_not_left_stale_by_a_redraw_the_machine_slowed(make_lab, workdir, tmux):
+    """The dashboard showed "frames 0" for seconds while the frames went on (found by a newcomer, on a
+    GNS3 lab whose IOU instances kept the CPUs busy).  The cause: the time to the next redraw was 20 times
+    what the last redraw took by the wall clock, and a redraw during which the capture was not given the
+    CPU counted the time it waited: one such redraw froze the view for seconds.  Here the capture is
+    stopped and let run in short bursts, so that redraws are cut in two by a wait."""
+    from pcapng_iou.core.redraw import redraw_interval
+
+    assert redraw_interval(0.002) == 0.25 and redraw_interval(0.05) == 1.0 and redraw_interval(3.0) == 2.0
+    from test_dashboard_terminal import _capture_pid, _pane, _wait_for_text
+
+    lab = make_lab("1:0/0 2:0/0\n", speak=True, interval=0.01, quiet=True)
+    output = os.path.join(workdir, "stale.pcapng")
+    command = " ".join(shlex.quote(a) for a in [
+        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    session = f"pcapng-iou-stale-{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+                    f"env -u COLUMNS -u LINES {command}; echo EXIT=$?; sleep 30"], check=True)
+    try:
+        _wait_for_text(tmux, session, "active")
+        pid = _capture_pid(output)
+        for _ in range(40):  # each redraw, due when it runs again, is likely cut by the next stop
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.002)
+        shown = _screen_frames(_pane(tmux, session))
+        # A redraw is due every 0.25 s (2 s at most); one cut by a stop of 0.2 s put the next off by 4 s.
+        deadline = time.monotonic() + 3
+        while _screen_frames(_pane(tmux, session)) <= shown and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _screen_frames(_pane(tmux, session)) > shown, _pane(tmux, session)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)

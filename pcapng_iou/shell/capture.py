@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.redraw import redraw_interval
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
@@ -43,9 +44,6 @@ from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 1.0
-DASHBOARD_INTERVAL_S = 0.25
-#: The dashboard waits this many times what its last redraw cost: at most about 5 % of a CPU.
-DASHBOARD_COST_FACTOR = 20
 DIR_POLL_INTERVAL_S = 1.0
 #: With nothing attached this long after the start, say once what to check.
 NOTHING_ATTACHED_HINT_S = 5.0
@@ -540,10 +538,10 @@ class Capture:
                 self._enter_directory()
             self._next_liveness = now + (LIVENESS_INTERVAL_S if self._dir_present else DIR_POLL_INTERVAL_S)
         if self.on_tick is not None and now >= self._next_tick:
+            cpu = time.thread_time()
             self.on_tick(self.status())
             # A dashboard of thousands of links costs tens of ms: it is redrawn less often, not the relay slowed.
-            cost = time.monotonic() - now
-            self._next_tick = now + max(DASHBOARD_INTERVAL_S, cost * DASHBOARD_COST_FACTOR)
+            self._next_tick = now + redraw_interval(time.thread_time() - cpu)
         due = [self._next_flush, self._next_liveness]
         if self.on_tick is not None:
             due.append(self._next_tick)
