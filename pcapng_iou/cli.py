@@ -106,6 +106,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_split_command(commands) -> None:
+    """``pcapng-iou split FILE``: one file per interface (see :mod:`pcapng_iou.shell.split`)."""
+    split = commands.add_parser(
+        "split", allow_abbrev=False, help="write one file per link, for tcpdump and other libpcap readers",
+        description=textwrap.fill(
+            "Write each interface (link) of a capture file into a file of its own, with its one link type: "
+            "libpcap readers (tcpdump) cannot read a file whose interfaces have different link types. Files "
+            "are named PREFIX_LINK_LINKTYPE.pcapng after FILE (100:0/0-101:0/0 written 100_0.0-101_0.0); "
+            "interfaces without frames get none.", 78))
+    split.add_argument("file", type=path_text, metavar="FILE", help="a capture file written by pcapng-iou")
+    split.add_argument("-o", "--output-dir", type=path_text, metavar="DIR",
+                       help="folder of the files written (default: FILE's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False on every parser: a misspelt or newer option (--link) must not silently
     # become whichever option it happens to begin (--linktype).
@@ -140,16 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the lab without capturing it, and say how to capture it yourself "
                            "(pcapng-iou capture, or Wireshark)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
-    split = commands.add_parser(
-        "split", allow_abbrev=False, help="write one file per link, for tcpdump and other libpcap readers",
-        description=textwrap.fill(
-            "Write each interface (link) of a capture file into a file of its own, with its one link type: "
-            "libpcap readers (tcpdump) cannot read a file whose interfaces have different link types. Files "
-            "are named PREFIX_LINK_LINKTYPE.pcapng after FILE (100:0/0-101:0/0 written 100_0.0-101_0.0); "
-            "interfaces without frames get none.", 78))
-    split.add_argument("file", type=path_text, metavar="FILE", help="a capture file written by pcapng-iou")
-    split.add_argument("-o", "--output-dir", type=path_text, metavar="DIR",
-                       help="folder of the files written (default: FILE's)")
+    add_split_command(commands)
     add_bench_arguments(commands.add_parser(
         "bench", allow_abbrev=False,
         help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",

@@ -204,9 +204,7 @@ class Capture:
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise CaptureError(f"{directory} is not a directory (give -d the netio directory, where the instances' "
                                "sockets are)")
-        blocked = reach.unreachable(directory)
-        if blocked is not None:  # (waiting for it would never end: it may well be there)
-            raise CaptureError(blocked)
+        reach.check_reachable(directory)  # (waiting for it would never end: it may well be there)
         if not os.path.isdir(directory) and not self.options.wait_for_dir:
             raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
         self._check_socket_paths()

@@ -11,6 +11,7 @@ import stat
 from typing import Optional
 
 from pcapng_iou import PROG
+from pcapng_iou.shell.capture_options import CaptureError
 from pcapng_iou.shell.netiodir import owner_name
 
 
@@ -48,3 +49,10 @@ def unreachable(path: str, what: str = "netio directory", command: str = "captur
     return (f"{what} {path} cannot be reached: permission denied on {folder} ({mode}, owner {owner}), so "
             f"whether it exists cannot be seen; run {PROG} {command} as {owner} or with sudo, or let this user "
             f"into {folder} (chmod o+x {folder}), or give -d a directory you can reach")
+
+
+def check_reachable(netio_dir: str) -> None:
+    """Raise :class:`CaptureError` when ``netio_dir`` cannot be reached (see :func:`unreachable`)."""
+    blocked = unreachable(netio_dir)
+    if blocked is not None:
+        raise CaptureError(blocked)

@@ -41,6 +41,7 @@ from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.selection import LinkNameError, LinkSelection, parse_link_name
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile
+from pcapng_iou.ui.extcap_hints import nothing_ran, permission_problem
 
 PROG = f"{BASE_PROG} extcap"
 INTERFACE = "iou"
@@ -312,7 +313,9 @@ def _capture_options(args: argparse.Namespace):
     except netmap_mod.NetmapError as err:
         raise ExtcapError(str(err)) from None
     netio_dir = args.netio_dir or netiodir.default_dir()
-    _check_permission(netio_dir)
+    problem = permission_problem(netio_dir)
+    if problem is not None:
+        raise ExtcapError(problem)
     options = CaptureOptions(
         netio_dir=netio_dir,
         output=args.fifo,
@@ -327,30 +330,6 @@ def _capture_options(args: argparse.Namespace):
         wait_for_dir=False,
     )
     return options, netmap
-
-
-#: What works from Wireshark when the lab is another user's: Wireshark cannot run its extcap as that user.
-AS_ROOT_PIPE = "sudo pcapng-iou capture -w - | wireshark -k -i -"
-
-
-def _check_permission(netio_dir: str) -> None:
-    """ExtcapError, pointing to :data:`AS_ROOT_PIPE`, when this user may not stand in for the lab's sockets."""
-    from pcapng_iou.shell.reach import unreachable
-
-    blocked = unreachable(netio_dir)
-    if blocked is None and (not os.path.isdir(netio_dir) or os.access(netio_dir, os.R_OK | os.W_OK | os.X_OK)):
-        return
-    owner = netiodir.owner_name(netio_dir)
-    reason = blocked or f"no permission to stand in for the sockets in {netio_dir}: it belongs to {owner}"
-    raise ExtcapError(f"{reason.split('; run ')[0]}. Wireshark cannot capture it as you: capture from a terminal "
-                      f"and pipe into Wireshark, as in: {AS_ROOT_PIPE.replace('-w -', f'-d {netio_dir} -w -')}")
-
-
-def nothing_ran(netio_dir: str) -> str:
-    """What Wireshark is told after a capture during which no IOU instance ran (else it shows an empty error)."""
-    return (f"no IOU instance ran in {netio_dir} (the folder of {netiodir.owner_name(netio_dir)}): nothing was "
-            "captured. Start the lab; or, if IOU runs as another user, give its folder /tmp/netio<uid of that "
-            "user> in the options of IOU links (the gear)")
 
 
 def _release_fifo(path: str, timeout: float = 2.0) -> None:
