@@ -105,9 +105,11 @@ def test_table_shows_every_part(result):
 def test_bench_is_a_subcommand_with_checked_options():
     from pcapng_iou.app.cli import build_parser
 
-    args = build_parser().parse_args(["bench", "-s", "64", "-c", "10", "-p", "2", "--skip", "memory,idle"])
+    args = build_parser().parse_args(["bench", "--frame-size", "64", "-c", "10", "-p", "2", "--skip", "memory,idle"])
     assert (args.size, args.count, args.pairs, args.skip) == (64, 10, 2, [["memory", "idle"]])
-    for bad in (["-s", "10"], ["--memory", "5:5"], ["--skip", "nothing"], ["-c", "0"]):
+    assert build_parser().parse_args(["bench", "--size", "80"]).size == 80  # its former name still works
+    # -s is the capture's snap length (as dumpcap's): the bench has no -s (found by a newcomer)
+    for bad in (["-s", "64"], ["--frame-size", "10"], ["--memory", "5:5"], ["--skip", "nothing"], ["-c", "0"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["bench", *bad])
 

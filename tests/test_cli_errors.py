@@ -399,9 +399,10 @@ def test_instance_whose_names_do_not_fit_stops_the_capture(start_capture, workdi
     (["-b", "files:3"], "-b files:3: a ring buffer also needs -b filesize:KB or -b duration:SECONDS"),
     (["-b", "filesize:64", "-w", "-"], "-b: a ring buffer writes a series of files; give a file name with -w"),
     (["--link", "100:0/0-"], "argument --link: expected a link name such as 100:0/0-101:0/0"),
-    (["-s", "-1"], "argument -s/--snaplen: snap length: expected a number of at least 1, got -1"),
-    (["-s", "4294967296"], "argument -s/--snaplen: snap length: at most 262144 bytes (0 stores frames whole), "
-                           "got 4294967296"),
+    (["-s", "-1"], "argument -s/--snaplen: snap length: expected 1 to 262144 bytes, or 0 for the default "
+                   "(262144: frames stored whole), got -1"),
+    (["-s", "4294967296"], "argument -s/--snaplen: snap length: expected 1 to 262144 bytes, or 0 for the "
+                           "default (262144: frames stored whole), got 4294967296"),
     (["--duration", "inf"], "argument --duration: expected a finite duration above 0 seconds, got inf"),
     (["-d", ""], "argument -d/--netio-dir: expected a path, got an empty one"),
     (["-n", ""], "argument -n/--netmap: expected a path, got an empty one"),

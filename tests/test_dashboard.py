@@ -563,3 +563,28 @@ def test_dashboard_gets_a_frozen_snapshot_not_the_live_links(lab):
     assert text_of(render(status, {}, 120, 40)) == shown
     assert (view.name, view.linktype_name, view.instances, view.unmapped) == (
         "100:0/0-101:0/0", lab[0].linktype_name, frozenset({100, 101}), False)
+
+
+def test_a_tall_terminal_shows_as_many_events_as_fit(lab):
+    """At 200x50 the event area showed 5 lines and left 30 rows blank (found by a newcomer)."""
+    events = [Event(NOW - (60 - k) * S, f"event {k}") for k in range(60)]
+    lines = lines_of(render(make_status(lab, events=events), {}, 200, 50), width=200)
+    assert len(lines) == 50
+    assert lines[-1].endswith("  event 59")
+    table_end = max(n for n, line in enumerate(lines) if re.match(r"^\s*\d+\s+\d+:\d+/\d+-", line))
+    assert all(line.split("  ", 1)[1].startswith("event ") for line in lines[table_end + 1:])
+    assert len(lines) - table_end - 1 == 50 - 3 - 2 - len(lab)
+    few = lines_of(render(make_status(lab, events=events[:3]), {}, 200, 50), width=200)
+    assert [line.split("  ")[-1] for line in few[-3:]] == ["event 0", "event 1", "event 2"]
+
+
+def test_at_60_columns_a_frames_column_remains(lab):
+    """At 60 columns no per-link count remained, though their total fits (found by a newcomer)."""
+    wide = lines_of(render(make_status(lab), {}, 120, 40))
+    titles = next(line for line in wide if line.split()[:2] == ["#", "link"])
+    assert "frames →" in titles and "frames ←" in titles and re.search(r"frames\s\s", titles) is None
+    lines = lines_of(render(make_status(lab), {}, 60, 40), width=60)
+    titles = next(line for line in lines if line.split()[:2] == ["#", "link"])
+    assert "frames →" not in titles and titles.split()[:4] == ["#", "link", "type", "frames"], titles
+    assert row(lines, "100:0/0-101:0/0")[:4] == ["0", "100:0/0-101:0/0", "ethernet", "200"]
+    assert all(len(line) <= 60 for line in lines)

@@ -292,8 +292,25 @@ def test_warnings_the_dashboard_cut_are_said_whole_at_the_end(make_lab, workdir,
                                 capture_output=True, text=True).stdout  # wrapped lines joined again
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
-    whole = [line for line in joined.splitlines() if line.startswith("pcapng-iou: warning: 1:1/0-2:1/0: ")]
-    assert len(whole) == 1, joined
-    assert whole[0].endswith("Fix: write hdlc on that line (or drop the link type to let the bays decide), "
-                             f"then kill -HUP {pid}"), whole
-    assert joined.index("total") < joined.index(whole[0])  # after the summary
+    lines = joined.splitlines()
+    starts = [n for n, line in enumerate(lines) if line.startswith("pcapng-iou: warning: 1:1/0-2:1/0: ")]
+    assert len(starts) == 1, joined
+    said = [lines[starts[0]]]
+    for line in lines[starts[0] + 1:]:
+        if not line.startswith("    "):
+            break
+        said.append(line)
+    # Wrapped at word boundaries within 80 columns (it broke mid-word, "new int" / "erface 7"), and without
+    # "then kill -HUP <pid>" for a process that has exited (found by a newcomer).
+    assert all(len(line) <= 80 for line in said), said
+    whole = " ".join(line.strip() for line in said)
+    assert whole.endswith("Fix: write hdlc on that line (or drop the link type to let the bays decide) before "
+                          "the next capture"), said
+    assert "kill -HUP" not in whole and "  " not in whole, said
+    assert joined.index("total") < joined.index(said[0])  # after the summary
+    # The start-up lines were said above the dashboard: they are in the scrollback, whole (they were
+    # overwritten by it; found by a newcomer).
+    above = joined[:joined.index("pcapng-iou → ")]
+    assert f"pcapng-iou: NETMAP {lab.netmap_path}: 1 line" in above, joined
+    assert re.search(rf"pcapng-iou: capturing {re.escape(lab.directory)} into {re.escape(output)}\s+\(pid {pid};",
+                     above), joined

@@ -79,7 +79,7 @@ def test_shared_segment_three_and_four():
 
 @pytest.mark.parametrize(
     "word, number",
-    [("1", 1), ("104", 104), ("50", 50), ("107", 107), ("0", 0), ("65535", 65535), ("hdlc", 104),
+    [("1", 1), ("104", 104), ("50", 50), ("107", 107), ("0", 0), ("147", 147), ("299", 299), ("hdlc", 104),
      ("HDLC", 104), ("c_hdlc", 104), ("ppp", 50), ("ppp_serial", 50), ("fr", 107), ("frame-relay", 107),
      ("ethernet", 1), ("en10mb", 1)],
 )
@@ -271,6 +271,17 @@ def test_error_with_crlf():
         ("100:0/0 /* never closed", "1:9: comment '/*' is never closed by '*/'"),
         ("1:0/0\n  2:0/0 /* a */ /* b\nc\n", "2:17: comment '/*' is never closed by '*/'"),
         ("/* a\n*/ /* b\n", "2:4: comment '/*' is never closed by '*/'"),
+        # found by a newcomer: the first bad word is blamed, a link type in two words is said as one,
+        # a number that is no LINKTYPE_ value is refused
+        ("hello world", "1:1: expected ID:BAY/UNIT, got 'hello'"),
+        ("1:0/0 hello 2:0/0 world", "1:7: expected ID:BAY/UNIT, got 'hello'"),
+        ("1:0/0 2:0/0 frame relay", "1:13: link type 'frame relay' is one word: frame-relay"),
+        ("1:0/0 2:0/0 Frame Relay", "1:13: link type 'Frame Relay' is one word: frame-relay"),
+        ("1:0/0 2:0/0 ppp serial", "1:13: link type 'ppp serial' is one word: ppp-serial"),
+        ("1:0/0 2:0/0 999", "1:13: link type 999 is not a LINKTYPE_ value (pcap assigns 0-10, 50-51, 99-299); "
+                            "IOU's are ethernet 1, ppp-raw 9, ppp 50, hdlc 104, frame-relay 107"),
+        ("1:0/0 2:0/0 65535", "1:13: link type 65535 is not a LINKTYPE_ value (pcap assigns 0-10, 50-51, 99-299); "
+                              "IOU's are ethernet 1, ppp-raw 9, ppp 50, hdlc 104, frame-relay 107"),
         ("100:0/0 */", "1:9: unknown link type '*/' (use a number or one of: ethernet, frame-relay, hdlc, ppp), "
                         "or auto to follow the frames"),
     ],

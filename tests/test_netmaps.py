@@ -33,10 +33,22 @@ def test_conflicting_wiring_warns_once_naming_both_files_and_the_first_wins():
                          "using /r1/NETMAP:1")]
 
 
-def test_another_link_type_for_the_same_link_is_a_conflict():
-    merged, warnings = merge([parse("1:1/0 2:1/0 hdlc\n", "a"), parse("1:1/0 2:1/0 ppp\n", "b")])
+def test_another_link_type_for_the_same_link_is_said_as_such_with_the_file_to_edit():
+    """Two GNS3 NETMAPs that differ only in the link type "wired differently" (found by a newcomer):
+    the link type differs, and the file to edit (or -n) is named."""
+    merged, warnings = merge([parse("1:1/0 2:1/0 hdlc\n", "/r1/NETMAP"), parse("\n1:1/0 2:1/0 ppp\n", "/r2/NETMAP")])
     assert [s.linktype for s in merged] == [104]
-    assert warnings == ["b:1: '1:1/0 2:1/0 ppp' wires 1:1/0 differently from a:1: '1:1/0 2:1/0 hdlc'; using a:1"]
+    assert warnings == ["/r2/NETMAP:2: the link type differs for '1:1/0 2:1/0 ppp': ppp here, hdlc in /r1/NETMAP:1; "
+                        "using hdlc from /r1/NETMAP:1 (to use ppp, edit /r1/NETMAP line 1, or give -n a NETMAP "
+                        "of your own)"]
+    assert "wires" not in warnings[0]
+
+
+def test_a_line_of_one_endpoint_is_warned_of_once_per_file():
+    merged, warnings = merge([parse("1:0/0\n1:1/0 2:1/0\n", "/r1/NETMAP")])
+    assert len(merged) == 2
+    assert warnings == ["/r1/NETMAP:1: '1:0/0' has one endpoint: IOU treats 1:0/0 as an unconnected interface "
+                        "(what it sends reaches no one)"]
 
 
 def test_a_shared_segment_against_a_pair():

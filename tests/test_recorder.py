@@ -598,3 +598,17 @@ def test_a_serial_link_whose_ends_differ_stops_flapping():
     assert [i.number for i in rec.links.current()] == [1]
     out = b"".join(rec.datagram(d, T0 + 10_000 + i) for i, d in enumerate([ppp] * 3))
     assert [e[0] for e in epbs(out)] == [1, 1, 1] and idbs(out) == []
+
+
+def test_a_followed_link_whose_routers_change_encapsulation_is_information_not_a_warning():
+    """The demo's intended HDLC -> PPP switch was printed as a warning (found by a newcomer): frames of
+    the old type were seen, so the change is the routers', followed as asked; a guess put right stays a
+    warning (above)."""
+    rec = Recorder(parse("1:1/0 2:1/0\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)})
+    rec.start()
+    out = rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)
+    for number, frame in enumerate(LCP[:3]):
+        out += rec.datagram(dgram("1:1/0", "2:1/0", frame), T0 + 1 + number)
+    assert [e[0] for e in epbs(out)] == [0, 0, 0, 1] and idbs(out) == [linktypes.PPP_SERIAL]
+    assert rec.take_warnings() == []
+    assert rec.take_notices() == ["1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"]

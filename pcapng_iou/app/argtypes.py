@@ -54,7 +54,8 @@ def instance_id(text: str) -> int:
     """argparse type: an IOU instance id, 1..1024."""
     number = netiodir.instance_id(text.strip())
     if number is None:
-        raise argparse.ArgumentTypeError(f"expected an instance id 1..1024, got {text!r}")
+        link = f" (to record one link, use --link {text.strip()})" if ":" in text else ""
+        raise argparse.ArgumentTypeError(f"expected an instance id 1..1024, got {text!r}{link}")
     return number
 
 
@@ -116,15 +117,14 @@ MAX_SNAPLEN = 262144
 
 
 def snap_length(text: str) -> int:
-    """argparse type: bytes of each frame to store, 1 to :data:`MAX_SNAPLEN`; 0 stores them whole (as with
-    tcpdump and dumpcap)."""
-    if text.strip() == "0":
-        return 0
+    """argparse type: bytes of each frame to store, 1 to :data:`MAX_SNAPLEN`; 0 means the default, as to
+    dumpcap (:data:`MAX_SNAPLEN`, more than any IOU frame: frames are stored whole), and so does
+    :data:`MAX_SNAPLEN` itself: both come back as 0, the default."""
     try:
-        value = positive_int(text)
-    except argparse.ArgumentTypeError as err:
-        raise argparse.ArgumentTypeError(f"snap length: {err}") from None
-    if value > MAX_SNAPLEN:
-        raise argparse.ArgumentTypeError(f"snap length: at most {MAX_SNAPLEN} bytes (0 stores frames whole), "
-                                         f"got {text}")
-    return value
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"snap length: expected a whole number of bytes, got {text!r}") from None
+    if not 0 <= value <= MAX_SNAPLEN:
+        raise argparse.ArgumentTypeError(f"snap length: expected 1 to {MAX_SNAPLEN} bytes, or 0 for the default "
+                                         f"({MAX_SNAPLEN}: frames stored whole), got {text.strip()}")
+    return 0 if value == MAX_SNAPLEN else value

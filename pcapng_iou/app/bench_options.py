@@ -39,8 +39,9 @@ def _parts(text: str) -> list:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
-    parser.add_argument("-s", "--size", type=_frame_size, default=defaults.size, metavar="BYTES",
-                        help=f"frame size after the 8-byte IOU header (default {defaults.size})")
+    # Not -s: to the capture (and dumpcap) -s is the snap length.  --size is the option's former name.
+    parser.add_argument("--frame-size", "--size", dest="size", type=_frame_size, default=defaults.size,
+                        metavar="BYTES", help=f"frame size after the 8-byte IOU header (default {defaults.size})")
     parser.add_argument("-c", "--count", type=positive_int, default=defaults.count, metavar="N",
                         help=f"frames each pair floods per round, direct and through us (default {defaults.count})")
     parser.add_argument("-p", "--pairs", type=positive_int, default=defaults.pairs, metavar="N",
@@ -89,7 +90,7 @@ def soak_settings_from(args: argparse.Namespace) -> SoakSettings:
     if args.hogs < 0:
         raise ValueError("--hogs must be 0 or more with --soak")
     if args.size < numbered.MIN_SIZE:
-        raise ValueError(f"--size must be {numbered.MIN_SIZE} or more with --soak")
+        raise ValueError(f"--frame-size must be {numbered.MIN_SIZE} or more with --soak")
     return SoakSettings(args.soak, streams=args.streams, rate=float(args.rate), size=args.size,
                         capture_every=args.capture_every, reload_every=args.reload_every,
                         churn_every=args.churn_every, hogs=args.hogs, min_captures=args.min_captures)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from typing import Optional
 
@@ -20,6 +21,7 @@ from pcapng_iou.app.argtypes import (
 )
 from pcapng_iou.app.bench_options import add_arguments as add_bench_arguments
 from pcapng_iou.core import linktypes, ring
+from pcapng_iou.core.words import counted
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir
@@ -29,8 +31,9 @@ from pcapng_iou.shell import netiodir
 DEMO_DURATION_S = 20.0
 
 
-def default_output_name() -> str:
-    return time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
+def default_output_name(ring_buffer: bool = False) -> str:
+    """``iou-YYYYmmdd-HHMMSS.pcapng``; with -b, ``iou.pcapng``: the series' names have the time already."""
+    return "iou.pcapng" if ring_buffer else time.strftime("iou-%Y%m%d-%H%M%S.pcapng")
 
 
 LINKTYPE_PRECEDENCE = """\
@@ -40,7 +43,8 @@ Each link's link type, strongest first:
   2. --linktype, when given;
   3. the kinds of its bays, read from each running IOU instance's command line
      (-e/-s): an Ethernet bay is Ethernet; a serial bay starts as Cisco HDLC and
-     follows PPP or Frame Relay when the frames show it (a new interface each time);
+     follows PPP or Frame Relay when the frames show it (a new interface each
+     time);
   4. Ethernet.
 Without -n and without ./NETMAP, the NETMAP files in the working directories of
 the running instances are used (read again on kill -HUP)."""
@@ -48,7 +52,8 @@ the running instances are used (read again on kill -HUP)."""
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--write", type=path_text, metavar="FILE",
-                        help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng")
+                        help="capture file to write ('-' for standard output); default iou-YYYYmmdd-HHMMSS.pcapng "
+                             "(with -b: iou_NNNNN_YYYYmmddHHMMSS.pcapng)")
     parser.add_argument("-d", "--netio-dir", type=path_text, metavar="DIR",
                         help="IOU's netio directory (default /tmp/netio<uid>, uid from $SUDO_UID when set)")
     parser.add_argument("-n", "--netmap", type=path_text, metavar="FILE",
@@ -67,7 +72,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "(100:0/0); repeatable; every datagram is still relayed")
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
                         help="store at most BYTES of each frame (its full length is kept in the file); "
-                             "0 stores them whole, as by default")
+                             "0 means the default, as with dumpcap: 262144, more than any IOU frame (frames "
+                             "stored whole)")
     parser.add_argument("-b", "--ring-buffer", type=ring_option, action="append", default=[], metavar="KEY:VALUE",
                         help="write a series of files as dumpcap: filesize:KB (1 kB = 1000 bytes), "
                              "duration:SECONDS, files:N (keep the newest N); combinable; files are named "
@@ -101,6 +107,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_split_command(commands) -> None:
+    """``pcapng-iou split FILE``: one file per interface (see :mod:`pcapng_iou.shell.split`)."""
+    split = commands.add_parser(
+        "split", allow_abbrev=False, help="write one file per link, for tcpdump and other libpcap readers",
+        description=textwrap.fill(
+            "Write each interface (link) of a capture file into a file of its own, with its one link type: "
+            "libpcap readers (tcpdump) cannot read a file whose interfaces have different link types. Files "
+            "are named PREFIX_LINK_LINKTYPE.pcapng after FILE (100:0/0-101:0/0 written 100_0.0-101_0.0); "
+            "interfaces without frames get none.", 78))
+    split.add_argument("file", type=path_text, metavar="FILE", help="a capture file written by pcapng-iou")
+    split.add_argument("-o", "--output-dir", type=path_text, metavar="DIR",
+                       help="folder of the files written (default: FILE's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False on every parser: a misspelt or newer option (--link) must not silently
     # become whichever option it happens to begin (--linktype).
@@ -112,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     capture = commands.add_parser("capture", allow_abbrev=False, help="capture the links of a running IOU lab",
-                                  description="Stand in for the IOU sockets of the netio directory, relay every "
-                                              "datagram unchanged and record the frames.",
+                                  description=textwrap.fill(
+                                      "Stand in for the IOU sockets of the netio directory, relay every datagram "
+                                      "unchanged and record the frames.", 78),
                                   epilog=LINKTYPE_PRECEDENCE,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     add_capture_options(capture)
@@ -134,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the lab without capturing it, and say how to capture it yourself "
                            "(pcapng-iou capture, or Wireshark)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
+    add_split_command(commands)
     add_bench_arguments(commands.add_parser(
         "bench", allow_abbrev=False,
         help="measure what the capture costs on this machine (throughput, latency, CPU, memory)",
@@ -202,7 +224,7 @@ def run_capture(args: argparse.Namespace) -> int:
         return ExitStatus.USAGE
     try:
         # A -n file that is not there yet is read on kill -HUP; one that does not parse is refused now.
-        options, netmap = capture_setup(args.write or default_output_name(), args.netio_dir, args.netmap,
+        options, netmap = capture_setup(args.write or default_output_name(args.file_limits.ring), args.netio_dir, args.netmap,
                                         netmap_may_come_later=True, **capture_settings(args))
     except SetupError as err:
         _error(str(err))
@@ -224,7 +246,9 @@ def run_repair(args: argparse.Namespace) -> int:
         _error(f"{directory} is not a directory (give -d the netio directory, where the instances' sockets are)")
         return ExitStatus.ERROR
     if not os.path.isdir(directory):
-        _error(f"netio directory {directory} does not exist")
+        from pcapng_iou.shell.reach import unreachable
+
+        _error(unreachable(directory, command="repair") or f"netio directory {directory} does not exist")
         return ExitStatus.ERROR
     guard = netiodir.DirectoryGuard(directory)
     try:
@@ -264,6 +288,22 @@ def run_demo(args: argparse.Namespace) -> int:
         return ExitStatus.ERROR
 
 
+def run_split(args: argparse.Namespace) -> int:
+    from pcapng_iou.shell.split import SplitError, Splitter
+
+    try:
+        files = Splitter(args.file, args.output_dir).run()
+    except SplitError as err:
+        _error(str(err))
+        return ExitStatus.ERROR
+    for written in files:
+        print(f"{written.path}: {written.interface_name or 'an unnamed interface'}, "
+              f"{linktypes.name(written.linktype)}, {counted(written.frames, 'frame')}")
+    if not files:
+        print(f"{args.file}: no frames in it: no file written")
+    return ExitStatus.OK
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from pcapng_iou.app.bench_command import run
 
@@ -280,13 +320,17 @@ def program(argv: Optional[list] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command's own parser: "pcapng-iou capture: error: ... (see pcapng-iou capture --help)"
-        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        from pcapng_iou.app.habits import misread_filter
+
+        message = misread_filter(argv, extra) if args.command == "capture" else None
+        getattr(args, "command_parser", parser).error(message or f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE
     if args.command == "capture":
         check_capture_args(args)
-    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench}
+    handlers = {"capture": run_capture, "repair": run_repair, "demo": run_demo, "bench": run_bench,
+                "split": run_split}
     return handlers[args.command](args)
 
 

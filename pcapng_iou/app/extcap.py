@@ -41,6 +41,7 @@ from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.selection import LinkNameError, LinkSelection, parse_link_name
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile
+from pcapng_iou.app.extcap_hints import nothing_ran, permission_problem
 
 PROG = f"{BASE_PROG} extcap"
 INTERFACE = "iou"
@@ -310,9 +311,13 @@ def _capture_options(args: argparse.Namespace):
         comment_text(args.comment or "")
     except argparse.ArgumentTypeError as err:
         raise ExtcapError(f"--comment: {err}") from None
+    netio_dir = args.netio_dir or netiodir.default_dir()
+    problem = permission_problem(netio_dir)
+    if problem is not None:
+        raise ExtcapError(problem)
     try:
         return capture_setup(
-            args.fifo, args.netio_dir, args.netmap or None,
+            args.fifo, netio_dir, args.netmap or None,
             output_any_kind=True,  # Wireshark's FIFO
             flush_each=args.flush,
             instances=instances,
@@ -358,7 +363,10 @@ def run_capture(args: argparse.Namespace) -> int:
         options, netmap = _capture_options(args)
         capture = Capture(options, netmap=netmap)
         # Errors only: Wireshark shows anything on our stderr as an error.
-        return Reporter(quiet=True, dashboard=False).run(capture)
+        status = Reporter(quiet=True, dashboard=False).run(capture)
+        if status == ExitStatus.OK and not capture.instances.ever_attached:
+            _error(nothing_ran(options.netio_dir))
+        return status
     except ExtcapError as err:
         _error(str(err))
         return ExitStatus.USAGE

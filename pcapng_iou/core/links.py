@@ -52,6 +52,8 @@ class Interface:
     origin: str = ""
     #: Cisco HDLC because a serial bay starts so, no frame seen yet: the first sure frame may change it.
     guessed: bool = False
+    #: A sure frame of its own link type was seen: a later switch is the routers' change, not a guess put right.
+    confirmed: bool = False
     replaced_by: Optional[int] = None
     #: Another interface of the same link, at another link type, that the routes lead to: the two
     #: ends of the link differ, and this one records the frames that show its link type (see

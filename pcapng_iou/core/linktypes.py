@@ -43,6 +43,23 @@ ALIASES = {
 
 MAX_LINKTYPE = 0xFFFF
 
+#: The numbers pcap assigns to link types (LINKTYPE_ values): a NETMAP line naming another
+#: number is a typo, whose frames no reader could decode.
+ASSIGNED_RANGES = ((0, 10), (50, 51), (99, 299))
+
+
+def is_assigned(number: int) -> bool:
+    """Whether ``number`` is in a range of LINKTYPE_ values."""
+    return any(low <= number <= high for low, high in ASSIGNED_RANGES)
+
+
+def joined_name(first: str, second: str):
+    """The link type name that ``first second`` meant when written as two words (``frame relay``), or None."""
+    for joiner in ("-", "_", ""):
+        if f"{first}{joiner}{second}".lower() in ALIASES:
+            return f"{first}{joiner}{second}".lower()
+    return None
+
 
 class UnknownLinkType(ValueError):
     """A word that is neither a link type name nor a number in 0..65535."""

@@ -213,6 +213,58 @@ def parse_endpoint(word: str, filename: str = "NETMAP", line: int = 1, column: i
     return Endpoint(instance, port, match["host"])
 
 
+def lone_endpoint_notes(netmap: Netmap) -> list[str]:
+    """A warning for each line of one endpoint: IOU wires it to nothing (the line is likely unfinished)."""
+    return [f"{segment.source or netmap.filename}:{segment.line}: '{segment.text}' has one endpoint: IOU treats "
+            f"{segment.endpoints[0]} as an unconnected interface (what it sends reaches no one)"
+            for segment in netmap if len(segment.endpoints) == 1]
+
+
+def _trailing_linktype(words: list, filename: str, number: int) -> tuple[Optional[int], bool]:
+    """Take the line's link type off the end of ``words`` (a word without a colon): (number or None, auto).
+
+    When that word is not a link type, the first word before it that is not an endpoint is
+    blamed instead (``hello world``: the problem is ``hello``), and a link type written as two
+    words (``frame relay``) is said as one.
+    """
+    last_column, last_word = words[-1]
+    if ":" in last_word:
+        return None, False
+    words.pop()
+    if not words:
+        if last_word.lower() == AUTO or _is_linktype(last_word):
+            raise NetmapError(filename, number, last_column, "a link type needs endpoints before it on the line")
+        raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {excerpt(last_word)}")
+    if last_word.lower() == AUTO:
+        return None, True
+    try:
+        linktype = linktypes.parse(last_word)
+    except linktypes.UnknownLinkType as err:
+        before_column, before = words[-1]
+        joined = linktypes.joined_name(before, last_word)
+        if joined is not None and ":" not in before:
+            raise NetmapError(filename, number, before_column,
+                              f"link type {excerpt(before + ' ' + last_word)} is one word: {joined}") from None
+        for column, word in words:
+            parse_endpoint(word, filename, number, column)  # blames the first bad word, if any
+        also = f", or {AUTO} to follow the frames" if str(err).startswith("unknown") else ""
+        raise NetmapError(filename, number, last_column, f"{err}{also}") from None
+    if not linktypes.is_assigned(linktype):
+        ranges = ", ".join(f"{low}-{high}" for low, high in linktypes.ASSIGNED_RANGES)
+        raise NetmapError(filename, number, last_column,
+                          f"link type {linktype} is not a LINKTYPE_ value (pcap assigns {ranges}); IOU's are "
+                          + ", ".join(f"{name} {value}" for value, name in sorted(linktypes.NAMES.items())))
+    return linktype, False
+
+
+def _is_linktype(word: str) -> bool:
+    try:
+        linktypes.parse(word)
+    except linktypes.UnknownLinkType:
+        return False
+    return True
+
+
 def parse(text: str, filename: str = "NETMAP") -> Netmap:
     """Parse NETMAP text; raise :class:`NetmapError` at the first problem."""
     cleaned = _blank_comments(text, filename)
@@ -222,23 +274,7 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
         words = list(_tokens(line))
         if not words:
             continue
-        linktype: Optional[int] = None
-        auto = False
-        last_column, last_word = words[-1]
-        if ":" not in last_word:
-            words.pop()
-            if last_word.lower() == AUTO:
-                auto = True
-            else:
-                try:
-                    linktype = linktypes.parse(last_word)
-                except linktypes.UnknownLinkType as err:
-                    if not words:
-                        raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {excerpt(last_word)}")
-                    also = f", or {AUTO} to follow the frames" if str(err).startswith("unknown") else ""
-                    raise NetmapError(filename, number, last_column, f"{err}{also}") from None
-            if not words:
-                raise NetmapError(filename, number, last_column, "a link type needs endpoints before it on the line")
+        linktype, auto = _trailing_linktype(words, filename, number)
         endpoints = []
         for column, word in words:
             endpoint = parse_endpoint(word, filename, number, column)
@@ -250,4 +286,3 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
             endpoints.append(endpoint)
         segments.append(Segment(number, tuple(endpoints), linktype, auto))
     return Netmap(tuple(segments), filename)
-

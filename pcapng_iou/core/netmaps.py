@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
-from pcapng_iou.core.netmap import Netmap, Segment
+from pcapng_iou.core import linktypes
+from pcapng_iou.core.netmap import Netmap, Segment, lone_endpoint_notes
 
 
 def _same_line(a: Segment, b: Segment) -> bool:
@@ -36,7 +37,7 @@ class NetmapSet:
     def add(self, netmap: Netmap) -> tuple[list[Segment], list[str]]:
         """Merge ``netmap`` (named by its ``filename``); return the segments it added and the warnings."""
         added: list[Segment] = []
-        warnings: list[str] = []
+        warnings: list[str] = lone_endpoint_notes(netmap)
         self.files.append(netmap.filename)
         for segment in netmap:
             segment = dataclasses.replace(segment, source=netmap.filename)
@@ -54,11 +55,7 @@ class NetmapSet:
             if clash == "same":
                 continue
             if clash is not None:
-                endpoint, there = clash
-                warnings.append(
-                    f"{segment.source}:{segment.line}: '{segment.text}' wires {endpoint} differently from "
-                    f"{there.source}:{there.line}: '{there.text}'; using {there.source}:{there.line}"
-                )
+                warnings.append(_clash_warning(segment, *clash))
                 continue
             for endpoint in segment.endpoints:
                 self._by_endpoint[endpoint.key] = segment
@@ -70,6 +67,19 @@ class NetmapSet:
         """Everything merged so far, as one Netmap."""
         name = self.files[0] if len(self.files) == 1 else f"{len(self.files)} NETMAP files"
         return Netmap(tuple(self.segments), name)
+
+
+def _clash_warning(segment: Segment, endpoint, there: Segment) -> str:
+    """What is said of ``segment``, left out because ``there`` (kept) wires ``endpoint`` otherwise."""
+    kept = f"{there.source}:{there.line}"
+    if {e.key for e in there.endpoints} == {e.key for e in segment.endpoints}:
+        def kind(line: Segment) -> str:
+            return "auto" if line.auto else ("no link type" if line.linktype is None else linktypes.name(line.linktype))
+        return (f"{segment.source}:{segment.line}: the link type differs for '{segment.text}': "
+                f"{kind(segment)} here, {kind(there)} in {kept}; using {kind(there)} from {kept} "
+                f"(to use {kind(segment)}, edit {there.source} line {there.line}, or give -n a NETMAP of your own)")
+    return (f"{segment.source}:{segment.line}: '{segment.text}' wires {endpoint} differently from "
+            f"{kept}: '{there.text}'; using {kept}")
 
 
 def merge(netmaps: Iterable[Netmap]) -> tuple[Netmap, list[str]]:

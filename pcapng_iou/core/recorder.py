@@ -1,17 +1,15 @@
 """The capture core: datagrams in, PCAP-NG bytes out.  No sockets, no files, no clock.
 
-The event loop hands every batch of datagrams it relays to :meth:`Recorder.record`
-together with the time each arrived and whether it could be delivered; the
-recorder decides which interface records it, keeps the counters, and returns
-the bytes to append to the capture file (interface blocks first when a new
-interface is needed).  Lifecycle notes (attach, death, reload) become packet
-comments on the next frame of each affected link.
+The event loop hands every batch of datagrams it relays to :meth:`Recorder.record` together with
+the time each arrived and whether it could be delivered; the recorder decides which interface records
+it, keeps the counters, and returns the bytes to append to the capture file (interface blocks first
+when a new interface is needed).  Lifecycle notes (attach, death, reload) become packet comments on
+the next frame of each affected link.
 
-Each file (one, or each file of a ring buffer) is a section of its own:
-:meth:`Recorder.start_file` gives its header and an interface block for every
-current recorded link, numbered within that file (``Interface.file_id``).
-Links left out by ``--link`` get no interface block; their frames are relayed
-and only counted.  A snap length cuts the stored frames, never the relayed ones.
+Each file (one, or each file of a ring buffer) is a section of its own: :meth:`Recorder.start_file`
+gives its header and an interface block for every current recorded link, numbered within that file
+(``Interface.file_id``).  Links left out by ``--link`` get no interface block; their frames are
+relayed and only counted.  A snap length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
@@ -191,7 +189,7 @@ class Recorder:
         return self.links.take_warnings()
 
     def take_notices(self) -> list[str]:
-        """What is worth saying but is no warning (a serial link settled from its first frame)."""
+        """What is worth saying but no warning (a serial link settled from its first frame, a followed change)."""
         return self.links.take_notices()
 
     @property
@@ -347,6 +345,7 @@ class Recorder:
         if tracker is None:
             tracker = self._trackers[interface.number] = LinkTypeTracker(interface.linktype)
         kind = classify(frame)
+        interface.confirmed = interface.confirmed or kind == interface.linktype
         if tracker.differ is not None:
             return self._split_interface(self._splits[interface.number], kind, sender)
         if interface.guessed and kind is not None:
@@ -421,7 +420,8 @@ class Recorder:
             f"link type changed from {was} to {now} (detected from the frames); earlier frames are on interface "
             f"{interface.file_id}"
         )
-        self.links.warn(f"{interface.name}: frames now look like {now}, recording on new interface {new.number}")
+        (self.links.tell if interface.confirmed else self.links.warn)(
+            f"{interface.name}: frames now look like {now}, recording on new interface {new.number}")
         return new
 
     def _check_linktype(self, interface: Interface, frame: bytes) -> None:

@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
+from pcapng_iou.core.redraw import redraw_interval
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
@@ -31,7 +32,7 @@ from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile, relay, repair
+from pcapng_iou.shell import netiodir, netmapfile, reach, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
@@ -44,9 +45,6 @@ from pcapng_iou.shell.watcher import DirectoryWatcher
 
 FLUSH_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 1.0
-DASHBOARD_INTERVAL_S = 0.25
-#: The dashboard waits this many times what its last redraw cost: at most about 5 % of a CPU.
-DASHBOARD_COST_FACTOR = 20
 DIR_POLL_INTERVAL_S = 1.0
 #: With nothing attached this long after the start, say once what to check.
 NOTHING_ATTACHED_HINT_S = 5.0
@@ -208,6 +206,7 @@ class Capture:
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise CaptureError(f"{directory} is not a directory (give -d the netio directory, where the instances' "
                                "sockets are)")
+        reach.check_reachable(directory)  # (waiting for it would never end: it may well be there)
         if not os.path.isdir(directory) and not self.options.wait_for_dir:
             raise CaptureError(f"netio directory {directory} does not exist (is IOU running as this user?)")
         self._check_socket_paths()
@@ -424,6 +423,8 @@ class Capture:
         if path is not None and not len(netmap) and os.path.exists(path):
             self.say(f"{self.options.netmap_path}: no links in it (empty, or only comments); "
                      f"links are learnt from the frames", "warning")
+        for note in netmap_mod.lone_endpoint_notes(netmap):
+            self.learning.say_once(note)
 
     def _directory_gone(self) -> None:
         self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
@@ -538,10 +539,10 @@ class Capture:
                 self._enter_directory()
             self._next_liveness = now + (LIVENESS_INTERVAL_S if self._dir_present else DIR_POLL_INTERVAL_S)
         if self.on_tick is not None and now >= self._next_tick:
+            cpu = time.thread_time()
             self.on_tick(self.status())
             # A dashboard of thousands of links costs tens of ms: it is redrawn less often, not the relay slowed.
-            cost = time.monotonic() - now
-            self._next_tick = now + max(DASHBOARD_INTERVAL_S, cost * DASHBOARD_COST_FACTOR)
+            self._next_tick = now + redraw_interval(time.thread_time() - cpu)
         due = [self._next_flush, self._next_liveness]
         if self.on_tick is not None:
             due.append(self._next_tick)
@@ -796,7 +797,7 @@ class Capture:
             datagrams_relayed=self.datagrams_relayed,
             datagrams_malformed=recorder.datagrams_malformed + recorder.datagrams_empty,
             undelivered=recorder.undelivered,
-            events=self.events[-20:],
+            events=self.events,  # (the last EVENT_LOG_SIZE: a tall terminal shows as many as fit)
             netio_dir=self.options.netio_dir,
             netmap=self.learning.sources.describe(),
         )

@@ -58,6 +58,9 @@ class Learning:
             self._said.add(text)
             self.say(text, level)
 
+    #: Said once for the whole capture (a NETMAP's warnings are not said again on every reload).
+    say_once = _say_once
+
     def _ask(self, number: int) -> discovery.InstanceFacts:
         with self._as_owner():
             facts = discovery.probe(self.netio_dir, number, want_cwd=self.sources.discovering,

@@ -108,4 +108,12 @@ def _not_regular(path: str, mode: int) -> str:
 
 def _cannot(path: str, err: OSError) -> str:
     reason = "is a symlink; refusing to write through it" if err.errno == errno.ELOOP else err.strerror
-    return f"cannot write {path}: {reason}"
+    return f"cannot write {_with_folder(path)}: {reason}"
+
+
+def _with_folder(path: str) -> str:
+    """``path``, and the folder it is in when the path does not say it (``-w x.pcapng`` run in ``/``)."""
+    if os.path.isabs(path):
+        return path
+    return f"{path} in {os.path.dirname(os.path.abspath(path))}"
+

@@ -6,6 +6,7 @@ a terminal that takes no output (Ctrl-S) holds back what is said, never the rela
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable, Optional, TextIO
@@ -30,7 +31,8 @@ class Reporter:
         self.dashboard = None
         self.writer: Optional[BackgroundStream] = None
         self._dropped_said = 0
-        #: Warnings the dashboard showed, each cut to one line of the screen: said whole at the end.
+        #: (level, text) of the warnings the dashboard showed, and of the information it cut to one line
+        #: of the screen: said whole at the end.
         self._cut_warnings: list = []
 
     @property
@@ -59,11 +61,18 @@ class Reporter:
                 pass
 
     def event(self, event: Event) -> None:
-        if event.level == "warning" and self.dashboard is not None and not self.quiet:
-            self._cut_warnings.append(event.text)  # the dashboard shows it cut to the screen's width
-        if event.level == "error" or not (self.quiet or self.dashboard is not None):
+        # Until the dashboard is drawn (the start-up lines: which NETMAP, "capturing ... into ..."), lines
+        # are said as without it, above where it will be: they stay in the terminal's scrollback.
+        live = self.dashboard is not None and self.dashboard.running
+        if live and not self.quiet and (event.level == "warning" or self._cut(event.text)):
+            self._cut_warnings.append((event.level, event.text))
+        if event.level == "error" or not (self.quiet or live):
             label = "" if event.level == "info" else f"{event.level}: "
             self._say(f"{PROG}: {label}{event.text}")
+
+    def _cut(self, text: str) -> bool:
+        """Whether the dashboard's event area cuts ``text`` (after its ``HH:MM:SS`` and two blanks)."""
+        return len(text) + 10 > self.dashboard.console.width
 
     def _say(self, line: str) -> None:
         if not self.writer.busy:  # caught up: the lines dropped meanwhile are told of, once
@@ -82,6 +91,9 @@ class Reporter:
 
     def _tick(self, status) -> None:
         dashboard = self.dashboard
+        if dashboard is not None and not dashboard.running:
+            self._write(dashboard.start)  # at the first tick: the start-up lines were said above it
+            dashboard = self.dashboard  # (None if the terminal was lost)
         if dashboard is not None:
             # While the last redraw is not on the screen yet, no use queueing another (the rates go on).
             draw = not self.writer.busy
@@ -100,9 +112,8 @@ class Reporter:
         if self.use_dashboard:
             from pcapng_iou.ui.dashboard import Dashboard, make_console
 
-            self.dashboard = Dashboard(make_console(self.writer))
+            self.dashboard = Dashboard(make_console(self.writer))  # started at the first tick
             capture.on_tick = self._tick
-            self._write(self.dashboard.start)
         try:
             status = capture.run()
         finally:
@@ -125,9 +136,20 @@ class Reporter:
         return status
 
     def _say_cut_warnings(self) -> None:
-        warnings = list(dict.fromkeys(self._cut_warnings))  # each once, in the order they came
-        if len(warnings) > MAX_WARNINGS_AGAIN:
-            self._say(f"{PROG}: {len(warnings) - MAX_WARNINGS_AGAIN} earlier warnings not repeated")
-            warnings = warnings[-MAX_WARNINGS_AGAIN:]
-        for text in warnings:
-            self._say(f"{PROG}: warning: {text}")
+        from pcapng_iou.ui.aftermath import said_again, wrapped
+
+        lines = list(dict.fromkeys(self._cut_warnings))  # each once, in the order they came
+        if len(lines) > MAX_WARNINGS_AGAIN:
+            self._say(f"{PROG}: {len(lines) - MAX_WARNINGS_AGAIN} earlier warnings not repeated")
+            lines = lines[-MAX_WARNINGS_AGAIN:]
+        width = self._terminal_width()
+        for level, text in lines:
+            line = said_again(level, text, os.getpid())
+            self._say("\n".join(wrapped(line, width)) if width else line)
+
+    def _terminal_width(self) -> int:
+        """The width of the terminal written to, 0 when it is none (a log is not wrapped)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns if self.stream.isatty() else 0
+        except (OSError, ValueError, AttributeError):
+            return 0

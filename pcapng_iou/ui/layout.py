@@ -79,6 +79,8 @@ class Column:
     drop: Optional[int] = None
     #: The column may be cut with an ellipsis, down to this width, when dropping was not enough.
     shrink_to: Optional[int] = None
+    #: Shown only once the columns of this drop rank are gone, in their stead (a total for two counts).
+    instead_of: Optional[int] = None
 
 
 _COLUMN_GAP = "  "
@@ -102,7 +104,7 @@ def _layout(columns: Sequence[Column], rows: List[list], width: int) -> Tuple[Li
             size = _cell_width(cell)
             if size > widths[index]:
                 widths[index] = size
-    keep = list(range(len(columns)))
+    keep = [index for index, column in enumerate(columns) if column.instead_of is None]
 
     def needed() -> int:
         return sum(widths[index] for index in keep) + len(_COLUMN_GAP) * (len(keep) - 1)
@@ -110,7 +112,8 @@ def _layout(columns: Sequence[Column], rows: List[list], width: int) -> Tuple[Li
     for rank in sorted({column.drop for column in columns if column.drop is not None}):
         if needed() <= width:
             break
-        keep = [index for index in keep if columns[index].drop != rank]
+        stand_ins = [index for index, column in enumerate(columns) if column.instead_of == rank]
+        keep = sorted([index for index in keep if columns[index].drop != rank] + stand_ins)
     for index in keep:
         floor = columns[index].shrink_to
         excess = needed() - width

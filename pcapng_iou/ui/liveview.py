@@ -161,6 +161,7 @@ _LIVE_COLUMNS = (
     Column("type", "left", "cyan"),
     Column("frames →", drop=5),
     Column("frames ←", drop=5),
+    Column("frames", drop=6, instead_of=5),  # when → and ← do not fit (60 columns), their total does
     Column("bytes", drop=2),
     Column("frames/s", drop=4),
     Column("bit/s", drop=1),
@@ -176,6 +177,7 @@ def _live_row(interface: InterfaceView, rate: Rate, now_ns: int, down: Set[int])
         interface.linktype_name,
         f"{interface.frames_out:,}",
         f"{interface.frames_in:,}",
+        f"{interface.frames_out + interface.frames_in:,}",
         format_bytes(interface.bytes_out + interface.bytes_in),
         format_frames_per_s(rate.frames_per_s),
         format_si(rate.bits_per_s),
@@ -225,6 +227,10 @@ def render(
 
     if needed <= space:
         shown, hidden = ordered, 0
+        # What the table leaves of the screen shows earlier events (a tall terminal was left blank).
+        more = space - needed - (not ordered)
+        if more > 0 and len(events) == MAX_EVENTS:
+            events = list(status.events[-(MAX_EVENTS + more):])
     else:
         shown = ordered[: max(0, space - 1)]
         hidden = len(ordered) - len(shown)
