@@ -81,7 +81,7 @@ def test_dumpcap_habits_are_answered(args, message, lab, empty_cwd):
 
 @pytest.mark.parametrize("text, snaplen", [("0", 0), ("262144", 0), ("96", 96)])
 def test_snaplen_0_is_the_default_as_for_dumpcap(text, snaplen):
-    from pcapng_iou.cli import build_parser
+    from pcapng_iou.app.cli import build_parser
 
     assert build_parser().parse_args(["capture", "-s", text]).snaplen == snaplen
     assert build_parser().parse_args(["capture"]).snaplen in (None, 0)
