@@ -35,6 +35,7 @@ from pcapng_iou.shell import netiodir, netmapfile, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
+from pcapng_iou.shell.labdir import LabDirectory
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
 from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller
@@ -197,7 +198,10 @@ class Capture:
             self.stop = StopReason(f"{err}; use a netio directory with a shorter path", ExitStatus.ERROR)
         finally:
             self._tear_down()
-        return self.stop.status if self.stop else ExitStatus.OK
+        status = self.stop.status if self.stop else ExitStatus.OK
+        if self.instances.not_given_back and status == ExitStatus.OK:
+            return ExitStatus.ERROR  # a socket the lab needs is not where it was: the capture did not end well
+        return status
 
     def _set_up(self) -> None:
         directory = self.options.netio_dir
@@ -304,6 +308,7 @@ class Capture:
         if self.output is not None:
             self._record_held()  # relayed before anything that detaching drains
         self.instances.give_back_all()
+        self.instances.forget_all()  # (closes the directory held open)
         if self.output is not None:
             if not self._ever_present and self.output.is_regular:
                 # Waited for a netio directory that never came: a file of headers only is of no use.
@@ -372,10 +377,16 @@ class Capture:
         if warning:
             self.say(warning, "warning")
         self.instances.first_scan = first
-        left = repair.leftovers(directory)
+        if self.instances.lab is not None:
+            self.instances.lab.close()
+        try:
+            self.instances.lab = LabDirectory.open(directory)
+        except OSError as err:
+            raise CaptureError(f"netio directory {directory}: cannot open it ({err.strerror})") from None
+        left = repair.leftovers(self.instances.lab)
         if left:
             self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): repairing")
-            for action in repair.repair(directory):
+            for action in repair.repair(self.instances.lab):
                 self.say(action.text)
         self.instances.rescan()
         self.instances.first_scan = False
@@ -423,7 +434,18 @@ class Capture:
                      f"links are learnt from the frames", "warning")
 
     def _directory_gone(self) -> None:
-        self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
+        """The netio directory was removed, or moved: then our sockets go back where it is now."""
+        lab = self.instances.lab
+        now_at = lab.where_now() if lab is not None else None
+        if now_at is None:
+            self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
+        else:
+            self._record_held()
+            self.say(f"netio directory {self.options.netio_dir} was moved to {now_at}: giving its instances their "
+                     f"sockets back there", "warning")
+            self.instances.give_back_all()
+            if not self.instances.not_given_back:
+                self.say(f"{now_at}: every socket is back (capturing {self.options.netio_dir} when it is there again)")
         self.instances.forget_all()
         self._dir_present = False
         self._enter_directory()

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import selectors
+import stat
 import time
 from typing import Optional, Protocol
 
 from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
 from pcapng_iou.shell import netiodir, relay
 from pcapng_iou.shell.fdlimit import FdBudget
+from pcapng_iou.shell.labdir import LabDirectory
 
 
 
@@ -47,6 +49,8 @@ def _clock_text() -> str:
 class Instances:
     def __init__(self, directory: str, wanted: Optional[set], selector: selectors.BaseSelector, hooks: Hooks):
         self.directory = directory
+        #: The netio directory held open (set by the capture once it is there); None: reached by its path.
+        self.lab: Optional[LabDirectory] = None
         self.wanted = wanted
         self.selector = selector
         self.say = hooks.say
@@ -70,6 +74,8 @@ class Instances:
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
         self._stopping = False
+        #: How many instances' sockets could not be put back (the capture's exit status says so).
+        self.not_given_back = 0
 
     def is_wanted(self, number: int) -> bool:
         return self.wanted is None or number in self.wanted
@@ -78,8 +84,8 @@ class Instances:
     def observe(self, number: int, moment: Moment) -> Seen:
         """What the directory says about ``number`` (its liveness only where the moment needs it)."""
         proxy = self.proxies.get(number)
-        paths = proxy.paths if proxy is not None else netiodir.Paths(self.directory, number)
-        st = netiodir.lstat(paths.socket)
+        paths = proxy.paths if proxy is not None else self.paths(number)
+        st = self._lstat(paths, paths.socket_name)
         if st is None:
             at_name = None
         elif proxy is not None and st.st_ino == proxy.our_inode:
@@ -88,18 +94,27 @@ class Instances:
             at_name = "socket" if netiodir.is_socket(st) else "other"
         lock = answers = None
         if proxy is not None and at_name == "ours" and moment is not Moment.EVENT:
-            lock = netiodir.lock_state(paths.lock)
+            lock = proxy.lab.lock_state(paths.lock_name)
             if lock is None:
-                answers = netiodir.socket_answers(paths.real)
+                answers = proxy.lab.socket_answers(paths.real_name)
         return Seen(
             attached=proxy is not None,
             at_name=at_name,
-            real_present=netiodir.lstat(paths.real) is not None,
+            real_present=self._lstat(paths, paths.real_name) is not None,
             lock=lock,
             answers=answers,
             forward_errno=proxy.gone_errno if proxy is not None else None,
             wanted=self.is_wanted(number),
         )
+
+    def paths(self, number: int) -> netiodir.Paths:
+        return netiodir.Paths(self.directory, number, self.lab)
+
+    @staticmethod
+    def _lstat(paths: netiodir.Paths, name: str) -> Optional[os.stat_result]:
+        if paths.lab is not None:
+            return paths.lab.lstat(name)
+        return netiodir.lstat(os.path.join(os.path.dirname(paths.socket), name))
 
     # -- deciding and applying ---------------------------------------------------------
     def reconcile(self, number: int, moment: Moment = Moment.EVENT) -> None:
@@ -123,7 +138,7 @@ class Instances:
 
     def rescan(self) -> None:
         try:
-            names = os.listdir(self.directory)
+            names = self.lab.names() if self.lab is not None else os.listdir(self.directory)
         except FileNotFoundError:
             return
         numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
@@ -167,11 +182,13 @@ class Instances:
             try:
                 self.reconcile(number, Moment.STOP)
             except Exception as err:  # keep putting the other sockets back
+                self.not_given_back += 1
                 self.say(f"instance {number}: could not detach cleanly: {err}", "error")
             self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
         if self.lingering:
             time.sleep(max(0.0, self.lingering[-1].until - time.monotonic()))
             self.close_lingering(float("inf"))
+        self._stopping = False
 
     def close_lingering(self, now: float) -> None:
         """Close the sealed sockets whose moment (``until``) is ``now`` or earlier."""
@@ -183,19 +200,24 @@ class Instances:
                 self.say(f"closing a socket given back: {err}", "error")
 
     def forget_all(self) -> None:
-        """The directory went away, and our sockets with it."""
+        """The directory went away, and our sockets with it; the directory held open is closed."""
         for number in sorted(self.proxies):
             proxy = self.proxies.pop(number)
             self._unregister(proxy)
             proxy.close()
         self.close_lingering(float("inf"))
+        if self.lab is not None:
+            self.lab.close()
+            self.lab = None
 
     # -- the steps --------------------------------------------------------------------
     def _refuse(self, number: int) -> None:
-        path = netiodir.Paths(self.directory, number).socket
+        paths = self.paths(number)
+        path = paths.socket
         if path not in self._refused_warned:
             self._refused_warned.add(path)
-            kind = "a symlink" if os.path.islink(path) else "not a socket"
+            st = self._lstat(paths, paths.socket_name)
+            kind = "a symlink" if st is not None and stat.S_ISLNK(st.st_mode) else "not a socket"
             self.say(f"ignoring {path}: {kind}", "warning")
 
     def _attach(self, number: int) -> None:
@@ -205,7 +227,7 @@ class Instances:
                 self.say(self.fds.full_message(number), "error")
             return
         try:
-            proxy = relay.attach(self.directory, number)
+            proxy = relay.attach(self.lab if self.lab is not None else self.directory, number)
         except relay.PathTooLong as err:
             raise PathTooLongError(str(err)) from None
         except relay.InstanceNotRunning:
@@ -214,7 +236,8 @@ class Instances:
                 self.say(f"instance {number} is not running (stale socket); not attached", "warning")
             return
         except relay.AttachError as err:
-            if netiodir.lstat(netiodir.Paths(self.directory, number).socket) is not None:
+            paths = self.paths(number)
+            if self._lstat(paths, paths.socket_name) is not None:
                 self.say(str(err), "warning")  # (a socket gone meanwhile is an instance that already exited)
             return
         self._stale_warned.discard(number)
@@ -237,6 +260,8 @@ class Instances:
                                                      say=self.say, hurried=self.hooks.hurried)
         except OSError as err:
             datagrams, times, reasons = [], [], []
+            if why == "capture stopped":
+                self.not_given_back += 1
             self.say(f"instance {number}: {err}", "error")
         lost = [reason for reason in reasons if reason is not None]
         if datagrams:

@@ -56,14 +56,8 @@ from typing import Callable, Deque, Optional
 
 from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
-from pcapng_iou.shell.netiodir import (
-    MAX_SOCKET_PATH,
-    Paths,
-    is_socket,
-    lstat,
-    remove_dead_instance,
-    unlink_if_inode,
-)
+from pcapng_iou.shell.labdir import LabDirectory
+from pcapng_iou.shell.netiodir import MAX_SOCKET_PATH, Paths, is_socket, remove_dead_instance
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -112,8 +106,12 @@ class Proxy:
     """Our socket in place of one instance's, and the way on to the instance."""
 
     def __init__(self, paths: Paths, listener: socket.socket, forwarder: socket.socket,
-                 our_inode: int, instance_inode: int):
+                 our_inode: int, instance_inode: int, owns_lab: bool = False):
         self.paths = paths
+        #: The netio directory held open, which every name of ours is reached through.
+        self.lab: LabDirectory = paths.lab
+        #: Whether :meth:`close` closes :attr:`lab` too (opened for this proxy alone).
+        self.owns_lab = owns_lab
         self.instance = paths.instance
         self.listener = listener
         self.forwarder = forwarder
@@ -278,74 +276,113 @@ class Proxy:
     # -- state of the directory -------------------------------------------------
     def still_ours(self) -> bool:
         """Is our socket still the one at ``<id>``?"""
-        st = lstat(self.paths.socket)
+        st = self.lab.lstat(self.paths.socket_name)
         return st is not None and st.st_ino == self.our_inode
 
     def close(self) -> None:
         self.listener.close()
         self.forwarder.close()
+        if self.owns_lab:
+            self.lab.close()
 
 
-def attach(directory: str, instance: int) -> Proxy:
-    """Stand in for ``instance``'s socket.  Raises :class:`AttachError` and undoes all on failure."""
-    paths = Paths(directory, instance)
-    if len(paths.longest().encode()) > MAX_SOCKET_PATH:
+def attach(directory, instance: int) -> Proxy:
+    """Stand in for ``instance``'s socket.  Raises :class:`AttachError` and undoes all on failure.
+
+    ``directory``: the netio directory held open (a :class:`LabDirectory`), or
+    its path (then opened here, for this proxy alone).
+    """
+    if isinstance(directory, LabDirectory):
+        return _attach(directory, instance, owns_lab=False)
+    try:
+        lab = LabDirectory.open(directory)
+    except OSError as err:
+        raise AttachError(f"{directory}: cannot attach ({err.strerror})") from None
+    try:
+        return _attach(lab, instance, owns_lab=True)
+    except BaseException:
+        lab.close()
+        raise
+
+
+def _attach(lab: LabDirectory, instance: int, owns_lab: bool) -> Proxy:
+    paths = Paths(lab.path, instance, lab)
+    if len(paths.longest().encode()) > MAX_SOCKET_PATH:  # (we bind by a short name, but IOU by the path)
         raise PathTooLong(f"{paths.longest()}: path is longer than the {MAX_SOCKET_PATH} bytes a socket name may have")
-    st = lstat(paths.socket)
+    st = lab.lstat(paths.socket_name)
     if not is_socket(st):
         raise AttachError(f"{paths.socket}: not a socket")
-    if lstat(paths.real) is not None:
+    if lab.lstat(paths.real_name) is not None:
         raise AttachError(f"{paths.real} already exists (left by a crashed capture? run 'pcapng-iou repair')")
-    temp = lstat(paths.temp)
+    temp = lab.lstat(paths.temp_name)
     if temp is not None and not is_socket(temp):
         # Only a socket there can be ours (from an attach that was interrupted); anything else is left alone.
         raise AttachError(f"{paths.socket}: not attached: {paths.temp} is in the way and is not ours")
+    forwarder = _new_socket(paths)
     try:
-        forwarder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    except OSError as err:  # EMFILE, ENFILE, ENOBUFS: the lab is left as it is
-        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
-    try:
-        forwarder.connect(paths.socket)
+        lab.connect(forwarder, paths.socket_name)
     except OSError as err:
         forwarder.close()
         raise InstanceNotRunning(f"{paths.socket}: instance does not answer ({os.strerror(err.errno).lower()})") from None
     forwarder.setblocking(False)
     try:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    except OSError as err:
+        listener = _new_socket(paths)
+    except AttachError:
         forwarder.close()
-        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
-    linked = False
+        raise
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        if lstat(paths.temp) is not None:
-            os.unlink(paths.temp)  # ours, from an attach that was interrupted
-        listener.bind(paths.temp)
-        listener.setblocking(False)
-        # Peers must keep the right to send to what now answers at <id>.
-        os.chmod(paths.temp, st.st_mode & 0o7777)
-        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
-            os.chown(paths.temp, st.st_uid, st.st_gid)
-        our_inode = os.lstat(paths.temp).st_ino
-        os.link(paths.socket, paths.real, follow_symlinks=False)
-        linked = True
-        real = os.lstat(paths.real)
-        if real.st_ino != st.st_ino:
-            raise AttachError(f"{paths.socket}: replaced while attaching")
-        os.rename(paths.temp, paths.socket)
+        our_inode = _stand_in(paths, listener, st)
     except BaseException as err:
-        if linked:
-            unlink_if_inode(paths.real, st.st_ino)
-        try:
-            os.unlink(paths.temp)
-        except OSError:
-            pass
         listener.close()
         forwarder.close()
         if isinstance(err, OSError):
             raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
         raise
-    return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
+    return Proxy(paths, listener, forwarder, our_inode, st.st_ino, owns_lab)
+
+
+def _new_socket(paths: Paths) -> socket.socket:
+    try:
+        return socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError as err:  # EMFILE, ENFILE, ENOBUFS: the lab is left as it is
+        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
+
+
+def _stand_in(paths: Paths, listener: socket.socket, instance_st: os.stat_result) -> int:
+    """Bind ``listener`` in the instance's place (see the module's docstring); return our socket's inode.
+
+    Every step goes through the directory held open, as its owner: our
+    socket is made with the instance socket's mode (through the umask) and
+    the owner's ids, never changed by name afterwards.  Undoes what it did
+    when it fails.
+    """
+    lab = paths.lab
+    linked = False
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if lab.lstat(paths.temp_name) is not None:
+            lab.unlink(paths.temp_name)  # ours, from an attach that was interrupted
+        # Peers must keep the right to send to what now answers at <id>: the instance socket's mode.
+        lab.bind(listener, paths.temp_name, instance_st.st_mode)
+        listener.setblocking(False)
+        ours = lab.lstat(paths.temp_name)
+        if ours is None:
+            raise AttachError(f"{paths.socket}: {paths.temp} removed while attaching")
+        lab.link(paths.socket_name, paths.real_name)
+        linked = True
+        real = lab.lstat(paths.real_name)
+        if real is None or real.st_ino != instance_st.st_ino:
+            raise AttachError(f"{paths.socket}: replaced while attaching")
+        lab.rename(paths.temp_name, paths.socket_name)
+        return ours.st_ino
+    except BaseException:
+        if linked:
+            lab.unlink_if_inode(paths.real_name, instance_st.st_ino)
+        try:
+            lab.unlink(paths.temp_name)
+        except OSError:
+            pass
+        raise
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,
@@ -509,7 +546,7 @@ def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
         seal.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEAL_SEND_BUFFER)
         seal.bind("")  # a name of its own (the kernel picks one), to tell its datagrams from the peers'
         name = seal.getsockname()
-        seal.connect(proxy.paths.socket)
+        proxy.lab.connect(seal, proxy.paths.socket_name)
         if not proxy.still_ours():
             return seal  # <id> changed hands under us: whatever we reached is not ours to fill
         seal.setblocking(False)
@@ -597,16 +634,16 @@ def _send_on_everything(handover: Handover, deadline: float) -> None:
 
 
 def _give_name_back(proxy: Proxy) -> None:
-    paths = proxy.paths
-    real = lstat(paths.real)
+    paths, lab = proxy.paths, proxy.lab
+    real = lab.lstat(paths.real_name)
     if real is not None and real.st_ino == proxy.instance_inode:
         if proxy.still_ours():
-            os.rename(paths.real, paths.socket)
+            lab.rename(paths.real_name, paths.socket_name)
         else:
             # <id> was removed or replaced (the instance exited or restarted): its old socket is litter.
-            os.unlink(paths.real)
+            lab.unlink(paths.real_name)
     elif proxy.still_ours():
-        os.unlink(paths.socket)
+        lab.unlink(paths.socket_name)
 
 
 def bury(proxy: Proxy) -> tuple[list, list]:
