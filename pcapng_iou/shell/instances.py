@@ -17,7 +17,7 @@ import time
 from typing import Optional, Protocol
 
 from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
-from pcapng_iou.shell import netiodir, relay
+from pcapng_iou.shell import netiodir, relay, stopping
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.labdir import LabDirectory
 
@@ -74,6 +74,8 @@ class Instances:
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
         self._stopping = False
+        #: When giving every name back must be over (see relay.STOP_BOUND_S); None while running.
+        self._stop_deadline: Optional[float] = None
         #: How many instances' sockets could not be put back (the capture's exit status says so).
         self.not_given_back = 0
 
@@ -178,6 +180,10 @@ class Instances:
     def give_back_all(self) -> None:
         """The capture stops: every socket goes back (or is buried with its dead owner)."""
         self._stopping = True
+        self._stop_deadline = time.monotonic() + relay.STOP_BOUND_S
+        # What waits for each instance is sent on to all of them at once: the stalled ones wait side by side.
+        stopping.hand_over_together([self.proxies[n] for n in sorted(self.proxies)], self._stop_deadline,
+                                    say=self.say, hurried=self.hooks.hurried)
         for number in sorted(self.proxies):
             try:
                 self.reconcile(number, Moment.STOP)
@@ -189,6 +195,7 @@ class Instances:
             time.sleep(max(0.0, self.lingering[-1].until - time.monotonic()))
             self.close_lingering(float("inf"))
         self._stopping = False
+        self._stop_deadline = None
 
     def close_lingering(self, now: float) -> None:
         """Close the sealed sockets whose moment (``until``) is ``now`` or earlier."""
@@ -257,7 +264,8 @@ class Instances:
         self._unregister(proxy)
         try:
             datagrams, times, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None,
-                                                     say=self.say, hurried=self.hooks.hurried)
+                                                     say=self.say, hurried=self.hooks.hurried,
+                                                     deadline=self._stop_deadline)
         except OSError as err:
             datagrams, times, reasons = [], [], []
             if why == "capture stopped":
@@ -282,6 +290,9 @@ class Instances:
         """The instance died without cleaning up: do it for it, as repair would."""
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
+        handover, proxy.handover = proxy.handover, None
+        if handover is not None and handover.datagrams:  # what the stop sent on before the instance was found dead
+            self.record(handover.datagrams, handover.times, handover.reasons)
         lost, times = relay.bury(proxy)
         if lost:
             self.record(lost, times, [f"instance {number} is down"] * len(lost))

@@ -73,6 +73,9 @@ DRAIN_BATCH = 64
 SEAL_SEND_BUFFER = 4 * 1024 * 1024
 #: How long our sealed socket stays open once the name is the instance's again (see the module's docstring).
 LINGER_S = 0.05
+#: How long giving every instance its name back may take in all when the capture stops, however many
+#: instances stall (their waits overlap: :mod:`pcapng_iou.shell.stopping`); lingering sockets add LINGER_S.
+STOP_BOUND_S = 4.5
 
 
 class Lingering:
@@ -129,6 +132,9 @@ class Proxy:
         self.stalled: Optional[str] = None
         #: Set by :func:`detach`: whether our socket was sealed before the name went back.
         self.sealed: Optional[bool] = None
+        #: What was sent on for the instance when the capture stops, all instances together
+        #: (:mod:`pcapng_iou.shell.stopping`), before :func:`detach` goes on with it.
+        self.handover: Optional["Handover"] = None
         #: The sockets' file descriptors: the hot path reads and sends with ``os.read`` and ``os.write``,
         #: which parse their arguments at a fraction of the cost of ``recv`` and ``send`` (same system calls;
         #: the sockets are non-blocking).  The capture's lone-datagram path uses them too; a failed send goes
@@ -387,7 +393,8 @@ def _stand_in(paths: Paths, listener: socket.socket, instance_st: os.stat_result
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,
            say: Optional[Callable[[str, str], None]] = None,
-           hurried: Optional[Callable[[], bool]] = None) -> tuple[list, list, list]:
+           hurried: Optional[Callable[[], bool]] = None,
+           deadline: Optional[float] = None) -> tuple[list, list, list]:
     """Give the instance its name back, having sent on all that was on its way to it, in order.
 
     Returns every datagram whose fate was settled here, in order, for the
@@ -419,19 +426,26 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     With ``lingering`` (a list), a sealed socket is not closed here but added
     to it as a :class:`Lingering`, for the caller to close at its ``until``
     (:data:`LINGER_S` from now); without, it is closed at once.
+
+    ``deadline`` (monotonic clock): once it is past, nothing is waited for
+    any more, as when hurried (the stop's bound, whatever the number of
+    instances).  :attr:`Proxy.handover`, when set (the stop sent on what
+    waited for every instance at once), is carried on.
     """
-    handover = Handover(proxy, timeout, say, hurried)
+    handover = proxy.handover or Handover(proxy, timeout, say, hurried)
+    handover.deadline = deadline
+    proxy.handover = None
     seal: Optional[socket.socket] = None
     kept = False
     try:
         handover.send(*proxy.take_held())
         if proxy.still_ours() and not proxy.instance_gone:
-            _send_on_everything(handover, time.monotonic() + timeout)
+            _send_on_everything(handover, _sooner(time.monotonic() + timeout, deadline))
             # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its
             # name goes back at once, and its peers wait for it as they would without us.
             if not proxy.instance_gone and not proxy.stalled:
                 # A deadline of its own: handing a slow instance its frames may have taken all of the first.
-                seal = _seal(handover, time.monotonic() + timeout)
+                seal = _seal(handover, _sooner(time.monotonic() + timeout, deadline))
         _give_name_back(proxy)
         if proxy.sealed:
             if lingering is None:
@@ -452,6 +466,10 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     return handover.datagrams, handover.times, handover.reasons
 
 
+def _sooner(moment: float, deadline: Optional[float]) -> float:
+    return moment if deadline is None else min(moment, deadline)
+
+
 class Handover:
     """Datagrams sent on while an instance's name goes back: each, when it was read, and why it was not delivered.
 
@@ -466,6 +484,8 @@ class Handover:
         self.patience = patience
         self.say = say
         self.hurried = hurried if hurried is not None else (lambda: False)
+        #: Past this moment (monotonic clock), nothing is waited for, as when hurried (None: no such bound).
+        self.deadline: Optional[float] = None
         self.datagrams: list = []
         self.times: list = []
         self.reasons: list = []
@@ -480,6 +500,41 @@ class Handover:
         for datagram in datagrams:
             self.reasons.append(self._send_one(datagram))
 
+    def offer(self, datagram: bytes, read_ns: int) -> bool:
+        """One try, no wait: False when the instance's queue is full (nothing is settled), else the datagram's
+        fate is (delivered, or why not)."""
+        proxy = self.proxy
+        if proxy.instance_gone or proxy.stalled:
+            reason = proxy.stalled or f"instance {proxy.instance} is down"
+        else:
+            proxy.forwarder.setblocking(False)
+            try:
+                proxy.forwarder.send(datagram)
+                reason = None
+            except BlockingIOError:
+                return False
+            except OSError as err:
+                reason = self._failure(err)
+        self.datagrams.append(datagram)
+        self.times.append(read_ns)
+        self.reasons.append(reason)
+        return True
+
+    def give_up(self, why: str) -> str:
+        """The instance is not waited for any more (:attr:`Proxy.stalled`): what is left for it is lost."""
+        self.proxy.stalled = why
+        return why
+
+    def rushed(self) -> bool:
+        """Whether nothing may be waited for: the stop was hurried, or its deadline is past."""
+        return self.hurried() or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    def rushed_reason(self) -> str:
+        instance = self.proxy.instance
+        if self.hurried():
+            return f"the stop was hurried: instance {instance} was not waited for"
+        return f"the stop may take {STOP_BOUND_S:g} s at most: instance {instance} was not waited for longer"
+
     def _send_one(self, datagram: bytes) -> Optional[str]:
         proxy = self.proxy
         if proxy.instance_gone:
@@ -489,32 +544,35 @@ class Handover:
         sock = proxy.forwarder
         waited = 0.0
         while True:
-            hurried = self.hurried()
-            wait = 0.0 if hurried else max(min(self.patience - waited, WAIT_STEP_S), 0.001)
+            rushed = self.rushed()
+            wait = 0.0 if rushed else max(min(self.patience - waited, WAIT_STEP_S), 0.001)
             sock.settimeout(wait)  # 0: one try, no wait
             try:
                 sock.send(datagram)
                 return None
             except (socket.timeout, BlockingIOError):  # (socket.timeout: not yet TimeoutError on Python 3.9)
                 # Busy (its queue is full), not gone: a gone instance refuses at once.
-                if hurried:
-                    proxy.stalled = f"the stop was hurried: instance {proxy.instance} was not waited for"
-                    return proxy.stalled
+                if rushed:
+                    return self.give_up(self.rushed_reason())
                 waited += wait
                 if waited >= self.patience:
-                    proxy.stalled = f"instance {proxy.instance} took no frames for {self.patience:g} s (stopped?)"
-                    return proxy.stalled
+                    return self.give_up(f"instance {proxy.instance} took no frames for {self.patience:g} s (stopped?)")
                 if waited >= ANNOUNCE_AFTER_S:
-                    self._announce()
+                    self.announce()
             except OSError as err:
-                if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
-                    return f"instance {proxy.instance} refused it ({os.strerror(err.errno).lower()})"
-                proxy.gone_errno = err.errno if err.errno is not None else errno.EIO
-                if err.errno in GONE_ERRNOS:
-                    return f"instance {proxy.instance} is down ({os.strerror(err.errno).lower()})"
-                return f"instance {proxy.instance} did not take it ({err.strerror or err})"
+                return self._failure(err)
 
-    def _announce(self) -> None:
+    def _failure(self, err: OSError) -> str:
+        """Why a send that failed (not for want of room) did not deliver; a gone instance is marked so."""
+        proxy = self.proxy
+        if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
+            return f"instance {proxy.instance} refused it ({os.strerror(err.errno).lower()})"
+        proxy.gone_errno = err.errno if err.errno is not None else errno.EIO
+        if err.errno in GONE_ERRNOS:
+            return f"instance {proxy.instance} is down ({os.strerror(err.errno).lower()})"
+        return f"instance {proxy.instance} did not take it ({err.strerror or err})"
+
+    def announce(self) -> None:
         if not self.announced:
             self.announced = True
             if self.say is not None:
