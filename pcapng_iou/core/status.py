@@ -113,6 +113,9 @@ class CaptureStatus:
     datagrams_relayed: int = 0
     datagrams_malformed: int = 0
     undelivered: int = 0
+    #: Datagrams that are no frame of the file: copies of a shared segment's frame, links --link leaves out,
+    #: what came after -c.  Relayed + undelivered = frames + malformed + these.
+    datagrams_unrecorded: int = 0
     events: Tuple[Event, ...] = ()
     netio_dir: str = ""
     netmap: Optional[str] = None

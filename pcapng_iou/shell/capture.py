@@ -74,6 +74,19 @@ UNREGISTERED = (None, None)
 BLOCK_OVERHEAD = 48
 
 
+class NotRecorded:
+    """Datagrams relayed (or not delivered) after the ``-c`` limit: not recorded, but counted."""
+
+    def __init__(self):
+        self.datagrams = 0
+        self.undelivered = 0
+
+    def not_recorded(self, datagrams: list, undelivered: Optional[list]) -> None:
+        self.datagrams += len(datagrams)
+        if undelivered is not None:
+            self.undelivered += sum(reason is not None for reason in undelivered)
+
+
 class Capture:
     def __init__(self, options: CaptureOptions, say: Callable[[Event], None] = lambda event: None,
                  netmap: Optional[netmap_mod.Netmap] = None):
@@ -96,6 +109,7 @@ class Capture:
         self.guard = netiodir.DirectoryGuard(options.netio_dir)
         self.started_ns = time.time_ns()
         self.datagrams_relayed = 0
+        self.counts = NotRecorded()
         self.stop: Optional[StopReason] = None
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
         self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP, COUNT_SIGNAL, FLUSH_SIGNAL))
@@ -635,7 +649,6 @@ class Capture:
             reason = proxy.not_sent(datagram, err, read_ns)
             self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason], reason is None)
             return
-        self.datagrams_relayed += 1
         if not self._hold:
             self.record([datagram], [read_ns])
             return
@@ -653,7 +666,8 @@ class Capture:
         instance's queue is full): they are recorded once it takes them
         (:meth:`_drain`), or as not delivered if it never does (detach, bury).
         """
-        self.datagrams_relayed += len(datagrams)
+        if reasons is not None:
+            proxy.lost += sum(reason is not None for reason in reasons)
         if queued:
             datagrams, times = datagrams[:-queued], times[:-queued]
             if reasons is not None:
@@ -711,6 +725,9 @@ class Capture:
         self._record_now(datagrams, timestamps, undelivered)
 
     def _record_now(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
+        # Counted here, where every datagram's fate is settled, once: relayed (taken by its instance) or not.
+        lost = 0 if undelivered is None else sum(reason is not None for reason in undelivered)
+        self.datagrams_relayed += len(datagrams) - lost
         if self._switch_at is NO_LIMIT or self._batch_fits(datagrams):
             self._record_batch(datagrams, timestamps, undelivered)
             return
@@ -720,8 +737,13 @@ class Capture:
 
     def _record_batch(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
         if self.stop is not None and self.stop.limit_reached:
-            return  # -c or -a: what is relayed from now on is not recorded
+            self.counts.not_recorded(datagrams, undelivered)  # -c or -a: what is relayed from now on is not recorded
+            return
+        seen = self.recorder.datagrams_seen
         data = self.recorder.record(datagrams, timestamps, undelivered)
+        cut = len(datagrams) - (self.recorder.datagrams_seen - seen)
+        if cut > 0:  # the -c limit was reached within the batch: its tail is not recorded
+            self.counts.not_recorded(datagrams[-cut:], undelivered and undelivered[-cut:])
         if data:
             self._write(data)
             self._report_warnings()
@@ -814,7 +836,8 @@ class Capture:
             frames_recorded=recorder.frames_recorded,
             datagrams_relayed=self.datagrams_relayed,
             datagrams_malformed=recorder.datagrams_malformed + recorder.datagrams_empty,
-            undelivered=recorder.undelivered,
+            undelivered=recorder.undelivered + self.counts.undelivered,
+            datagrams_unrecorded=recorder.shared_copies + recorder.frames_skipped + self.counts.datagrams,
             events=self.events[-20:],
             netio_dir=self.options.netio_dir,
             netmap=self.learning.sources.describe(),

@@ -276,7 +276,8 @@ class Instances:
             # (those held back for it included: they are recorded once their fate is known)
             self.record(datagrams, times, reasons if lost else None)
         if lost:
-            self.say(f"instance {number}: {len(lost)} frames for it could not be delivered ({lost[-1]}); "
+            # (with those lost while relaying: the count is the instance's, as the summary's is the capture's)
+            self.say(f"instance {number}: {len(lost) + proxy.lost} frames for it could not be delivered ({lost[-1]}); "
                      f"recorded with the comment \"not delivered\"", "warning")
         if proxy.sealed is False and not proxy.instance_gone and not proxy.stalled:
             self.say(f"instance {number}: its peers could not be held while its name went back "
@@ -291,13 +292,16 @@ class Instances:
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
         handover, proxy.handover = proxy.handover, None
+        settled = 0
         if handover is not None and handover.datagrams:  # what the stop sent on before the instance was found dead
             self.record(handover.datagrams, handover.times, handover.reasons)
+            settled = handover.undelivered
         lost, times = relay.bury(proxy)
         if lost:
             self.record(lost, times, [f"instance {number} is down"] * len(lost))
         self.down.add(number)
-        extra = f"; {len(lost)} frames for it could not be delivered" if lost else ""
+        total = proxy.lost + settled + len(lost)
+        extra = f"; {total} frames for it could not be delivered" if total else ""
         self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
         self.note(number, f"{_clock_text()}: instance {number} died")
 

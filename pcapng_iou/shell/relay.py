@@ -126,7 +126,9 @@ class Proxy:
         self.pending_times: Deque[int] = deque()
         #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
         self.read_turn = -2
-        #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
+        #: Datagrams for it recorded as not delivered while relaying (the instance refused or was gone).
+        self.lost = 0
+                #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
         #: Set by :func:`detach` when the instance, alive, took nothing for its patience: why what is left is lost.
         self.stalled: Optional[str] = None
