@@ -134,3 +134,16 @@ class CaptureStatus:
     @property
     def reload_hint(self) -> str:
         return f"kill -HUP {self.pid}"
+
+
+class NotRecorded:
+    """Datagrams relayed (or not delivered) after the ``-c`` limit: not recorded, but counted."""
+
+    def __init__(self):
+        self.datagrams = 0
+        self.undelivered = 0
+
+    def not_recorded(self, datagrams: list, undelivered: Optional[list]) -> None:
+        self.datagrams += len(datagrams)
+        if undelivered is not None:
+            self.undelivered += sum(reason is not None for reason in undelivered)

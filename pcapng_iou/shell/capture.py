@@ -28,7 +28,7 @@ from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.ring import FileSeries
-from pcapng_iou.core.status import CaptureStatus, Event
+from pcapng_iou.core.status import CaptureStatus, Event, NotRecorded
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile, relay, repair
@@ -72,19 +72,6 @@ NO_LIMIT = float("inf")
 UNREGISTERED = (None, None)
 #: Most bytes a frame's block adds to the frame (header, padding, flags, end of options, trailer).
 BLOCK_OVERHEAD = 48
-
-
-class NotRecorded:
-    """Datagrams relayed (or not delivered) after the ``-c`` limit: not recorded, but counted."""
-
-    def __init__(self):
-        self.datagrams = 0
-        self.undelivered = 0
-
-    def not_recorded(self, datagrams: list, undelivered: Optional[list]) -> None:
-        self.datagrams += len(datagrams)
-        if undelivered is not None:
-            self.undelivered += sum(reason is not None for reason in undelivered)
 
 
 class Capture:
@@ -433,13 +420,13 @@ class Capture:
 
     def _running_instances(self) -> list:
         """The instances whose lock is held in the netio directory (an instance in use is running)."""
+        lab = self.instances.lab
         try:
-            names = os.listdir(self.options.netio_dir)
+            names = lab.names() if lab is not None else []
         except OSError:
             return []
         numbers = {netiodir.instance_id(name) for name in names} - {None}
-        return sorted(number for number in numbers
-                      if netiodir.lock_state(netiodir.Paths(self.options.netio_dir, number).lock))
+        return sorted(number for number in numbers if lab.lock_state(f"{number}{netiodir.LOCK_SUFFIX}"))
 
     def _warn_if_empty(self, netmap: netmap_mod.Netmap) -> None:
         path = self.options.netmap_path

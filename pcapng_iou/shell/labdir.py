@@ -72,10 +72,6 @@ class LabDirectory:
         except OSError:
             return None
 
-    def moved(self) -> bool:
-        """Whether the directory is no longer at the path it was opened by (moved, or removed)."""
-        return self.where_now() != os.path.abspath(self.path)
-
     # -- the names in it -----------------------------------------------------------
     def names(self) -> list:
         with acting_as(self.owner):
