@@ -55,3 +55,32 @@ def test_a_socket_that_cannot_be_put_back_makes_the_exit_status_an_error():
         assert capture.returncode == 1, stderr
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_another_users_directory_moved_mid_capture_holds_its_own_sockets_afterwards():
+    """As root on uid 4242's lab: the owner moves it; the names go back in the moved directory, as the owner."""
+    hostile.need_root_and_setpriv()
+    parent, netio = hostile.hostile_lab()
+    lab = hostile.flapping_instances(netio, (7, 8, 9), up_s=3600)
+    capture = None
+    try:
+        while set(os.listdir(netio)) != {"7", "8", "9"}:
+            subprocess.run(["sleep", "0.02"])
+        before = directory_state(netio)
+        capture = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", netio, "-w",
+                                    os.path.join(parent, "out.pcapng"), "--duration", "4"],
+                                   cwd=parent, env=hostile.env(), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while not {"7_real", "8_real", "9_real"} <= set(os.listdir(netio)):
+            assert capture.poll() is None
+            subprocess.run(["sleep", "0.02"])
+        moved = netio + ".old"
+        os.rename(netio, moved)  # (by root: the parent folder is root's; in /tmp the owner may do it)
+        _, stderr = capture.communicate(timeout=60)
+        assert f"was moved to {moved}" in stderr and "every socket is back" in stderr, stderr
+        assert capture.returncode == 0, stderr
+        assert directory_state(moved) == before
+        assert {os.lstat(os.path.join(moved, name)).st_uid for name in before} == {hostile.ATTACKER_UID}
+    finally:
+        hostile.stop(*[process for process in (capture, lab) if process is not None])
+        shutil.rmtree(parent, ignore_errors=True)

@@ -384,11 +384,15 @@ class Capture:
             self.instances.lab = LabDirectory.open(directory)
         except OSError as err:
             raise CaptureError(f"netio directory {directory}: cannot open it ({err.strerror})") from None
-        left = repair.leftovers(self.instances.lab)
-        if left:
-            self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): repairing")
-            for action in repair.repair(self.instances.lab):
-                self.say(action.text)
+        try:
+            left = repair.leftovers(self.instances.lab)
+            if left:
+                self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): "
+                         f"repairing")
+                for action in repair.repair(self.instances.lab):
+                    self.say(action.text)
+        except OSError as err:
+            self.say(f"cannot repair {directory}: {err.filename or directory}: {err.strerror}", "error")
         self.instances.rescan()
         self.instances.first_scan = False
 

@@ -143,6 +143,9 @@ class Instances:
             names = self.lab.names() if self.lab is not None else os.listdir(self.directory)
         except FileNotFoundError:
             return
+        except OSError as err:  # (its owner made it unreadable: what we stand in for is still looked after)
+            self.say(f"cannot list {self.directory}: {err.strerror}", "warning")
+            names = []
         numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
         for number in sorted(n for n in numbers if n is not None):
             self.reconcile(number)
