@@ -23,7 +23,7 @@ from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core import linktypes, ring
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile
+from pcapng_iou.shell import netiodir, netmapfile, privileges
 
 
 #: How long ``pcapng-iou demo`` runs when not told.
@@ -229,6 +229,7 @@ def run_repair(args: argparse.Namespace) -> int:
     if not os.path.isdir(directory):
         _error(f"netio directory {directory} does not exist")
         return ExitStatus.ERROR
+    privileges.drop_supplementary_groups()  # (as root, repair acts as the lab's owner: without root's groups)
     guard = netiodir.DirectoryGuard(directory)
     try:
         guard.acquire()

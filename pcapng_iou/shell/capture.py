@@ -31,7 +31,7 @@ from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event, NotRecorded
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile, relay, repair
+from pcapng_iou.shell import netiodir, netmapfile, privileges, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
@@ -206,6 +206,7 @@ class Capture:
 
     def _set_up(self) -> None:
         directory = self.options.netio_dir
+        privileges.drop_supplementary_groups()  # (as root: acting as a lab's owner must not keep root's groups)
         if self.netio_link is not None:
             self.say(f"netio directory {self.netio_link} is a link to {directory}: capturing there")
         if os.path.exists(directory) and not os.path.isdir(directory):
