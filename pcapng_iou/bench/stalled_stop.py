@@ -45,15 +45,19 @@ def _wait_attached(directory: str, count: int, timeout: float) -> bool:
     return False
 
 
-def _fill(directory: str, count: int) -> int:
-    """Send to every instance (through the capture) until nothing more is taken; how many datagrams were sent."""
-    sent = 0
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as peer:
-        peer.setblocking(False)
-        for number in range(1, count + 1):
-            path = os.path.join(directory, str(number))
-            refused_since = None
-            sequence = 0
+def _fill(directory: str, count: int) -> tuple:
+    """Send to every instance (through the capture) until nothing more is taken.
+
+    Returns how many datagrams were sent, and to how few instances at least (a socket of its own for
+    each: one sender's buffer would fill with what the stalled ones hold).
+    """
+    sent, fewest = 0, None
+    for number in range(1, count + 1):
+        path = os.path.join(directory, str(number))
+        refused_since = None
+        sequence = 0
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as peer:
+            peer.setblocking(False)
             # The capture reads, sends on until the instance's queue is full, holds a batch: until our sends
             # have been refused for a while, everything fits somewhere.
             while refused_since is None or time.monotonic() - refused_since < 0.05:
@@ -61,17 +65,18 @@ def _fill(directory: str, count: int) -> int:
                 datagram = netio.encode(netio.Header(number, PEER, 0, 0), frame)
                 try:
                     peer.sendto(datagram, path)
-                    sent += 1
                     sequence += 1
                     refused_since = None
                 except BlockingIOError:
                     refused_since = refused_since or time.monotonic()
                     time.sleep(0.002)
-    return sent
+        sent += sequence
+        fewest = sequence if fewest is None else min(fewest, sequence)
+    return sent, fewest or 0
 
 
 def measure(count: int, output_dir: str) -> tuple:
-    """Stop time (s), exit status, datagrams held, for ``count`` stalled instances."""
+    """Stop time (s), exit status, datagrams sent to them, the fewest one got, for ``count`` stalled instances."""
     directory = os.path.join(output_dir, "netio")
     os.mkdir(directory)
     sockets = _bind_instances(directory, count)
@@ -81,12 +86,12 @@ def measure(count: int, output_dir: str) -> tuple:
     try:
         if not _wait_attached(directory, count, 60):
             raise RuntimeError("the capture did not attach to every instance in 60 s")
-        sent = _fill(directory, count)
+        sent, fewest = _fill(directory, count)
         started = time.monotonic()
         capture.send_signal(signal.SIGINT)
         capture.wait(600)
         took = time.monotonic() - started
-        return took, capture.returncode, sent
+        return took, capture.returncode, sent, fewest
     finally:
         if capture.poll() is None:
             capture.kill()
@@ -101,11 +106,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     folder = tempfile.mkdtemp(prefix="stall", dir="/tmp")
     try:
-        took, status, sent = measure(args.instances, folder)
+        took, status, sent, fewest = measure(args.instances, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"stop with {args.instances} stalled instances: {took:.1f} s (exit status {status}; "
-          f"{sent} datagrams sent to them, held by the capture or queued)")
+          f"{sent} datagrams sent to them, {fewest} at least each, held by the capture or queued)")
     return 0
 
 
