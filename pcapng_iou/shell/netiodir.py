@@ -110,15 +110,6 @@ def is_socket(st: Optional[os.stat_result]) -> bool:
     return st is not None and stat.S_ISSOCK(st.st_mode)
 
 
-def unlink_if_inode(path: str, inode: int) -> bool:
-    """Remove ``path`` if it still is the file ``inode`` (and not what replaced it meanwhile)."""
-    st = lstat(path)
-    if st is not None and st.st_ino == inode:
-        os.unlink(path)
-        return True
-    return False
-
-
 def _remove(paths: "Paths", name: str, inode: Optional[int], dry_run: bool) -> bool:
     """Remove the socket ``name`` (only if it is ``inode``, when given); False if there was none."""
     lab = paths.lab
@@ -183,26 +174,6 @@ def lock_state(lock_path: str, dir_fd: Optional[int] = None) -> Optional[bool]:
         return lock_type != fcntl.F_UNLCK
     finally:
         os.close(fd)
-
-
-def socket_answers(path: str) -> bool:
-    """True when some process still has a socket bound at ``path`` (connect works)."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        probe.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-
-
-def instance_alive(paths: Paths, socket_path: Optional[str] = None) -> bool:
-    """Is the instance running?  Its lock decides; without a lock file, its socket."""
-    held = lock_state(paths.lock)
-    if held is not None:
-        return held
-    return socket_answers(socket_path or paths.socket)
 
 
 def check_dir_mode(directory: str) -> Optional[str]:
