@@ -461,6 +461,8 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     finally:
         if kept:
             proxy.forwarder.close()
+            if proxy.owns_lab:
+                proxy.lab.close()
         else:
             proxy.close()
         if seal is not None:
