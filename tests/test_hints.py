@@ -21,6 +21,7 @@ import pcapng_iou
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 #: As root, run without the capabilities that bypass file permissions, as any user runs.
+OTHER_USER = ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", "--"]
 DROP_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
 
 
@@ -179,7 +180,9 @@ def test_repair_without_permission_says_whose_the_sockets_are(make_lab, workdir)
     for name in [os.curdir, *names]:
         os.chown(os.path.join(lab.directory, name), 65534, -1, follow_symlinks=False)  # the lab is nobody's
     try:
-        result = run("repair", "-d", lab.directory, cwd=workdir, prefix=DROP_PRIVILEGE)
+        # Another ordinary user (root acts as a lab's owner, and so may repair anybody's lab: issue 24).
+        os.chmod(workdir, 0o755)
+        result = run("repair", "-d", lab.directory, cwd=workdir, prefix=OTHER_USER)
     finally:
         for name in [os.curdir, *names]:
             os.chown(os.path.join(lab.directory, name), 0, -1, follow_symlinks=False)

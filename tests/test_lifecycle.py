@@ -318,7 +318,7 @@ def test_a_stop_while_an_instance_is_stopped_records_and_warns_what_it_did_not_g
 
 def test_a_second_ctrl_c_gives_up_waiting_for_stopped_instances(make_lab, start_capture, workdir):
     """101 and 102 are stopped (SIGSTOP) while 103 and 104 flood them; the capture is stopped, and
-    stopped again while it waits for 101.  It waits no more: 102 is not waited for at all, what neither
+    stopped again while it waits for them (side by side: issue 24).  It waits no more: what neither
     got is recorded as not delivered and warned about, and every socket goes back all the same."""
     lab = make_lab("103:0/0 101:0/1\n104:0/0 102:0/1\n")
     output = os.path.join(workdir, "hurried-stop.pcapng")
@@ -341,7 +341,8 @@ def test_a_second_ctrl_c_gives_up_waiting_for_stopped_instances(make_lab, start_
     finally:
         for number in (101, 102):
             lab[number].signal(signal.SIGCONT)
-    assert "instance 102 takes no frames; waiting" not in capture.stderr, capture.stderr
+    for number in (101, 102):  # each said once, however long it was waited for
+        assert capture.stderr.count(f"instance {number} takes no frames; waiting") <= 1, capture.stderr
     for number, sender in ((101, 103), (102, 104)):
         warned = re.search(rf"instance {number}: (\d+) frames for it could not be delivered \(the stop was "
                            rf"hurried: instance {number} was not waited for\)", capture.stderr)

@@ -135,14 +135,14 @@ def test_detach_sends_on_everything_before_giving_the_name_back(lab, monkeypatch
     queued_at_rename = []
     real_rename = os.rename
 
-    def rename(source, target):
+    def rename(source, target, **at):
         instance.setblocking(False)
         try:
             while True:
                 queued_at_rename.append(instance.recv(4096))
         except BlockingIOError:
             pass
-        real_rename(source, target)
+        real_rename(source, target, **at)
 
     monkeypatch.setattr(relay.os, "rename", rename)
     handed, times, reasons = relay.detach(proxy)
@@ -164,13 +164,13 @@ def test_a_datagram_aimed_at_us_just_before_the_rename_is_not_overtaken(lab, mon
     refused_before_rename = []
     real_rename = os.rename
 
-    def rename(source, target):
+    def rename(source, target, **at):
         try:
             peer.sendto(first, path)
             refused_before_rename.append(False)
         except BlockingIOError:
             refused_before_rename.append(True)  # a waiting sender, as IOU's blocking send is
-        real_rename(source, target)
+        real_rename(source, target, **at)
         if refused_before_rename[0]:
             peer.sendto(first, path)
         peer.sendto(second, path)
@@ -191,12 +191,12 @@ def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(linger, lab
     waiting = []
     real_rename = os.rename
 
-    def rename(source, target):
+    def rename(source, target, **at):
         sender = subprocess.Popen([sys.executable, "-c", "import socket, sys\n"
                                    "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'held' * 25, sys.argv[1])",
                                    path])
         waiting.append(waits_for_room(sender))
-        real_rename(source, target)
+        real_rename(source, target, **at)
         waiting.append(sender)
 
     monkeypatch.setattr(relay.os, "rename", rename)

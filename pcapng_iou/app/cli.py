@@ -24,7 +24,7 @@ from pcapng_iou.core import linktypes, ring
 from pcapng_iou.core.words import counted
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SPIN_BURST_S, SPIN_SHARE
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir
+from pcapng_iou.shell import netiodir, privileges
 
 
 #: How long ``pcapng-iou demo`` runs when not told.
@@ -250,6 +250,7 @@ def run_repair(args: argparse.Namespace) -> int:
 
         _error(unreachable(directory, command="repair") or f"netio directory {directory} does not exist")
         return ExitStatus.ERROR
+    privileges.drop_supplementary_groups()  # (as root, repair acts as the lab's owner: without root's groups)
     guard = netiodir.DirectoryGuard(directory)
     try:
         guard.acquire()

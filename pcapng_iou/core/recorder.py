@@ -197,6 +197,12 @@ class Recorder:
         """``limit`` frames are recorded: nothing more will be."""
         return self.limit is not None and self.frames_recorded >= self.limit
 
+    @property
+    def datagrams_seen(self) -> int:
+        """Datagrams accounted for so far: each is a frame, a copy, left out, malformed or empty."""
+        return (self.frames_recorded + self.shared_copies + self.frames_skipped + self.datagrams_malformed
+                + self.datagrams_empty)
+
     # -- frames ---------------------------------------------------------------
     def record(self, datagrams: Sequence[bytes], timestamps: Sequence[int],
                undelivered: Optional[Sequence[Optional[str]]] = None) -> bytes:

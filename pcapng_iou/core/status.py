@@ -113,6 +113,9 @@ class CaptureStatus:
     datagrams_relayed: int = 0
     datagrams_malformed: int = 0
     undelivered: int = 0
+    #: Datagrams that are no frame of the file: copies of a shared segment's frame, links --link leaves out,
+    #: what came after -c.  Relayed + undelivered = frames + malformed + these.
+    datagrams_unrecorded: int = 0
     events: Tuple[Event, ...] = ()
     netio_dir: str = ""
     netmap: Optional[str] = None
@@ -131,3 +134,16 @@ class CaptureStatus:
     @property
     def reload_hint(self) -> str:
         return f"kill -HUP {self.pid}"
+
+
+class NotRecorded:
+    """Datagrams relayed (or not delivered) after the ``-c`` limit: not recorded, but counted."""
+
+    def __init__(self):
+        self.datagrams = 0
+        self.undelivered = 0
+
+    def not_recorded(self, datagrams: list, undelivered: Optional[list]) -> None:
+        self.datagrams += len(datagrams)
+        if undelivered is not None:
+            self.undelivered += sum(reason is not None for reason in undelivered)

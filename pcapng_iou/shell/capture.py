@@ -29,13 +29,14 @@ from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.ring import FileSeries
-from pcapng_iou.core.status import CaptureStatus, Event
+from pcapng_iou.core.status import CaptureStatus, Event, NotRecorded
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell import netiodir, netmapfile, reach, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
+from pcapng_iou.shell.labdir import LabDirectory
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.privileges import drop_supplementary_groups
 from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
@@ -94,6 +95,7 @@ class Capture:
         self.guard = netiodir.DirectoryGuard(options.netio_dir)
         self.started_ns = time.time_ns()
         self.datagrams_relayed = 0
+        self.counts = NotRecorded()
         self.stop: Optional[StopReason] = None
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
         self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP, COUNT_SIGNAL, FLUSH_SIGNAL))
@@ -197,7 +199,10 @@ class Capture:
             self.stop = StopReason(f"{err}; use a netio directory with a shorter path", ExitStatus.ERROR)
         finally:
             self._tear_down()
-        return self.stop.status if self.stop else ExitStatus.OK
+        status = self.stop.status if self.stop else ExitStatus.OK
+        if self.instances.not_given_back and status == ExitStatus.OK:
+            return ExitStatus.ERROR  # a socket the lab needs is not where it was: the capture did not end well
+        return status
 
     def _set_up(self) -> None:
         directory = self.options.netio_dir
@@ -305,6 +310,7 @@ class Capture:
         if self.output is not None:
             self._record_held()  # relayed before anything that detaching drains
         self.instances.give_back_all()
+        self.instances.forget_all()  # (closes the directory held open)
         if self.output is not None:
             if not self._ever_present and self.output.is_regular:
                 # Waited for a netio directory that never came: a file of headers only is of no use.
@@ -374,11 +380,21 @@ class Capture:
         if warning:
             self.say(warning, "warning")
         self.instances.first_scan = first
-        left = repair.leftovers(directory)
-        if left:
-            self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): repairing")
-            for action in repair.repair(directory):
-                self.say(action.text)
+        if self.instances.lab is not None:
+            self.instances.lab.close()
+        try:
+            self.instances.lab = LabDirectory.open(directory)
+        except OSError as err:
+            raise CaptureError(f"netio directory {directory}: cannot open it ({err.strerror})") from None
+        try:
+            left = repair.leftovers(self.instances.lab)
+            if left:
+                self.say(f"found sockets left by an earlier capture (instances {', '.join(map(str, left))}): "
+                         f"repairing")
+                for action in repair.repair(self.instances.lab):
+                    self.say(action.text)
+        except OSError as err:
+            self.say(f"cannot repair {directory}: {err.filename or directory}: {err.strerror}", "error")
         self.instances.rescan()
         self.instances.first_scan = False
 
@@ -410,13 +426,13 @@ class Capture:
 
     def _running_instances(self) -> list:
         """The instances whose lock is held in the netio directory (an instance in use is running)."""
+        lab = self.instances.lab
         try:
-            names = os.listdir(self.options.netio_dir)
+            names = lab.names() if lab is not None else []
         except OSError:
             return []
         numbers = {netiodir.instance_id(name) for name in names} - {None}
-        return sorted(number for number in numbers
-                      if netiodir.lock_state(netiodir.Paths(self.options.netio_dir, number).lock))
+        return sorted(number for number in numbers if lab.lock_state(f"{number}{netiodir.LOCK_SUFFIX}"))
 
     def _warn_if_empty(self, netmap: netmap_mod.Netmap) -> None:
         path = self.options.netmap_path
@@ -427,7 +443,18 @@ class Capture:
             self.learning.say_once(note)
 
     def _directory_gone(self) -> None:
-        self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
+        """The netio directory was removed, or moved: then our sockets go back where it is now."""
+        lab = self.instances.lab
+        now_at = lab.where_now() if lab is not None else None
+        if now_at is None:
+            self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
+        else:
+            self._record_held()
+            self.say(f"netio directory {self.options.netio_dir} was moved to {now_at}: giving its instances their "
+                     f"sockets back there", "warning")
+            self.instances.give_back_all()
+            if not self.instances.not_given_back:
+                self.say(f"{now_at}: every socket is back (capturing {self.options.netio_dir} when it is there again)")
         self.instances.forget_all()
         self._dir_present = False
         self._enter_directory()
@@ -617,7 +644,6 @@ class Capture:
             reason = proxy.not_sent(datagram, err, read_ns)
             self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason], reason is None)
             return
-        self.datagrams_relayed += 1
         if not self._hold:
             self.record([datagram], [read_ns])
             return
@@ -635,7 +661,8 @@ class Capture:
         instance's queue is full): they are recorded once it takes them
         (:meth:`_drain`), or as not delivered if it never does (detach, bury).
         """
-        self.datagrams_relayed += len(datagrams)
+        if reasons is not None:
+            proxy.lost += sum(reason is not None for reason in reasons)
         if queued:
             datagrams, times = datagrams[:-queued], times[:-queued]
             if reasons is not None:
@@ -693,6 +720,9 @@ class Capture:
         self._record_now(datagrams, timestamps, undelivered)
 
     def _record_now(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
+        # Counted here, where every datagram's fate is settled, once: relayed (taken by its instance) or not.
+        lost = 0 if undelivered is None else sum(reason is not None for reason in undelivered)
+        self.datagrams_relayed += len(datagrams) - lost
         if self._switch_at is NO_LIMIT or self._batch_fits(datagrams):
             self._record_batch(datagrams, timestamps, undelivered)
             return
@@ -702,8 +732,13 @@ class Capture:
 
     def _record_batch(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:
         if self.stop is not None and self.stop.limit_reached:
-            return  # -c or -a: what is relayed from now on is not recorded
+            self.counts.not_recorded(datagrams, undelivered)  # -c or -a: what is relayed from now on is not recorded
+            return
+        seen = self.recorder.datagrams_seen
         data = self.recorder.record(datagrams, timestamps, undelivered)
+        cut = len(datagrams) - (self.recorder.datagrams_seen - seen)
+        if cut > 0:  # the -c limit was reached within the batch: its tail is not recorded
+            self.counts.not_recorded(datagrams[-cut:], undelivered and undelivered[-cut:])
         if data:
             self._write(data)
             self._report_warnings()
@@ -796,7 +831,8 @@ class Capture:
             frames_recorded=recorder.frames_recorded,
             datagrams_relayed=self.datagrams_relayed,
             datagrams_malformed=recorder.datagrams_malformed + recorder.datagrams_empty,
-            undelivered=recorder.undelivered,
+            undelivered=recorder.undelivered + self.counts.undelivered,
+            datagrams_unrecorded=recorder.shared_copies + recorder.frames_skipped + self.counts.datagrams,
             events=self.events,  # (the last EVENT_LOG_SIZE: a tall terminal shows as many as fit)
             netio_dir=self.options.netio_dir,
             netmap=self.learning.sources.describe(),

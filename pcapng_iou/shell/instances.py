@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import selectors
+import stat
 import time
 from typing import Optional, Protocol
 
 from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
-from pcapng_iou.shell import netiodir, relay
+from pcapng_iou.shell import netiodir, relay, stopping
 from pcapng_iou.shell.fdlimit import FdBudget
+from pcapng_iou.shell.labdir import LabDirectory
 
 
 
@@ -47,6 +49,8 @@ def _clock_text() -> str:
 class Instances:
     def __init__(self, directory: str, wanted: Optional[set], selector: selectors.BaseSelector, hooks: Hooks):
         self.directory = directory
+        #: The netio directory held open (set by the capture once it is there); None: reached by its path.
+        self.lab: Optional[LabDirectory] = None
         self.wanted = wanted
         self.selector = selector
         self.say = hooks.say
@@ -70,6 +74,10 @@ class Instances:
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
         self._stopping = False
+        #: When giving every name back must be over (see relay.STOP_BOUND_S); None while running.
+        self._stop_deadline: Optional[float] = None
+        #: How many instances' sockets could not be put back (the capture's exit status says so).
+        self.not_given_back = 0
 
     def is_wanted(self, number: int) -> bool:
         return self.wanted is None or number in self.wanted
@@ -78,8 +86,8 @@ class Instances:
     def observe(self, number: int, moment: Moment) -> Seen:
         """What the directory says about ``number`` (its liveness only where the moment needs it)."""
         proxy = self.proxies.get(number)
-        paths = proxy.paths if proxy is not None else netiodir.Paths(self.directory, number)
-        st = netiodir.lstat(paths.socket)
+        paths = proxy.paths if proxy is not None else self.paths(number)
+        st = self._lstat(paths, paths.socket_name)
         if st is None:
             at_name = None
         elif proxy is not None and st.st_ino == proxy.our_inode:
@@ -88,18 +96,27 @@ class Instances:
             at_name = "socket" if netiodir.is_socket(st) else "other"
         lock = answers = None
         if proxy is not None and at_name == "ours" and moment is not Moment.EVENT:
-            lock = netiodir.lock_state(paths.lock)
+            lock = proxy.lab.lock_state(paths.lock_name)
             if lock is None:
-                answers = netiodir.socket_answers(paths.real)
+                answers = proxy.lab.socket_answers(paths.real_name)
         return Seen(
             attached=proxy is not None,
             at_name=at_name,
-            real_present=netiodir.lstat(paths.real) is not None,
+            real_present=self._lstat(paths, paths.real_name) is not None,
             lock=lock,
             answers=answers,
             forward_errno=proxy.gone_errno if proxy is not None else None,
             wanted=self.is_wanted(number),
         )
+
+    def paths(self, number: int) -> netiodir.Paths:
+        return netiodir.Paths(self.directory, number, self.lab)
+
+    @staticmethod
+    def _lstat(paths: netiodir.Paths, name: str) -> Optional[os.stat_result]:
+        if paths.lab is not None:
+            return paths.lab.lstat(name)
+        return netiodir.lstat(os.path.join(os.path.dirname(paths.socket), name))
 
     # -- deciding and applying ---------------------------------------------------------
     def reconcile(self, number: int, moment: Moment = Moment.EVENT) -> None:
@@ -123,9 +140,12 @@ class Instances:
 
     def rescan(self) -> None:
         try:
-            names = os.listdir(self.directory)
+            names = self.lab.names() if self.lab is not None else os.listdir(self.directory)
         except FileNotFoundError:
             return
+        except OSError as err:  # (its owner made it unreadable: what we stand in for is still looked after)
+            self.say(f"cannot list {self.directory}: {err.strerror}", "warning")
+            names = []
         numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
         for number in sorted(n for n in numbers if n is not None):
             self.reconcile(number)
@@ -163,15 +183,22 @@ class Instances:
     def give_back_all(self) -> None:
         """The capture stops: every socket goes back (or is buried with its dead owner)."""
         self._stopping = True
+        self._stop_deadline = time.monotonic() + relay.STOP_BOUND_S
+        # What waits for each instance is sent on to all of them at once: the stalled ones wait side by side.
+        stopping.hand_over_together([self.proxies[n] for n in sorted(self.proxies)], self._stop_deadline,
+                                    say=self.say, hurried=self.hooks.hurried)
         for number in sorted(self.proxies):
             try:
                 self.reconcile(number, Moment.STOP)
             except Exception as err:  # keep putting the other sockets back
+                self.not_given_back += 1
                 self.say(f"instance {number}: could not detach cleanly: {err}", "error")
             self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
         if self.lingering:
             time.sleep(max(0.0, self.lingering[-1].until - time.monotonic()))
             self.close_lingering(float("inf"))
+        self._stopping = False
+        self._stop_deadline = None
 
     def close_lingering(self, now: float) -> None:
         """Close the sealed sockets whose moment (``until``) is ``now`` or earlier."""
@@ -183,19 +210,24 @@ class Instances:
                 self.say(f"closing a socket given back: {err}", "error")
 
     def forget_all(self) -> None:
-        """The directory went away, and our sockets with it."""
+        """The directory went away, and our sockets with it; the directory held open is closed."""
         for number in sorted(self.proxies):
             proxy = self.proxies.pop(number)
             self._unregister(proxy)
             proxy.close()
         self.close_lingering(float("inf"))
+        if self.lab is not None:
+            self.lab.close()
+            self.lab = None
 
     # -- the steps --------------------------------------------------------------------
     def _refuse(self, number: int) -> None:
-        path = netiodir.Paths(self.directory, number).socket
+        paths = self.paths(number)
+        path = paths.socket
         if path not in self._refused_warned:
             self._refused_warned.add(path)
-            kind = "a symlink" if os.path.islink(path) else "not a socket"
+            st = self._lstat(paths, paths.socket_name)
+            kind = "a symlink" if st is not None and stat.S_ISLNK(st.st_mode) else "not a socket"
             self.say(f"ignoring {path}: {kind}", "warning")
 
     def _attach(self, number: int) -> None:
@@ -205,7 +237,7 @@ class Instances:
                 self.say(self.fds.full_message(number), "error")
             return
         try:
-            proxy = relay.attach(self.directory, number)
+            proxy = relay.attach(self.lab if self.lab is not None else self.directory, number)
         except relay.PathTooLong as err:
             raise PathTooLongError(str(err)) from None
         except relay.InstanceNotRunning:
@@ -214,7 +246,8 @@ class Instances:
                 self.say(f"instance {number} is not running (stale socket); not attached", "warning")
             return
         except relay.AttachError as err:
-            if netiodir.lstat(netiodir.Paths(self.directory, number).socket) is not None:
+            paths = self.paths(number)
+            if self._lstat(paths, paths.socket_name) is not None:
                 self.say(str(err), "warning")  # (a socket gone meanwhile is an instance that already exited)
             return
         self._stale_warned.discard(number)
@@ -234,16 +267,20 @@ class Instances:
         self._unregister(proxy)
         try:
             datagrams, times, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None,
-                                                     say=self.say, hurried=self.hooks.hurried)
+                                                     say=self.say, hurried=self.hooks.hurried,
+                                                     deadline=self._stop_deadline)
         except OSError as err:
             datagrams, times, reasons = [], [], []
+            if why == "capture stopped":
+                self.not_given_back += 1
             self.say(f"instance {number}: {err}", "error")
         lost = [reason for reason in reasons if reason is not None]
         if datagrams:
             # (those held back for it included: they are recorded once their fate is known)
             self.record(datagrams, times, reasons if lost else None)
         if lost:
-            self.say(f"instance {number}: {len(lost)} frames for it could not be delivered ({lost[-1]}); "
+            # (with those lost while relaying: the count is the instance's, as the summary's is the capture's)
+            self.say(f"instance {number}: {len(lost) + proxy.lost} frames for it could not be delivered ({lost[-1]}); "
                      f"recorded with the comment \"not delivered\"", "warning")
         if proxy.sealed is False and not proxy.instance_gone and not proxy.stalled:
             self.say(f"instance {number}: its peers could not be held while its name went back "
@@ -257,11 +294,17 @@ class Instances:
         """The instance died without cleaning up: do it for it, as repair would."""
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
+        handover, proxy.handover = proxy.handover, None
+        settled = 0
+        if handover is not None and handover.datagrams:  # what the stop sent on before the instance was found dead
+            self.record(handover.datagrams, handover.times, handover.reasons)
+            settled = handover.undelivered
         lost, times = relay.bury(proxy)
         if lost:
             self.record(lost, times, [f"instance {number} is down"] * len(lost))
         self.down.add(number)
-        extra = f"; {len(lost)} frames for it could not be delivered" if lost else ""
+        total = proxy.lost + settled + len(lost)
+        extra = f"; {total} frames for it could not be delivered" if total else ""
         self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
         self.note(number, f"{_clock_text()}: instance {number} died")
 

@@ -67,10 +67,21 @@ def instance_of(name: str) -> Optional[int]:
 
 
 class Paths:
-    """The file names that belong to one instance in one netio directory."""
+    """The file names that belong to one instance in one netio directory.
 
-    def __init__(self, directory: str, instance: int):
+    ``socket``, ``real``, ``lock`` and ``temp`` are paths, to show; the
+    ``*_name`` attributes are the names within the directory, for the
+    operations done through :attr:`lab` (the directory held open, see
+    :mod:`pcapng_iou.shell.labdir`) when there is one.
+    """
+
+    def __init__(self, directory: str, instance: int, lab=None):
         self.instance = instance
+        self.lab = lab
+        self.socket_name = str(instance)
+        self.real_name = self.socket_name + REAL_SUFFIX
+        self.lock_name = self.socket_name + LOCK_SUFFIX
+        self.temp_name = self.socket_name + TEMP_SUFFIX
         self.socket = os.path.join(directory, str(instance))
         self.real = self.socket + REAL_SUFFIX
         self.lock = self.socket + LOCK_SUFFIX
@@ -99,23 +110,18 @@ def is_socket(st: Optional[os.stat_result]) -> bool:
     return st is not None and stat.S_ISSOCK(st.st_mode)
 
 
-def unlink_if_inode(path: str, inode: int) -> bool:
-    """Remove ``path`` if it still is the file ``inode`` (and not what replaced it meanwhile)."""
-    st = lstat(path)
-    if st is not None and st.st_ino == inode:
-        os.unlink(path)
-        return True
-    return False
-
-
-def _remove(path: str, inode: Optional[int], dry_run: bool) -> bool:
-    """Remove the socket at ``path`` (only if it is ``inode``, when given); False if there was none."""
-    st = lstat(path)
+def _remove(paths: "Paths", name: str, inode: Optional[int], dry_run: bool) -> bool:
+    """Remove the socket ``name`` (only if it is ``inode``, when given); False if there was none."""
+    lab = paths.lab
+    st = lab.lstat(name) if lab is not None else lstat(os.path.join(os.path.dirname(paths.socket), name))
     if not is_socket(st) or (inode is not None and st.st_ino != inode):
         return False
     if not dry_run:
         try:
-            os.unlink(path)
+            if lab is not None:
+                lab.unlink(name)
+            else:
+                os.unlink(os.path.join(os.path.dirname(paths.socket), name))
         except FileNotFoundError:
             return False
     return True
@@ -128,26 +134,33 @@ def remove_dead_instance(paths: "Paths", socket_inode: Optional[int] = None,
     ``<id>_real`` and ``<id>`` go when they are sockets (the given inodes, when
     given: a file that replaced them meanwhile is someone else's); the lock
     file goes only when nobody holds it.  With ``dry_run``, what would go.
+    Through ``paths.lab`` when there is one.
     """
-    removed = [path for path, inode in ((paths.real, real_inode), (paths.socket, socket_inode))
-               if _remove(path, inode, dry_run)]
-    if lock_state(paths.lock) is False:
+    removed = [path for path, name, inode in ((paths.real, paths.real_name, real_inode),
+                                              (paths.socket, paths.socket_name, socket_inode))
+               if _remove(paths, name, inode, dry_run)]
+    lab = paths.lab
+    if (lab.lock_state(paths.lock_name) if lab is not None else lock_state(paths.lock)) is False:
         if not dry_run:
             try:
-                os.unlink(paths.lock)
+                if lab is not None:
+                    lab.unlink(paths.lock_name)
+                else:
+                    os.unlink(paths.lock)
             except FileNotFoundError:
                 return removed
         removed.append(paths.lock)
     return removed
 
 
-def lock_state(lock_path: str) -> Optional[bool]:
+def lock_state(lock_path: str, dir_fd: Optional[int] = None) -> Optional[bool]:
     """True when the instance holding ``lock_path`` runs, False when the lock is free.
 
     None when there is no lock file to ask (tools other than IOU may not make one).
+    With ``dir_fd``, ``lock_path`` is a name in that directory.
     """
     try:
-        fd = os.open(lock_path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(lock_path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as err:
         if err.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO, errno.EACCES, errno.EISDIR):
             return None
@@ -161,26 +174,6 @@ def lock_state(lock_path: str) -> Optional[bool]:
         return lock_type != fcntl.F_UNLCK
     finally:
         os.close(fd)
-
-
-def socket_answers(path: str) -> bool:
-    """True when some process still has a socket bound at ``path`` (connect works)."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        probe.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-
-
-def instance_alive(paths: Paths, socket_path: Optional[str] = None) -> bool:
-    """Is the instance running?  Its lock decides; without a lock file, its socket."""
-    held = lock_state(paths.lock)
-    if held is not None:
-        return held
-    return socket_answers(socket_path or paths.socket)
 
 
 def check_dir_mode(directory: str) -> Optional[str]:

@@ -56,14 +56,8 @@ from typing import Callable, Deque, Optional
 
 from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
-from pcapng_iou.shell.netiodir import (
-    MAX_SOCKET_PATH,
-    Paths,
-    is_socket,
-    lstat,
-    remove_dead_instance,
-    unlink_if_inode,
-)
+from pcapng_iou.shell.labdir import LabDirectory
+from pcapng_iou.shell.netiodir import MAX_SOCKET_PATH, Paths, is_socket, remove_dead_instance
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -79,6 +73,9 @@ DRAIN_BATCH = 64
 SEAL_SEND_BUFFER = 4 * 1024 * 1024
 #: How long our sealed socket stays open once the name is the instance's again (see the module's docstring).
 LINGER_S = 0.05
+#: How long giving every instance its name back may take in all when the capture stops, however many
+#: instances stall (their waits overlap: :mod:`pcapng_iou.shell.stopping`); lingering sockets add LINGER_S.
+STOP_BOUND_S = 4.5
 
 
 class Lingering:
@@ -112,8 +109,12 @@ class Proxy:
     """Our socket in place of one instance's, and the way on to the instance."""
 
     def __init__(self, paths: Paths, listener: socket.socket, forwarder: socket.socket,
-                 our_inode: int, instance_inode: int):
+                 our_inode: int, instance_inode: int, owns_lab: bool = False):
         self.paths = paths
+        #: The netio directory held open, which every name of ours is reached through.
+        self.lab: LabDirectory = paths.lab
+        #: Whether :meth:`close` closes :attr:`lab` too (opened for this proxy alone).
+        self.owns_lab = owns_lab
         self.instance = paths.instance
         self.listener = listener
         self.forwarder = forwarder
@@ -125,12 +126,17 @@ class Proxy:
         self.pending_times: Deque[int] = deque()
         #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
         self.read_turn = -2
-        #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
+        #: Datagrams for it recorded as not delivered while relaying (the instance refused or was gone).
+        self.lost = 0
+                #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
         #: Set by :func:`detach` when the instance, alive, took nothing for its patience: why what is left is lost.
         self.stalled: Optional[str] = None
         #: Set by :func:`detach`: whether our socket was sealed before the name went back.
         self.sealed: Optional[bool] = None
+        #: What was sent on for the instance when the capture stops, all instances together
+        #: (:mod:`pcapng_iou.shell.stopping`), before :func:`detach` goes on with it.
+        self.handover: Optional["Handover"] = None
         #: The sockets' file descriptors: the hot path reads and sends with ``os.read`` and ``os.write``,
         #: which parse their arguments at a fraction of the cost of ``recv`` and ``send`` (same system calls;
         #: the sockets are non-blocking).  The capture's lone-datagram path uses them too; a failed send goes
@@ -278,79 +284,119 @@ class Proxy:
     # -- state of the directory -------------------------------------------------
     def still_ours(self) -> bool:
         """Is our socket still the one at ``<id>``?"""
-        st = lstat(self.paths.socket)
+        st = self.lab.lstat(self.paths.socket_name)
         return st is not None and st.st_ino == self.our_inode
 
     def close(self) -> None:
         self.listener.close()
         self.forwarder.close()
+        if self.owns_lab:
+            self.lab.close()
 
 
-def attach(directory: str, instance: int) -> Proxy:
-    """Stand in for ``instance``'s socket.  Raises :class:`AttachError` and undoes all on failure."""
-    paths = Paths(directory, instance)
-    if len(paths.longest().encode()) > MAX_SOCKET_PATH:
+def attach(directory, instance: int) -> Proxy:
+    """Stand in for ``instance``'s socket.  Raises :class:`AttachError` and undoes all on failure.
+
+    ``directory``: the netio directory held open (a :class:`LabDirectory`), or
+    its path (then opened here, for this proxy alone).
+    """
+    if isinstance(directory, LabDirectory):
+        return _attach(directory, instance, owns_lab=False)
+    try:
+        lab = LabDirectory.open(directory)
+    except OSError as err:
+        raise AttachError(f"{directory}: cannot attach ({err.strerror})") from None
+    try:
+        return _attach(lab, instance, owns_lab=True)
+    except BaseException:
+        lab.close()
+        raise
+
+
+def _attach(lab: LabDirectory, instance: int, owns_lab: bool) -> Proxy:
+    paths = Paths(lab.path, instance, lab)
+    if len(paths.longest().encode()) > MAX_SOCKET_PATH:  # (we bind by a short name, but IOU by the path)
         raise PathTooLong(f"{paths.longest()}: path is longer than the {MAX_SOCKET_PATH} bytes a socket name may have")
-    st = lstat(paths.socket)
+    st = lab.lstat(paths.socket_name)
     if not is_socket(st):
         raise AttachError(f"{paths.socket}: not a socket")
-    if lstat(paths.real) is not None:
+    if lab.lstat(paths.real_name) is not None:
         raise AttachError(f"{paths.real} already exists (left by a crashed capture? run 'pcapng-iou repair')")
-    temp = lstat(paths.temp)
+    temp = lab.lstat(paths.temp_name)
     if temp is not None and not is_socket(temp):
         # Only a socket there can be ours (from an attach that was interrupted); anything else is left alone.
         raise AttachError(f"{paths.socket}: not attached: {paths.temp} is in the way and is not ours")
+    forwarder = _new_socket(paths)
     try:
-        forwarder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    except OSError as err:  # EMFILE, ENFILE, ENOBUFS: the lab is left as it is
-        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
-    try:
-        forwarder.connect(paths.socket)
+        lab.connect(forwarder, paths.socket_name)
     except OSError as err:
         forwarder.close()
         raise InstanceNotRunning(f"{paths.socket}: instance does not answer ({os.strerror(err.errno).lower()})") from None
     forwarder.setblocking(False)
     try:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    except OSError as err:
+        listener = _new_socket(paths)
+    except AttachError:
         forwarder.close()
-        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
-    linked = False
+        raise
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        if lstat(paths.temp) is not None:
-            os.unlink(paths.temp)  # ours, from an attach that was interrupted
-        listener.bind(paths.temp)
-        listener.setblocking(False)
-        # Peers must keep the right to send to what now answers at <id>.
-        os.chmod(paths.temp, st.st_mode & 0o7777)
-        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
-            os.chown(paths.temp, st.st_uid, st.st_gid)
-        our_inode = os.lstat(paths.temp).st_ino
-        os.link(paths.socket, paths.real, follow_symlinks=False)
-        linked = True
-        real = os.lstat(paths.real)
-        if real.st_ino != st.st_ino:
-            raise AttachError(f"{paths.socket}: replaced while attaching")
-        os.rename(paths.temp, paths.socket)
+        our_inode = _stand_in(paths, listener, st)
     except BaseException as err:
-        if linked:
-            unlink_if_inode(paths.real, st.st_ino)
-        try:
-            os.unlink(paths.temp)
-        except OSError:
-            pass
         listener.close()
         forwarder.close()
         if isinstance(err, OSError):
             raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
         raise
-    return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
+    return Proxy(paths, listener, forwarder, our_inode, st.st_ino, owns_lab)
+
+
+def _new_socket(paths: Paths) -> socket.socket:
+    try:
+        return socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError as err:  # EMFILE, ENFILE, ENOBUFS: the lab is left as it is
+        raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
+
+
+def _stand_in(paths: Paths, listener: socket.socket, instance_st: os.stat_result) -> int:
+    """Bind ``listener`` in the instance's place (see the module's docstring); return our socket's inode.
+
+    Every step goes through the directory held open, as its owner: our
+    socket is made with the instance socket's mode (through the umask) and
+    the owner's ids, never changed by name afterwards.  Undoes what it did
+    when it fails.
+    """
+    lab = paths.lab
+    linked = False
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if lab.lstat(paths.temp_name) is not None:
+            lab.unlink(paths.temp_name)  # ours, from an attach that was interrupted
+        # Peers must keep the right to send to what now answers at <id>: the instance socket's mode.
+        lab.bind(listener, paths.temp_name, instance_st.st_mode)
+        listener.setblocking(False)
+        ours = lab.lstat(paths.temp_name)
+        if ours is None:
+            raise AttachError(f"{paths.socket}: {paths.temp} removed while attaching")
+        lab.link(paths.socket_name, paths.real_name)
+        linked = True
+        real = lab.lstat(paths.real_name)
+        if real is None or real.st_ino != instance_st.st_ino:
+            raise AttachError(f"{paths.socket}: replaced while attaching")
+        lab.rename(paths.temp_name, paths.socket_name)
+        return ours.st_ino
+    except BaseException:
+        if linked:
+            lab.unlink_if_inode(paths.real_name, instance_st.st_ino)
+        try:
+            lab.unlink(paths.temp_name)
+        except OSError:
+            pass
+        raise
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,
            say: Optional[Callable[[str, str], None]] = None,
-           hurried: Optional[Callable[[], bool]] = None) -> tuple[list, list, list]:
+           hurried: Optional[Callable[[], bool]] = None,
+           deadline: Optional[float] = None) -> tuple[list, list, list]:
     """Give the instance its name back, having sent on all that was on its way to it, in order.
 
     Returns every datagram whose fate was settled here, in order, for the
@@ -382,19 +428,26 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     With ``lingering`` (a list), a sealed socket is not closed here but added
     to it as a :class:`Lingering`, for the caller to close at its ``until``
     (:data:`LINGER_S` from now); without, it is closed at once.
+
+    ``deadline`` (monotonic clock): once it is past, nothing is waited for
+    any more, as when hurried (the stop's bound, whatever the number of
+    instances).  :attr:`Proxy.handover`, when set (the stop sent on what
+    waited for every instance at once), is carried on.
     """
-    handover = Handover(proxy, timeout, say, hurried)
+    handover = proxy.handover or Handover(proxy, timeout, say, hurried)
+    handover.deadline = deadline
+    proxy.handover = None
     seal: Optional[socket.socket] = None
     kept = False
     try:
         handover.send(*proxy.take_held())
         if proxy.still_ours() and not proxy.instance_gone:
-            _send_on_everything(handover, time.monotonic() + timeout)
+            _send_on_everything(handover, _sooner(time.monotonic() + timeout, deadline))
             # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its
             # name goes back at once, and its peers wait for it as they would without us.
             if not proxy.instance_gone and not proxy.stalled:
                 # A deadline of its own: handing a slow instance its frames may have taken all of the first.
-                seal = _seal(handover, time.monotonic() + timeout)
+                seal = _seal(handover, _sooner(time.monotonic() + timeout, deadline))
         _give_name_back(proxy)
         if proxy.sealed:
             if lingering is None:
@@ -408,11 +461,17 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     finally:
         if kept:
             proxy.forwarder.close()
+            if proxy.owns_lab:
+                proxy.lab.close()
         else:
             proxy.close()
         if seal is not None:
             seal.close()
     return handover.datagrams, handover.times, handover.reasons
+
+
+def _sooner(moment: float, deadline: Optional[float]) -> float:
+    return moment if deadline is None else min(moment, deadline)
 
 
 class Handover:
@@ -429,6 +488,8 @@ class Handover:
         self.patience = patience
         self.say = say
         self.hurried = hurried if hurried is not None else (lambda: False)
+        #: Past this moment (monotonic clock), nothing is waited for, as when hurried (None: no such bound).
+        self.deadline: Optional[float] = None
         self.datagrams: list = []
         self.times: list = []
         self.reasons: list = []
@@ -443,6 +504,41 @@ class Handover:
         for datagram in datagrams:
             self.reasons.append(self._send_one(datagram))
 
+    def offer(self, datagram: bytes, read_ns: int) -> bool:
+        """One try, no wait: False when the instance's queue is full (nothing is settled), else the datagram's
+        fate is (delivered, or why not)."""
+        proxy = self.proxy
+        if proxy.instance_gone or proxy.stalled:
+            reason = proxy.stalled or f"instance {proxy.instance} is down"
+        else:
+            proxy.forwarder.setblocking(False)
+            try:
+                proxy.forwarder.send(datagram)
+                reason = None
+            except BlockingIOError:
+                return False
+            except OSError as err:
+                reason = self._failure(err)
+        self.datagrams.append(datagram)
+        self.times.append(read_ns)
+        self.reasons.append(reason)
+        return True
+
+    def give_up(self, why: str) -> str:
+        """The instance is not waited for any more (:attr:`Proxy.stalled`): what is left for it is lost."""
+        self.proxy.stalled = why
+        return why
+
+    def rushed(self) -> bool:
+        """Whether nothing may be waited for: the stop was hurried, or its deadline is past."""
+        return self.hurried() or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    def rushed_reason(self) -> str:
+        instance = self.proxy.instance
+        if self.hurried():
+            return f"the stop was hurried: instance {instance} was not waited for"
+        return f"the stop may take {STOP_BOUND_S:g} s at most: instance {instance} was not waited for longer"
+
     def _send_one(self, datagram: bytes) -> Optional[str]:
         proxy = self.proxy
         if proxy.instance_gone:
@@ -452,32 +548,35 @@ class Handover:
         sock = proxy.forwarder
         waited = 0.0
         while True:
-            hurried = self.hurried()
-            wait = 0.0 if hurried else max(min(self.patience - waited, WAIT_STEP_S), 0.001)
+            rushed = self.rushed()
+            wait = 0.0 if rushed else max(min(self.patience - waited, WAIT_STEP_S), 0.001)
             sock.settimeout(wait)  # 0: one try, no wait
             try:
                 sock.send(datagram)
                 return None
             except (socket.timeout, BlockingIOError):  # (socket.timeout: not yet TimeoutError on Python 3.9)
                 # Busy (its queue is full), not gone: a gone instance refuses at once.
-                if hurried:
-                    proxy.stalled = f"the stop was hurried: instance {proxy.instance} was not waited for"
-                    return proxy.stalled
+                if rushed:
+                    return self.give_up(self.rushed_reason())
                 waited += wait
                 if waited >= self.patience:
-                    proxy.stalled = f"instance {proxy.instance} took no frames for {self.patience:g} s (stopped?)"
-                    return proxy.stalled
+                    return self.give_up(f"instance {proxy.instance} took no frames for {self.patience:g} s (stopped?)")
                 if waited >= ANNOUNCE_AFTER_S:
-                    self._announce()
+                    self.announce()
             except OSError as err:
-                if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
-                    return f"instance {proxy.instance} refused it ({os.strerror(err.errno).lower()})"
-                proxy.gone_errno = err.errno if err.errno is not None else errno.EIO
-                if err.errno in GONE_ERRNOS:
-                    return f"instance {proxy.instance} is down ({os.strerror(err.errno).lower()})"
-                return f"instance {proxy.instance} did not take it ({err.strerror or err})"
+                return self._failure(err)
 
-    def _announce(self) -> None:
+    def _failure(self, err: OSError) -> str:
+        """Why a send that failed (not for want of room) did not deliver; a gone instance is marked so."""
+        proxy = self.proxy
+        if err.errno in (errno.EMSGSIZE, errno.ENOBUFS):
+            return f"instance {proxy.instance} refused it ({os.strerror(err.errno).lower()})"
+        proxy.gone_errno = err.errno if err.errno is not None else errno.EIO
+        if err.errno in GONE_ERRNOS:
+            return f"instance {proxy.instance} is down ({os.strerror(err.errno).lower()})"
+        return f"instance {proxy.instance} did not take it ({err.strerror or err})"
+
+    def announce(self) -> None:
         if not self.announced:
             self.announced = True
             if self.say is not None:
@@ -509,7 +608,7 @@ def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
         seal.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEAL_SEND_BUFFER)
         seal.bind("")  # a name of its own (the kernel picks one), to tell its datagrams from the peers'
         name = seal.getsockname()
-        seal.connect(proxy.paths.socket)
+        proxy.lab.connect(seal, proxy.paths.socket_name)
         if not proxy.still_ours():
             return seal  # <id> changed hands under us: whatever we reached is not ours to fill
         seal.setblocking(False)
@@ -597,16 +696,16 @@ def _send_on_everything(handover: Handover, deadline: float) -> None:
 
 
 def _give_name_back(proxy: Proxy) -> None:
-    paths = proxy.paths
-    real = lstat(paths.real)
+    paths, lab = proxy.paths, proxy.lab
+    real = lab.lstat(paths.real_name)
     if real is not None and real.st_ino == proxy.instance_inode:
         if proxy.still_ours():
-            os.rename(paths.real, paths.socket)
+            lab.rename(paths.real_name, paths.socket_name)
         else:
             # <id> was removed or replaced (the instance exited or restarted): its old socket is litter.
-            os.unlink(paths.real)
+            lab.unlink(paths.real_name)
     elif proxy.still_ours():
-        os.unlink(paths.socket)
+        lab.unlink(paths.socket_name)
 
 
 def bury(proxy: Proxy) -> tuple[list, list]:

@@ -20,7 +20,8 @@ _DIR_EVENTS = (
     | pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF | pyinotify.IN_ATTRIB
     | pyinotify.IN_DONT_FOLLOW | pyinotify.IN_ONLYDIR
 )
-_PARENT_EVENTS = pyinotify.IN_CREATE | pyinotify.IN_MOVED_TO | pyinotify.IN_ONLYDIR
+_PARENT_EVENTS = (pyinotify.IN_CREATE | pyinotify.IN_MOVED_TO | pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM
+                  | pyinotify.IN_ONLYDIR)
 
 
 @dataclass
@@ -82,7 +83,11 @@ class DirectoryWatcher:
             return
         if event.wd == self._parent_wd:
             if event.name == os.path.basename(self.directory):
-                self._changes.directory_appeared = True
+                # (the capture holds the directory open: the kernel says IN_DELETE_SELF only once it lets go)
+                if event.mask & (pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM):
+                    self._changes.directory_gone = self._dir_wd is not None
+                else:
+                    self._changes.directory_appeared = True
             return
         if event.wd != self._dir_wd:
             return
@@ -96,7 +101,7 @@ class DirectoryWatcher:
         self._notifier.process_events()
         changes, self._changes = self._changes, Changes()
         if changes.directory_gone:
-            self._dir_wd = None
+            self._unwatch_dir()
         return changes
 
     def close(self) -> None:

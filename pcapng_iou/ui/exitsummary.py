@@ -69,7 +69,10 @@ class _Summary:
                 [Fact(((f"frames {status.frames_recorded:,}", ""),)),
                  Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
                  Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
-                 Fact(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),))]]
+                 Fact(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),)),
+                 # (shown only when some datagrams are no frame of the file: the README says what adds up)
+                 *([Fact(((f"not recorded {status.datagrams_unrecorded:,}", ""),))]
+                   if status.datagrams_unrecorded else [])]]
         head = [[item.fitted(width) for item in group] for group in head]
         lines = [joined_facts(items) for items in flow_facts(head, width, together=False)]
         interfaces = sorted(status.interfaces, key=lambda i: i.number)
