@@ -31,7 +31,7 @@ from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile, relay, repair
+from pcapng_iou.shell import mmsg, netiodir, netmapfile, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
@@ -52,6 +52,8 @@ NOTHING_ATTACHED_HINT_S = 5.0
 #: Most datagrams read from one socket before they are sent on and the loop looks at the
 #: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
 READ_BATCH = 64
+#: Reads in a row of one socket whose queue was found full each time, before the loop looks at the others.
+FULL_REREADS = 4
 #: Relayed frames are recorded once the lab has been quiet this long (seconds; epoll counts milliseconds) ...
 RECORD_IDLE_S = 0.001
 #: ... or once this many wait ...
@@ -112,10 +114,9 @@ class Capture:
         self._hint_due: Optional[float] = None
         #: The output file was removed at the end: the netio directory never appeared, so nothing was captured.
         self.output_removed = False
-        # The loop's timers (monotonic clock) and its pass count (see _relay).
+        # The loop's timers (monotonic clock).
         self._deadline: Optional[float] = None
         self._next_flush = self._next_liveness = self._next_tick = self._next_timer = 0.0
-        self._turn = 0
         #: Relayed, delivered, not yet recorded (see _loop): the datagrams and when each was read.
         self._held: list = []
         self._held_times: list = []
@@ -126,6 +127,10 @@ class Capture:
         self._said_later: Optional[list] = None
         #: What --spin may still spend (see _loop).
         self.spin_budget = SpinBudget(time.monotonic(), options.spin_share, options.spin_burst_s)
+        #: Where datagrams are read into and sent on from, many a system call (shell/mmsg).
+        self.batch = mmsg.shared()
+        #: A read that brings this many found the socket's queue full: more are likely there already.
+        self.full_batch = min(relay.queue_capacity() or READ_BATCH, self.batch.slots)
 
     # -- messages -------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -481,7 +486,6 @@ class Capture:
                     if held:
                         self._record_held()  # quiet: the moment to record
                     continue
-            self._turn += 1
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)
                 if kind == "listener":
@@ -588,40 +592,28 @@ class Capture:
             self.instances.reconcile(number)
 
     def _relay(self, proxy: relay.Proxy) -> None:
-        """The hot path: read what waits for this instance, send it on, hold it for recording."""
-        # A socket ready again on the very next pass is in a burst: read all that waits.  Alone,
-        # one read: the next pass's epoll says if more came, at less cost than a read that fails.
-        turn = self._turn
-        alone = proxy.read_turn != turn - 1
-        proxy.read_turn = turn
-        if not alone or proxy.pending or proxy.gone_errno is not None:
-            datagrams, times = proxy.receive_batch(1 if alone else READ_BATCH)
-            if datagrams:
-                before = len(proxy.pending)
-                reasons = proxy.forward_batch(datagrams, times)
-                self._relayed(proxy, datagrams, times, reasons, len(proxy.pending) - before)
-            return
-        # Alone, and the instance takes datagrams: the commonest wake-up, in as few steps as can be.
-        try:
-            datagram = os.read(proxy.listener_fd, netio.MAX_DATAGRAM)
-        except BlockingIOError:
-            return
-        read_ns = time.time_ns()
-        try:
-            os.write(proxy.forwarder_fd, datagram)
-        except OSError as err:
-            reason = proxy.not_sent(datagram, err, read_ns)
-            self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason], reason is None)
-            return
-        self.datagrams_relayed += 1
-        if not self._hold:
-            self.record([datagram], [read_ns])
-            return
-        held = self._held
-        held.append(datagram)
-        self._held_times.append(read_ns)
-        if len(held) >= RECORD_HELD_FRAMES or read_ns - self._held_times[0] >= RECORD_HELD_NS:
-            self._record_held()
+        """The hot path: read all that waits for this instance, send it on, hold it for recording.
+
+        A system call reads them all and one sends them all on (``recvmmsg``,
+        ``sendmmsg``).  A batch that filled the socket's queue is likely
+        followed by more at once: read again without waiting (:data:`FULL_REREADS` times at most).
+        """
+        relay_waiting, batch = proxy.relay_waiting, self.batch
+        for _ in range(FULL_REREADS):
+            datagrams, times, reasons, queued = relay_waiting(batch)
+            if not datagrams:
+                return
+            if reasons is not None or queued or not self._hold:
+                self._relayed(proxy, datagrams, times, reasons, queued)
+                return
+            self.datagrams_relayed += len(datagrams)
+            held = self._held
+            held += datagrams
+            self._held_times += times
+            if len(held) >= RECORD_HELD_FRAMES or times[0] - self._held_times[0] >= RECORD_HELD_NS:
+                self._record_held()
+            if len(datagrams) < self.full_batch:
+                return
 
     def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list],
                  queued: int = 0) -> None:

@@ -56,6 +56,8 @@ from typing import Callable, Deque, Optional
 
 from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
+from pcapng_iou.shell import mmsg
+from pcapng_iou.shell.mmsg import BatchIO, receive_whole, receive_whole_from
 from pcapng_iou.shell.netiodir import (
     MAX_SOCKET_PATH,
     Paths,
@@ -79,6 +81,11 @@ DRAIN_BATCH = 64
 SEAL_SEND_BUFFER = 4 * 1024 * 1024
 #: How long our sealed socket stays open once the name is the instance's again (see the module's docstring).
 LINGER_S = 0.05
+#: Datagrams up to this long pass any send buffer; a longer one makes the forwarding socket's big enough.
+SMALL_DATAGRAM = 64 * 1024
+#: What the kernel counts beyond the datagram itself against a send buffer (at most; see unix_dgram_sendmsg).
+SEND_OVERHEAD = 1024
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
 class Lingering:
@@ -123,8 +130,6 @@ class Proxy:
         #: read (ns since the epoch): they are recorded once the instance takes them, or once they are lost.
         self.pending: Deque[bytes] = deque()
         self.pending_times: Deque[int] = deque()
-        #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
-        self.read_turn = -2
         #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
         #: Set by :func:`detach` when the instance, alive, took nothing for its patience: why what is left is lost.
@@ -137,6 +142,8 @@ class Proxy:
         #: to :meth:`not_sent`.
         self.listener_fd = listener.fileno()
         self.forwarder_fd = forwarder.fileno()
+        #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
+        self._send_room: Optional[int] = None
 
     @property
     def instance_gone(self) -> bool:
@@ -192,6 +199,54 @@ class Proxy:
         return [None] * done + [reason] + [self.forward(datagram, read_ns)
                                            for datagram, read_ns in zip(rest, times[done + 1:])]
 
+    def relay_waiting(self, batch: BatchIO) -> tuple:
+        """Read everything that waits for the instance and send it on: a system call each, for all of them.
+
+        Returns the datagrams read, when (one time for all: they were read at
+        once), None or a reason each (as :meth:`forward_batch`), and how many of
+        the last ones wait in :attr:`pending` (the instance's queue is full).
+        """
+        datagrams = batch.receive(self.listener_fd)
+        if not datagrams:
+            return datagrams, datagrams, None, 0
+        read_ns = time.time_ns()
+        times = [read_ns] * len(datagrams)
+        if batch.longest > SMALL_DATAGRAM:
+            self._make_room(batch.longest)
+        before = len(self.pending)
+        if self.pending or self.instance_gone:
+            return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
+        count, sent, fd = len(datagrams), 0, self.forwarder_fd
+        while sent < count:
+            try:
+                sent += batch.send_received(fd, sent, count - sent)
+            except OSError as err:  # (sendmmsg says why only when the first of those it was given fails)
+                reason = self.not_sent(datagrams[sent], err, read_ns)
+                rest = datagrams[sent + 1:]
+                if reason is None:  # busy: the rest waits behind the one it refused, in order
+                    self.pending.extend(rest)
+                    self.pending_times.extend(times[sent + 1:])
+                    return datagrams, times, None, len(self.pending) - before
+                reasons = [None] * sent + [reason] + [self.forward(datagram, read_ns) for datagram in rest]
+                return datagrams, times, reasons, len(self.pending) - before
+        return datagrams, times, None, 0
+
+    def _make_room(self, length: int) -> None:
+        """Let the forwarding socket send a datagram of ``length`` bytes (its send buffer bounds that)."""
+        if self._send_room is None:
+            self._send_room = self.forwarder.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - SEND_OVERHEAD
+        if length <= self._send_room:
+            return
+        wanted = length + SEND_OVERHEAD
+        for option in (SO_SNDBUFFORCE, socket.SO_SNDBUF):  # (beyond net.core.wmem_max, only root may)
+            try:
+                self.forwarder.setsockopt(socket.SOL_SOCKET, option, wanted)
+            except OSError:
+                continue
+            self._send_room = self.forwarder.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - SEND_OVERHEAD
+            if self._send_room >= length:
+                return
+
     def not_sent(self, datagram: bytes, err: OSError, read_ns: int = 0) -> Optional[str]:
         """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
         if isinstance(err, BlockingIOError):
@@ -236,25 +291,12 @@ class Proxy:
         return held, times[:len(held)]
 
     def receive_batch(self, limit: int) -> tuple[list, list]:
-        """Up to ``limit`` datagrams waiting for us, and when each was read (ns since the epoch).
+        """Up to ``limit`` datagrams waiting for us, whole, and when they were read (ns since the epoch).
 
-        Reading all that waits before sending any on wakes the instances on
-        either side once a batch rather than once a datagram (see the README's
-        Performance section).  With ``limit`` 1 no second read is tried: a
-        read that finds nothing costs an exception.
+        One system call reads them all (see :mod:`~pcapng_iou.shell.mmsg`).
         """
-        read, fd, clock = os.read, self.listener_fd, time.time_ns
-        datagrams: list = []
-        times: list = []
-        try:
-            datagrams.append(read(fd, netio.MAX_DATAGRAM))
-            times.append(clock())
-            for _ in range(limit - 1):
-                datagrams.append(read(fd, netio.MAX_DATAGRAM))
-                times.append(clock())
-        except BlockingIOError:
-            pass
-        return datagrams, times
+        datagrams = mmsg.shared().receive(self.listener_fd, limit)
+        return datagrams, [time.time_ns()] * len(datagrams)
 
     def take_unread(self, limit: int = 1 << 30, leave_out: Optional[object] = None) -> list:
         """The datagrams waiting in our socket (``limit`` at most); those sent from the socket name
@@ -262,13 +304,11 @@ class Proxy:
         unread = []
         try:
             if leave_out is None:
-                recv = self.listener.recv
                 while len(unread) < limit:
-                    unread.append(recv(netio.MAX_DATAGRAM))
+                    unread.append(receive_whole(self.listener))
             else:
-                recvfrom = self.listener.recvfrom
                 while len(unread) < limit:
-                    datagram, sender = recvfrom(netio.MAX_DATAGRAM)
+                    datagram, sender = receive_whole_from(self.listener)
                     if sender != leave_out:
                         unread.append(datagram)
         except BlockingIOError:
@@ -529,7 +569,7 @@ def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
             break
         # A peer's datagram is in the queue (or our send buffer is full): take the oldest.
         try:
-            datagram, sender = proxy.listener.recvfrom(netio.MAX_DATAGRAM)
+            datagram, sender = receive_whole_from(proxy.listener)
         except BlockingIOError:
             continue
         if sender == name:
