@@ -127,6 +127,8 @@ class Capture:
         self._said_later: Optional[list] = None
         #: What --spin may still spend (see _loop).
         self.spin_budget = SpinBudget(time.monotonic(), options.spin_share, options.spin_burst_s)
+        #: The pass relayed a datagram that came alone, whose answer may come at once: spin after it (see _loop).
+        self._spin_after = False
         #: Where datagrams are read into and sent on from, many a system call (shell/mmsg).
         self.batch = mmsg.shared()
         #: A read that brings this many found the socket's queue full: more are likely there already.
@@ -486,6 +488,7 @@ class Capture:
                     if held:
                         self._record_held()  # quiet: the moment to record
                     continue
+            self._spin_after = False
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)
                 if kind == "listener":
@@ -496,7 +499,7 @@ class Capture:
                 if self.stop is not None:
                     break
             if spin_s:
-                if spun < spin_left:
+                if spun < spin_left and self._spin_after:
                     armed_at = monotonic()
                     spin_until = armed_at + spin_s
                 else:
@@ -603,6 +606,8 @@ class Capture:
             datagrams, times, reasons, queued = relay_waiting(batch)
             if not datagrams:
                 return
+            if len(datagrams) == 1:
+                self._spin_after = True
             if reasons is not None or queued or not self._hold:
                 self._relayed(proxy, datagrams, times, reasons, queued)
                 return
@@ -669,11 +674,11 @@ class Capture:
                 self._hold_for_recording(sent, times)
             else:
                 self.record(sent, times)
-        if not proxy.pending and not proxy.instance_gone:
-            self.instances.release(proxy)
-        elif proxy.instance_gone:
+        if proxy.instance_gone:
             self.selector.unregister(proxy.forwarder)
             self.instances.reconcile(proxy.instance, Moment.CHECK)
+        elif not proxy.pending:
+            self.instances.release(proxy)
 
     def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None:
         """Record relayed datagrams (``undelivered``: None, or for each None or why it was not delivered)."""

@@ -141,8 +141,19 @@ class BatchIO:
             raise OSError(code, os.strerror(code))  # (EAGAIN makes a BlockingIOError)
         return sent
 
-    def close(self) -> None:
-        """(The mapping goes with the object: ctypes still points into it.)"""
+    def send(self, fd: int, datagrams) -> int:
+        """Send the first :attr:`slots` of ``datagrams`` on socket ``fd`` (connected) with one system call,
+        through the slots (what the last :meth:`receive` left there is overwritten).
+
+        Returns how many were sent, in order; raises OSError when not even the first was.
+        """
+        buffer, lengths, count = self.buffer, self._send_lengths, 0
+        for offset, datagram in zip(self.offsets, datagrams):
+            size = len(datagram)
+            buffer[offset:offset + size] = datagram
+            lengths[count] = size
+            count += 1
+        return self.send_received(fd, 0, count) if count else 0
 
 
 def next_size(sock: socket.socket) -> int:

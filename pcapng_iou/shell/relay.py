@@ -48,6 +48,7 @@ the caller to record and warn about.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import socket
 import time
@@ -231,12 +232,13 @@ class Proxy:
                 return datagrams, times, reasons, len(self.pending) - before
         return datagrams, times, None, 0
 
-    def _make_room(self, length: int) -> None:
-        """Let the forwarding socket send a datagram of ``length`` bytes (its send buffer bounds that)."""
+    def _make_room(self, length: int) -> bool:
+        """Let the forwarding socket send a datagram of ``length`` bytes (its send buffer bounds that);
+        False when it could already, or cannot be made to."""
         if self._send_room is None:
             self._send_room = self.forwarder.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - SEND_OVERHEAD
         if length <= self._send_room:
-            return
+            return False
         wanted = length + SEND_OVERHEAD
         for option in (SO_SNDBUFFORCE, socket.SO_SNDBUF):  # (beyond net.core.wmem_max, only root may)
             try:
@@ -245,7 +247,8 @@ class Proxy:
                 continue
             self._send_room = self.forwarder.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - SEND_OVERHEAD
             if self._send_room >= length:
-                return
+                return True
+        return False
 
     def not_sent(self, datagram: bytes, err: OSError, read_ns: int = 0) -> Optional[str]:
         """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
@@ -266,18 +269,24 @@ class Proxy:
         Returns those sent and when each was read (to be recorded now);
         :attr:`pending` holds the rest.
         """
-        pending, write, fd = self.pending, os.write, self.forwarder_fd
+        pending, batch, fd = self.pending, mmsg.shared(), self.forwarder_fd
         sent: list = []
-        try:
-            while pending:
-                write(fd, pending[0])
-                sent.append(pending.popleft())
-        except BlockingIOError:
-            pass
-        except OSError as err:
-            if err.errno not in GONE_ERRNOS:
+        while pending:
+            chunk = list(itertools.islice(pending, batch.slots))
+            try:
+                count = batch.send(fd, chunk)
+            except BlockingIOError:
+                break
+            except OSError as err:
+                if err.errno in GONE_ERRNOS:
+                    self.gone_errno = err.errno
+                    break
+                if err.errno == errno.EMSGSIZE and self._make_room(len(chunk[0])):
+                    continue
                 raise
-            self.gone_errno = err.errno
+            sent += chunk[:count]
+            for _ in range(count):
+                pending.popleft()
         pending_times = self.pending_times
         return sent, [pending_times.popleft() if pending_times else time.time_ns() for _ in sent]
 
