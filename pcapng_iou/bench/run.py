@@ -39,7 +39,7 @@ import tempfile
 import time
 from typing import Optional
 
-from pcapng_iou.bench import soak
+from pcapng_iou.bench import soak, versus
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
 from pcapng_iou.bench.options import Settings, add_arguments, settings_from
@@ -250,6 +250,8 @@ class Bench:
         if "latency" not in skip:
             self.progress(f"round {number}: latency, direct")
             result["direct_rtt_us"] = self.ping()
+        if self.settings.versus and number % 2 == 0:  # (which goes first alternates)
+            result.update(versus.measure(self, number))
         self.progress(f"round {number}: starting the capture")
         capture = self.start_capture(f"round{number}.pcapng")
         try:
@@ -270,6 +272,8 @@ class Bench:
             result["peak_rss_kb"] = capture.peak_rss_kb()
         finally:
             self.stop_capture(capture)
+        if self.settings.versus and number % 2 == 1:
+            result.update(versus.measure(self, number))
         return result
 
     def memory(self) -> dict:
