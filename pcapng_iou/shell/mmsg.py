@@ -98,6 +98,8 @@ class BatchIO:
         iov_stride = ctypes.sizeof(_Iovec) // 4
         self._send_lengths = memoryview(self._send_iov).cast("B").cast("I")[
             (_Iovec.len.offset + low_half) // 4::iov_stride]
+        #: The first slot, as ``os.readv`` takes it: a lone datagram is read there with no call through ctypes.
+        self.first_slot = [memoryview(self.buffer)[:SLOT_BYTES]]
         #: How many datagrams the last :meth:`receive` read, and the length of the longest.
         self.count = self.longest = 0
 
@@ -123,6 +125,11 @@ class BatchIO:
         if longest > RELEASE_ABOVE:
             self._release(lengths)
         return datagrams
+
+    def release_first(self, length: int) -> None:
+        """A datagram of ``length`` bytes was read into the first slot and copied out: give back its memory."""
+        if length > RELEASE_ABOVE:
+            self.buffer.madvise(mmap.MADV_DONTNEED, 0, SLOT_BYTES)
 
     def _release(self, lengths: list) -> None:
         """Give back the memory the big datagrams just read took (their pages beyond the slot's first)."""

@@ -143,6 +143,8 @@ class Proxy:
         #: to :meth:`not_sent`.
         self.listener_fd = listener.fileno()
         self.forwarder_fd = forwarder.fileno()
+        #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
+        self.read_turn = -2
         #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
         self._send_room: Optional[int] = None
 
@@ -213,7 +215,7 @@ class Proxy:
         read_ns = time.time_ns()
         times = [read_ns] * len(datagrams)
         if batch.longest > SMALL_DATAGRAM:
-            self._make_room(batch.longest)
+            self.make_room(batch.longest)
         before = len(self.pending)
         if self.pending or self.instance_gone:
             return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
@@ -232,7 +234,7 @@ class Proxy:
                 return datagrams, times, reasons, len(self.pending) - before
         return datagrams, times, None, 0
 
-    def _make_room(self, length: int) -> bool:
+    def make_room(self, length: int) -> bool:
         """Let the forwarding socket send a datagram of ``length`` bytes (its send buffer bounds that);
         False when it could already, or cannot be made to."""
         if self._send_room is None:
@@ -281,7 +283,7 @@ class Proxy:
                 if err.errno in GONE_ERRNOS:
                     self.gone_errno = err.errno
                     break
-                if err.errno == errno.EMSGSIZE and self._make_room(len(chunk[0])):
+                if err.errno == errno.EMSGSIZE and self.make_room(len(chunk[0])):
                     continue
                 raise
             sent += chunk[:count]
