@@ -128,8 +128,6 @@ class Capture:
         self._said_later: Optional[list] = None
         #: What --spin may still spend (see _loop).
         self.spin_budget = SpinBudget(time.monotonic(), options.spin_share, options.spin_burst_s)
-        #: The pass relayed a datagram that came alone, whose answer may come at once: spin after it (see _loop).
-        self._spin_after = False
         #: Where datagrams are read into and sent on from, many a system call (shell/mmsg).
         self.batch = mmsg.shared()
         #: A read that brings this many found the socket's queue full: more are likely there already.
@@ -489,7 +487,6 @@ class Capture:
                     if held:
                         self._record_held()  # quiet: the moment to record
                     continue
-            self._spin_after = False
             self._turn += 1
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)
@@ -501,7 +498,7 @@ class Capture:
                 if self.stop is not None:
                     break
             if spin_s:
-                if spun < spin_left and self._spin_after:
+                if spun < spin_left:
                     armed_at = monotonic()
                     spin_until = armed_at + spin_s
                 else:
@@ -614,7 +611,6 @@ class Capture:
             return
         datagram = batch.buffer[:size]
         read_ns = time.time_ns()
-        self._spin_after = True
         if size > relay.SMALL_DATAGRAM:
             batch.release_first(size)
             proxy.make_room(size)
@@ -643,8 +639,6 @@ class Capture:
             datagrams, times, reasons, queued = relay_waiting(batch)
             if not datagrams:
                 return
-            if len(datagrams) == 1:
-                self._spin_after = True
             if reasons is not None or queued or not self._hold:
                 self._relayed(proxy, datagrams, times, reasons, queued)
                 return
