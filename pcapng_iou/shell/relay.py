@@ -55,7 +55,6 @@ import time
 from collections import deque
 from typing import Callable, Deque, Optional
 
-from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
 from pcapng_iou.shell import mmsg
 from pcapng_iou.shell.mmsg import BatchIO, receive_whole, receive_whole_from
@@ -131,6 +130,8 @@ class Proxy:
         #: read (ns since the epoch): they are recorded once the instance takes them, or once they are lost.
         self.pending: Deque[bytes] = deque()
         self.pending_times: Deque[int] = deque()
+        #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
+        self.read_turn = -2
         #: errno of the send that found the instance gone (see GONE_ERRNOS), else None.
         self.gone_errno: Optional[int] = None
         #: Set by :func:`detach` when the instance, alive, took nothing for its patience: why what is left is lost.
@@ -143,8 +144,6 @@ class Proxy:
         #: to :meth:`not_sent`.
         self.listener_fd = listener.fileno()
         self.forwarder_fd = forwarder.fileno()
-        #: The capture loop's pass that last read our socket (a burst goes on over passes in a row).
-        self.read_turn = -2
         #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
         self._send_room: Optional[int] = None
 
