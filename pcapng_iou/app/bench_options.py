@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"leave out parts: {', '.join(PARTS)}")
     parser.add_argument("--spin", type=spin_microseconds, default=defaults.spin_us, metavar="MICROSECONDS",
                         help=f"run the capture with --spin MICROSECONDS (default {DEFAULT_SPIN_US}, as a capture runs by default)")
+    parser.add_argument("--versus", default="", metavar="CMD",
+                        help="also run this other sniffer in every round, beside ours, and compare; {dir}, "
+                             "{netmap} and {out} stand for the netio directory, its NETMAP and a path for its "
+                             "capture")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed too")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
@@ -82,7 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(size=args.size, count=args.count, pairs=args.pairs, crowd=args.crowd, pings=args.pings, repeat=args.repeat,
                     memory_small=args.memory[0], memory_large=args.memory[1], instances=args.instances,
                     links=args.links, idle=args.idle, skip=tuple(p for group in args.skip for p in group),
-                    spin_us=args.spin)
+                    spin_us=args.spin, versus=args.versus)
 
 
 def soak_settings_from(args: argparse.Namespace) -> SoakSettings:

@@ -76,6 +76,10 @@ def summarise(settings, rounds: list, memory: Optional[dict], herd: Optional[dic
         if "idle_cpu_percent" in herd:
             result["idle"] = {"cpu_percent": round(herd["idle_cpu_percent"], 2),
                               "seconds": round(herd["idle_seconds"], 1), "instances": herd["instances"]}
+    if getattr(settings, "versus", "") and runs:
+        from pcapng_iou.bench import versus
+
+        result["versus"] = versus.summary(runs, settings.versus, median)
     result["checks"] = checks.as_dict()
     result["targets"] = targets(result)
     result["ok"] = result["checks"]["passed"]
@@ -93,6 +97,10 @@ def _round_figures(measured: dict) -> dict:
     if "captured_p50_us" in run:
         run["added_p50_us"] = run["captured_p50_us"] - run["direct_p50_us"]
         run["added_p99_us"] = run["captured_p99_us"] - run["direct_p99_us"]
+    if any(key.startswith("versus_") for key in measured):
+        from pcapng_iou.bench import versus
+
+        versus.round_figures(measured, run)
     return run
 
 
@@ -101,7 +109,7 @@ def _settings(settings) -> dict:
             "crowd": settings.crowd, "pings": settings.pings, "warmup_pings": settings.warmup,
             "repeat": settings.repeat, "memory_frames": [settings.memory_small, settings.memory_large],
             "instances": settings.instances, "links": settings.links, "idle_seconds": settings.idle,
-            "skip": list(settings.skip), "spin_us": settings.spin_us}
+            "skip": list(settings.skip), "spin_us": settings.spin_us, "versus": getattr(settings, "versus", "")}
 
 
 def _median_of(runs: list, key: str, digits: int):
@@ -267,6 +275,10 @@ def format_table(result: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip())
+    if result.get("versus"):
+        from pcapng_iou.bench import versus
+
+        lines += [""] + versus.table_lines(result["versus"])
     c = result["checks"]
     lines.append("")
     lines.append(f"checks: {_n(c['datagrams_verified'])} of {_n(c['datagrams_sent'])} datagrams arrived intact "

@@ -36,6 +36,7 @@ import signal
 import tempfile
 import time
 
+from pcapng_iou.bench import versus
 from pcapng_iou.bench.filecheck import _flood_frames, _ping_frames, check_capture_file
 from pcapng_iou.bench.measure import CaptureRun
 from pcapng_iou.bench.settings import Settings
@@ -243,6 +244,8 @@ class Bench:
         if "latency" not in skip:
             self.progress(f"round {number}: latency, direct")
             result["direct_rtt_us"] = self.ping()
+        if self.settings.versus and number % 2 == 0:  # (which goes first alternates)
+            result.update(versus.measure(self, number))
         self.progress(f"round {number}: starting the capture")
         capture = self.start_capture(f"round{number}.pcapng")
         try:
@@ -263,6 +266,8 @@ class Bench:
             result["peak_rss_kb"] = capture.peak_rss_kb()
         finally:
             self.stop_capture(capture)
+        if self.settings.versus and number % 2 == 1:
+            result.update(versus.measure(self, number))
         return result
 
     def memory(self) -> dict:

@@ -27,6 +27,8 @@ class Settings:
     skip: tuple = ()
     #: The capture's ``--spin`` (microseconds; 0: it sleeps at once).
     spin_us: int = DEFAULT_SPIN_US
+    #: Another sniffer's command, measured beside ours in every round (``--versus``; bench/versus.py).
+    versus: str = ""
 
     @property
     def warmup(self) -> int:

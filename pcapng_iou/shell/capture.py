@@ -32,7 +32,7 @@ from pcapng_iou.core.ring import FileSeries
 from pcapng_iou.core.status import CaptureStatus, Event, NotRecorded
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
-from pcapng_iou.shell import netiodir, netmapfile, reach, relay, repair
+from pcapng_iou.shell import mmsg, netiodir, netmapfile, reach, relay, repair
 from pcapng_iou.shell.capture_options import CaptureError, CaptureOptions, StopReason
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
@@ -52,6 +52,8 @@ NOTHING_ATTACHED_HINT_S = 5.0
 #: Most datagrams read from one socket before they are sent on and the loop looks at the
 #: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
 READ_BATCH = 64
+#: Reads in a row of one socket whose queue was found full each time, before the loop looks at the others.
+FULL_REREADS = 4
 #: Relayed frames are recorded once the lab has been quiet this long (seconds; epoll counts milliseconds) ...
 RECORD_IDLE_S = 0.001
 #: ... or once this many wait ...
@@ -127,6 +129,10 @@ class Capture:
         self._said_later: Optional[list] = None
         #: What --spin may still spend (see _loop).
         self.spin_budget = SpinBudget(time.monotonic(), options.spin_share, options.spin_burst_s)
+        #: Where datagrams are read into and sent on from, many a system call (shell/mmsg).
+        self.batch = mmsg.shared()
+        #: A read that brings this many found the socket's queue full: more are likely there already.
+        self.full_batch = min(relay.queue_capacity() or READ_BATCH, self.batch.slots)
 
     # -- messages -------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -620,24 +626,25 @@ class Capture:
 
     def _relay(self, proxy: relay.Proxy) -> None:
         """The hot path: read what waits for this instance, send it on, hold it for recording."""
-        # A socket ready again on the very next pass is in a burst: read all that waits.  Alone,
-        # one read: the next pass's epoll says if more came, at less cost than a read that fails.
+        # A socket ready again on the very next pass is in a burst: read all that waits, with one system
+        # call (recvmmsg), and send it on with one more (sendmmsg).  Alone, one plain read and one plain
+        # send: cheaper for one datagram than the calls through ctypes.
         turn = self._turn
         alone = proxy.read_turn != turn - 1
         proxy.read_turn = turn
         if not alone or proxy.pending or proxy.gone_errno is not None:
-            datagrams, times = proxy.receive_batch(1 if alone else READ_BATCH)
-            if datagrams:
-                before = len(proxy.pending)
-                reasons = proxy.forward_batch(datagrams, times)
-                self._relayed(proxy, datagrams, times, reasons, len(proxy.pending) - before)
+            self._relay_batches(proxy)
             return
-        # Alone, and the instance takes datagrams: the commonest wake-up, in as few steps as can be.
+        batch = self.batch
         try:
-            datagram = os.read(proxy.listener_fd, netio.MAX_DATAGRAM)
+            size = os.readv(proxy.listener_fd, batch.first_slot)
         except BlockingIOError:
             return
+        datagram = batch.buffer[:size]
         read_ns = time.time_ns()
+        if size > relay.SMALL_DATAGRAM:
+            batch.release_first(size)
+            proxy.make_room(size)
         try:
             os.write(proxy.forwarder_fd, datagram)
         except OSError as err:
@@ -652,6 +659,27 @@ class Capture:
         self._held_times.append(read_ns)
         if len(held) >= RECORD_HELD_FRAMES or read_ns - self._held_times[0] >= RECORD_HELD_NS:
             self._record_held()
+
+    def _relay_batches(self, proxy: relay.Proxy) -> None:
+        """A burst: read all that waits (``recvmmsg``) and send it on (``sendmmsg``); a batch that filled
+        the socket's queue is likely followed by more at once: read again without waiting
+        (:data:`FULL_REREADS` times at most)."""
+        relay_waiting, batch = proxy.relay_waiting, self.batch
+        for _ in range(FULL_REREADS):
+            datagrams, times, reasons, queued = relay_waiting(batch)
+            if not datagrams:
+                return
+            if reasons is not None or queued or not self._hold:
+                self._relayed(proxy, datagrams, times, reasons, queued)
+                return
+            self.datagrams_relayed += len(datagrams)
+            held = self._held
+            held += datagrams
+            self._held_times += times
+            if len(held) >= RECORD_HELD_FRAMES or times[0] - self._held_times[0] >= RECORD_HELD_NS:
+                self._record_held()
+            if len(datagrams) < self.full_batch:
+                return
 
     def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list],
                  queued: int = 0) -> None:
@@ -708,11 +736,11 @@ class Capture:
                 self._hold_for_recording(sent, times)
             else:
                 self.record(sent, times)
-        if not proxy.pending and not proxy.instance_gone:
-            self.instances.release(proxy)
-        elif proxy.instance_gone:
+        if proxy.instance_gone:
             self.selector.unregister(proxy.forwarder)
             self.instances.reconcile(proxy.instance, Moment.CHECK)
+        elif not proxy.pending:
+            self.instances.release(proxy)
 
     def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None:
         """Record relayed datagrams (``undelivered``: None, or for each None or why it was not delivered)."""

@@ -48,15 +48,17 @@ the caller to record and warn about.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import socket
 import time
 from collections import deque
 from typing import Callable, Deque, Optional
 
-from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
+from pcapng_iou.shell import mmsg
 from pcapng_iou.shell.labdir import LabDirectory
+from pcapng_iou.shell.mmsg import BatchIO, receive_whole, receive_whole_from
 from pcapng_iou.shell.netiodir import MAX_SOCKET_PATH, Paths, is_socket, remove_dead_instance
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
@@ -76,6 +78,11 @@ LINGER_S = 0.05
 #: How long giving every instance its name back may take in all when the capture stops, however many
 #: instances stall (their waits overlap: :mod:`pcapng_iou.shell.stopping`); lingering sockets add LINGER_S.
 STOP_BOUND_S = 4.5
+#: Datagrams up to this long pass any send buffer; a longer one makes the forwarding socket's big enough.
+SMALL_DATAGRAM = 64 * 1024
+#: What the kernel counts beyond the datagram itself against a send buffer (at most; see unix_dgram_sendmsg).
+SEND_OVERHEAD = 1024
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
 class Lingering:
@@ -143,6 +150,8 @@ class Proxy:
         #: to :meth:`not_sent`.
         self.listener_fd = listener.fileno()
         self.forwarder_fd = forwarder.fileno()
+        #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
+        self._send_room: Optional[int] = None
 
     @property
     def instance_gone(self) -> bool:
@@ -198,6 +207,56 @@ class Proxy:
         return [None] * done + [reason] + [self.forward(datagram, read_ns)
                                            for datagram, read_ns in zip(rest, times[done + 1:])]
 
+    def relay_waiting(self, batch: BatchIO) -> tuple:
+        """Read everything that waits for the instance and send it on: a system call each, for all of them.
+
+        Returns the datagrams read, when (one time for all: they were read at
+        once), None or a reason each (as :meth:`forward_batch`), and how many of
+        the last ones wait in :attr:`pending` (the instance's queue is full).
+        """
+        datagrams = batch.receive(self.listener_fd)
+        if not datagrams:
+            return datagrams, datagrams, None, 0
+        read_ns = time.time_ns()
+        times = [read_ns] * len(datagrams)
+        if batch.longest > SMALL_DATAGRAM:
+            self.make_room(batch.longest)
+        before = len(self.pending)
+        if self.pending or self.instance_gone:
+            return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
+        count, sent, fd = len(datagrams), 0, self.forwarder_fd
+        while sent < count:
+            try:
+                sent += batch.send_received(fd, sent, count - sent)
+            except OSError as err:  # (sendmmsg says why only when the first of those it was given fails)
+                reason = self.not_sent(datagrams[sent], err, read_ns)
+                rest = datagrams[sent + 1:]
+                if reason is None:  # busy: the rest waits behind the one it refused, in order
+                    self.pending.extend(rest)
+                    self.pending_times.extend(times[sent + 1:])
+                    return datagrams, times, None, len(self.pending) - before
+                reasons = [None] * sent + [reason] + [self.forward(datagram, read_ns) for datagram in rest]
+                return datagrams, times, reasons, len(self.pending) - before
+        return datagrams, times, None, 0
+
+    def make_room(self, length: int) -> bool:
+        """Let the forwarding socket send a datagram of ``length`` bytes (its send buffer bounds that);
+        False when it could already, or cannot be made to."""
+        if self._send_room is None:
+            self._send_room = self.forwarder.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - SEND_OVERHEAD
+        if length <= self._send_room:
+            return False
+        wanted = length + SEND_OVERHEAD
+        for option in (SO_SNDBUFFORCE, socket.SO_SNDBUF):  # (beyond net.core.wmem_max, only root may)
+            try:
+                self.forwarder.setsockopt(socket.SOL_SOCKET, option, wanted)
+            except OSError:
+                continue
+            self._send_room = self.forwarder.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - SEND_OVERHEAD
+            if self._send_room >= length:
+                return True
+        return False
+
     def not_sent(self, datagram: bytes, err: OSError, read_ns: int = 0) -> Optional[str]:
         """A send failed: queue the datagram if the instance is only busy, else say why it is lost."""
         if isinstance(err, BlockingIOError):
@@ -217,18 +276,24 @@ class Proxy:
         Returns those sent and when each was read (to be recorded now);
         :attr:`pending` holds the rest.
         """
-        pending, write, fd = self.pending, os.write, self.forwarder_fd
+        pending, batch, fd = self.pending, mmsg.shared(), self.forwarder_fd
         sent: list = []
-        try:
-            while pending:
-                write(fd, pending[0])
-                sent.append(pending.popleft())
-        except BlockingIOError:
-            pass
-        except OSError as err:
-            if err.errno not in GONE_ERRNOS:
+        while pending:
+            chunk = list(itertools.islice(pending, batch.slots))
+            try:
+                count = batch.send(fd, chunk)
+            except BlockingIOError:
+                break
+            except OSError as err:
+                if err.errno in GONE_ERRNOS:
+                    self.gone_errno = err.errno
+                    break
+                if err.errno == errno.EMSGSIZE and self.make_room(len(chunk[0])):
+                    continue
                 raise
-            self.gone_errno = err.errno
+            sent += chunk[:count]
+            for _ in range(count):
+                pending.popleft()
         pending_times = self.pending_times
         return sent, [pending_times.popleft() if pending_times else time.time_ns() for _ in sent]
 
@@ -242,25 +307,12 @@ class Proxy:
         return held, times[:len(held)]
 
     def receive_batch(self, limit: int) -> tuple[list, list]:
-        """Up to ``limit`` datagrams waiting for us, and when each was read (ns since the epoch).
+        """Up to ``limit`` datagrams waiting for us, whole, and when they were read (ns since the epoch).
 
-        Reading all that waits before sending any on wakes the instances on
-        either side once a batch rather than once a datagram (see the README's
-        Performance section).  With ``limit`` 1 no second read is tried: a
-        read that finds nothing costs an exception.
+        One system call reads them all (see :mod:`~pcapng_iou.shell.mmsg`).
         """
-        read, fd, clock = os.read, self.listener_fd, time.time_ns
-        datagrams: list = []
-        times: list = []
-        try:
-            datagrams.append(read(fd, netio.MAX_DATAGRAM))
-            times.append(clock())
-            for _ in range(limit - 1):
-                datagrams.append(read(fd, netio.MAX_DATAGRAM))
-                times.append(clock())
-        except BlockingIOError:
-            pass
-        return datagrams, times
+        datagrams = mmsg.shared().receive(self.listener_fd, limit)
+        return datagrams, [time.time_ns()] * len(datagrams)
 
     def take_unread(self, limit: int = 1 << 30, leave_out: Optional[object] = None) -> list:
         """The datagrams waiting in our socket (``limit`` at most); those sent from the socket name
@@ -268,13 +320,11 @@ class Proxy:
         unread = []
         try:
             if leave_out is None:
-                recv = self.listener.recv
                 while len(unread) < limit:
-                    unread.append(recv(netio.MAX_DATAGRAM))
+                    unread.append(receive_whole(self.listener))
             else:
-                recvfrom = self.listener.recvfrom
                 while len(unread) < limit:
-                    datagram, sender = recvfrom(netio.MAX_DATAGRAM)
+                    datagram, sender = receive_whole_from(self.listener)
                     if sender != leave_out:
                         unread.append(datagram)
         except BlockingIOError:
@@ -628,7 +678,7 @@ def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
             break
         # A peer's datagram is in the queue (or our send buffer is full): take the oldest.
         try:
-            datagram, sender = proxy.listener.recvfrom(netio.MAX_DATAGRAM)
+            datagram, sender = receive_whole_from(proxy.listener)
         except BlockingIOError:
             continue
         if sender == name:
