@@ -672,7 +672,6 @@ class Capture:
             if reasons is not None or queued or not self._hold:
                 self._relayed(proxy, datagrams, times, reasons, queued)
                 return
-            self.datagrams_relayed += len(datagrams)
             held = self._held
             held += datagrams
             self._held_times += times
