@@ -26,6 +26,8 @@ from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.sim.instance import Instance
 from pcapng_iou.sim.peers import PeerStream, PeerTraffic
 
+pytestmark = pytest.mark.bench
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
 
@@ -40,6 +42,7 @@ def result():
     return json.loads(done.stdout)
 
 
+@pytest.mark.lab
 def test_every_datagram_arrived_intact_and_every_file_holds_exactly_them(result):
     checks = result["checks"]
     assert checks["passed"] and result["ok"], checks["failures"]
@@ -55,6 +58,7 @@ def test_every_datagram_arrived_intact_and_every_file_holds_exactly_them(result)
     assert checks["frames_checked_in_files"] == COUNT + COUNT + 2 * (PINGS + warmup) + LARGE
 
 
+@pytest.mark.lab
 def test_rates_latencies_and_costs_are_sane(result):
     throughput, latency, cost = result["throughput"], result["latency"], result["cost"]
     assert throughput["frames_per_round"] == COUNT
@@ -74,6 +78,7 @@ def test_rates_latencies_and_costs_are_sane(result):
     assert run["direct_p50_us"] <= run["direct_p99_us"] and run["captured_p50_us"] <= run["captured_p99_us"]
 
 
+@pytest.mark.lab
 def test_memory_attach_and_idle_parts_report(result):
     memory = result["memory"]
     assert (memory["frames_small"], memory["frames_large"]) == (SMALL, LARGE)
@@ -86,6 +91,7 @@ def test_memory_attach_and_idle_parts_report(result):
     assert 0 <= result["idle"]["cpu_percent"] < 100
 
 
+@pytest.mark.lab
 def test_targets_are_judged_not_enforced(result):
     names = [t["name"] for t in result["targets"]]
     assert len(names) == 7 and any("ratio" in n for n in names) and any("CPU per frame" in n for n in names)
@@ -94,6 +100,7 @@ def test_targets_are_judged_not_enforced(result):
         assert isinstance(target["met"], bool) and target["value"] is not None
 
 
+@pytest.mark.lab
 def test_table_shows_every_part(result):
     table = report.format_table(result)
     for text in ("throughput, frames/s", "ratio through us / direct", "2 pairs at once", "round trip p50", "added p99",
@@ -112,6 +119,7 @@ def test_bench_is_a_subcommand_with_checked_options():
             build_parser().parse_args(["bench", *bad])
 
 
+@pytest.mark.lab
 def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir):
     from pcapng_iou.bench.options import settings_from
     from pcapng_iou.bench.run import Bench
@@ -135,6 +143,7 @@ def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir)
     assert report.format_table(spun).splitlines()[0].endswith(", capture --spin 300")
 
 
+@pytest.mark.lab
 def test_other_commands_do_not_load_the_benchmark():
     # A fresh interpreter: parse a capture command line, then list the bench modules it loaded.
     probe = ("import sys; from pcapng_iou.cli import build_parser; build_parser().parse_args(['capture', '-q']); "
@@ -176,6 +185,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
     # the memory part floods one capture for minutes: stopped a moment after it starts
@@ -248,6 +258,7 @@ def pair():
     os.rmdir(directory)
 
 
+@pytest.mark.lab
 def test_instances_look_like_iou(pair):
     a = pair[0].instance
     # Seen from another process (as the capture sees it), the lock is held and names our pid.
@@ -288,6 +299,7 @@ def test_ping_and_echo_check_both_ways(pair):
     assert answered == {"good": 20, "bad": 0, "error": None}
 
 
+@pytest.mark.lab
 def test_a_worker_is_the_simulated_instance_started_as_iou_is():
     directory = short_tempdir("bench")
     worker = workers.Worker.instance(directory, 101, 100)

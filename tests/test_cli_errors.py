@@ -16,6 +16,8 @@ from conftest import directory_state, read_packets
 
 import pcapng_iou
 
+pytestmark = pytest.mark.lab
+
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 
 NETMAP = "100:0/0 101:0/0\n"

@@ -15,6 +15,8 @@ from conftest import directory_state, read_packets, short_tempdir
 
 from pcapng_iou.sim import frames
 
+pytestmark = [pytest.mark.lab, pytest.mark.terminal]
+
 
 @pytest.fixture
 def tmux(monkeypatch):

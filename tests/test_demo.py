@@ -10,7 +10,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import read_packets, tshark_rows
+
+pytestmark = pytest.mark.lab
 
 
 def private_tmp(workdir: str) -> dict:

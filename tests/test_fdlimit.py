@@ -19,6 +19,8 @@ from conftest import directory_state
 from pcapng_iou.bench.workers import Worker, start_workers
 from pcapng_iou.shell import fdlimit
 
+pytestmark = pytest.mark.lab
+
 INSTANCES = 60
 LOW = 64  # below the 2 x 60 sockets the lab needs
 #: Runs the capture (or anything) under a given RLIMIT_NOFILE: python -c LIMITED SOFT HARD MODULE ARGS...

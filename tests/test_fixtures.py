@@ -69,6 +69,7 @@ def test_there_is_a_broken_netmap_for_every_error_class():
                      "endpoint-twice-on-a-line", "endpoint-on-two-lines", "comment-never-closed"}
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("path", BROKEN, ids=[os.path.basename(p) for p in BROKEN])
 def test_broken_netmap_gives_its_exact_message(path):
     with open(path[:-len(".netmap")] + ".error") as handle:
@@ -126,6 +127,7 @@ def test_lab_capture_decodes_in_tshark_and_capinfos(tshark):
     assert "Number of packets:   10" in info.stdout and "Number of interfaces in file: 5" in info.stdout
 
 
+@pytest.mark.lab
 def test_regenerating_gives_the_same_capture_timestamps_aside(tmp_path):
     fresh = str(tmp_path / "lab.pcapng")
     regenerate.regenerate(fresh)

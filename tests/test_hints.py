@@ -19,6 +19,8 @@ import pytest
 
 import pcapng_iou
 
+pytestmark = pytest.mark.lab
+
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
 #: As root, run without the capabilities that bypass file permissions, as any user runs.
 DROP_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]

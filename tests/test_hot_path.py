@@ -199,6 +199,7 @@ def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, sp
     return waits, len(packets_with_times(output)), capture
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("spin_us", [0, 10_000])
 def test_spin_looks_again_before_sleeping_and_then_sleeps(four_instances, workdir, spin_us):
     """--spin: after a pass that handled something, the loop polls with no wait before it sleeps;
@@ -225,6 +226,7 @@ def test_spin_looks_again_before_sleeping_and_then_sleeps(four_instances, workdi
         assert looked_again == 0
 
 
+@pytest.mark.lab
 def test_spinning_stops_once_its_budget_is_spent(four_instances, workdir):
     """Every window that finds nothing is charged whole, one that catches something up to then; once the
     budget (30 ms here, and no share of the time) is spent, the loop sleeps at once after each pass."""

@@ -17,6 +17,8 @@ from pcapng_iou.shell.capture import READ_BATCH
 from pcapng_iou.sim import frames
 from pcapng_iou.sim import numbered as numbered_frames
 
+pytestmark = pytest.mark.lab
+
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 MAC = "aa:bb:cc:00:64:00"
 

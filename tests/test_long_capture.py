@@ -18,6 +18,8 @@ from conftest import directory_state, read_packets, tshark_rows, wait_until
 
 from pcapng_iou.sim import numbered
 
+pytestmark = pytest.mark.lab
+
 NETMAP = """\
 100:0/0 101:0/0
 100:1/0 101:1/0

@@ -68,6 +68,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert lines[marker + 1] == tests
 
 
+@pytest.mark.lab
 def test_readme_runs_pydoc_through_python():
     with open(README, encoding="utf-8") as handle:
         text = handle.read()
@@ -88,6 +89,7 @@ def _fresh_copy(target: str) -> None:
             ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.pcapng", ".git"))
 
 
+@pytest.mark.lab
 def test_first_command_with_the_distribution_python_in_a_fresh_copy(workdir):
     if not os.access(DISTRIBUTION_PYTHON, os.X_OK) or shutil.which("capinfos") is None:
         message = f"needs the distribution's {DISTRIBUTION_PYTHON} and capinfos"

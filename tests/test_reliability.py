@@ -29,6 +29,8 @@ from pcapng_iou.sim import frames
 from pcapng_iou.sim.instance import Instance
 from pcapng_iou.sim.lab import LabProcess
 
+pytestmark = pytest.mark.lab
+
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 FLOOD_NETMAP = NETMAP + "103:0/0 101:0/1\n"  # 103 floods 101
 FLOW = "103:0"  # 103's numbered frames out of 0/0, as 101 tallies them

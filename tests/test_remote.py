@@ -26,6 +26,8 @@ import time
 import pytest
 from conftest import directory_state, read_packets, short_tempdir, wait_until
 
+pytestmark = [pytest.mark.lab, pytest.mark.remote]
+
 NETMAP = """\
 100:0/0 101:0/0
 100:1/0 101:1/0 hdlc

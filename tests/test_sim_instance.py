@@ -36,6 +36,7 @@ def proc_cmdline(pid: int) -> list:
         return handle.read().rstrip(b"\0").decode().split("\0")
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("how", ["module", "file"])
 def test_help_exits_0(how, tmp_path):
     # As a file it runs with no package installed (-I: no site-packages, no PYTHONPATH) from anywhere.
@@ -46,6 +47,7 @@ def test_help_exits_0(how, tmp_path):
     assert "-e N" in result.stdout and "ID" in result.stdout
 
 
+@pytest.mark.lab
 def test_run_as_a_plain_file_without_the_package_installed(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -75,6 +77,7 @@ def test_command_line_is_ious_and_netmap_comes_from_the_working_directory(make_l
     assert lab[101].wait_received(1) and lab[101].received[0] == (100, "1/0", "1/0", FRAME)
 
 
+@pytest.mark.lab
 def test_each_instance_in_a_folder_of_its_own(workdir):
     lab = Lab(os.path.join(workdir, "netio"), "100:0/0 101:0/0\n", os.path.join(workdir, "NETMAP"),
               own_folders=True)
@@ -94,6 +97,7 @@ def test_each_instance_in_a_folder_of_its_own(workdir):
         lab.stop()
 
 
+@pytest.mark.lab
 def test_no_netmap_in_the_folder_means_no_links_and_N_ignores_it(workdir):
     netio_dir = os.path.join(workdir, "netio")
     alone = LabProcess(netio_dir, 100, cwd=workdir)  # no NETMAP there
@@ -119,6 +123,7 @@ def test_default_netio_dir_is_ious(monkeypatch):
     assert default_netio_dir() == "/tmp/elsewhere"
 
 
+@pytest.mark.lab
 def test_binds_in_tmp_netio_uid_by_default():
     directory = f"/tmp/netio{os.getuid()}"
     number = 1000 + os.getpid() % 24  # an id of our own in the real netio directory
@@ -136,6 +141,7 @@ def test_binds_in_tmp_netio_uid_by_default():
     assert not os.path.exists(os.path.join(directory, str(number)))
 
 
+@pytest.mark.lab
 def test_second_instance_with_the_same_id_is_refused(workdir):
     netio_dir = os.path.join(workdir, "netio")
     first = LabProcess(netio_dir, 100)
@@ -152,12 +158,14 @@ def test_second_instance_with_the_same_id_is_refused(workdir):
     (["1025"], "instance id 1025 is out of range 1..1024"),
     (["100", "-x"], "unrecognized arguments: -x"),
 ])
+@pytest.mark.lab
 def test_bad_command_lines(argv, message):
     result = subprocess.run([sys.executable, "-m", "pcapng_iou.sim.instance", *argv],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
+@pytest.mark.lab
 def test_serial_bays_speak_cisco_hdlc_unless_netmap_says_otherwise(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -182,6 +190,7 @@ def test_lab_gives_each_instance_the_bays_its_lines_need():
     assert bays_for(netmap, 9) == (2, 2)  # IOU's defaults
 
 
+@pytest.mark.lab
 def test_flood_and_stream_share_a_numbering_and_flood_stops_at_the_first_refusal(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -206,6 +215,7 @@ def test_flood_and_stream_share_a_numbering_and_flood_stops_at_the_first_refusal
         receiver.stop()
 
 
+@pytest.mark.lab
 def test_signal_ends_a_blocked_flood_at_once_and_cleanly(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -225,6 +235,7 @@ def test_signal_ends_a_blocked_flood_at_once_and_cleanly(workdir):
         receiver.stop()
 
 
+@pytest.mark.lab
 def test_herd_holds_every_instance_and_quits_cleanly(workdir):
     netio_dir = os.path.join(workdir, "netio")
     os.mkdir(netio_dir)
@@ -246,6 +257,7 @@ def test_herd_holds_every_instance_and_quits_cleanly(workdir):
             herd.kill()
 
 
+@pytest.mark.lab
 def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
     """The bench writes ``peer sink`` to the receiver, then starts the flood.  A receiver that was
     slow to run (a loaded host: here stopped while both arrive) found its command and the first
@@ -274,6 +286,7 @@ def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
     assert [(a["good"], a["bad"], a["error"]) for a in answers] == [(8, 0, None)] * 5
 
 
+@pytest.mark.lab
 def test_an_instance_whose_program_cannot_run_is_a_lab_error(workdir):
     """The demo run by a user who may not run the virtual environment's Python ended in a traceback
     (found by a newcomer): a program that cannot be started is a LabError, which the demo says in one line."""

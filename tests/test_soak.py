@@ -17,6 +17,8 @@ from pcapng_iou.bench.soak import PORT, Soak, SoakSettings
 from pcapng_iou.core import netio
 from pcapng_iou.sim.numbered import numbered_frame
 
+pytestmark = pytest.mark.bench
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -31,6 +33,7 @@ def result():
     return result
 
 
+@pytest.mark.lab
 def test_every_frame_arrived_exactly_once(result):
     assert result["failures"] == []
     assert result["frames_sent"] == result["frames_received"] > 0
@@ -40,12 +43,14 @@ def test_every_frame_arrived_exactly_once(result):
         assert stream["sent"] == stream["received"] > 0
 
 
+@pytest.mark.lab
 def test_every_frame_arrived_in_order(result):
     """Issue 18: captures stopped under a flood beside a CPU hog; detaching seals our socket first."""
     assert result["reorders"] == 0
     assert result["ok"] and result["failures"] == []
 
 
+@pytest.mark.lab
 def test_captures_came_and_went_cleanly(result):
     assert result["captures"] >= 3  # the run goes on until it has had three
     assert result["capture_exit_statuses"] == [0] * result["captures"]
@@ -56,6 +61,7 @@ def test_captures_came_and_went_cleanly(result):
     assert result["bench_fds"]["start"] > 0 and result["bench_rss_kb"]["end"] > 0
 
 
+@pytest.mark.lab
 def test_the_hogs_are_gone(result):
     assert len(result["hog_pids"]) == 1
     for pid in result["hog_pids"]:
@@ -67,6 +73,7 @@ def test_the_hogs_are_gone(result):
         assert state == "Z"
 
 
+@pytest.mark.lab
 def test_the_printed_summary_names_every_count():
     command = [sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", "--capture-every", "0.5", "--rate", "200",
                "--streams", "1", "--min-captures", "1", "-q"]
@@ -78,6 +85,7 @@ def test_the_printed_summary_names_every_count():
     assert done.returncode == 0 and verdict.startswith("passed") and not problems, done.stdout + done.stderr
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("options", [["--hogs", "-1"], ["--size", "40"]])
 def test_bad_options_are_refused(options):
     done = subprocess.run([sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", *options],
@@ -86,6 +94,7 @@ def test_bad_options_are_refused(options):
     assert "error" in done.stderr and "--soak" in done.stderr
 
 
+@pytest.mark.lab
 def test_a_doubled_frame_fails_the_soak():
     """A frame slipped in behind the stream's back must show as a duplicate and fail the run."""
     soak = Soak(SoakSettings(1.0, streams=1, rate=300))

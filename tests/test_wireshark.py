@@ -217,6 +217,7 @@ def _whole_packets(data: bytes) -> list:
         return []
 
 
+@pytest.mark.lab
 def test_a_socket_reader_that_only_stops_sending_keeps_the_capture_going(make_lab, workdir):
     """``-w -`` on a socket (socat, inetd, an SSH session): the reader may shut its own sending side down, as
     socat and ``nc -N`` do at the end of their input, or send something; it is still reading.  Only its
@@ -259,6 +260,7 @@ def test_a_socket_reader_that_only_stops_sending_keeps_the_capture_going(make_la
     assert directory_state(lab.directory) == before
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("traffic", [True, False], ids=["frames-flowing", "quiet-lab"])
 def test_reader_that_quits_early_stops_the_capture_cleanly(make_lab, start_capture, traffic):
     lab = make_lab(TWO_LINKS)
@@ -293,6 +295,7 @@ def _fields(line: str) -> dict:
     return dict(part.rstrip("}").split("=", 1) for part in parts)
 
 
+@pytest.mark.lab
 def test_extcap_answers_what_wireshark_asks(workdir):
     env = extcap_env(workdir)
     result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-version=4.0", env=env)
@@ -331,6 +334,7 @@ def test_extcap_answers_what_wireshark_asks(workdir):
     assert result.returncode == 0 and "display filter" in result.stdout
 
 
+@pytest.mark.lab
 def test_extcap_install_is_listed_by_tshark_and_uninstall_removes_it(tshark, workdir):
     env = extcap_env(workdir)
     folders = run_tshark(tshark, "-G", "folders", env=env).stdout
@@ -366,6 +370,7 @@ def test_extcap_install_is_listed_by_tshark_and_uninstall_removes_it(tshark, wor
         assert handle.read() == "#!/bin/sh\necho not ours\n"
 
 
+@pytest.mark.lab
 def test_launcher_works_from_any_directory_and_interpreter_path(workdir):
     """The installed file runs whatever the interpreter's path, and ignores the caller's directory."""
     odd = os.path.join(workdir, "my python's dir")
@@ -509,6 +514,7 @@ def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_
     assert len(rows) == sum(1 for s in sent if s[1] in ("1/0", "1/2"))
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("case", ["missing directory", "no permission", "NETMAP that does not parse",
                                   "NETMAP that cannot be read"])
 def test_wireshark_is_told_why_the_capture_cannot_start(case, tshark, workdir):
@@ -545,6 +551,7 @@ def test_wireshark_is_told_why_the_capture_cannot_start(case, tshark, workdir):
     assert not os.path.exists(output) or not read_packets(output)
 
 
+@pytest.mark.lab
 def test_extcap_config_validates_the_netio_directory(workdir):
     result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", env=extcap_env(workdir))
     fields = {f["call"]: f for f in (_fields(line) for line in result.stdout.splitlines())}
@@ -555,6 +562,7 @@ def test_extcap_config_validates_the_netio_directory(workdir):
     assert fields["--netmap"]["type"] == "fileselect" and fields["--netmap"]["mustexist"] == "true"
 
 
+@pytest.mark.lab
 def test_extcap_dialog_names_each_link_by_the_bays_of_its_instances(make_lab, workdir):
     """No link type on the lines: the dialog says what a capture would start with, from the running
     instances' bays (a serial link was offered as Ethernet)."""
@@ -588,6 +596,7 @@ def test_a_reader_that_stops_reading_holds_back_the_recording_not_the_lab(make_l
     assert decoded.stdout.decode().split() == ["200"] * count  # the frames, without their 8-byte header
 
 
+@pytest.mark.lab
 def test_a_reader_that_never_reads_again_does_not_hold_up_the_stop(make_lab, start_capture):
     """The capture is stopped while its reader, still there, reads nothing: the lab gets its sockets back
     at once, and what the reader did not take is given up on after 5 s, and said."""

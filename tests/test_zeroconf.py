@@ -21,6 +21,8 @@ from pcapng_iou.core import netio
 from pcapng_iou.sim import frames
 from pcapng_iou.sim.lab import LabProcess
 
+pytestmark = pytest.mark.lab
+
 MAC_1, MAC_2 = "aa:bb:cc:00:01:00", "aa:bb:cc:00:02:00"
 SLARP = [frames.slarp_keepalive(seq, seq - 1) for seq in range(1, 4)]
 LCP = [frames.lcp_configure_request(ident, 0x11220000 + ident) for ident in range(1, 6)]
