@@ -296,13 +296,14 @@ def cli_env(env=None) -> dict:
     return env
 
 
-def run_cli(*args: str, cwd=None, timeout: float = 60.0, prefix=(), env=None, **streams) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd=None, timeout: float = 60.0, prefix=(), env=None, **kwargs) -> subprocess.CompletedProcess:
     """``pcapng-iou *args`` run to its end, stdin empty, its output as text (captured unless
-    ``streams`` say where it goes)."""
-    if not streams:
-        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    return subprocess.run(cli_command(*args, prefix=prefix), cwd=cwd, env=cli_env(env), stdin=subprocess.DEVNULL,
-                          text=True, timeout=timeout, **streams)
+    ``kwargs`` say where it goes)."""
+    if "stdout" not in kwargs and "stderr" not in kwargs:
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(cli_command(*args, prefix=prefix), cwd=cwd, env=cli_env(env), text=True, timeout=timeout,
+                          **kwargs)
 
 
 def start_cli(*args: str, prefix=(), env=None, **popen) -> subprocess.Popen:

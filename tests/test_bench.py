@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import short_tempdir
+from conftest import cli_command, short_tempdir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,9 +34,9 @@ COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
 
 @pytest.fixture(scope="module")
 def result():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--json", "-q", "-c", str(COUNT), "--pings", str(PINGS),
-               "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1",
-               "--crowd", "2"]
+    command = cli_command("bench", "--json", "-q", "-c", str(COUNT), "--pings", str(PINGS),
+                          "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1",
+                          "--crowd", "2")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
@@ -189,8 +189,8 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
     # the memory part floods one capture for minutes: stopped a moment after it starts
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--skip", "throughput,latency,attach,idle",
-               "--memory", "1000:100000000"]
+    command = cli_command("bench", "--skip", "throughput,latency,attach,idle",
+                          "--memory", "1000:100000000")
     bench_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children: set = set()
     workdir = ""

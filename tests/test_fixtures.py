@@ -8,11 +8,10 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 
 import pcapng
 import pytest
-from conftest import read_packets, scan, tshark_rows
+from conftest import read_packets, run_cli, scan, tshark_rows
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
@@ -79,9 +78,7 @@ def test_broken_netmap_gives_its_exact_message(path):
         netmapfile.read(path, name)
     assert f"pcapng-iou: error: {info.value}\n" == expected
     # What a user sees: the capture refuses it before touching any netio directory.
-    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", "/nonexistent", "-n", name,
-                             "-w", os.devnull], cwd=os.path.dirname(path), capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = run_cli("capture", "-d", "/nonexistent", "-n", name, "-w", os.devnull, cwd=os.path.dirname(path))
     assert (result.returncode, result.stderr) == (2, expected)
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import short_tempdir
+from conftest import need, short_tempdir
 
 from pcapng_iou.shell import relay
 
@@ -284,9 +284,7 @@ def test_the_seal_is_not_pretended_when_one_socket_cannot_fill_a_queue(queue_len
     of its own (its own sysctl), as root."""
     unshare = shutil.which("unshare")
     if unshare is None or os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("needs root and unshare (util-linux)")
-        pytest.skip("needs root and unshare (util-linux)")
+        need("needs root and unshare (util-linux)")
     done = subprocess.run([unshare, "--net", sys.executable, "-c", SEAL_IN_NAMESPACE, str(queue_length)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

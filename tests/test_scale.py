@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
+
+from conftest import cli_command
 
 from pcapng_iou.bench.options import scale_sizes
 from pcapng_iou.bench.scale import ROWS, format_scale, scale_netmap
@@ -22,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def result():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--scale", "12,6", "--scale-lines", "4", "--json", "-q"]
+    command = cli_command("bench", "--scale", "12,6", "--scale-lines", "4", "--json", "-q")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)

@@ -2,8 +2,10 @@
 and netio directory: real processes, real sockets, real /proc."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +13,8 @@ import sys
 import time
 
 import pytest
+
+from conftest import need, wait_until
 
 import pcapng_iou
 from pcapng_iou.core import netmap as netmap_mod
@@ -20,15 +24,6 @@ from pcapng_iou.sim.lab import Lab, LabError, LabProcess, bays_for
 
 INSTANCE_FILE = os.path.join(os.path.dirname(pcapng_iou.__file__), "sim", "instance.py")
 FRAME = frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:64:00", 0x88B5, bytes(46))
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def proc_cmdline(pid: int) -> list:
@@ -123,22 +118,52 @@ def test_default_netio_dir_is_ious(monkeypatch):
     assert default_netio_dir() == "/tmp/elsewhere"
 
 
+#: Run a command with a private, empty tmpfs over the netio directory (its first argument), in a
+#: mount namespace of its own: the real directory, and any lab running in it, stay untouched.
+PRIVATE_NETIO_DIR = 'mount -t tmpfs -o mode=0700 tmpfs "$0" && exec "$@"'
+
+
+def in_a_private_netio_dir(directory: str, command: list) -> list:
+    """``command`` run with ``directory`` hidden behind a tmpfs of its own (root, or a user namespace)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        need("needs unshare (util-linux)")
+    as_root = [] if os.geteuid() == 0 else ["--map-root-user"]
+    probe = subprocess.run([unshare, *as_root, "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        need(f"cannot make a mount namespace here: {probe.stderr.decode().strip()}")
+    return [unshare, *as_root, "--mount", "--propagation", "private", "sh", "-c", PRIVATE_NETIO_DIR, directory,
+            *command]
+
+
 @pytest.mark.lab
-def test_binds_in_tmp_netio_uid_by_default():
-    directory = f"/tmp/netio{os.getuid()}"
-    number = 1000 + os.getpid() % 24  # an id of our own in the real netio directory
+def test_binds_in_tmp_netio_uid_by_default(workdir):
+    """Without ``$PCAPNG_IOU_NETIO_DIR`` the instance binds in ``/tmp/netio<uid>``: a private one, seen
+    through ``/proc/<pid>/root``, so that a lab running in the real one is neither touched nor seen."""
+    uid = os.getuid() if os.geteuid() == 0 else 0  # a user namespace maps us to root
+    directory = f"/tmp/netio{uid}"
+    made = not os.path.lexists(directory)
+    if made:
+        os.mkdir(directory, 0o700)  # the mount point; removed again below
+    before = set(os.listdir(directory))
     env = {k: v for k, v in os.environ.items() if k != NETIO_DIR_ENV}
-    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou.sim.instance", "-N", str(number)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    command = in_a_private_netio_dir(directory, [sys.executable, "-m", "pcapng_iou.sim.instance", "-N", "100"])
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, cwd=workdir)
     try:
-        assert process.stdout.readline().decode() == f"ready {number} {process.pid}\n", process.stderr.read()
-        assert os.path.exists(os.path.join(directory, str(number)))
-        with open(os.path.join(directory, f"{number}.lck")) as handle:
+        assert process.stdout.readline().decode() == f"ready 100 {process.pid}\n", process.stderr.read()
+        seen = f"/proc/{process.pid}/root{directory}"
+        assert sorted(os.listdir(seen)) == ["100", "100.lck"]
+        with open(os.path.join(seen, "100.lck")) as handle:
             assert handle.read() == f"{process.pid}\n"
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=10)
-    assert not os.path.exists(os.path.join(directory, str(number)))
+        if made:
+            with contextlib.suppress(OSError):  # not if a lab started in it meanwhile: then it is theirs
+                os.rmdir(directory)
+    assert process.returncode == 0
+    assert made or set(os.listdir(directory)) == before
 
 
 @pytest.mark.lab

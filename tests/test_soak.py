@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
+
+from conftest import cli_command, run_cli
 
 from pcapng_iou.bench.soak import PORT, Soak, SoakSettings
 from pcapng_iou.core import netio
@@ -24,8 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def result():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--soak", "4", "--capture-every", "1", "--rate", "500",
-               "--hogs", "1", "--json", "-q"]
+    command = cli_command("bench", "--soak", "4", "--capture-every", "1", "--rate", "500",
+                          "--hogs", "1", "--json", "-q")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1) and done.stdout.startswith("{"), done.stdout + done.stderr
     result = json.loads(done.stdout)
@@ -75,8 +76,8 @@ def test_the_hogs_are_gone(result):
 
 @pytest.mark.lab
 def test_the_printed_summary_names_every_count():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", "--capture-every", "0.5", "--rate", "200",
-               "--streams", "1", "--min-captures", "1", "-q"]
+    command = cli_command("bench", "--soak", "1", "--capture-every", "0.5", "--rate", "200",
+                          "--streams", "1", "--min-captures", "1", "-q")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     for word in ("reorders", "losses", "duplicates", "corrupt", "captures", "exit statuses", "reloads",
                  "capture fds", "capture RSS", "bench fds", "bench RSS", "netio directory as before: yes"):
@@ -88,8 +89,7 @@ def test_the_printed_summary_names_every_count():
 @pytest.mark.lab
 @pytest.mark.parametrize("options", [["--hogs", "-1"], ["--size", "40"]])
 def test_bad_options_are_refused(options):
-    done = subprocess.run([sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", *options],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = run_cli("bench", "--soak", "1", *options, cwd=ROOT)
     assert done.returncode == 2
     assert "error" in done.stderr and "--soak" in done.stderr
 
