@@ -370,7 +370,7 @@ def test_delivered_batch_equals_one_at_a_time():
     batch = mixed_batch()
     times = [T0 + 10 * i for i in range(len(batch))]
     expected = b"".join(one_at_a_time.datagram(d, t) for d, t in zip(batch, times))
-    assert batched.delivered(batch, times) == expected
+    assert batched.record(batch, times) == expected
     assert len(epbs(expected)) == len(batch) - 3  # the empty, the malformed and the shared copy
     assert idbs(expected) == [linktypes.ETHERNET, linktypes.C_HDLC]  # unmapped pair, then auto
     assert epbs(expected)[0][3] == ["instance 101 restarted"]
@@ -382,7 +382,7 @@ def test_delivered_batch_equals_one_at_a_time():
 
 
 def test_delivered_empty_batch(recorder):
-    assert recorder.delivered([], []) == b""
+    assert recorder.record([], []) == b""
 
 
 # -- each file on its own, snap length, --link ------------------------------------------------
@@ -424,7 +424,7 @@ def test_snap_length_cuts_stored_frames_and_keeps_their_length():
     rec = Recorder(parse(NETMAP), snaplen=60)
     assert [b.snaplen for b in scan(rec.start())[1:]] == [60] * 4
     long_frame = ARP + bytes(100)
-    data = rec.delivered([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
+    data = rec.record([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
     data += rec.datagram(dgram("100:0/0", "101:0/0", long_frame), T0, undelivered="gone")
     packets = [b for b in scan(Recorder(parse(NETMAP)).start() + data) if type(b).__name__ == "EnhancedPacket"]
     assert [(len(p.packet_data), p.packet_len) for p in packets] == [(60, len(long_frame)), (60, 60),
@@ -446,7 +446,7 @@ def test_links_left_out_are_relayed_not_recorded():
     batch = [dgram("100:0/0", "101:0/0", ARP), dgram("101:1/0", "100:1/0", SLARP[0]),
              dgram("100:2/0", "102:2/0", ARP), dgram("200:0/0", "201:0/0", ARP),
              dgram("100:0/0", "101:0/0", ARP), dgram("100:9/0", "101:9/0", ARP)]
-    data = rec.delivered(batch, [T0] * len(batch))
+    data = rec.record(batch, [T0] * len(batch))
     assert [(e[0], e[3]) for e in epbs(data)] == [(0, ["instance 100 attached"]), (1, [])]
     assert idbs(data) == [linktypes.ETHERNET]  # 100:9/0-101:9/0 has frames now: it gets its interface
     # Unmapped frames of links nobody asked for are no news; those of a selected pair are.
@@ -454,7 +454,7 @@ def test_links_left_out_are_relayed_not_recorded():
     assert (rec.frames_recorded, rec.frames_skipped) == (2, 4)
     # The skipped ones stay skipped once their route is known (the fast way), also after a new file.
     rec.start_file()
-    assert epbs(rec.delivered(batch[:1], [T0])) == []
+    assert epbs(rec.record(batch[:1], [T0])) == []
     assert rec.frames_skipped == 5
 
 

@@ -122,7 +122,6 @@ def test_series_keeps_the_newest_files():
     assert deleted == [[], [], [], [names[0]], [names[1]]]
     assert series.files == names[2:]
     assert series.when_full() == "switch"
-    assert series.switch_at_bytes == 64 * KB
 
 
 def test_series_without_a_file_limit_keeps_everything():
@@ -130,7 +129,6 @@ def test_series_without_a_file_limit_keeps_everything():
     for _ in range(300):
         assert series.next_file(WHEN)[1] == []
     assert len(series.files) == 300
-    assert series.switch_at_bytes == float("inf")
 
 
 def test_autostop_files_stops_at_the_nth_file():

@@ -284,10 +284,6 @@ class Recorder:
         """:meth:`record` for one datagram."""
         return self.record((datagram,), (timestamp_ns,), None if undelivered is None else (undelivered,))
 
-    def delivered(self, datagrams: Sequence[bytes], timestamps: Sequence[int]) -> bytes:
-        """:meth:`record` for datagrams that all reached their instance."""
-        return self.record(datagrams, timestamps)
-
     def _general(self, datagram: bytes, timestamp_ns: int, undelivered: Optional[str]) -> bytes:
         """The way for any datagram: decode, route, de-duplicate, follow the link type, comment."""
         if undelivered is not None:

@@ -208,8 +208,3 @@ class FileSeries:
         if not self.limits.ring:
             return f"file size of {self.limits.file_bytes // KB} kB reached"
         return f"{self.opened} files written"
-
-    @property
-    def switch_at_bytes(self) -> float:
-        """File size at which to switch or stop; infinity when there is none (one cheap comparison a frame)."""
-        return float("inf") if self.limits.file_bytes is None else self.limits.file_bytes

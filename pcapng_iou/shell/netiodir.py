@@ -175,14 +175,6 @@ def socket_answers(path: str) -> bool:
         probe.close()
 
 
-def instance_alive(paths: Paths, socket_path: Optional[str] = None) -> bool:
-    """Is the instance running?  Its lock decides; without a lock file, its socket."""
-    held = lock_state(paths.lock)
-    if held is not None:
-        return held
-    return socket_answers(socket_path or paths.socket)
-
-
 def check_dir_mode(directory: str) -> Optional[str]:
     """A warning when others than the owner may write into ``directory``."""
     st = os.stat(directory)

@@ -1,13 +1,11 @@
 """The capture's registry of files to wait on: ``selectors``' interface, epoll's cost.
 
 :class:`Poller` takes ``register``/``unregister`` as a ``selectors`` selector
-does, but :meth:`Poller.ready` hands back the registered data of the ready
-files straight from ``epoll_wait``, without building a key and an event mask
-for each.  The capture loop goes one step further: it waits with
-:attr:`Poller.wait` (epoll's own ``poll``) and looks each ready file's data up
-with :attr:`Poller.data_of`, so a wake-up runs no Python function of ours
-before the handler; that is paid on every frame that arrives alone (see
-README, Performance).
+does, but builds no key and no event mask for a ready file: the capture loop
+waits with :attr:`Poller.wait` (epoll's own ``poll``) and looks each ready
+file's data up with :attr:`Poller.data_of`, so a wake-up runs no Python
+function of ours before the handler; that is paid on every frame that arrives
+alone (see README, Performance).
 """
 from __future__ import annotations
 
@@ -27,7 +25,7 @@ def _fd(fileobj: Any) -> int:
 
 
 class Poller:
-    """Files registered with a piece of data each; :meth:`ready` says which can be used."""
+    """Files registered with a piece of data each; :attr:`wait` says which can be used, :attr:`data_of` with what."""
 
     def __init__(self):
         self._epoll = select.epoll()
@@ -61,14 +59,6 @@ class Poller:
             self._epoll.unregister(fd)
         except (OSError, ValueError):
             pass  # closed already: epoll forgot it by itself
-
-    def ready(self, timeout: float) -> list:
-        """The data of every registered file ready now, waiting up to ``timeout`` seconds (< 0: no limit).
-
-        A wait is rounded up to whole milliseconds (epoll's unit); 0 never waits.
-        """
-        data = self._data
-        return [data[fd] for fd, _ in self._epoll.poll(timeout) if fd in data]
 
     def close(self) -> None:
         self._epoll.close()

@@ -484,10 +484,6 @@ class Handover:
                 self.say(f"instance {self.proxy.instance} takes no frames; waiting up to {self.patience:g} s "
                          f"for it to take what waits for it (Ctrl-C again not to wait)", "warning")
 
-    @property
-    def undelivered(self) -> int:
-        return sum(reason is not None for reason in self.reasons)
-
 
 def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
     """Fill our socket's queue with empty datagrams of ours until it holds nothing else.
