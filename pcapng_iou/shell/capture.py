@@ -27,7 +27,7 @@ from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
-from pcapng_iou.core.ring import FileSeries
+from pcapng_iou.core.ring import FileSeries, WhenFull
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
@@ -37,7 +37,7 @@ from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.instances import Instances, PathTooLongError
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
-from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller
+from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller, Wakeup
 from pcapng_iou.shell.signals import SignalInbox, has_controlling_terminal
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
@@ -237,16 +237,16 @@ class Capture:
             # it even while the lab is quiet and there is nothing to write.  Only that: a socket's reader may
             # send us something or shut its own sending side down (socat and nc do at their input's end).
             # What its reader does not take yet waits in memory: then we watch for room too (_watch_output).
-            self.selector.register(self.output.fileno(), HANG_UP_ONLY, ("output", None))
+            self.selector.register(self.output.fileno(), HANG_UP_ONLY, (Wakeup.OUTPUT, None))
         self._report_warnings()
         self._warn_if_empty(self.netmap)
         self.signals.install()
         # SIGHUP reloads the NETMAP, but when it comes because our terminal was closed, nobody would be left
         # to stop us: then it stops the capture, as it would any program (not under nohup).
         self._stop_on_hangup = signal.SIGHUP not in self.signals.ignored_before and has_controlling_terminal()
-        self.selector.register(self.signals.fileno(), selectors.EVENT_READ, ("signal", None))
+        self.selector.register(self.signals.fileno(), selectors.EVENT_READ, (Wakeup.SIGNAL, None))
         self.watcher = DirectoryWatcher(directory)
-        self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
+        self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, (Wakeup.INOTIFY, None))
         pid = os.getpid()
         self.say(f"capturing {directory} into {self.output.display} (pid {pid}; "
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
@@ -339,7 +339,7 @@ class Capture:
         """The file reached its size or its time: start the next one, or stop (``-a``)."""
         if self.stop is not None:
             return
-        if self.files.when_full() == "stop":
+        if self.files.when_full() is WhenFull.STOP:
             self.stop = StopReason(self.files.stop_reason(), limit_reached=True)
             return
         if self.options.statistics:
@@ -453,6 +453,7 @@ class Capture:
         self._next_tick = now
         self._timers(now)
         monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
+        listener = Wakeup.LISTENER
         spin_s, spin_until, yield_cpu = self.options.spin_us / 1e6, 0.0, os.sched_yield
         # Spinning is counted in ``spun`` and charged to the budget when the timers run.
         spin_left, spun, armed_at = self.spin_budget.left, 0.0, 0.0
@@ -484,7 +485,7 @@ class Capture:
             self._turn += 1
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)
-                if kind == "listener":
+                if kind is listener:
                     self._relay(target)
                 elif kind is not None:
                     self._record_held()  # anything else may change what the next frames are recorded as
@@ -500,14 +501,14 @@ class Capture:
         self.spin_budget.settle(monotonic(), spun)
         self._record_held()
 
-    def _on_event(self, kind: str, target) -> None:
-        if kind == "forwarder":
+    def _on_event(self, kind: Wakeup, target) -> None:
+        if kind is Wakeup.FORWARDER:
             self._drain(target)
-        elif kind == "inotify":
+        elif kind is Wakeup.INOTIFY:
             self._on_inotify()
-        elif kind == "signal":
+        elif kind is Wakeup.SIGNAL:
             self._on_wakeup()
-        elif kind == "output":
+        elif kind is Wakeup.OUTPUT:
             if self.output.waiting:  # room in the pipe, or its reader gone (the write says which)
                 self._flush()
             else:

@@ -15,9 +15,10 @@ import selectors
 import time
 from typing import Optional, Protocol
 
-from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
+from pcapng_iou.core.lifecycle import AtName, Decision, Moment, Seen, Step, decide
 from pcapng_iou.shell import netiodir, relay
 from pcapng_iou.shell.fdlimit import FdBudget
+from pcapng_iou.shell.poller import Wakeup
 
 
 
@@ -81,13 +82,13 @@ class Instances:
         paths = proxy.paths if proxy is not None else netiodir.Paths(self.directory, number)
         st = netiodir.lstat(paths.socket)
         if st is None:
-            at_name = None
+            at_name = AtName.NOTHING
         elif proxy is not None and st.st_ino == proxy.our_inode:
-            at_name = "ours"
+            at_name = AtName.OURS
         else:
-            at_name = "socket" if netiodir.is_socket(st) else "other"
+            at_name = AtName.SOCKET if netiodir.is_socket(st) else AtName.OTHER
         lock = answers = None
-        if proxy is not None and at_name == "ours" and moment is not Moment.EVENT:
+        if proxy is not None and at_name is AtName.OURS and moment is not Moment.EVENT:
             lock = netiodir.lock_state(paths.lock)
             if lock is None:
                 answers = netiodir.socket_answers(paths.real)
@@ -268,12 +269,12 @@ class Instances:
     # -- the selector ---------------------------------------------------------------------
     def listen(self, proxy: relay.Proxy) -> None:
         """Read what peers send to this instance."""
-        self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
+        self.selector.register(proxy.listener, selectors.EVENT_READ, (Wakeup.LISTENER, proxy))
 
     def hold(self, proxy: relay.Proxy) -> None:
         """The instance's queue is full: stop reading for it until it has room again."""
         self.selector.unregister(proxy.listener)
-        self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
+        self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, (Wakeup.FORWARDER, proxy))
 
     def release(self, proxy: relay.Proxy) -> None:
         """What was held for it is delivered: read for it again."""

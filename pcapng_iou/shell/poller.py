@@ -9,6 +9,7 @@ alone (see README, Performance).
 """
 from __future__ import annotations
 
+import enum
 import select
 import selectors
 from typing import Any
@@ -18,6 +19,21 @@ from typing import Any
 HANG_UP_ONLY = 0
 _EPOLL_EVENTS = {HANG_UP_ONLY: 0, selectors.EVENT_READ: select.EPOLLIN, selectors.EVENT_WRITE: select.EPOLLOUT,
                  selectors.EVENT_READ | selectors.EVENT_WRITE: select.EPOLLIN | select.EPOLLOUT}
+
+
+class Wakeup(enum.Enum):
+    """What a file registered with the capture's poller wakes the loop for (the first of its data)."""
+
+    #: A datagram for an instance, at our socket in its name.
+    LISTENER = "listener"
+    #: Room again in the queue of an instance that was full.
+    FORWARDER = "forwarder"
+    #: The netio directory changed.
+    INOTIFY = "inotify"
+    #: A signal came.
+    SIGNAL = "signal"
+    #: Room in the output pipe, or its reader went away.
+    OUTPUT = "output"
 
 
 def _fd(fileobj: Any) -> int:
