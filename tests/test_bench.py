@@ -420,8 +420,8 @@ def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
     fast, slow = fast_and_general_recorders(auto)
     for number, (src, dst, frame, kind, undelivered, note) in enumerate(traffic):
         if note is not None:
-            fast.note(note, f"note {number}")
-            slow.note(note, f"note {number}")
+            fast.annotate(note, f"note {number}")
+            slow.annotate(note, f"note {number}")
         datagram = netio.Header(dst[0], src[0], dst[1], src[1], kind).pack() + frame
         assert fast.datagram(datagram, number, undelivered) == slow.datagram(datagram, number, undelivered)
     assert_same_counts(fast, slow)

@@ -305,7 +305,7 @@ class _Hooks:
     def say(self, text, level="info"):
         self.said.append(text)
 
-    def note(self, instance, text):
+    def annotate(self, instance, text):
         pass
 
     def record(self, datagrams, timestamps, undelivered=None):

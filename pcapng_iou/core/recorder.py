@@ -445,13 +445,13 @@ class Recorder:
         interface.pending_comments.append(f"the frames look like {seen}, not {written} as written for this link")
 
     # -- notes ----------------------------------------------------------------
-    def note(self, instance: int, text: str) -> None:
+    def annotate(self, instance: int, text: str) -> None:
         """Put ``text`` on the next frame of every recorded link that touches ``instance``."""
         for interface in self.links.touching(instance):
             if interface.recorded:
                 interface.pending_comments.append(text)
 
-    def note_all(self, text: str) -> None:
+    def annotate_all(self, text: str) -> None:
         for interface in self.links.recorded():
             interface.pending_comments.append(text)
 
@@ -468,7 +468,7 @@ class Recorder:
             )
         for new in result.added:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
-        self.note_all(f"NETMAP reloaded at {when}: {result.summary()}")
+        self.annotate_all(f"NETMAP reloaded at {when}: {result.summary()}")
         self._check_link_names()
         return self._new_interface_blocks(), result
 

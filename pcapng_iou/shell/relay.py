@@ -226,7 +226,7 @@ class Proxy:
         pending_times = self.pending_times
         return sent, [pending_times.popleft() if pending_times else time.time_ns() for _ in sent]
 
-    def take_held(self) -> tuple[list, list]:
+    def take_pending(self) -> tuple[list, list]:
         """The datagrams held for the instance and when each was read; none are held after."""
         held, times = list(self.pending), list(self.pending_times)
         self.pending.clear()
@@ -387,7 +387,7 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     seal: Optional[socket.socket] = None
     kept = False
     try:
-        handover.send(*proxy.take_held())
+        handover.send(*proxy.take_pending())
         if proxy.still_ours() and not proxy.instance_gone:
             _send_on_everything(handover, time.monotonic() + timeout)
             # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its
@@ -613,7 +613,7 @@ def bury(proxy: Proxy) -> tuple[list, list]:
     """
     try:
         remove_dead_instance(proxy.paths, proxy.our_inode, proxy.instance_inode)
-        held, times = proxy.take_held()
+        held, times = proxy.take_pending()
         unread = proxy.take_unread()
     finally:
         proxy.close()

@@ -15,7 +15,7 @@ and run each one to learn what it offers, then again to capture:
 into the user's personal extcap folder (see :func:`launcher_text`); it calls
 :func:`main` here with the interpreter pcapng-iou is installed for.
 ``pcapng-iou extcap ...`` on the command line lands here too.  The capture
-itself is the ordinary :class:`~pcapng_iou.capture.Capture`, writing to the
+itself is the ordinary :class:`~pcapng_iou.shell.capture.Capture`, writing to the
 FIFO Wireshark made, flushed after every frame.
 
 Extcaps must not chatter: Wireshark shows whatever they write on stderr as an
