@@ -453,8 +453,7 @@ class Capture:
         self._next_tick = now
         self._timers(now)
         monotonic, wait, data_of, deferred = time.monotonic, self.selector.wait, self.selector.data_of, self._deferred
-        listener = Wakeup.LISTENER
-        spin_s, spin_until, yield_cpu = self.options.spin_us / 1e6, 0.0, os.sched_yield
+        spin_s, spin_until, yield_cpu, listener = self.options.spin_us / 1e6, 0.0, os.sched_yield, Wakeup.LISTENER
         # Spinning is counted in ``spun`` and charged to the budget when the timers run.
         spin_left, spun, armed_at = self.spin_budget.left, 0.0, 0.0
         while self.stop is None:
@@ -626,7 +625,7 @@ class Capture:
 
     def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list],
                  queued: int = 0) -> None:
-        """Defer the recording of (or record) what was just read and sent on; stop reading for an instance whose queue is full.
+        """Record (or defer recording) what was just read and sent on; stop reading for an instance whose queue is full.
 
         The last ``queued`` datagrams wait in :attr:`relay.Proxy.pending` (the
         instance's queue is full): they are recorded once it takes them
