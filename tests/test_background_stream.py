@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import threading
-import time
+
+from conftest import wait_until
 
 from pcapng_iou.ui.background_stream import BackgroundStream
 
@@ -22,15 +23,6 @@ def _read_to_the_end(stream: BackgroundStream, reader, writer) -> bytes:
     writer.close()
     draining.join(10)
     return got[0]
-
-
-def _wait(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_writes_to_a_pipe_nobody_reads_return_and_are_all_written_once_it_is_read():
@@ -52,7 +44,7 @@ def test_what_does_not_fit_is_dropped_and_counted():
     for _ in range(1000):  # 100 kB queued at most, on top of the 64 kB the pipe takes
         stream.write("y" * 999 + "\n")
         stream.flush()
-    assert _wait(lambda: stream.dropped > 0)
+    assert wait_until(lambda: stream.dropped > 0)
     assert 800 - 165 <= stream.dropped <= 1000 - 100, stream.dropped
     assert len(_read_to_the_end(stream, reader, writer)) == (1000 - stream.dropped) * 1000
     reader.close()
@@ -64,7 +56,7 @@ def test_a_reader_gone_loses_the_stream_and_later_writes_go_nowhere():
     reader.close()
     stream.write("nobody reads this\n")
     stream.flush()
-    assert _wait(lambda: stream.lost)
+    assert wait_until(lambda: stream.lost)
     assert stream.write("nor this\n") == len("nor this\n")
     assert stream.close(10)
     try:
@@ -94,11 +86,11 @@ def test_the_capture_says_how_many_messages_the_terminal_did_not_take():
     reporter.writer = BackgroundStream(writer, max_queued=70_000)  # as run() makes it, with less room
     for n in range(2000):  # 200 kB: the pipe takes 64 kB, the queue 70 kB
         reporter.event(Event(0, f"message {n:04d} " + "z" * 80))
-    assert _wait(lambda: reporter.writer.dropped > 0)
+    assert wait_until(lambda: reporter.writer.dropped > 0)
     got = []
     draining = threading.Thread(target=lambda: got.append(reader.read().decode()))
     draining.start()
-    assert _wait(lambda: not reporter.writer.busy)
+    assert wait_until(lambda: not reporter.writer.busy)
     reporter.event(Event(0, "the last one"))
     assert reporter.writer.close(10)
     writer.close()

@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import short_tempdir
+from conftest import cli_command, short_tempdir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,20 +26,23 @@ from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.sim.instance import Instance
 from pcapng_iou.sim.peers import PeerStream, PeerTraffic
 
+pytestmark = pytest.mark.bench
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNT, PINGS, INSTANCES, SMALL, LARGE = 2000, 200, 20, 1000, 5000
 
 
 @pytest.fixture(scope="module")
 def result():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--json", "-q", "-c", str(COUNT), "--pings", str(PINGS),
-               "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1",
-               "--crowd", "2"]
+    command = cli_command("bench", "--json", "-q", "-c", str(COUNT), "--pings", str(PINGS),
+                          "--instances", str(INSTANCES), "--memory", f"{SMALL}:{LARGE}", "--idle", "0.5", "-r", "1",
+                          "--crowd", "2")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 
 
+@pytest.mark.lab
 def test_every_datagram_arrived_intact_and_every_file_holds_exactly_them(result):
     checks = result["checks"]
     assert checks["passed"] and result["ok"], checks["failures"]
@@ -55,6 +58,7 @@ def test_every_datagram_arrived_intact_and_every_file_holds_exactly_them(result)
     assert checks["frames_checked_in_files"] == COUNT + COUNT + 2 * (PINGS + warmup) + LARGE
 
 
+@pytest.mark.lab
 def test_rates_latencies_and_costs_are_sane(result):
     throughput, latency, cost = result["throughput"], result["latency"], result["cost"]
     assert throughput["frames_per_round"] == COUNT
@@ -74,6 +78,7 @@ def test_rates_latencies_and_costs_are_sane(result):
     assert run["direct_p50_us"] <= run["direct_p99_us"] and run["captured_p50_us"] <= run["captured_p99_us"]
 
 
+@pytest.mark.lab
 def test_memory_attach_and_idle_parts_report(result):
     memory = result["memory"]
     assert (memory["frames_small"], memory["frames_large"]) == (SMALL, LARGE)
@@ -86,6 +91,7 @@ def test_memory_attach_and_idle_parts_report(result):
     assert 0 <= result["idle"]["cpu_percent"] < 100
 
 
+@pytest.mark.lab
 def test_targets_are_judged_not_enforced(result):
     names = [t["name"] for t in result["targets"]]
     assert len(names) == 7 and any("ratio" in n for n in names) and any("CPU per frame" in n for n in names)
@@ -94,6 +100,7 @@ def test_targets_are_judged_not_enforced(result):
         assert isinstance(target["met"], bool) and target["value"] is not None
 
 
+@pytest.mark.lab
 def test_table_shows_every_part(result):
     table = report.format_table(result)
     for text in ("throughput, frames/s", "ratio through us / direct", "2 pairs at once", "round trip p50", "added p99",
@@ -114,6 +121,7 @@ def test_bench_is_a_subcommand_with_checked_options():
             build_parser().parse_args(["bench", *bad])
 
 
+@pytest.mark.lab
 def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir):
     from pcapng_iou.app.bench_options import settings_from
     from pcapng_iou.bench.run import Bench
@@ -137,6 +145,7 @@ def test_bench_spin_reaches_the_capture_it_starts_and_its_table(result, workdir)
     assert report.format_table(spun).splitlines()[0].endswith(", capture --spin 300")
 
 
+@pytest.mark.lab
 def test_other_commands_do_not_load_the_benchmark():
     # A fresh interpreter: parse a capture command line, then list the bench modules it loaded.
     probe = ("import sys; from pcapng_iou.app.cli import build_parser; build_parser().parse_args(['capture', '-q']); "
@@ -178,11 +187,12 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_stopped_bench_leaves_no_process_and_no_files_behind(signum):
     # the memory part floods one capture for minutes: stopped a moment after it starts
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--skip", "throughput,latency,attach,idle",
-               "--memory", "1000:100000000"]
+    command = cli_command("bench", "--skip", "throughput,latency,attach,idle",
+                          "--memory", "1000:100000000")
     bench_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children: set = set()
     workdir = ""
@@ -250,6 +260,7 @@ def pair():
     os.rmdir(directory)
 
 
+@pytest.mark.lab
 def test_instances_look_like_iou(pair):
     a = pair[0].instance
     # Seen from another process (as the capture sees it), the lock is held and names our pid.
@@ -290,6 +301,7 @@ def test_ping_and_echo_check_both_ways(pair):
     assert answered == {"good": 20, "bad": 0, "error": None}
 
 
+@pytest.mark.lab
 def test_a_worker_is_the_simulated_instance_started_as_iou_is():
     directory = short_tempdir("bench")
     worker = workers.Worker.instance(directory, 101, 100)
@@ -410,8 +422,8 @@ def test_recorder_shortcut_records_as_the_general_way(traffic, auto):
     fast, slow = fast_and_general_recorders(auto)
     for number, (src, dst, frame, kind, undelivered, note) in enumerate(traffic):
         if note is not None:
-            fast.note(note, f"note {number}")
-            slow.note(note, f"note {number}")
+            fast.annotate(note, f"note {number}")
+            slow.annotate(note, f"note {number}")
         datagram = netio.Header(dst[0], src[0], dst[1], src[1], kind).pack() + frame
         assert fast.datagram(datagram, number, undelivered) == slow.datagram(datagram, number, undelivered)
     assert_same_counts(fast, slow)

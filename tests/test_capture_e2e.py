@@ -5,9 +5,13 @@ import os
 import signal
 import time
 
+import pytest
+
 from conftest import directory_state, read_packets, tshark_rows
 
 from pcapng_iou.sim import frames
+
+pytestmark = pytest.mark.lab
 
 NETMAP = """\
 100:0/0 101:0/0            # Ethernet (default)

@@ -12,21 +12,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import directory_state, read_packets
+from conftest import SOURCE_ROOT, directory_state, read_packets, run_cli
 
-import pcapng_iou
 
-SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
+pytestmark = pytest.mark.lab
+
 
 NETMAP = "100:0/0 101:0/0\n"
 USAGE_ERROR = re.compile(r"^pcapng-iou(?: \w+)?: error: \S")
-
-
-def run_cli(*args: str, cwd: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    # Run the code under test, whatever the working directory (not some other installed copy).
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SOURCE_ROOT, os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "pcapng_iou", *args], cwd=cwd, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=timeout, env=env)
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import directory_state, read_packets, short_tempdir
+from conftest import cli_command, directory_state, need, read_packets, short_tempdir
 
 from pcapng_iou.sim import frames
+
+pytestmark = [pytest.mark.lab, pytest.mark.terminal]
 
 
 @pytest.fixture
@@ -22,9 +23,7 @@ def tmux(monkeypatch):
     test killed its last one could otherwise reach a server that is shutting down."""
     path = shutil.which("tmux")
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed (apt-get install tmux)")
-        pytest.skip("tmux is not installed")
+        need("tmux is not installed (apt-get install tmux)")
     folder = short_tempdir("tmux")
     monkeypatch.setenv("TMUX_TMPDIR", folder)
     monkeypatch.delenv("TMUX", raising=False)
@@ -59,8 +58,8 @@ def _capture_pid(output: str) -> int:
 def _capture_in_tmux(tmux, lab, output: str, name: str, width: int, height: int) -> str:
     """Start the capture of ``lab`` into ``output`` in a tmux session of its own, ``width`` x ``height``,
     which says EXIT=<status> once it ends; the session's name."""
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    command = " ".join(shlex.quote(a) for a in cli_command(
+        "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output))
     session = f"pcapng-iou-{name}-{os.getpid()}"
     subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
                     f"{command}; echo EXIT=$?; sleep 30"], check=True)
@@ -148,8 +147,7 @@ def test_demo_in_a_real_terminal_keeps_every_link_and_type_whole(width, workdir,
     type, the pid is whole, and the summary at exit has every link whole on one line."""
     session = f"pcapng-iou-demo-{os.getpid()}-{width}"
     output = os.path.join(workdir, "demo.pcapng")
-    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "pcapng_iou", "demo", "-w", output,
-                                                 "--duration", "10"])
+    command = " ".join(shlex.quote(a) for a in cli_command("demo", "-w", output, "--duration", "10"))
     subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", "24",
                     f"{command}; echo EXIT=$?; sleep 60"], check=True)
     try:
@@ -212,8 +210,8 @@ def test_closing_the_terminal_stops_the_capture_and_gives_the_sockets_back(make_
     before = directory_state(lab.directory)
     output = os.path.join(workdir, "hangup.pcapng")
     log = os.path.join(workdir, "hangup.log")
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
+    command = " ".join(shlex.quote(a) for a in cli_command(
+        "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output))
     if messages == "in a file":
         command += f" 2> {shlex.quote(log)}"
     session = f"pcapng-iou-hangup-{os.getpid()}"

@@ -7,10 +7,13 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import read_packets, tshark_rows
+import pytest
+
+from conftest import cli_command, read_packets, run_cli, start_cli, tshark_rows
+
+pytestmark = pytest.mark.lab
 
 
 def private_tmp(workdir: str) -> dict:
@@ -35,10 +38,7 @@ def interrupted_at_the_end(demo: subprocess.Popen):
 
 def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
     output = os.path.join(workdir, "demo.pcapng")
-    result = subprocess.run(
-        [sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "5"],
-        capture_output=True, text=True, timeout=120, env=private_tmp(workdir),
-    )
+    result = run_cli("demo", "-w", output, "--duration", "5", timeout=120, env=private_tmp(workdir))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert f"wireshark {output}" in result.stderr and f"tshark -r {output}" in result.stderr
@@ -75,9 +75,8 @@ def test_demo_captures_every_protocol_on_the_right_interface(workdir, tshark):
 def test_ctrl_c_stops_the_demo_as_cleanly_as_its_duration(workdir, tshark):
     """Ctrl-C sends SIGINT to the terminal's whole foreground group: the routers must not die of it."""
     output = os.path.join(workdir, "demo.pcapng")
-    demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "-w", output, "--duration", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env=private_tmp(workdir))
+    demo = start_cli("demo", "-w", output, "--duration", "60", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True, start_new_session=True, env=private_tmp(workdir))
     with interrupted_at_the_end(demo) as said:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (os.path.exists(output) and os.path.getsize(output) > 4096):
@@ -102,9 +101,8 @@ def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir):
     does not hold the virtual environment (it said "pcapng-iou", which such a shell does not find, or
     finds another copy of: found by a newcomer)."""
     env = dict(private_tmp(workdir), PATH="/usr/bin:/bin")
-    demo = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "demo", "--lab-only"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    demo = start_cli("demo", "--lab-only", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                     start_new_session=True)
     with interrupted_at_the_end(demo) as said:
         lines = []
         while not any(" capture -d " in line for line in lines):
@@ -130,8 +128,8 @@ def test_lab_only_runs_the_lab_for_a_capture_of_ones_own_until_ctrl_c(workdir):
 
 def test_a_demo_into_standard_output_does_not_say_to_open_a_file_named_dash(workdir):
     """``demo -w - | tshark -r -`` ended with "Wrote -. Open it with: wireshark -" (found by a newcomer)."""
-    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "demo", "-w", "-", "--duration", "2", "-q"],
-                            capture_output=True, env=private_tmp(workdir), timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run(cli_command("demo", "-w", "-", "--duration", "2", "-q"), capture_output=True,
+                            env=private_tmp(workdir), timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(b"\x0a\x0d\x0d\x0a")  # a PCAP-NG section header block
     assert b"Wrote" not in result.stderr and b"wireshark -" not in result.stderr, result.stderr

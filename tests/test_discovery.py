@@ -50,6 +50,7 @@ def process_in_folder(workdir):
 SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
 
 
+@pytest.mark.lab
 def test_an_iou_command_line_and_its_folder(netio_dir, process_in_folder):
     process, folder = process_in_folder([sys.executable, "-c", SLEEPER, "-e", "1", "-s", "2", "7"], "7:1/0 8:1/0\n")
     write_lock(netio_dir, 7, f"{process.pid}\n")
@@ -61,6 +62,7 @@ def test_an_iou_command_line_and_its_folder(netio_dir, process_in_folder):
     assert discovery.probe(netio_dir, 7, want_cwd=False).cwd is None  # with -n, folders are not read
 
 
+@pytest.mark.lab
 def test_a_process_that_is_not_iou_tells_no_bays(netio_dir, process_in_folder):
     process, folder = process_in_folder([sys.executable, "-c", SLEEPER, "513", "--bridge"])
     write_lock(netio_dir, 513, f"{process.pid}\n")
@@ -81,6 +83,7 @@ def test_lock_files_that_hold_no_pid(netio_dir):
     assert facts.problems == [f"instance 9: cannot read its lock file {netio_dir}/9.lck (No such file or directory)"]
 
 
+@pytest.mark.lab
 def test_a_pid_that_is_gone(netio_dir):
     gone = subprocess.Popen(["true"])
     gone.wait()

@@ -11,13 +11,14 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import directory_state
+from conftest import directory_state, wait_until
 
 from pcapng_iou.bench.workers import Worker, start_workers
 from pcapng_iou.shell import fdlimit
+
+pytestmark = pytest.mark.lab
 
 INSTANCES = 60
 LOW = 64  # below the 2 x 60 sockets the lab needs
@@ -64,12 +65,11 @@ def run_capture(directory: str, output: str, soft: int, hard: int) -> subprocess
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_until(condition, process, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout  # only stops a hang; nothing here is timed
-    while not condition():
-        assert process.poll() is None, process.stderr.read().decode()
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.05)
+def wait_while_running(condition, process, timeout: float = 60.0) -> None:
+    """Wait for ``condition``; the capture ``process`` must not end meanwhile (only a hang is stopped: nothing is timed)."""
+    waited = wait_until(lambda: condition() or process.poll() is not None, timeout, interval=0.05)
+    assert condition() or process.poll() is None, process.stderr.read().decode()
+    assert waited, "gave up waiting"
 
 
 @pytest.mark.skipif(hard_limit() != resource.RLIM_INFINITY and hard_limit() < 4 * INSTANCES,
@@ -78,7 +78,7 @@ def test_a_lab_beyond_the_soft_limit_is_attached_whole(herd, workdir):
     before = directory_state(herd)
     capture = run_capture(herd, os.path.join(workdir, "out.pcapng"), LOW, hard_limit())
     try:
-        wait_until(lambda: attached(herd) == INSTANCES, capture)
+        wait_while_running(lambda: attached(herd) == INSTANCES, capture)
         soft, hard = open_file_limits(capture.pid)
         assert soft == hard > LOW
     finally:
@@ -95,7 +95,7 @@ def test_a_lab_beyond_the_hard_limit_is_attached_as_far_as_it_goes(herd, workdir
     capture = run_capture(herd, os.path.join(workdir, "out.pcapng"), LOW, LOW)
     lines = []
     try:
-        wait_until(lambda: attached(herd) > 0, capture)
+        wait_while_running(lambda: attached(herd) > 0, capture)
         line = capture.stderr.readline().decode()
         lines.append(line)
         assert "not attached" in line and "open file limit (64; hard limit 64)" in line and "ulimit -Hn" in line

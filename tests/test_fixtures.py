@@ -8,11 +8,10 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 
 import pcapng
 import pytest
-from conftest import read_packets, scan, tshark_rows
+from conftest import read_packets, run_cli, scan, tshark_rows
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
@@ -69,6 +68,7 @@ def test_there_is_a_broken_netmap_for_every_error_class():
                      "endpoint-twice-on-a-line", "endpoint-on-two-lines", "comment-never-closed"}
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("path", BROKEN, ids=[os.path.basename(p) for p in BROKEN])
 def test_broken_netmap_gives_its_exact_message(path):
     with open(path[:-len(".netmap")] + ".error") as handle:
@@ -78,9 +78,7 @@ def test_broken_netmap_gives_its_exact_message(path):
         netmapfile.read(path, name)
     assert f"pcapng-iou: error: {info.value}\n" == expected
     # What a user sees: the capture refuses it before touching any netio directory.
-    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", "/nonexistent", "-n", name,
-                             "-w", os.devnull], cwd=os.path.dirname(path), capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = run_cli("capture", "-d", "/nonexistent", "-n", name, "-w", os.devnull, cwd=os.path.dirname(path))
     assert (result.returncode, result.stderr) == (2, expected)
 
 
@@ -126,6 +124,7 @@ def test_lab_capture_decodes_in_tshark_and_capinfos(tshark):
     assert "Number of packets:   10" in info.stdout and "Number of interfaces in file: 5" in info.stdout
 
 
+@pytest.mark.lab
 def test_regenerating_gives_the_same_capture_timestamps_aside(tmp_path):
     fresh = str(tmp_path / "lab.pcapng")
     regenerate.regenerate(fresh)

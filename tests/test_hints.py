@@ -12,27 +12,18 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-import pcapng_iou
+from conftest import need, run_cli, start_cli
 
-SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
+
+pytestmark = pytest.mark.lab
+
 #: As root, run without the capabilities that bypass file permissions, as any user runs.
 OTHER_USER = ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", "--"]
 DROP_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
-
-
-def env() -> dict:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SOURCE_ROOT, os.environ.get("PYTHONPATH")])))
-
-
-def run(*args: str, cwd: str, timeout: float = 60, prefix=(), **kwargs) -> subprocess.CompletedProcess:
-    streams = kwargs or {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    return subprocess.run([*prefix, sys.executable, "-m", "pcapng_iou", *args], cwd=cwd, env=env(),
-                          stdin=subprocess.DEVNULL, text=True, timeout=timeout, **streams)
 
 
 def locked_directory(parent: str) -> tuple:
@@ -43,16 +34,14 @@ def locked_directory(parent: str) -> tuple:
         os.chmod(path, 0o555)
         return path, []
     if shutil.which("setpriv") is None:
-        if os.environ.get("CI"):
-            pytest.fail("setpriv is not installed (util-linux)")
-        pytest.skip("setpriv is not installed")
+        need("setpriv is not installed (util-linux)")
     os.chown(path, 65534, -1)  # nobody
     return path, DROP_PRIVILEGE
 
 
 def test_no_permission_on_the_netio_dir_is_one_error_and_no_file(workdir):
     locked, prefix = locked_directory(workdir)
-    result = run("capture", "-d", locked, "-w", "out.pcapng", "--duration", "5", cwd=workdir, prefix=prefix)
+    result = run_cli("capture", "-d", locked, "-w", "out.pcapng", "--duration", "5", cwd=workdir, prefix=prefix)
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
     assert len(errors) == 1, result.stderr
@@ -63,9 +52,8 @@ def test_no_permission_on_the_netio_dir_is_one_error_and_no_file(workdir):
 
 def test_waiting_for_a_missing_netio_dir_then_ctrl_c_leaves_no_file(workdir):
     missing = os.path.join(workdir, "netio-to-come")
-    capture = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", missing, "-w", "out.pcapng"],
-                               cwd=workdir, env=env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    capture = start_cli("capture", "-d", missing, "-w", "out.pcapng", cwd=workdir, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
     try:
         first = capture.stderr.readline()
         while "waiting for netio directory" not in first:
@@ -93,7 +81,7 @@ def test_nothing_attached_is_said_once_with_what_to_check(case, make_lab, workdi
             lab[number].kill()  # SIGKILL: the sockets stay, nobody behind them
         directory = lab.directory
         assert "100" in os.listdir(directory)
-    result = run("capture", "-d", directory, "-w", "out.pcapng", "--duration", "8", cwd=workdir)
+    result = run_cli("capture", "-d", directory, "-w", "out.pcapng", "--duration", "8", cwd=workdir)
     assert result.returncode == 0, result.stderr
     hints = [line for line in result.stderr.splitlines() if "no IOU instance attached" in line]
     assert len(hints) == 1, result.stderr
@@ -103,7 +91,7 @@ def test_nothing_attached_is_said_once_with_what_to_check(case, make_lab, workdi
 
 def test_an_instance_attached_gives_no_hint(make_lab, workdir):
     lab = make_lab("100:0/0 101:0/0\n")
-    result = run("capture", "-d", lab.directory, "-w", "out.pcapng", "--duration", "7", cwd=workdir)
+    result = run_cli("capture", "-d", lab.directory, "-w", "out.pcapng", "--duration", "7", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "instance 100 attached" in result.stderr
     assert "no IOU instance attached" not in result.stderr
@@ -115,7 +103,7 @@ def test_an_empty_netmap_is_warned_about(workdir):
     netmap = os.path.join(workdir, "NETMAP")
     with open(netmap, "w") as handle:
         handle.write("# nothing yet\n/* still nothing */\n")
-    result = run("capture", "-d", directory, "-n", netmap, "-w", "out.pcapng", "--duration", "1", cwd=workdir)
+    result = run_cli("capture", "-d", directory, "-n", netmap, "-w", "out.pcapng", "--duration", "1", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert f"pcapng-iou: warning: {netmap}: no links in it (empty, or only comments)" in result.stderr
 
@@ -125,7 +113,7 @@ def test_writing_the_capture_to_a_terminal_is_a_usage_error(workdir):
     os.mkdir(directory)
     leader, follower = pty.openpty()
     try:
-        result = run("capture", "-d", directory, "-w", "-", "--duration", "1", cwd=workdir, stdout=follower,
+        result = run_cli("capture", "-d", directory, "-w", "-", "--duration", "1", cwd=workdir, stdout=follower,
                      stderr=subprocess.PIPE)
     finally:
         os.close(follower)
@@ -144,7 +132,7 @@ def test_writing_the_capture_to_a_terminal_is_a_usage_error(workdir):
 def test_a_capture_without_links_ends_with_one_line_not_an_empty_table(workdir):
     directory = os.path.join(workdir, "netio")
     os.mkdir(directory)
-    result = run("capture", "-d", directory, "-w", "out.pcapng", "--duration", "1", cwd=workdir)
+    result = run_cli("capture", "-d", directory, "-w", "out.pcapng", "--duration", "1", cwd=workdir)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert "no links: no frame was seen" in lines, result.stderr
@@ -154,7 +142,7 @@ def test_a_capture_without_links_ends_with_one_line_not_an_empty_table(workdir):
 
 
 def test_extcap_without_arguments_names_every_way_to_use_it(workdir):
-    result = run("extcap", cwd=workdir)
+    result = run_cli("extcap", cwd=workdir)
     assert result.returncode == 2
     last = result.stderr.splitlines()[-1]
     for option in ("--install", "--uninstall", "--where"):
@@ -167,9 +155,7 @@ def test_repair_without_permission_says_whose_the_sockets_are(make_lab, workdir)
     if os.getuid() != 0:
         pytest.skip("giving the lab to another user takes root")
     lab = make_lab("1:0/0 2:0/0\n")
-    killed = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-w",
-                               os.path.join(workdir, "killed.pcapng"), "-q"], cwd=workdir, env=env(),
-                              stdin=subprocess.DEVNULL)
+    killed = start_cli("capture", "-d", lab.directory, "-w", os.path.join(workdir, "killed.pcapng"), "-q", cwd=workdir)
     deadline = time.monotonic() + 20
     while not all(os.path.exists(os.path.join(lab.directory, f"{n}_real")) for n in (1, 2)):
         assert time.monotonic() < deadline and killed.poll() is None
@@ -182,12 +168,12 @@ def test_repair_without_permission_says_whose_the_sockets_are(make_lab, workdir)
     try:
         # Another ordinary user (root acts as a lab's owner, and so may repair anybody's lab: issue 24).
         os.chmod(workdir, 0o755)
-        result = run("repair", "-d", lab.directory, cwd=workdir, prefix=OTHER_USER)
+        result = run_cli("repair", "-d", lab.directory, cwd=workdir, prefix=OTHER_USER)
     finally:
         for name in [os.curdir, *names]:
             os.chown(os.path.join(lab.directory, name), 0, -1, follow_symlinks=False)
     assert result.returncode == 1, result.stderr
     assert re.fullmatch(rf"pcapng-iou: error: {re.escape(lab.directory)}/\d_real: Permission denied; it belongs "
                         rf"to nobody: run pcapng-iou repair as nobody, or with sudo\n", result.stderr), result.stderr
-    assert run("repair", "-d", lab.directory, cwd=workdir).returncode == 0  # as the owner: put right
+    assert run_cli("repair", "-d", lab.directory, cwd=workdir).returncode == 0  # as the owner: put right
     assert sorted(os.listdir(lab.directory)) == ["1", "1.lck", "2", "2.lck"]

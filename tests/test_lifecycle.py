@@ -4,18 +4,18 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import directory_state, read_packets, tshark_rows
+from conftest import directory_state, read_packets, run_cli, tshark_rows
 
 from pcapng_iou.shell import relay
 from pcapng_iou.shell.capture import READ_BATCH
 from pcapng_iou.sim import frames
 from pcapng_iou.sim import numbered as numbered_frames
+
+pytestmark = pytest.mark.lab
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 MAC = "aa:bb:cc:00:64:00"
@@ -204,14 +204,12 @@ def test_repair_after_the_capture_is_killed(make_lab, start_capture, workdir):
     # The lab is broken now: 100's peers reach our dead socket.
     assert lab[101].send("0/0", numbered(1)) == 0
     lab[102].kill()  # and one instance dies while nobody watches
-    dry = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory, "--dry-run"],
-                         capture_output=True, text=True)
+    dry = run_cli("repair", "-d", lab.directory, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "instance 100 runs: would rename " in dry.stdout and "would remove" in dry.stdout, dry.stdout
     assert "would:" not in dry.stdout and "renamed" not in dry.stdout and "removed" not in dry.stdout
     assert "100_real" in os.listdir(lab.directory)
-    fixed = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory],
-                           capture_output=True, text=True)
+    fixed = run_cli("repair", "-d", lab.directory)
     assert fixed.returncode == 0, fixed.stderr
     assert "instance 100 runs: renamed" in fixed.stdout
     assert "instance 102 is not running" in fixed.stdout
@@ -219,8 +217,7 @@ def test_repair_after_the_capture_is_killed(make_lab, start_capture, workdir):
     assert after == {k: v for k, v in before.items() if not k.startswith("102")}
     assert lab[101].send("0/0", numbered(2)) == 1
     assert lab[100].wait_received(1) and lab[100].frames_from(101) == [numbered(2)]
-    again = subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", lab.directory],
-                           capture_output=True, text=True)
+    again = run_cli("repair", "-d", lab.directory)
     assert again.returncode == 0 and "nothing to repair" in again.stdout
     assert directory_state(lab.directory) == after
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 
@@ -17,6 +16,8 @@ import pytest
 from conftest import directory_state, read_packets, tshark_rows, wait_until
 
 from pcapng_iou.sim import numbered
+
+pytestmark = pytest.mark.lab
 
 NETMAP = """\
 100:0/0 101:0/0
@@ -28,17 +29,6 @@ FLOOD = 3000
 SIZE = 200
 
 
-@pytest.fixture(scope="session")
-def capinfos() -> str:
-    path = shutil.which("capinfos")
-    if path is None:
-        message = "capinfos is not installed (apt-get install tshark)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def series_files(folder: str) -> list:
     return sorted(name for name in os.listdir(folder) if SERIES.match(name))
 
@@ -47,7 +37,6 @@ def tally(lab_process) -> dict:
     reply = lab_process.command("tally")
     assert reply.startswith("tally "), reply
     return json.loads(reply[len("tally "):])
-
 
 
 def test_ring_of_one_link_cut_to_60_bytes(make_lab, start_capture, workdir, tshark, capinfos):

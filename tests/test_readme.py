@@ -15,6 +15,8 @@ import subprocess
 
 import pytest
 
+from conftest import need
+
 import pcapng_iou
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pcapng_iou.__file__)))
@@ -68,6 +70,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert lines[marker + 1] == tests
 
 
+@pytest.mark.lab
 def test_readme_runs_pydoc_through_python():
     with open(README, encoding="utf-8") as handle:
         text = handle.read()
@@ -88,12 +91,10 @@ def _fresh_copy(target: str) -> None:
             ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.pcapng", ".git"))
 
 
+@pytest.mark.lab
 def test_first_command_with_the_distribution_python_in_a_fresh_copy(workdir):
     if not os.access(DISTRIBUTION_PYTHON, os.X_OK) or shutil.which("capinfos") is None:
-        message = f"needs the distribution's {DISTRIBUTION_PYTHON} and capinfos"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        need(f"needs the distribution's {DISTRIBUTION_PYTHON} and capinfos")
     demo, _ = readme_commands()
     clone = os.path.join(workdir, "clone")
     home = os.path.join(workdir, "home")

@@ -127,7 +127,7 @@ def test_unmapped_without_warning(recorder):
 # -- comments -------------------------------------------------------------------------
 
 def test_note_goes_on_next_frame_of_affected_links_only(recorder):
-    recorder.note(102, "instance 102 attached")
+    recorder.annotate(102, "instance 102 attached")
     # 100:0/0-101:0/0 does not touch 102
     assert epbs(recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0))[0][3] == []
     assert epbs(recorder.datagram(dgram("101:2/0", "102:2/0", ARP), T0 + 1))[0][3] == ["instance 102 attached"]
@@ -137,15 +137,15 @@ def test_note_goes_on_next_frame_of_affected_links_only(recorder):
     assert epbs(recorder.datagram(dgram("103:1/0", "102:1/0", ARP), T0 + 3))[0][3] == ["instance 102 attached"]
 
 
-def test_note_all_and_several_comments(recorder):
-    recorder.note(100, "first")
-    recorder.note_all("second")
+def test_annotate_all_and_several_comments(recorder):
+    recorder.annotate(100, "first")
+    recorder.annotate_all("second")
     assert epbs(recorder.datagram(dgram("100:1/0", "101:1/0", SLARP[0]), T0))[0][3] == ["first", "second"]
     assert epbs(recorder.datagram(dgram("102:1/0", "103:1/0", SLARP[1]), T0))[0][3] == ["second"]
 
 
 def test_undelivered_comment(recorder):
-    recorder.note(101, "instance 101 died")
+    recorder.annotate(101, "instance 101 died")
     out = recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0, undelivered="ECONNREFUSED")
     assert epbs(out) == [(0, blocks.OUTBOUND, ARP, ["instance 101 died", "not delivered: ECONNREFUSED"])]
     assert recorder.undelivered == 1
@@ -234,7 +234,7 @@ def test_auto_switch_keeps_pending_note():
     rec.start()
     rec.datagram(dgram("102:1/0", "103:1/0", SLARP[0]), T0)
     rec.datagram(dgram("102:1/0", "103:1/0", SLARP[1]), T0 + 1)
-    rec.note(103, "instance 103 restarted")
+    rec.annotate(103, "instance 103 restarted")
     out = rec.datagram(dgram("102:1/0", "103:1/0", SLARP[2]), T0 + 2)
     assert epbs(out)[0][0] == 1
     assert epbs(out)[0][3] == [
@@ -275,7 +275,7 @@ def test_reload(recorder):
 
 
 def test_reload_keeps_note_of_replaced_link(recorder):
-    recorder.note(101, "instance 101 died")
+    recorder.annotate(101, "instance 101 died")
     recorder.reload(parse(NETMAP.replace("hdlc", "ppp")), "t")
     out = epbs(recorder.datagram(dgram("101:1/0", "100:1/0", LCP[0]), T0))
     assert out[0][0] == 4
@@ -307,7 +307,7 @@ def test_statistics(recorder):
 def test_whole_capture_parses_with_tshark(tmp_path, tshark):
     rec = Recorder(parse(NETMAP), comment="unit test")
     data = rec.start()
-    rec.note(100, "instance 100 attached")
+    rec.annotate(100, "instance 100 attached")
     data += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1_000)
     data += rec.datagram(dgram("101:1/0", "100:1/0", SLARP[0]), T0 + 2_000)
     data += rec.datagram(dgram("100:2/0", "101:2/0", ARP), T0 + 3_000)
@@ -366,11 +366,11 @@ def test_delivered_batch_equals_one_at_a_time():
     for rec in (one_at_a_time, batched):
         rec.start()
         rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 - 1)  # its route is known now
-        rec.note(101, "instance 101 restarted")  # so its next frame must carry this
+        rec.annotate(101, "instance 101 restarted")  # so its next frame must carry this
     batch = mixed_batch()
     times = [T0 + 10 * i for i in range(len(batch))]
     expected = b"".join(one_at_a_time.datagram(d, t) for d, t in zip(batch, times))
-    assert batched.delivered(batch, times) == expected
+    assert batched.record(batch, times) == expected
     assert len(epbs(expected)) == len(batch) - 3  # the empty, the malformed and the shared copy
     assert idbs(expected) == [linktypes.ETHERNET, linktypes.C_HDLC]  # unmapped pair, then auto
     assert epbs(expected)[0][3] == ["instance 101 restarted"]
@@ -382,7 +382,7 @@ def test_delivered_batch_equals_one_at_a_time():
 
 
 def test_delivered_empty_batch(recorder):
-    assert recorder.delivered([], []) == b""
+    assert recorder.record([], []) == b""
 
 
 # -- each file on its own, snap length, --link ------------------------------------------------
@@ -424,7 +424,7 @@ def test_snap_length_cuts_stored_frames_and_keeps_their_length():
     rec = Recorder(parse(NETMAP), snaplen=60)
     assert [b.snaplen for b in scan(rec.start())[1:]] == [60] * 4
     long_frame = ARP + bytes(100)
-    data = rec.delivered([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
+    data = rec.record([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
     data += rec.datagram(dgram("100:0/0", "101:0/0", long_frame), T0, undelivered="gone")
     packets = [b for b in scan(Recorder(parse(NETMAP)).start() + data) if type(b).__name__ == "EnhancedPacket"]
     assert [(len(p.packet_data), p.packet_len) for p in packets] == [(60, len(long_frame)), (60, 60),
@@ -442,11 +442,11 @@ def test_links_left_out_are_relayed_not_recorded():
     assert [b.options["if_name"] for b in scan(start)[1:]] == ["100:1/0-101:1/0"]
     assert rec.take_warnings() == [
         "--link 100:9/0-101:9/0 matches no NETMAP line; recorded only if frames between those endpoints show up"]
-    rec.note(100, "instance 100 attached")
+    rec.annotate(100, "instance 100 attached")
     batch = [dgram("100:0/0", "101:0/0", ARP), dgram("101:1/0", "100:1/0", SLARP[0]),
              dgram("100:2/0", "102:2/0", ARP), dgram("200:0/0", "201:0/0", ARP),
              dgram("100:0/0", "101:0/0", ARP), dgram("100:9/0", "101:9/0", ARP)]
-    data = rec.delivered(batch, [T0] * len(batch))
+    data = rec.record(batch, [T0] * len(batch))
     assert [(e[0], e[3]) for e in epbs(data)] == [(0, ["instance 100 attached"]), (1, [])]
     assert idbs(data) == [linktypes.ETHERNET]  # 100:9/0-101:9/0 has frames now: it gets its interface
     # Unmapped frames of links nobody asked for are no news; those of a selected pair are.
@@ -454,7 +454,7 @@ def test_links_left_out_are_relayed_not_recorded():
     assert (rec.frames_recorded, rec.frames_skipped) == (2, 4)
     # The skipped ones stay skipped once their route is known (the fast way), also after a new file.
     rec.start_file()
-    assert epbs(rec.delivered(batch[:1], [T0])) == []
+    assert epbs(rec.record(batch[:1], [T0])) == []
     assert rec.frames_skipped == 5
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import short_tempdir
+from conftest import need, short_tempdir
 
 from pcapng_iou.shell import relay
 
@@ -182,6 +182,7 @@ def test_a_datagram_aimed_at_us_just_before_the_rename_is_not_overtaken(lab, mon
     assert [instance.recv(4096), instance.recv(4096)] == [first, second]
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("linger", [False, True], ids=["closed at once", "lingering"])
 def test_a_peer_waiting_on_our_sealed_socket_goes_on_to_the_instance(linger, lab, monkeypatch):
     """A blocking send held by our full queue at the rename is not lost with our socket: once our
@@ -275,6 +276,7 @@ print(json.dumps({"capacity": relay.queue_capacity(), "sealed": proxy.sealed, "r
 """
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("queue_length", [512, 100000])
 def test_the_seal_is_not_pretended_when_one_socket_cannot_fill_a_queue(queue_length):
     """``net.unix.max_dgram_qlen`` is 512 on many systems, and may be set higher still: the empty
@@ -282,9 +284,7 @@ def test_the_seal_is_not_pretended_when_one_socket_cannot_fill_a_queue(queue_len
     of its own (its own sysctl), as root."""
     unshare = shutil.which("unshare")
     if unshare is None or os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("needs root and unshare (util-linux)")
-        pytest.skip("needs root and unshare (util-linux)")
+        need("needs root and unshare (util-linux)")
     done = subprocess.run([unshare, "--net", sys.executable, "-c", SEAL_IN_NAMESPACE, str(queue_length)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -305,7 +305,7 @@ class _Hooks:
     def say(self, text, level="info"):
         self.said.append(text)
 
-    def note(self, instance, text):
+    def annotate(self, instance, text):
         pass
 
     def record(self, datagrams, timestamps, undelivered=None):

@@ -21,13 +21,15 @@ import sys
 import time
 
 import pytest
-from conftest import directory_state, read_packets, short_tempdir, tshark_rows
+from conftest import directory_state, read_packets, run_cli, short_tempdir, start_cli, tshark_rows, wait_until
 
 import pcapng_iou
 from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.sim import frames
 from pcapng_iou.sim.instance import Instance
 from pcapng_iou.sim.lab import LabProcess
+
+pytestmark = pytest.mark.lab
 
 NETMAP = "100:0/0 101:0/0\n100:0/1 102:0/1\n"
 FLOOD_NETMAP = NETMAP + "103:0/0 101:0/1\n"  # 103 floods 101
@@ -51,15 +53,6 @@ def wait_flow(sink, good: int, timeout: float = 30.0) -> dict:
     return flow(sink)
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
 def proc_status_kb(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -74,12 +67,6 @@ def fd_count(pid: int) -> int:
 
 def error_lines(capture) -> list:
     return [line for line in capture.lines if ": error: " in line]
-
-
-def run_repair(directory: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)
-    return subprocess.run([sys.executable, "-m", "pcapng_iou", "repair", "-d", directory],
-                          capture_output=True, text=True, timeout=30, env=env)
 
 
 def numbered(number: int) -> bytes:
@@ -226,7 +213,7 @@ def test_killed_under_heavy_traffic_then_repair(flush, make_lab, start_capture, 
 
     # The lab is broken until repaired: the instance listens at 101_real.
     assert "101_real" in os.listdir(lab.directory)
-    fixed = run_repair(lab.directory)
+    fixed = run_cli("repair", "-d", lab.directory)
     assert fixed.returncode == 0, fixed.stderr
     assert "instance 101 runs: renamed" in fixed.stdout and "instance 100 runs: renamed" in fixed.stdout
     assert directory_state(lab.directory) == before
@@ -544,7 +531,7 @@ def test_files_not_ours_in_the_netio_dir_are_never_touched(make_lab, start_captu
         assert capture.stop() == 0
         assert "Traceback" not in capture.stderr
         assert directory_state(d) == before
-        fixed = run_repair(d)
+        fixed = run_cli("repair", "-d", d)
         assert fixed.returncode == 0, fixed.stderr
         assert directory_state(d) == before
         after = os.stat(victim_file)
@@ -567,9 +554,8 @@ def test_a_capture_whose_stderr_reader_went_away_goes_on_relaying_and_recording(
     before = directory_state(lab.directory)
     output = os.path.join(workdir, "silent.pcapng")
     reader, writer = os.pipe()
-    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory,
-                                "-n", lab.netmap_path, "-w", output],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=writer)
+    process = start_cli("capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output,
+                        stdout=subprocess.DEVNULL, stderr=writer)
     os.close(writer)
     try:
         with os.fdopen(reader, "rb") as stream:

@@ -5,10 +5,14 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from conftest import read_packets, tshark_rows
 
 from pcapng_iou.core import netio
 from pcapng_iou.sim import frames
+
+pytestmark = pytest.mark.lab
 
 SERIAL = "100:1/0 101:1/0 hdlc\n"
 

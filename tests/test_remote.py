@@ -24,7 +24,9 @@ import sys
 import time
 
 import pytest
-from conftest import directory_state, read_packets, short_tempdir, wait_until
+from conftest import directory_state, need, read_packets, short_tempdir, wait_until
+
+pytestmark = [pytest.mark.lab, pytest.mark.remote]
 
 NETMAP = """\
 100:0/0 101:0/0
@@ -37,10 +39,7 @@ SSHDUMP_PLACES = ("/usr/lib/*/wireshark/extcap/sshdump", "/usr/lib/wireshark/ext
 
 
 def missing(what: str) -> None:
-    message = f"{what} (apt-get install openssh-server openssh-client tshark)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    need(f"{what} (apt-get install openssh-server openssh-client tshark)")
 
 
 def find_sshdump() -> str | None:
@@ -151,7 +150,6 @@ def captures_of(directory: str) -> list:
         if b"pcapng_iou" in words and b"capture" in words and directory.encode() in words:
             pids.append(int(entry))
     return pids
-
 
 
 def test_sshdump_session_end_stops_the_remote_capture(make_lab, ssh_server, sshdump, workdir):

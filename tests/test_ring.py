@@ -11,6 +11,7 @@ from pcapng_iou.core.ring import (
     FileLimits,
     FileSeries,
     RingOptionError,
+    WhenFull,
     file_limits,
     parse_autostop_option,
     parse_ring_option,
@@ -121,8 +122,7 @@ def test_series_keeps_the_newest_files():
     assert [re.sub(r"_\d{14}", "", n) for n in names] == [f"lab_{i:05d}.pcapng" for i in range(1, 6)]
     assert deleted == [[], [], [], [names[0]], [names[1]]]
     assert series.files == names[2:]
-    assert series.when_full() == "switch"
-    assert series.switch_at_bytes == 64 * KB
+    assert series.when_full() is WhenFull.SWITCH
 
 
 def test_series_without_a_file_limit_keeps_everything():
@@ -130,22 +130,21 @@ def test_series_without_a_file_limit_keeps_everything():
     for _ in range(300):
         assert series.next_file(WHEN)[1] == []
     assert len(series.files) == 300
-    assert series.switch_at_bytes == float("inf")
 
 
 def test_autostop_files_stops_at_the_nth_file():
     series = FileSeries("lab.pcapng", FileLimits(ring=True, file_bytes=KB, stop_after_files=2))
     series.next_file(WHEN)
-    assert series.when_full() == "switch"
+    assert series.when_full() is WhenFull.SWITCH
     series.next_file(WHEN)
-    assert series.when_full() == "stop"
+    assert series.when_full() is WhenFull.STOP
     assert series.stop_reason() == "2 files written"
 
 
 def test_single_file_with_autostop_size():
     series = FileSeries("lab.pcapng", FileLimits(file_bytes=10 * KB))
     assert series.next_file(WHEN) == ("lab.pcapng", [])
-    assert series.when_full() == "stop"
+    assert series.when_full() is WhenFull.STOP
     assert series.stop_reason() == "file size of 10 kB reached"
 
 

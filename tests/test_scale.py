@@ -7,25 +7,29 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
+
+from conftest import cli_command
 
 from pcapng_iou.app.bench_options import scale_sizes
 from pcapng_iou.bench.scale import ROWS, format_scale, scale_netmap
 from pcapng_iou.core import netmap as netmap_mod
+
+pytestmark = pytest.mark.bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def result():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--scale", "12,6", "--scale-lines", "4", "--json", "-q"]
+    command = cli_command("bench", "--scale", "12,6", "--scale-lines", "4", "--json", "-q")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 
 
+@pytest.mark.lab
 def test_every_figure_for_every_size(result):
     assert result["ok"] and result["failures"] == []
     assert [r["instances"] for r in result["runs"]] == [6, 12]
@@ -37,6 +41,7 @@ def test_every_figure_for_every_size(result):
         assert run["refresh_80x24_lines"] <= 24 and run["refresh_200x60_lines"] <= 60  # never more than the screen
 
 
+@pytest.mark.lab
 def test_the_dashboard_says_what_it_hides(result):
     big = result["runs"][-1]
     hidden = big["refresh_80x24_hidden"]
@@ -45,6 +50,7 @@ def test_the_dashboard_says_what_it_hides(result):
     assert 0 < shown_rows < 24
 
 
+@pytest.mark.lab
 def test_the_table_has_a_growth_column(result):
     text = format_scale(result)
     assert "6 instances" in text and "12 instances" in text and "x2 size" in text

@@ -2,8 +2,10 @@
 and netio directory: real processes, real sockets, real /proc."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +13,8 @@ import sys
 import time
 
 import pytest
+
+from conftest import need, wait_until
 
 import pcapng_iou
 from pcapng_iou.core import netmap as netmap_mod
@@ -22,20 +26,12 @@ INSTANCE_FILE = os.path.join(os.path.dirname(pcapng_iou.__file__), "sim", "insta
 FRAME = frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:64:00", 0x88B5, bytes(46))
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def proc_cmdline(pid: int) -> list:
     with open(f"/proc/{pid}/cmdline", "rb") as handle:
         return handle.read().rstrip(b"\0").decode().split("\0")
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("how", ["module", "file"])
 def test_help_exits_0(how, tmp_path):
     # As a file it runs with no package installed (-I: no site-packages, no PYTHONPATH) from anywhere.
@@ -46,6 +42,7 @@ def test_help_exits_0(how, tmp_path):
     assert "-e N" in result.stdout and "ID" in result.stdout
 
 
+@pytest.mark.lab
 def test_run_as_a_plain_file_without_the_package_installed(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -75,6 +72,7 @@ def test_command_line_is_ious_and_netmap_comes_from_the_working_directory(make_l
     assert lab[101].wait_received(1) and lab[101].received[0] == (100, "1/0", "1/0", FRAME)
 
 
+@pytest.mark.lab
 def test_each_instance_in_a_folder_of_its_own(workdir):
     lab = Lab(os.path.join(workdir, "netio"), "100:0/0 101:0/0\n", os.path.join(workdir, "NETMAP"),
               own_folders=True)
@@ -94,6 +92,7 @@ def test_each_instance_in_a_folder_of_its_own(workdir):
         lab.stop()
 
 
+@pytest.mark.lab
 def test_no_netmap_in_the_folder_means_no_links_and_N_ignores_it(workdir):
     netio_dir = os.path.join(workdir, "netio")
     alone = LabProcess(netio_dir, 100, cwd=workdir)  # no NETMAP there
@@ -119,23 +118,55 @@ def test_default_netio_dir_is_ious(monkeypatch):
     assert default_netio_dir() == "/tmp/elsewhere"
 
 
-def test_binds_in_tmp_netio_uid_by_default():
-    directory = f"/tmp/netio{os.getuid()}"
-    number = 1000 + os.getpid() % 24  # an id of our own in the real netio directory
+#: Run a command with a private, empty tmpfs over the netio directory (its first argument), in a
+#: mount namespace of its own: the real directory, and any lab running in it, stay untouched.
+PRIVATE_NETIO_DIR = 'mount -t tmpfs -o mode=0700 tmpfs "$0" && exec "$@"'
+
+
+def in_a_private_netio_dir(directory: str, command: list) -> list:
+    """``command`` run with ``directory`` hidden behind a tmpfs of its own (root, or a user namespace)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        need("needs unshare (util-linux)")
+    as_root = [] if os.geteuid() == 0 else ["--map-root-user"]
+    probe = subprocess.run([unshare, *as_root, "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        need(f"cannot make a mount namespace here: {probe.stderr.decode().strip()}")
+    return [unshare, *as_root, "--mount", "--propagation", "private", "sh", "-c", PRIVATE_NETIO_DIR, directory,
+            *command]
+
+
+@pytest.mark.lab
+def test_binds_in_tmp_netio_uid_by_default(workdir):
+    """Without ``$PCAPNG_IOU_NETIO_DIR`` the instance binds in ``/tmp/netio<uid>``: a private one, seen
+    through ``/proc/<pid>/root``, so that a lab running in the real one is neither touched nor seen."""
+    uid = os.getuid() if os.geteuid() == 0 else 0  # a user namespace maps us to root
+    directory = f"/tmp/netio{uid}"
+    made = not os.path.lexists(directory)
+    if made:
+        os.mkdir(directory, 0o700)  # the mount point; removed again below
+    before = set(os.listdir(directory))
     env = {k: v for k, v in os.environ.items() if k != NETIO_DIR_ENV}
-    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou.sim.instance", "-N", str(number)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    command = in_a_private_netio_dir(directory, [sys.executable, "-m", "pcapng_iou.sim.instance", "-N", "100"])
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, cwd=workdir)
     try:
-        assert process.stdout.readline().decode() == f"ready {number} {process.pid}\n", process.stderr.read()
-        assert os.path.exists(os.path.join(directory, str(number)))
-        with open(os.path.join(directory, f"{number}.lck")) as handle:
+        assert process.stdout.readline().decode() == f"ready 100 {process.pid}\n", process.stderr.read()
+        seen = f"/proc/{process.pid}/root{directory}"
+        assert sorted(os.listdir(seen)) == ["100", "100.lck"]
+        with open(os.path.join(seen, "100.lck")) as handle:
             assert handle.read() == f"{process.pid}\n"
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=10)
-    assert not os.path.exists(os.path.join(directory, str(number)))
+        if made:
+            with contextlib.suppress(OSError):  # not if a lab started in it meanwhile: then it is theirs
+                os.rmdir(directory)
+    assert process.returncode == 0
+    assert made or set(os.listdir(directory)) == before
 
 
+@pytest.mark.lab
 def test_second_instance_with_the_same_id_is_refused(workdir):
     netio_dir = os.path.join(workdir, "netio")
     first = LabProcess(netio_dir, 100)
@@ -152,12 +183,14 @@ def test_second_instance_with_the_same_id_is_refused(workdir):
     (["1025"], "instance id 1025 is out of range 1..1024"),
     (["100", "-x"], "unrecognized arguments: -x"),
 ])
+@pytest.mark.lab
 def test_bad_command_lines(argv, message):
     result = subprocess.run([sys.executable, "-m", "pcapng_iou.sim.instance", *argv],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
+@pytest.mark.lab
 def test_serial_bays_speak_cisco_hdlc_unless_netmap_says_otherwise(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -182,6 +215,7 @@ def test_lab_gives_each_instance_the_bays_its_lines_need():
     assert bays_for(netmap, 9) == (2, 2)  # IOU's defaults
 
 
+@pytest.mark.lab
 def test_flood_and_stream_share_a_numbering_and_flood_stops_at_the_first_refusal(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -206,6 +240,7 @@ def test_flood_and_stream_share_a_numbering_and_flood_stops_at_the_first_refusal
         receiver.stop()
 
 
+@pytest.mark.lab
 def test_signal_ends_a_blocked_flood_at_once_and_cleanly(workdir):
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
@@ -225,6 +260,7 @@ def test_signal_ends_a_blocked_flood_at_once_and_cleanly(workdir):
         receiver.stop()
 
 
+@pytest.mark.lab
 def test_herd_holds_every_instance_and_quits_cleanly(workdir):
     netio_dir = os.path.join(workdir, "netio")
     os.mkdir(netio_dir)
@@ -246,6 +282,7 @@ def test_herd_holds_every_instance_and_quits_cleanly(workdir):
             herd.kill()
 
 
+@pytest.mark.lab
 def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
     """The bench writes ``peer sink`` to the receiver, then starts the flood.  A receiver that was
     slow to run (a loaded host: here stopped while both arrive) found its command and the first
@@ -274,6 +311,7 @@ def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
     assert [(a["good"], a["bad"], a["error"]) for a in answers] == [(8, 0, None)] * 5
 
 
+@pytest.mark.lab
 def test_an_instance_whose_program_cannot_run_is_a_lab_error(workdir):
     """The demo run by a user who may not run the virtual environment's Python ended in a traceback
     (found by a newcomer): a program that cannot be started is a LabError, which the demo says in one line."""

@@ -8,22 +8,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
+from conftest import cli_command, run_cli
+
 from pcapng_iou.bench.soak import PORT, Soak, SoakSettings
 from pcapng_iou.core import netio
 from pcapng_iou.sim.numbered import numbered_frame
+
+pytestmark = pytest.mark.bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def result():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--soak", "4", "--capture-every", "1", "--rate", "500",
-               "--hogs", "1", "--json", "-q"]
+    command = cli_command("bench", "--soak", "4", "--capture-every", "1", "--rate", "500",
+                          "--hogs", "1", "--json", "-q")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1) and done.stdout.startswith("{"), done.stdout + done.stderr
     result = json.loads(done.stdout)
@@ -31,6 +34,7 @@ def result():
     return result
 
 
+@pytest.mark.lab
 def test_every_frame_arrived_exactly_once(result):
     assert result["failures"] == []
     assert result["frames_sent"] == result["frames_received"] > 0
@@ -40,12 +44,14 @@ def test_every_frame_arrived_exactly_once(result):
         assert stream["sent"] == stream["received"] > 0
 
 
+@pytest.mark.lab
 def test_every_frame_arrived_in_order(result):
     """Issue 18: captures stopped under a flood beside a CPU hog; detaching seals our socket first."""
     assert result["reorders"] == 0
     assert result["ok"] and result["failures"] == []
 
 
+@pytest.mark.lab
 def test_captures_came_and_went_cleanly(result):
     assert result["captures"] >= 3  # the run goes on until it has had three
     assert result["capture_exit_statuses"] == [0] * result["captures"]
@@ -56,6 +62,7 @@ def test_captures_came_and_went_cleanly(result):
     assert result["bench_fds"]["start"] > 0 and result["bench_rss_kb"]["end"] > 0
 
 
+@pytest.mark.lab
 def test_the_hogs_are_gone(result):
     assert len(result["hog_pids"]) == 1
     for pid in result["hog_pids"]:
@@ -67,9 +74,10 @@ def test_the_hogs_are_gone(result):
         assert state == "Z"
 
 
+@pytest.mark.lab
 def test_the_printed_summary_names_every_count():
-    command = [sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", "--capture-every", "0.5", "--rate", "200",
-               "--streams", "1", "--min-captures", "1", "-q"]
+    command = cli_command("bench", "--soak", "1", "--capture-every", "0.5", "--rate", "200",
+                          "--streams", "1", "--min-captures", "1", "-q")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     for word in ("reorders", "losses", "duplicates", "corrupt", "captures", "exit statuses", "reloads",
                  "capture fds", "capture RSS", "bench fds", "bench RSS", "netio directory as before: yes"):
@@ -78,14 +86,15 @@ def test_the_printed_summary_names_every_count():
     assert done.returncode == 0 and verdict.startswith("passed") and not problems, done.stdout + done.stderr
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("options", [["--hogs", "-1"], ["--size", "40"]])
 def test_bad_options_are_refused(options):
-    done = subprocess.run([sys.executable, "-m", "pcapng_iou", "bench", "--soak", "1", *options],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = run_cli("bench", "--soak", "1", *options, cwd=ROOT)
     assert done.returncode == 2
     assert "error" in done.stderr and "--soak" in done.stderr
 
 
+@pytest.mark.lab
 def test_a_doubled_frame_fails_the_soak():
     """A frame slipped in behind the stream's back must show as a duplicate and fail the run."""
     soak = Soak(SoakSettings(1.0, streams=1, rate=300))

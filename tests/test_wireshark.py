@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from conftest import directory_state, isb_time, read_packets, scan, tshark_rows
+from conftest import directory_state, isb_time, read_packets, run_cli, scan, start_cli, tshark_rows, wait_until
 from pcapng.blocks import (
     EnhancedPacket,
     InterfaceDescription,
@@ -51,11 +51,6 @@ def extcap_env(workdir: str) -> dict:
     return env
 
 
-def pcapng_iou_cmd(*args, env=None, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pcapng_iou", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 def run_tshark(tshark: str, *args, env=None, timeout=60) -> subprocess.CompletedProcess:
     return subprocess.run([tshark, *args], capture_output=True, text=True, env=env, timeout=timeout,
                           stdin=subprocess.DEVNULL)
@@ -64,20 +59,11 @@ def run_tshark(tshark: str, *args, env=None, timeout=60) -> subprocess.Completed
 def install_extcap(tshark: str, workdir: str) -> tuple:
     """Install into the temporary personal extcap folder; return (env, path of the executable)."""
     env = extcap_env(workdir)
-    result = pcapng_iou_cmd("extcap", "--install", env=env)
+    result = run_cli("extcap", "--install", env=env)
     assert result.returncode == 0, result.stderr
     path = result.stdout.split()[1]
     assert path.startswith(workdir + os.sep), path  # never the real personal folder
     return env, path
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def wait_attached(capture, count):
@@ -217,6 +203,7 @@ def _whole_packets(data: bytes) -> list:
         return []
 
 
+@pytest.mark.lab
 def test_a_socket_reader_that_only_stops_sending_keeps_the_capture_going(make_lab, workdir):
     """``-w -`` on a socket (socat, inetd, an SSH session): the reader may shut its own sending side down, as
     socat and ``nc -N`` do at the end of their input, or send something; it is still reading.  Only its
@@ -226,9 +213,8 @@ def test_a_socket_reader_that_only_stops_sending_keeps_the_capture_going(make_la
     lab = make_lab(TWO_LINKS)
     before = directory_state(lab.directory)
     ours, theirs = socket.socketpair()
-    process = subprocess.Popen([sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory,
-                                "-n", lab.netmap_path, "-w", "-", "-f"],
-                               stdin=subprocess.DEVNULL, stdout=theirs.fileno(), stderr=subprocess.PIPE)
+    process = start_cli("capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", "-", "-f",
+                        stdout=theirs.fileno(), stderr=subprocess.PIPE)
     theirs.close()
     try:
         received = bytearray()
@@ -259,6 +245,7 @@ def test_a_socket_reader_that_only_stops_sending_keeps_the_capture_going(make_la
     assert directory_state(lab.directory) == before
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("traffic", [True, False], ids=["frames-flowing", "quiet-lab"])
 def test_reader_that_quits_early_stops_the_capture_cleanly(make_lab, start_capture, traffic):
     lab = make_lab(TWO_LINKS)
@@ -293,44 +280,55 @@ def _fields(line: str) -> dict:
     return dict(part.rstrip("}").split("=", 1) for part in parts)
 
 
+@pytest.mark.lab
 def test_extcap_answers_what_wireshark_asks(workdir):
     env = extcap_env(workdir)
-    result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-version=4.0", env=env)
+    result = run_cli("extcap", "--extcap-interfaces", "--extcap-version=4.0", env=env)
     assert result.returncode == 0 and result.stderr == ""
     lines = result.stdout.splitlines()
     assert lines[0].startswith("extcap ") and _fields(lines[0])["version"] == pcapng_iou.__version__
     assert "help" in _fields(lines[0])
     assert lines[1:] == ["interface {value=iou}{display=IOU links (pcapng-iou)}"]
 
-    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--extcap-dlts", env=env)
+    result = run_cli("extcap", "--extcap-interface", "iou", "--extcap-dlts", env=env)
     assert result.returncode == 0
     dlt = _fields(result.stdout.strip())
     assert result.stdout.startswith("dlt ") and (dlt["number"], dlt["name"]) == ("1", "EN10MB")
 
-    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", env=env)
+    # The default netio directory may hold a lab of someone else's: its links would be offered as
+    # value lines, so they are left aside here; an empty netio directory offers none.
+    result = run_cli("extcap", "--extcap-config", "--extcap-interface", "iou", env=env, cwd=workdir)
     assert result.returncode == 0
-    args = [_fields(line) for line in result.stdout.splitlines()]
-    assert all(line.startswith("arg ") for line in result.stdout.splitlines())
+    lines = result.stdout.splitlines()
+    assert all(line.startswith(("arg ", "value ")) for line in lines)
+    args = [_fields(line) for line in lines if line.startswith("arg ")]
     assert [a["call"] for a in args] == ["--netio-dir", "--netmap", "--instances", "--flush", "--link", "--spin"]
     assert [a["number"] for a in args] == ["0", "1", "2", "3", "4", "5"]
     assert args[0]["default"] == f"/tmp/netio{os.getuid()}" and args[0]["type"] == "string"
     assert args[1]["type"] == "fileselect" and args[3]["type"] == "boolflag"
-    assert args[4]["type"] == "multicheck"  # no NETMAP given: no links to offer
+    assert args[4]["type"] == "multicheck"
     assert (args[5]["type"], args[5]["range"], args[5]["default"]) == ("unsigned", "0,10000", "200")
+    empty = os.path.join(workdir, "netio")
+    os.mkdir(empty)
+    result = run_cli("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", empty, env=env,
+                     cwd=workdir)
+    assert result.returncode == 0
+    assert [_fields(line) for line in result.stdout.splitlines()] == args  # no NETMAP, no lab: no links to offer
 
     # Options a newer Wireshark may add are let through; others are usage errors.
-    result = pcapng_iou_cmd("extcap", "--extcap-interfaces", "--extcap-reload-option", "x",
-                            "--extcap-something-new=1", env=env)
+    result = run_cli("extcap", "--extcap-interfaces", "--extcap-reload-option", "x", "--extcap-something-new=1",
+                     env=env)
     assert result.returncode == 0 and "interface {value=iou}" in result.stdout
-    assert pcapng_iou_cmd("extcap", "--no-such-option", env=env).returncode == 2
-    assert pcapng_iou_cmd("extcap", "--extcap-interface", "eth0", "--extcap-dlts", env=env).returncode == 2
+    assert run_cli("extcap", "--no-such-option", env=env).returncode == 2
+    assert run_cli("extcap", "--extcap-interface", "eth0", "--extcap-dlts", env=env).returncode == 2
     # Capture filter check: no output means valid; we record everything, so any filter is refused.
-    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--extcap-capture-filter", "", env=env)
+    result = run_cli("extcap", "--extcap-interface", "iou", "--extcap-capture-filter", "", env=env)
     assert (result.returncode, result.stdout) == (0, "")
-    result = pcapng_iou_cmd("extcap", "--extcap-interface", "iou", "--extcap-capture-filter", "tcp", env=env)
+    result = run_cli("extcap", "--extcap-interface", "iou", "--extcap-capture-filter", "tcp", env=env)
     assert result.returncode == 0 and "display filter" in result.stdout
 
 
+@pytest.mark.lab
 def test_extcap_install_is_listed_by_tshark_and_uninstall_removes_it(tshark, workdir):
     env = extcap_env(workdir)
     folders = run_tshark(tshark, "-G", "folders", env=env).stdout
@@ -348,24 +346,25 @@ def test_extcap_install_is_listed_by_tshark_and_uninstall_removes_it(tshark, wor
         listing.stdout
     dlts = run_tshark(tshark, "-i", "iou", "-L", env=env)
     assert "EN10MB" in dlts.stdout, dlts
-    assert pcapng_iou_cmd("extcap", "--install", env=env).returncode == 0  # again: replaced, still one
+    assert run_cli("extcap", "--install", env=env).returncode == 0  # again: replaced, still one
 
-    result = pcapng_iou_cmd("extcap", "--uninstall", env=env)
+    result = run_cli("extcap", "--uninstall", env=env)
     assert result.returncode == 0 and path in result.stdout
     assert not os.path.exists(path)
     assert "IOU links" not in run_tshark(tshark, "-D", env=env).stdout
-    result = pcapng_iou_cmd("extcap", "--uninstall", env=env)
+    result = run_cli("extcap", "--uninstall", env=env)
     assert result.returncode == 0 and "no pcapng-iou extcap installed" in result.stdout
 
     # Somebody else's file of that name is neither replaced nor removed.
     with open(path, "w") as handle:
         handle.write("#!/bin/sh\necho not ours\n")
-    assert pcapng_iou_cmd("extcap", "--install", env=env).returncode == 1
-    assert pcapng_iou_cmd("extcap", "--uninstall", env=env).returncode == 1
+    assert run_cli("extcap", "--install", env=env).returncode == 1
+    assert run_cli("extcap", "--uninstall", env=env).returncode == 1
     with open(path) as handle:
         assert handle.read() == "#!/bin/sh\necho not ours\n"
 
 
+@pytest.mark.lab
 def test_launcher_works_from_any_directory_and_interpreter_path(workdir):
     """The installed file runs whatever the interpreter's path, and ignores the caller's directory."""
     odd = os.path.join(workdir, "my python's dir")
@@ -374,7 +373,7 @@ def test_launcher_works_from_any_directory_and_interpreter_path(workdir):
     os.symlink(sys.executable, python)
     env = extcap_env(workdir)
     target = os.path.join(workdir, "ext")
-    result = pcapng_iou_cmd("extcap", "--install", "--dir", target, env=env)
+    result = run_cli("extcap", "--install", "--dir", target, env=env)
     assert result.returncode == 0, result.stderr
     launcher = os.path.join(target, "pcapng-iou")
     with open(launcher, "w") as handle:
@@ -468,7 +467,7 @@ def test_extcap_failures_reach_tshark_at_once(make_lab, start_capture, tshark, w
 def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_lab, tshark, workdir):
     env, _ = install_extcap(tshark, workdir)
     lab = make_lab(FOUR_LINKS)
-    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", "--netmap", lab.netmap_path,
+    result = run_cli("extcap", "--extcap-config", "--extcap-interface", "iou", "--netmap", lab.netmap_path,
                             env=env)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     values = [_fields(line) for line in result.stdout.splitlines() if line.startswith("value ")]
@@ -476,7 +475,7 @@ def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_
         ("4", "100:0/0-101:0/0"), ("4", "100:1/0-101:1/0"), ("4", "101:1/1-102:1/1"), ("4", "102:1/2-100:1/2")]
     assert values[1]["display"] == "100:1/0-101:1/0 (hdlc, NETMAP line 2)"
     # Wireshark asks without the dialog's values: the running instances' NETMAP is found as a capture finds it.
-    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", lab.directory,
+    result = run_cli("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", lab.directory,
                             env=env)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     found = [_fields(line)["value"] for line in result.stdout.splitlines() if line.startswith("value ")]
@@ -509,6 +508,7 @@ def test_extcap_offers_the_links_of_its_netmap_and_records_the_ones_ticked(make_
     assert len(rows) == sum(1 for s in sent if s[1] in ("1/0", "1/2"))
 
 
+@pytest.mark.lab
 def test_extcap_capture_takes_the_netmap_its_dialog_offers(make_lab, tshark, workdir):
     """Started where a ./NETMAP is, with no NETMAP set in the dialog: the dialog offered ./NETMAP's links,
     and the capture must record them as that file says.  It ignored the file (found by a review): the lab's
@@ -544,6 +544,7 @@ def test_extcap_capture_takes_the_netmap_its_dialog_offers(make_lab, tshark, wor
     assert [(name, protocols.split(":")[-1]) for name, protocols in rows] == [("100:1/0-101:1/0", "slarp")], rows
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("case", ["missing directory", "no permission", "NETMAP that does not parse",
                                   "NETMAP that cannot be read"])
 def test_wireshark_is_told_why_the_capture_cannot_start(case, tshark, workdir):
@@ -580,9 +581,10 @@ def test_wireshark_is_told_why_the_capture_cannot_start(case, tshark, workdir):
     assert not os.path.exists(output) or not read_packets(output)
 
 
+@pytest.mark.lab
 def test_extcap_config_validates_the_netio_directory(workdir):
-    result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", env=extcap_env(workdir))
-    fields = {f["call"]: f for f in (_fields(line) for line in result.stdout.splitlines())}
+    result = run_cli("extcap", "--extcap-config", "--extcap-interface", "iou", env=extcap_env(workdir), cwd=workdir)
+    fields = {f["call"]: f for f in (_fields(line) for line in result.stdout.splitlines() if line.startswith("arg "))}
     netio = fields["--netio-dir"]
     assert netio["required"] == "true"
     pattern = re.compile(netio["validation"])
@@ -590,12 +592,13 @@ def test_extcap_config_validates_the_netio_directory(workdir):
     assert fields["--netmap"]["type"] == "fileselect" and fields["--netmap"]["mustexist"] == "true"
 
 
+@pytest.mark.lab
 def test_extcap_dialog_names_each_link_by_the_bays_of_its_instances(make_lab, workdir):
     """No link type on the lines: the dialog says what a capture would start with, from the running
     instances' bays (a serial link was offered as Ethernet)."""
     lab = make_lab("1:0/0 2:0/0\n1:1/0 2:1/0\n", bays={1: (1, 2), 2: (1, 2)})
     for how in (["--netmap", lab.netmap_path], []):
-        result = pcapng_iou_cmd("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", lab.directory,
+        result = run_cli("extcap", "--extcap-config", "--extcap-interface", "iou", "--netio-dir", lab.directory,
                                 *how)
         assert result.returncode == 0 and result.stderr == "", result.stderr
         shown = [_fields(line)["display"] for line in result.stdout.splitlines() if line.startswith("value ")]
@@ -623,6 +626,7 @@ def test_a_reader_that_stops_reading_holds_back_the_recording_not_the_lab(make_l
     assert decoded.stdout.decode().split() == ["200"] * count  # the frames, without their 8-byte header
 
 
+@pytest.mark.lab
 def test_a_reader_that_never_reads_again_does_not_hold_up_the_stop(make_lab, start_capture):
     """The capture is stopped while its reader, still there, reads nothing: the lab gets its sockets back
     at once, and what the reader did not take is given up on after 5 s, and said."""

@@ -15,11 +15,13 @@ import sys
 import time
 
 import pytest
-from conftest import read_packets, tshark_rows
+from conftest import need, read_packets, run_cli, tshark_rows
 
 from pcapng_iou.core import netio
 from pcapng_iou.sim import frames
 from pcapng_iou.sim.lab import LabProcess
+
+pytestmark = pytest.mark.lab
 
 MAC_1, MAC_2 = "aa:bb:cc:00:01:00", "aa:bb:cc:00:02:00"
 SLARP = [frames.slarp_keepalive(seq, seq - 1) for seq in range(1, 4)]
@@ -321,10 +323,7 @@ def nobody_runner() -> tuple:
 
             return ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python,
                     os.path.realpath(instance_module.__file__))
-    message = "needs root, setpriv and a Python that user nobody can run"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    need("needs root, setpriv and a Python that user nobody can run")
 
 
 def test_another_users_instance_without_the_privilege_to_read_its_folder(make_lab, start_capture, workdir,
@@ -442,8 +441,7 @@ def test_gns3_lab_with_bridges_that_are_not_iou(workdir, elsewhere, start_captur
 
 
 def test_help_states_the_precedence():
-    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "--help"], capture_output=True,
-                            text=True, timeout=60)
+    result = run_cli("capture", "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     assert ("Each link's link type, strongest first: 1. a link type written on its NETMAP line" in text

@@ -3,8 +3,8 @@
 An IOU frame carries no link-type tag: whether a serial link runs Cisco HDLC,
 PPP or Frame Relay (or a port is Ethernet) shows only in the frame itself.
 :func:`classify` looks at one frame and answers with the link type
-(:data:`~pcapng_iou.linktypes.ETHERNET`, :data:`~pcapng_iou.linktypes.C_HDLC`,
-:data:`~pcapng_iou.linktypes.PPP_SERIAL` or :data:`~pcapng_iou.linktypes.FRELAY`)
+(:data:`~pcapng_iou.core.linktypes.ETHERNET`, :data:`~pcapng_iou.core.linktypes.C_HDLC`,
+:data:`~pcapng_iou.core.linktypes.PPP_SERIAL` or :data:`~pcapng_iou.core.linktypes.FRELAY`)
 only when it is sure, else None.  :class:`LinkTypeTracker` turns those
 per-frame answers into a decision to switch a link's type.
 

@@ -29,6 +29,19 @@ class Moment(enum.Enum):
     STOP = "stop"
 
 
+class AtName(enum.Enum):
+    """What is at an instance's name, ``<id>``, in the netio directory."""
+
+    #: Nothing.
+    NOTHING = "nothing"
+    #: Our socket (same inode as the one we put there).
+    OURS = "ours"
+    #: A socket not ours (the instance's own, a new one after a restart).
+    SOCKET = "socket"
+    #: Not a socket, or a symbolic link.
+    OTHER = "other"
+
+
 class Step(enum.Enum):
     #: Stand in for the instance's socket.
     ATTACH = "attach"
@@ -50,9 +63,8 @@ class Seen:
 
     #: We stand in for it (we hold a proxy).
     attached: bool = False
-    #: What is at ``<id>``: ``"ours"`` (our socket, same inode), ``"socket"``, ``"other"`` (not a
-    #: socket, or a symlink) or ``None`` (nothing).
-    at_name: Optional[str] = None
+    #: What is at ``<id>``.
+    at_name: AtName = AtName.NOTHING
     #: ``<id>_real`` exists.
     real_present: bool = False
     #: Its lock: True held (it runs), False free (its owner is dead), None no lock file to ask.
@@ -83,9 +95,9 @@ def decide(seen: Seen, moment: Moment) -> Decision:
     """The one thing to do about an instance in the state ``seen`` at ``moment``."""
     if seen.attached:
         return _attached(seen, moment)
-    if moment is Moment.STOP or not seen.wanted or seen.at_name is None:
+    if moment is Moment.STOP or not seen.wanted or seen.at_name is AtName.NOTHING:
         return Decision(Step.IGNORE)
-    if seen.at_name == "other":
+    if seen.at_name is AtName.OTHER:
         return Decision(Step.REFUSE, "not a socket")
     if seen.real_present:
         return Decision(Step.WAIT, "its own socket is still moved aside")
@@ -93,14 +105,14 @@ def decide(seen: Seen, moment: Moment) -> Decision:
 
 
 def _attached(seen: Seen, moment: Moment) -> Decision:
-    ours = seen.at_name == "ours"
+    ours = seen.at_name is AtName.OURS
     if moment is Moment.STOP:
         if ours and not seen.alive:
             return Decision(Step.BURY, "died")  # no socket of it to put back
         return Decision(Step.DETACH, "capture stopped")
     if not ours:
         # It removed our socket (exit) or bound a new one over it (restart).
-        return Decision(Step.DETACH, "exited" if seen.at_name is None else "restarted")
+        return Decision(Step.DETACH, "exited" if seen.at_name is AtName.NOTHING else "restarted")
     if moment is Moment.EVENT:
         return Decision(Step.IGNORE)
     if seen.forward_errno is not None:

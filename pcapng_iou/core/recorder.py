@@ -288,10 +288,6 @@ class Recorder:
         """:meth:`record` for one datagram."""
         return self.record((datagram,), (timestamp_ns,), None if undelivered is None else (undelivered,))
 
-    def delivered(self, datagrams: Sequence[bytes], timestamps: Sequence[int]) -> bytes:
-        """:meth:`record` for datagrams that all reached their instance."""
-        return self.record(datagrams, timestamps)
-
     def _general(self, datagram: bytes, timestamp_ns: int, undelivered: Optional[str]) -> bytes:
         """The way for any datagram: decode, route, de-duplicate, follow the link type, comment."""
         if undelivered is not None:
@@ -455,13 +451,13 @@ class Recorder:
         interface.pending_comments.append(f"the frames look like {seen}, not {written} as written for this link")
 
     # -- notes ----------------------------------------------------------------
-    def note(self, instance: int, text: str) -> None:
+    def annotate(self, instance: int, text: str) -> None:
         """Put ``text`` on the next frame of every recorded link that touches ``instance``."""
         for interface in self.links.touching(instance):
             if interface.recorded:
                 interface.pending_comments.append(text)
 
-    def note_all(self, text: str) -> None:
+    def annotate_all(self, text: str) -> None:
         for interface in self.links.recorded():
             interface.pending_comments.append(text)
 
@@ -478,7 +474,7 @@ class Recorder:
             )
         for new in result.added:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
-        self.note_all(f"NETMAP reloaded at {when}: {result.summary()}")
+        self.annotate_all(f"NETMAP reloaded at {when}: {result.summary()}")
         self._check_link_names()
         return self._new_interface_blocks(), result
 

@@ -14,6 +14,7 @@ when the N-th file of a ring buffer is done.  A kB is 1000 bytes, as in dumpcap.
 """
 from __future__ import annotations
 
+import enum
 import os
 import time
 from collections import deque
@@ -28,6 +29,15 @@ MAX_FILES = NUMBER_MODULO - 1
 
 RING_KEYS = ("filesize", "duration", "files")
 AUTOSTOP_KEYS = ("filesize", "files", "duration", "packets")
+
+
+class WhenFull(enum.Enum):
+    """What the capture does once its file reached its size or time."""
+
+    #: Go on in the next file of the series.
+    SWITCH = "switch"
+    #: Stop the capture.
+    STOP = "stop"
 
 
 class RingOptionError(ValueError):
@@ -215,21 +225,16 @@ class FileSeries:
         """The files of the series still kept, oldest first."""
         return list(self._kept)
 
-    def when_full(self) -> str:
-        """What to do when the current file reaches its size or time: ``"switch"`` or ``"stop"``."""
+    def when_full(self) -> WhenFull:
+        """What to do when the current file reaches its size or time."""
         if not self.limits.ring:
-            return "stop"
+            return WhenFull.STOP
         stop_after = self.limits.stop_after_files
         if stop_after is not None and self.opened >= stop_after:
-            return "stop"
-        return "switch"
+            return WhenFull.STOP
+        return WhenFull.SWITCH
 
     def stop_reason(self) -> str:
         if not self.limits.ring:
             return f"file size of {self.limits.file_bytes // KB} kB reached"
         return f"{self.opened} files written"
-
-    @property
-    def switch_at_bytes(self) -> float:
-        """File size at which to switch or stop; infinity when there is none (one cheap comparison a frame)."""
-        return float("inf") if self.limits.file_bytes is None else self.limits.file_bytes

@@ -28,7 +28,7 @@ from pcapng_iou.core.redraw import redraw_interval
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
-from pcapng_iou.core.ring import FileSeries
+from pcapng_iou.core.ring import FileSeries, WhenFull
 from pcapng_iou.core.status import CaptureStatus, Event, NotRecorded
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
@@ -40,7 +40,7 @@ from pcapng_iou.shell.labdir import LabDirectory
 from pcapng_iou.shell.learning import Learning
 from pcapng_iou.shell.privileges import drop_supplementary_groups
 from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
-from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller
+from pcapng_iou.shell.poller import HANG_UP_ONLY, Poller, Wakeup
 from pcapng_iou.shell.signals import SignalInbox, has_controlling_terminal
 from pcapng_iou.shell.watcher import DirectoryWatcher
 
@@ -57,9 +57,9 @@ FULL_REREADS = 4
 #: Relayed frames are recorded once the lab has been quiet this long (seconds; epoll counts milliseconds) ...
 RECORD_IDLE_S = 0.001
 #: ... or once this many wait ...
-RECORD_HELD_FRAMES = 2048
+RECORD_DEFERRED_FRAMES = 2048
 #: ... or once the oldest has waited this long (ns): the recording is never further behind the relay.
-RECORD_HELD_NS = 50_000_000
+RECORD_DEFERRED_NS = 50_000_000
 EVENT_LOG_SIZE = 200
 #: Signals that stop the capture; one more while it stops makes it wait for nothing (see :meth:`Capture.hurried`).
 #: Besides Ctrl-C and kill, those whose default would end the process at once and leave the lab without its
@@ -120,10 +120,10 @@ class Capture:
         self._next_flush = self._next_liveness = self._next_tick = self._next_timer = 0.0
         self._turn = 0
         #: Relayed, delivered, not yet recorded (see _loop): the datagrams and when each was read.
-        self._held: list = []
-        self._held_times: list = []
-        #: Flushing every frame asks for every frame at once: nothing is held then.
-        self._hold = not options.flush_each
+        self._deferred: list = []
+        self._deferred_times: list = []
+        #: Flushing every frame asks for every frame at once: no recording is deferred then.
+        self._defer = not options.flush_each
         #: While set, what is said waits here (what the start learns is said once the output is open: an
         #: output that cannot be opened is the one thing said).
         self._said_later: Optional[list] = None
@@ -144,14 +144,14 @@ class Capture:
         else:
             self.say_to(event)
 
-    def note(self, instance: int, text: str) -> None:
+    def annotate(self, instance: int, text: str) -> None:
         """A packet comment for the next frame of each link of ``instance``."""
-        self._record_held()  # the frames held came before it
-        self.recorder.note(instance, text)
+        self._record_deferred()  # the frames deferred came before it
+        self.recorder.annotate(instance, text)
 
     def attached(self, instance: int, clock_text: str) -> None:
         """``instance`` was just attached: learn its bays and NETMAP (zero configuration)."""
-        self._record_held()
+        self._record_deferred()
         self._write(self.learning.attached(instance, self.recorder, clock_text))
         self._report_warnings()
 
@@ -249,16 +249,16 @@ class Capture:
             # it even while the lab is quiet and there is nothing to write.  Only that: a socket's reader may
             # send us something or shut its own sending side down (socat and nc do at their input's end).
             # What its reader does not take yet waits in memory: then we watch for room too (_watch_output).
-            self.selector.register(self.output.fileno(), HANG_UP_ONLY, ("output", None))
+            self.selector.register(self.output.fileno(), HANG_UP_ONLY, (Wakeup.OUTPUT, None))
         self._report_warnings()
         self._warn_if_empty(self.netmap)
         self.signals.install()
         # SIGHUP reloads the NETMAP, but when it comes because our terminal was closed, nobody would be left
         # to stop us: then it stops the capture, as it would any program (not under nohup).
         self._stop_on_hangup = signal.SIGHUP not in self.signals.ignored_before and has_controlling_terminal()
-        self.selector.register(self.signals.fileno(), selectors.EVENT_READ, ("signal", None))
+        self.selector.register(self.signals.fileno(), selectors.EVENT_READ, (Wakeup.SIGNAL, None))
         self.watcher = DirectoryWatcher(directory)
-        self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, ("inotify", None))
+        self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, (Wakeup.INOTIFY, None))
         pid = os.getpid()
         self.say(f"capturing {directory} into {self.output.display} (pid {pid}; "
                  f"reload NETMAP with: kill -HUP {pid}; stop with Ctrl-C or kill {pid})")
@@ -314,7 +314,7 @@ class Capture:
 
     def _tear_down(self) -> None:
         if self.output is not None:
-            self._record_held()  # relayed before anything that detaching drains
+            self._record_deferred()  # relayed before anything that detaching drains
         self.instances.give_back_all()
         self.instances.forget_all()  # (closes the directory held open)
         if self.output is not None:
@@ -353,7 +353,7 @@ class Capture:
         """The file reached its size or its time: start the next one, or stop (``-a``)."""
         if self.stop is not None:
             return
-        if self.files.when_full() == "stop":
+        if self.files.when_full() is WhenFull.STOP:
             self.stop = StopReason(self.files.stop_reason(), limit_reached=True)
             return
         if self.options.statistics:
@@ -455,7 +455,7 @@ class Capture:
         if now_at is None:
             self.say(f"netio directory {self.options.netio_dir} was removed", "warning")
         else:
-            self._record_held()
+            self._record_deferred()
             self.say(f"netio directory {self.options.netio_dir} was moved to {now_at}: giving its instances their "
                      f"sockets back there", "warning")
             self.instances.give_back_all()
@@ -472,12 +472,12 @@ class Capture:
         Every pass costs the frame that woke it, so a pass does little: one
         clock read (two with ``--spin``), one epoll wait, the handler of what is ready.  Relayed
         frames are recorded when the lab is quiet for :data:`RECORD_IDLE_S`,
-        or when :data:`RECORD_HELD_FRAMES` wait or the oldest waited
-        :data:`RECORD_HELD_NS` (see :meth:`_hold_for_recording`), whichever comes first.
+        or when :data:`RECORD_DEFERRED_FRAMES` wait or the oldest waited
+        :data:`RECORD_DEFERRED_NS` (see :meth:`_defer_recording`), whichever comes first.
         With ``spin_us`` (``--spin``), a pass that handled something (a
         datagram, mostly) is followed by that long of looking again (epoll with
         no wait), counted from the end of the pass, before the loop sleeps; the
-        quiet moment that records held frames starts after it.  The time spent
+        quiet moment that records deferred frames starts after it.  The time spent
         looking draws on a :class:`~pcapng_iou.core.spin.SpinBudget`, settled
         when the timers run; once it is spent, the loop sleeps at once.
         """
@@ -489,8 +489,8 @@ class Capture:
         self._next_liveness = now + LIVENESS_INTERVAL_S
         self._next_tick = now
         self._timers(now)
-        monotonic, wait, data_of, held = time.monotonic, self.selector.wait, self.selector.data_of, self._held
-        spin_s, spin_until, yield_cpu = self.options.spin_us / 1e6, 0.0, os.sched_yield
+        monotonic, wait, data_of, deferred = time.monotonic, self.selector.wait, self.selector.data_of, self._deferred
+        spin_s, spin_until, yield_cpu, listener = self.options.spin_us / 1e6, 0.0, os.sched_yield, Wakeup.LISTENER
         # Spinning is counted in ``spun`` and charged to the budget when the timers run.
         spin_left, spun, armed_at = self.spin_budget.left, 0.0, 0.0
         while self.stop is None:
@@ -513,18 +513,18 @@ class Capture:
                     spun += spin_s
                     spin_until = 0.0
                 timeout = self._next_timer - now
-                events = wait(RECORD_IDLE_S if held and timeout > RECORD_IDLE_S else timeout if timeout > 0 else 0)
+                events = wait(RECORD_IDLE_S if deferred and timeout > RECORD_IDLE_S else timeout if timeout > 0 else 0)
                 if not events:
-                    if held:
-                        self._record_held()  # quiet: the moment to record
+                    if deferred:
+                        self._record_deferred()  # quiet: the moment to record
                     continue
             self._turn += 1
             for fd, _ in events:
                 kind, target = data_of(fd, UNREGISTERED)
-                if kind == "listener":
+                if kind is listener:
                     self._relay(target)
                 elif kind is not None:
-                    self._record_held()  # anything else may change what the next frames are recorded as
+                    self._record_deferred()  # anything else may change what the next frames are recorded as
                     self._on_event(kind, target)
                 if self.stop is not None:
                     break
@@ -535,16 +535,16 @@ class Capture:
                 else:
                     spin_until = 0.0
         self.spin_budget.settle(monotonic(), spun)
-        self._record_held()
+        self._record_deferred()
 
-    def _on_event(self, kind: str, target) -> None:
-        if kind == "forwarder":
+    def _on_event(self, kind: Wakeup, target) -> None:
+        if kind is Wakeup.FORWARDER:
             self._drain(target)
-        elif kind == "inotify":
+        elif kind is Wakeup.INOTIFY:
             self._on_inotify()
-        elif kind == "signal":
+        elif kind is Wakeup.SIGNAL:
             self._on_wakeup()
-        elif kind == "output":
+        elif kind is Wakeup.OUTPUT:
             if self.output.waiting:  # room in the pipe, or its reader gone (the write says which)
                 self._flush()
             else:
@@ -553,7 +553,7 @@ class Capture:
 
     def _timers(self, now: float) -> None:
         """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
-        self._record_held()
+        self._record_deferred()
         if self._deadline is not None and now >= self._deadline:
             self.stop = StopReason(f"duration of {self.options.duration:g} s reached")
             return
@@ -625,7 +625,7 @@ class Capture:
             self.instances.reconcile(number)
 
     def _relay(self, proxy: relay.Proxy) -> None:
-        """The hot path: read what waits for this instance, send it on, hold it for recording."""
+        """The hot path: read what waits for this instance, send it on, defer its recording."""
         # A socket ready again on the very next pass is in a burst: read all that waits, with one system
         # call (recvmmsg), and send it on with one more (sendmmsg).  Alone, one plain read and one plain
         # send: cheaper for one datagram than the calls through ctypes.
@@ -651,14 +651,14 @@ class Capture:
             reason = proxy.not_sent(datagram, err, read_ns)
             self._relayed(proxy, [datagram], [read_ns], None if reason is None else [reason], reason is None)
             return
-        if not self._hold:
+        if not self._defer:
             self.record([datagram], [read_ns])
             return
-        held = self._held
-        held.append(datagram)
-        self._held_times.append(read_ns)
-        if len(held) >= RECORD_HELD_FRAMES or read_ns - self._held_times[0] >= RECORD_HELD_NS:
-            self._record_held()
+        deferred = self._deferred
+        deferred.append(datagram)
+        self._deferred_times.append(read_ns)
+        if len(deferred) >= RECORD_DEFERRED_FRAMES or read_ns - self._deferred_times[0] >= RECORD_DEFERRED_NS:
+            self._record_deferred()
 
     def _relay_batches(self, proxy: relay.Proxy) -> None:
         """A burst: read all that waits (``recvmmsg``) and send it on (``sendmmsg``); a batch that filled
@@ -669,20 +669,20 @@ class Capture:
             datagrams, times, reasons, queued = relay_waiting(batch)
             if not datagrams:
                 return
-            if reasons is not None or queued or not self._hold:
+            if reasons is not None or queued or not self._defer:
                 self._relayed(proxy, datagrams, times, reasons, queued)
                 return
-            held = self._held
-            held += datagrams
-            self._held_times += times
-            if len(held) >= RECORD_HELD_FRAMES or times[0] - self._held_times[0] >= RECORD_HELD_NS:
-                self._record_held()
+            deferred = self._deferred
+            deferred += datagrams
+            self._deferred_times += times
+            if len(deferred) >= RECORD_DEFERRED_FRAMES or times[0] - self._deferred_times[0] >= RECORD_DEFERRED_NS:
+                self._record_deferred()
             if len(datagrams) < self.full_batch:
                 return
 
     def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list],
                  queued: int = 0) -> None:
-        """Hold (or record) what was just read and sent on; stop reading for an instance whose queue is full.
+        """Record (or defer recording) what was just read and sent on; stop reading for an instance whose queue is full.
 
         The last ``queued`` datagrams wait in :attr:`relay.Proxy.pending` (the
         instance's queue is full): they are recorded once it takes them
@@ -698,29 +698,29 @@ class Capture:
                     reasons = None
         if not datagrams:
             pass
-        elif reasons is None and self._hold:
-            self._hold_for_recording(datagrams, times)
+        elif reasons is None and self._defer:
+            self._defer_recording(datagrams, times)
         else:
             self.record(datagrams, times, reasons)
         if proxy.pending:
-            self.instances.hold(proxy)  # the instance's queue is full: read no more for it until it drains
+            self.instances.pause_reading(proxy)  # the instance's queue is full: read no more for it until it drains
         elif proxy.instance_gone:
             self.instances.reconcile(proxy.instance, Moment.CHECK)
 
-    def _hold_for_recording(self, datagrams: list, times: list) -> None:
+    def _defer_recording(self, datagrams: list, times: list) -> None:
         """Keep relayed frames for the next quiet moment; record them all at once when there are too many
-        (:data:`RECORD_HELD_FRAMES`) or the oldest waited too long (:data:`RECORD_HELD_NS`)."""
-        self._held += datagrams
-        self._held_times += times
-        if len(self._held) >= RECORD_HELD_FRAMES or times[-1] - self._held_times[0] >= RECORD_HELD_NS:
-            self._record_held()
+        (:data:`RECORD_DEFERRED_FRAMES`) or the oldest waited too long (:data:`RECORD_DEFERRED_NS`)."""
+        self._deferred += datagrams
+        self._deferred_times += times
+        if len(self._deferred) >= RECORD_DEFERRED_FRAMES or times[-1] - self._deferred_times[0] >= RECORD_DEFERRED_NS:
+            self._record_deferred()
 
-    def _record_held(self) -> None:
-        """Record the frames relayed and held so far."""
-        if self._held:
-            datagrams, times = self._held[:], self._held_times[:]
-            self._held.clear()
-            self._held_times.clear()
+    def _record_deferred(self) -> None:
+        """Record the frames relayed whose recording was deferred."""
+        if self._deferred:
+            datagrams, times = self._deferred[:], self._deferred_times[:]
+            self._deferred.clear()
+            self._deferred_times.clear()
             self._record_now(datagrams, times, None)
 
     def _batch_fits(self, datagrams: list) -> bool:
@@ -731,19 +731,19 @@ class Capture:
         """The instance has room again: send on what was held for it, and record what it took."""
         sent, times = proxy.flush_pending()
         if sent:
-            if self._hold:
-                self._hold_for_recording(sent, times)
+            if self._defer:
+                self._defer_recording(sent, times)
             else:
                 self.record(sent, times)
         if proxy.instance_gone:
             self.selector.unregister(proxy.forwarder)
             self.instances.reconcile(proxy.instance, Moment.CHECK)
         elif not proxy.pending:
-            self.instances.release(proxy)
+            self.instances.resume_reading(proxy)
 
     def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None:
         """Record relayed datagrams (``undelivered``: None, or for each None or why it was not delivered)."""
-        self._record_held()  # in the order relayed
+        self._record_deferred()  # in the order relayed
         self._record_now(datagrams, timestamps, undelivered)
 
     def _record_now(self, datagrams: list, timestamps: list, undelivered: Optional[list]) -> None:

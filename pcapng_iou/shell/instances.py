@@ -16,10 +16,11 @@ import stat
 import time
 from typing import Optional, Protocol
 
-from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
+from pcapng_iou.core.lifecycle import AtName, Decision, Moment, Seen, Step, decide
 from pcapng_iou.shell import netiodir, relay, stopping
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.labdir import LabDirectory
+from pcapng_iou.shell.poller import Wakeup
 
 
 
@@ -28,7 +29,7 @@ class Hooks(Protocol):
 
     def say(self, text: str, level: str = "info") -> None: ...
 
-    def note(self, instance: int, text: str) -> None: ...
+    def annotate(self, instance: int, text: str) -> None: ...
 
     def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None: ...
 
@@ -54,7 +55,7 @@ class Instances:
         self.wanted = wanted
         self.selector = selector
         self.say = hooks.say
-        self.note = hooks.note
+        self.annotate = hooks.annotate
         self.record = hooks.record
         self.hooks = hooks
         self.proxies: dict[int, relay.Proxy] = {}
@@ -68,7 +69,7 @@ class Instances:
         self._stale_warned: set[int] = set()
         self._refused_warned: set[str] = set()
         #: The first datagram held for each instance at the last check, and the instances said to be stalled.
-        self._held_head: dict[int, Optional[bytes]] = {}
+        self._pending_head: dict[int, Optional[bytes]] = {}
         self._stalled: set[int] = set()
         #: While the capture stops: sealed sockets of instances given back, closed a moment later
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
@@ -89,13 +90,13 @@ class Instances:
         paths = proxy.paths if proxy is not None else self.paths(number)
         st = self._lstat(paths, paths.socket_name)
         if st is None:
-            at_name = None
+            at_name = AtName.NOTHING
         elif proxy is not None and st.st_ino == proxy.our_inode:
-            at_name = "ours"
+            at_name = AtName.OURS
         else:
-            at_name = "socket" if netiodir.is_socket(st) else "other"
+            at_name = AtName.SOCKET if netiodir.is_socket(st) else AtName.OTHER
         lock = answers = None
-        if proxy is not None and at_name == "ours" and moment is not Moment.EVENT:
+        if proxy is not None and at_name is AtName.OURS and moment is not Moment.EVENT:
             lock = proxy.lab.lock_state(paths.lock_name)
             if lock is None:
                 answers = proxy.lab.socket_answers(paths.real_name)
@@ -165,7 +166,7 @@ class Instances:
         """
         for number, proxy in self.proxies.items():
             head = proxy.pending[0] if proxy.pending else None
-            if head is not None and head is self._held_head.get(number):
+            if head is not None and head is self._pending_head.get(number):
                 if number not in self._stalled:
                     self._stalled.add(number)
                     held = sum(map(len, proxy.pending))
@@ -174,10 +175,10 @@ class Instances:
             elif number in self._stalled and head is None:
                 self._stalled.discard(number)
                 self.say(f"instance {number} takes frames again", "info")
-            self._held_head[number] = head
-        for number in list(self._held_head):
+            self._pending_head[number] = head
+        for number in list(self._pending_head):
             if number not in self.proxies:
-                del self._held_head[number]
+                del self._pending_head[number]
                 self._stalled.discard(number)
 
     def give_back_all(self) -> None:
@@ -260,7 +261,7 @@ class Instances:
         self.say(f"instance {number} {what}", "info")
         self.hooks.attached(number, _clock_text())
         if not self.first_scan:
-            self.note(number, f"{_clock_text()}: instance {number} {what}")
+            self.annotate(number, f"{_clock_text()}: instance {number} {what}")
 
     def _detach(self, number: int, why: str) -> None:
         proxy = self.proxies.pop(number)
@@ -288,7 +289,7 @@ class Instances:
         if why != "capture stopped":
             self.down.add(number)
             self.say(f"instance {number} {why}: detached", "info")
-            self.note(number, f"{_clock_text()}: instance {number} {why}")
+            self.annotate(number, f"{_clock_text()}: instance {number} {why}")
 
     def _bury(self, number: int) -> None:
         """The instance died without cleaning up: do it for it, as repair would."""
@@ -306,19 +307,19 @@ class Instances:
         total = proxy.lost + settled + len(lost)
         extra = f"; {total} frames for it could not be delivered" if total else ""
         self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
-        self.note(number, f"{_clock_text()}: instance {number} died")
+        self.annotate(number, f"{_clock_text()}: instance {number} died")
 
     # -- the selector ---------------------------------------------------------------------
     def listen(self, proxy: relay.Proxy) -> None:
         """Read what peers send to this instance."""
-        self.selector.register(proxy.listener, selectors.EVENT_READ, ("listener", proxy))
+        self.selector.register(proxy.listener, selectors.EVENT_READ, (Wakeup.LISTENER, proxy))
 
-    def hold(self, proxy: relay.Proxy) -> None:
+    def pause_reading(self, proxy: relay.Proxy) -> None:
         """The instance's queue is full: stop reading for it until it has room again."""
         self.selector.unregister(proxy.listener)
-        self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, ("forwarder", proxy))
+        self.selector.register(proxy.forwarder, selectors.EVENT_WRITE, (Wakeup.FORWARDER, proxy))
 
-    def release(self, proxy: relay.Proxy) -> None:
+    def resume_reading(self, proxy: relay.Proxy) -> None:
         """What was held for it is delivered: read for it again."""
         self.selector.unregister(proxy.forwarder)
         self.listen(proxy)

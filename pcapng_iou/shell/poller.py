@@ -1,16 +1,15 @@
 """The capture's registry of files to wait on: ``selectors``' interface, epoll's cost.
 
 :class:`Poller` takes ``register``/``unregister`` as a ``selectors`` selector
-does, but :meth:`Poller.ready` hands back the registered data of the ready
-files straight from ``epoll_wait``, without building a key and an event mask
-for each.  The capture loop goes one step further: it waits with
-:attr:`Poller.wait` (epoll's own ``poll``) and looks each ready file's data up
-with :attr:`Poller.data_of`, so a wake-up runs no Python function of ours
-before the handler; that is paid on every frame that arrives alone (see
-README, Performance).
+does, but builds no key and no event mask for a ready file: the capture loop
+waits with :attr:`Poller.wait` (epoll's own ``poll``) and looks each ready
+file's data up with :attr:`Poller.data_of`, so a wake-up runs no Python
+function of ours before the handler; that is paid on every frame that arrives
+alone (see README, Performance).
 """
 from __future__ import annotations
 
+import enum
 import select
 import selectors
 from typing import Any
@@ -22,12 +21,27 @@ _EPOLL_EVENTS = {HANG_UP_ONLY: 0, selectors.EVENT_READ: select.EPOLLIN, selector
                  selectors.EVENT_READ | selectors.EVENT_WRITE: select.EPOLLIN | select.EPOLLOUT}
 
 
+class Wakeup(enum.Enum):
+    """What a file registered with the capture's poller wakes the loop for (the first of its data)."""
+
+    #: A datagram for an instance, at our socket in its name.
+    LISTENER = "listener"
+    #: Room again in the queue of an instance that was full.
+    FORWARDER = "forwarder"
+    #: The netio directory changed.
+    INOTIFY = "inotify"
+    #: A signal came.
+    SIGNAL = "signal"
+    #: Room in the output pipe, or its reader went away.
+    OUTPUT = "output"
+
+
 def _fd(fileobj: Any) -> int:
     return fileobj if isinstance(fileobj, int) else fileobj.fileno()
 
 
 class Poller:
-    """Files registered with a piece of data each; :meth:`ready` says which can be used."""
+    """Files registered with a piece of data each; :attr:`wait` says which can be used, :attr:`data_of` with what."""
 
     def __init__(self):
         self._epoll = select.epoll()
@@ -61,14 +75,6 @@ class Poller:
             self._epoll.unregister(fd)
         except (OSError, ValueError):
             pass  # closed already: epoll forgot it by itself
-
-    def ready(self, timeout: float) -> list:
-        """The data of every registered file ready now, waiting up to ``timeout`` seconds (< 0: no limit).
-
-        A wait is rounded up to whole milliseconds (epoll's unit); 0 never waits.
-        """
-        data = self._data
-        return [data[fd] for fd, _ in self._epoll.poll(timeout) if fd in data]
 
     def close(self) -> None:
         self._epoll.close()

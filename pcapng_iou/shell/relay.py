@@ -297,7 +297,7 @@ class Proxy:
         pending_times = self.pending_times
         return sent, [pending_times.popleft() if pending_times else time.time_ns() for _ in sent]
 
-    def take_held(self) -> tuple[list, list]:
+    def take_pending(self) -> tuple[list, list]:
         """The datagrams held for the instance and when each was read; none are held after."""
         held, times = list(self.pending), list(self.pending_times)
         self.pending.clear()
@@ -490,7 +490,7 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     seal: Optional[socket.socket] = None
     kept = False
     try:
-        handover.send(*proxy.take_held())
+        handover.send(*proxy.take_pending())
         if proxy.still_ours() and not proxy.instance_gone:
             _send_on_everything(handover, _sooner(time.monotonic() + timeout, deadline))
             # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its
@@ -633,10 +633,6 @@ class Handover:
                 self.say(f"instance {self.proxy.instance} takes no frames; waiting up to {self.patience:g} s "
                          f"for it to take what waits for it (Ctrl-C again not to wait)", "warning")
 
-    @property
-    def undelivered(self) -> int:
-        return sum(reason is not None for reason in self.reasons)
-
 
 def _seal(handover: Handover, deadline: float) -> Optional[socket.socket]:
     """Fill our socket's queue with empty datagrams of ours until it holds nothing else.
@@ -766,7 +762,7 @@ def bury(proxy: Proxy) -> tuple[list, list]:
     """
     try:
         remove_dead_instance(proxy.paths, proxy.our_inode, proxy.instance_inode)
-        held, times = proxy.take_held()
+        held, times = proxy.take_pending()
         unread = proxy.take_unread()
     finally:
         proxy.close()

@@ -37,10 +37,10 @@ class SignalInbox:
         self._writer.setblocking(False)
         self._old_wakeup = signal.set_wakeup_fd(self._writer.fileno())
         for signum in self.signums:
-            self._old_handlers[signum] = signal.signal(signum, self._note)
+            self._old_handlers[signum] = signal.signal(signum, self._on_signal)
         self.ignored_before = {signum for signum, handler in self._old_handlers.items() if handler == signal.SIG_IGN}
 
-    def _note(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
         self._received.append(signum)
 
     def fileno(self) -> int:

@@ -31,7 +31,7 @@ class _Backlog:
     def __init__(self, proxy: relay.Proxy, handover: relay.Handover, now: float):
         self.proxy = proxy
         self.handover = handover
-        held, times = proxy.take_held()
+        held, times = proxy.take_pending()
         self.waiting = deque(zip(held, times))
         self.last_taken = now
 
