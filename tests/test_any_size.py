@@ -19,6 +19,8 @@ from conftest import scan, short_tempdir, tshark_rows
 from pcapng_iou.core.netio import HEADER
 from pcapng_iou.sim.instance import take_instance_lock
 
+pytestmark = pytest.mark.lab
+
 NETMAP = "100:0/0 101:0/0\n"
 #: Just over 64 KiB, and well over it (what the independent check sends).
 SIZES = (65_537, 100_008)

@@ -16,6 +16,8 @@ import pytest
 from pcapng_iou.bench import versus
 from pcapng_iou.bench.workers import BenchError
 
+pytestmark = [pytest.mark.lab, pytest.mark.bench]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

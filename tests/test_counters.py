@@ -7,6 +7,9 @@ import re
 import signal
 
 from conftest import read_packets
+import pytest
+
+pytestmark = pytest.mark.lab
 
 
 def summary_counts(stderr: str) -> dict:

@@ -94,12 +94,14 @@ def test_a_ring_buffer_without_w_has_one_time_in_its_names(lab, empty_cwd):
     assert len(names) == 1 and re.fullmatch(r"iou_00001_\d{14}\.pcapng", names[0]), names
 
 
+@pytest.mark.lab
 def test_capture_help_is_wrapped():
     result = run_cli("capture", "--help", cwd="/")
     assert result.returncode == 0
     assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
 
 
+@pytest.mark.lab
 def test_a_file_that_cannot_be_written_names_its_folder(workdir):
     """``cd / && pcapng-iou capture`` as a user: "cannot write iou-...pcapng: Permission denied" named no folder."""
     netio, cwd = os.path.join(workdir, "netio"), os.path.join(workdir, "cwd")
@@ -113,6 +115,7 @@ def test_a_file_that_cannot_be_written_names_its_folder(workdir):
                         result.stderr), result.stderr
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("command", [["capture", "-w", "out.pcapng", "--duration", "20"], ["repair"]])
 def test_a_netio_directory_behind_a_closed_folder_is_said_unreachable(command, workdir):
     """As another user, the netio directory in a root-only folder was "waited for", then "never appeared"

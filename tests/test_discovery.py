@@ -133,6 +133,7 @@ def test_sources_say_where_they_looked(workdir):
     assert discovery.NetmapSources("/lab/NETMAP").describe() == "/lab/NETMAP"
 
 
+@pytest.mark.lab
 def test_a_command_line_of_megabytes_is_not_read(netio_dir):
     """Its owner may give an instance's process any command line: more than 64 KiB is refused unread."""
     words = ["x" * 100_000] * 20                                     # 2 MB of arguments

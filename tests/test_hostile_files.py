@@ -20,6 +20,8 @@ from hostile_files import GapMeter, OWNER_GID, OWNER_UID, owned_lab, need_root, 
 
 from pcapng_iou.sim import frames
 
+pytestmark = pytest.mark.lab
+
 NETMAP = "1:0/0 2:0/0\n"
 BAYS = {1: (1, 0), 2: (1, 0)}
 SECRET = "s3cret-token:hunter2-do-not-show"

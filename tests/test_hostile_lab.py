@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import hostile
+import pytest
+
+pytestmark = pytest.mark.lab
 
 INSTANCES = tuple(range(11, 27))
 

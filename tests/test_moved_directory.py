@@ -9,6 +9,9 @@ import sys
 from conftest import directory_state
 
 import hostile
+import pytest
+
+pytestmark = pytest.mark.lab
 
 
 def test_a_directory_moved_mid_capture_gets_its_sockets_back_where_it_now_is(make_lab, start_capture, workdir):

@@ -82,6 +82,7 @@ def test_a_capture_of_two_link_types_splits_into_files_libpcap_readers_take(make
     assert [row[2] for row in tshark_rows(tshark, hdlc, *fields)] == ["chdlc:ip:icmp:data", "chdlc:slarp"]
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("content, message", [
     (b"not a capture at all, just words\n" * 4, "not a PCAP-NG file this can read"),
     (None, "No such file or directory"),

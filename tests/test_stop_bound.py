@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from pcapng_iou.bench.stalled_stop import measure
+import pytest
+
+pytestmark = pytest.mark.lab
 
 STALLED = 30
 #: The README promises about 5 s; this bound is generous for a loaded machine, and far below the
