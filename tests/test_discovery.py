@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import wait_until
 
 from pcapng_iou.core.bays import Bays
 from pcapng_iou.shell import discovery
@@ -140,6 +141,8 @@ def test_a_command_line_of_megabytes_is_not_read(netio_dir):
     process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", *words],
                                stdin=subprocess.PIPE)
     try:
+        # (under load the child's command line may read empty for a moment after the start)
+        assert wait_until(lambda: _cmdline_shown(process.pid), 10)
         write_lock(netio_dir, 7, f"{process.pid}\n")
         facts = discovery.probe(netio_dir, 7)
     finally:
@@ -148,3 +151,8 @@ def test_a_command_line_of_megabytes_is_not_read(netio_dir):
     assert facts.argv is None
     assert facts.problems == [f"instance 7: cannot read /proc/{process.pid}/cmdline (more than the 65,536 bytes "
                               f"an IOU command line may hold: not read)"]
+
+
+def _cmdline_shown(pid: int) -> bool:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return bool(handle.read(1))
