@@ -56,6 +56,7 @@ from typing import Callable, Deque, Optional
 
 from pcapng_iou.core import netio
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
+from pcapng_iou.shell import takeover
 from pcapng_iou.shell.netiodir import (
     MAX_SOCKET_PATH,
     Paths,
@@ -137,6 +138,10 @@ class Proxy:
         #: to :meth:`not_sent`.
         self.listener_fd = listener.fileno()
         self.forwarder_fd = forwarder.fileno()
+        #: Peers' connections to the instance's socket turned to ours (EVE-NG's iol_wrapper), see takeover.py.
+        self.senders = takeover.Senders()
+        #: Set by :func:`detach` when giving those connections back went wrong (in words).
+        self.senders_problem: Optional[str] = None
 
     @property
     def instance_gone(self) -> bool:
@@ -284,6 +289,7 @@ class Proxy:
     def close(self) -> None:
         self.listener.close()
         self.forwarder.close()
+        self.senders.close()
 
 
 def attach(directory: str, instance: int) -> Proxy:
@@ -345,7 +351,9 @@ def attach(directory: str, instance: int) -> Proxy:
         if isinstance(err, OSError):
             raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
         raise
-    return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
+    proxy = Proxy(paths, listener, forwarder, our_inode, st.st_ino)
+    proxy.senders = takeover.take_over(st, paths.socket)
+    return proxy
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,
@@ -388,6 +396,8 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     kept = False
     try:
         handover.send(*proxy.take_held())
+        proxy.senders_problem = takeover.give_back(proxy.senders, proxy.listener, proxy.paths.real,
+                                                   lambda: handover.send(proxy.take_unread()))
         if proxy.still_ours() and not proxy.instance_gone:
             _send_on_everything(handover, time.monotonic() + timeout)
             # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its
