@@ -22,7 +22,7 @@ import signal
 import time
 from typing import Callable, Optional
 
-from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core import linktypes, netio, oneway
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
@@ -796,4 +796,5 @@ class Capture:
             events=self.events[-20:],
             netio_dir=self.options.netio_dir,
             netmap=self.learning.sources.describe(),
+            one_way=oneway.one_way_links(recorder.links.interfaces, self.instances.one_way),
         )

@@ -50,6 +50,8 @@ class InstanceFacts:
     problems: list = field(default_factory=list)
     #: /proc refused (another user's process, not root) or does not exist (not Linux).
     proc_refused: Optional[str] = None
+    #: It has no lock file: not an IOU instance but a bridge (ubridge, EVE-NG's iol_wrapper at id+512).
+    bridge: bool = False
 
     @property
     def bays(self) -> Optional[bays_mod.Bays]:
@@ -91,6 +93,9 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
     lock = netiodir.Paths(netio_dir, instance).lock
     try:
         facts.pid = read_lock_pid(lock)
+    except FileNotFoundError:
+        facts.bridge = True  # IOU always takes one; bridges never do: nothing to learn, nothing wrong
+        return facts
     except OSError as err:
         facts.problems.append(f"instance {instance}: cannot read its lock file {lock} ({err.strerror})")
         return facts

@@ -15,6 +15,7 @@ import selectors
 import time
 from typing import Optional, Protocol
 
+from pcapng_iou.core import oneway
 from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
 from pcapng_iou.shell import netiodir, relay
 from pcapng_iou.shell.fdlimit import FdBudget
@@ -38,6 +39,11 @@ class Hooks(Protocol):
 
 class PathTooLongError(Exception):
     """An instance whose socket names do not fit: its frames could never be recorded."""
+
+
+def _kind(proxy: relay.Proxy) -> str:
+    """What to call the owner of a socket: IOU takes a lock file, bridges (ubridge, iol_wrapper) never do."""
+    return "bridge" if netiodir.lstat(proxy.paths.lock) is None else "instance"
 
 
 def _clock_text() -> str:
@@ -66,6 +72,10 @@ class Instances:
         #: The first datagram held for each instance at the last check, and the instances said to be stalled.
         self._held_head: dict[int, Optional[bytes]] = {}
         self._stalled: set[int] = set()
+        #: Instances a connected peer sends to directly, past us (its connection could not be taken over).
+        self.one_way: set[int] = set()
+        self._one_way_said: set[int] = set()
+        self._diag_said = False
         #: While the capture stops: sealed sockets of instances given back, closed a moment later
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
@@ -224,10 +234,11 @@ class Instances:
         self.proxies[number] = proxy
         self.listen(proxy)
         what = "attached again" if again else "attached"
-        self.say(f"instance {number} {what}", "info")
+        self.say(f"{_kind(proxy)} {number} {what}", "info")
         self.hooks.attached(number, _clock_text())
         if not self.first_scan:
-            self.note(number, f"{_clock_text()}: instance {number} {what}")
+            self.note(number, f"{_clock_text()}: {_kind(proxy)} {number} {what}")
+        self._say_senders(number, proxy)
 
     def _detach(self, number: int, why: str) -> None:
         proxy = self.proxies.pop(number)
@@ -245,6 +256,9 @@ class Instances:
         if lost:
             self.say(f"instance {number}: {len(lost)} frames for it could not be delivered ({lost[-1]}); "
                      f"recorded with the comment \"not delivered\"", "warning")
+        if proxy.senders_problem and not proxy.instance_gone:
+            self.say(f"instance {number}: {proxy.senders_problem} while its name went back "
+                     f"(a frame it sent just then may have been overtaken)", "warning")
         if proxy.sealed is False and not proxy.instance_gone and not proxy.stalled:
             self.say(f"instance {number}: its peers could not be held while its name went back "
                      f"(a frame sent just then may have been overtaken)", "warning")
@@ -252,6 +266,22 @@ class Instances:
             self.down.add(number)
             self.say(f"instance {number} {why}: detached", "info")
             self.note(number, f"{_clock_text()}: instance {number} {why}")
+
+    def _say_senders(self, number: int, proxy: relay.Proxy) -> None:
+        """Peers that send to the instance through a connection we could not take over: said once, marked."""
+        senders = proxy.senders
+        if senders.unknown and not self._diag_said:
+            self._diag_said = True
+            self.say(oneway.unknown_text(senders.unknown), "warning")
+        if not senders.refused:
+            self.one_way.discard(number)
+            return
+        self.one_way.add(number)
+        who = ", ".join(refusal.who() for refusal in senders.refused)
+        self.note(number, oneway.comment_text(number, who))
+        if number not in self._one_way_said:
+            self._one_way_said.add(number)
+            self.say(oneway.refused_text(number, who, senders.refused[0].reason), "warning")
 
     def _bury(self, number: int) -> None:
         """The instance died without cleaning up: do it for it, as repair would."""
