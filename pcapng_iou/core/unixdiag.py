@@ -36,9 +36,11 @@ ALL_STATES = 0xFFFFFFFF
 UDIAG_SHOW_NAME = 0x1
 UDIAG_SHOW_VFS = 0x2
 UDIAG_SHOW_PEER = 0x4
+UDIAG_SHOW_UID = 0x40
 UNIX_DIAG_NAME = 0
 UNIX_DIAG_VFS = 1
 UNIX_DIAG_PEER = 2
+UNIX_DIAG_UID = 7
 
 
 class DiagError(Exception):
@@ -62,12 +64,14 @@ class UnixSocket(NamedTuple):
     vfs: Optional[tuple] = None
     #: The inode of the socket it is connected to, or None.
     peer: Optional[int] = None
+    #: The uid of whoever made it (Linux 5.3+), or None.
+    uid: Optional[int] = None
 
 
 def dump_request(sequence: int = 1) -> bytes:
-    """The request for every unix socket: name, filesystem inode and peer of each."""
+    """The request for every unix socket: name, filesystem inode, peer and owner's uid of each."""
     body = DIAG_REQUEST.pack(socket.AF_UNIX, 0, 0, ALL_STATES, 0,
-                             UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER, 0xFFFFFFFF, 0xFFFFFFFF)
+                             UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_UID, 0xFFFFFFFF, 0xFFFFFFFF)
     return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY,
                              NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
 
@@ -97,7 +101,7 @@ def parse_message(body: bytes) -> UnixSocket:
     if len(body) < DIAG_MESSAGE.size:
         raise DiagError(f"sock_diag: a socket described in {len(body)} bytes, fewer than {DIAG_MESSAGE.size}")
     _family, sock_type, _state, _pad, inode, _c0, _c1 = DIAG_MESSAGE.unpack_from(body)
-    name = vfs = peer = None
+    name = vfs = peer = uid = None
     for kind, payload in _attributes(body, DIAG_MESSAGE.size):
         if kind == UNIX_DIAG_NAME:
             name = payload
@@ -105,7 +109,9 @@ def parse_message(body: bytes) -> UnixSocket:
             vfs = VFS.unpack_from(payload)
         elif kind == UNIX_DIAG_PEER and len(payload) >= PEER.size:
             peer = PEER.unpack_from(payload)[0] or None
-    return UnixSocket(inode, sock_type, name, vfs, peer)
+        elif kind == UNIX_DIAG_UID and len(payload) >= PEER.size:
+            uid = PEER.unpack_from(payload)[0]
+    return UnixSocket(inode, sock_type, name, vfs, peer, uid)
 
 
 def _attributes(body: bytes, offset: int) -> Iterable[tuple]:

@@ -76,7 +76,7 @@ def duplicate(holder: sockdiag.Holder, inode: int) -> socket.socket:
         fd = _libc.syscall(SYS_PIDFD_GETFD, pidfd, holder.fd, 0)
         if fd < 0:
             number = ctypes.get_errno()
-            raise OSError(number, f"pidfd_getfd: {os.strerror(number)}")
+            raise OSError(number, f"pidfd_getfd: {os.strerror(number).lower()}")
     finally:
         os.close(pidfd)
     if os.fstat(fd).st_ino != inode:  # the process closed it and opened another meanwhile
@@ -85,10 +85,13 @@ def duplicate(holder: sockdiag.Holder, inode: int) -> socket.socket:
     return socket.socket(fileno=fd)
 
 
-def _take(senders: Senders, inode: int, holders: List[sockdiag.Holder], path: Optional[str]) -> None:
+def _take(senders: Senders, inode: int, holders: List[sockdiag.Holder], path: Optional[str],
+          uid: Optional[int] = None) -> None:
     """Connect our duplicate of socket ``inode`` to ``path`` (None: leave it as it is), or note why not."""
     if not holders:
-        senders.refused.append(Refusal((), "no process we can see holds it (another namespace?)"))
+        whose = f"a process of uid {uid}" if uid is not None else "a process"
+        senders.refused.append(Refusal((), f"{whose} we may not look into holds it: another user's, "
+                                           f"or in another namespace"))
         return
     try:
         sock = duplicate(holders[0], inode)
@@ -137,11 +140,12 @@ def take_over(instance: os.stat_result, path: str) -> Senders:
         senders.unknown = str(err)
         return senders
     me = os.getpid()
+    uids = {sock.inode: sock.uid for sock in sockets}
     for inode in inodes:
         holders = found.get(inode, [])
         if any(holder.pid == me for holder in holders):
             continue  # ours: the socket that forwards to the instance
-        _take(senders, inode, holders, path)
+        _take(senders, inode, holders, path, uids.get(inode))
     return senders
 
 

@@ -45,6 +45,7 @@ class WrapperProcess:
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, start_new_session=True)
         self.pid = self.process.pid
+        self.counts: Optional[Dict[str, int]] = None
         threading.Thread(target=self._read, daemon=True).start()
         self.expect("ready", READY_TIMEOUT_S)
 
@@ -67,7 +68,9 @@ class WrapperProcess:
                 return line
 
     def stop(self, timeout: float = 15.0) -> Dict[str, int]:
-        """Stop it (SIGTERM); what it flooded and lost, when it was asked to flood."""
+        """Stop it (SIGTERM); the numbered frames it flooded, and the frames it lost (failed sends)."""
+        if self.counts is not None:
+            return self.counts
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -78,6 +81,7 @@ class WrapperProcess:
         self.process.wait(timeout)
         for stream in (self.process.stdout, self.process.stderr):
             stream.close()
+        self.counts = counts
         return counts
 
 
@@ -104,8 +108,9 @@ class EveLab:
                     found.append(f"{port}:{peer}:{peer_port}")
         return found
 
-    def start(self) -> "EveLab":
-        """Start every instance, then its wrapper (which connects to it after the delay)."""
+    def start(self, flood: Optional[Dict[int, str]] = None) -> "EveLab":
+        """Start every instance, then its wrapper (which connects to it after the delay); ``flood`` names
+        the instances whose wrapper floods numbered frames toward them, and from which port ("B/U")."""
         for number in sorted(self.bays):
             folder = self.folder_of(number)
             os.makedirs(folder, exist_ok=True)
@@ -114,7 +119,7 @@ class EveLab:
                 handle.write(eve_netmap(number))
             self.instances[number] = LabProcess(self.directory, number, netmap, self.speak, self.interval,
                                                 quiet=True, bays=self.bays[number])
-            self.start_wrapper(number)
+            self.start_wrapper(number, (flood or {}).get(number))
         return self
 
     def start_wrapper(self, number: int, flood: Optional[str] = None) -> WrapperProcess:
@@ -127,11 +132,12 @@ class EveLab:
         for wrapper in self.wrappers.values():
             wrapper.expect("connected", timeout)
 
-    def stop(self) -> None:
-        for wrapper in self.wrappers.values():
-            wrapper.stop()
+    def stop(self) -> Dict[int, Dict[str, int]]:
+        """Stop the wrappers, then the instances; what each wrapper flooded and lost, by instance."""
+        counts = {number: wrapper.stop() for number, wrapper in self.wrappers.items()}
         for process in self.instances.values():
             if process.process.poll() is None:
                 process.stop()
         self.wrappers.clear()
         self.instances.clear()
+        return counts
