@@ -11,7 +11,6 @@ import collections
 import ctypes
 import os
 import platform
-import random
 import socket
 import struct
 import sys
@@ -23,27 +22,12 @@ from conftest import directory_state, read_packets, tshark_rows
 from pcapng_iou.core import oneway, unixdiag
 from pcapng_iou.core.status import InterfaceView
 from pcapng_iou.shell import sockdiag
-from pcapng_iou.sim.evelab import EveLab
+from pcapng_iou.sim.evelab import EveLab, free_udp_base
 from pcapng_iou.sim.numbered import source_mac
 
 SERIAL_LINK = "1:1/0-513:1/0"
 LINKS = [((1, "1/0"), (2, "1/0")), ((1, "0/0"), (2, "0/0"))]
 SERIAL_FROM_R1, SERIAL_FROM_R2 = "0x00000002", "0x00000001"  # outbound / inbound at instance 1's side
-
-
-def udp_base() -> int:
-    """A base whose ports +1 and +2 are free on the loopback (each wrapper listens on base + id)."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000)
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as one, \
-                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as two:
-                one.bind(("127.0.0.1", base + 1))
-                two.bind(("127.0.0.1", base + 2))
-            return base
-        except OSError:
-            continue
-    pytest.fail("no free UDP ports")
 
 
 @pytest.fixture
@@ -52,7 +36,7 @@ def eve_lab(workdir):
 
     def factory(bays=None, links=LINKS, **kwargs) -> EveLab:
         lab = EveLab(workdir, os.path.join(workdir, "netio"), bays or {1: (1, 1), 2: (1, 1)}, links,
-                     udp_base(), **kwargs)
+                     free_udp_base((1, 2)), **kwargs)
         made.append(lab)
         return lab
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +24,25 @@ from pcapng_iou.sim.wrapper import BRIDGE_OFFSET, CONNECT_DELAY_S
 
 READY_TIMEOUT_S = 10.0
 Port = Tuple[int, str]  # (instance, "B/U")
+
+
+def free_udp_base(instances, tries: int = 50) -> int:
+    """A UDP port base whose ports base + id (one for each wrapper) are free on the loopback now."""
+    for _ in range(tries):
+        base = random.randrange(20000, 60000 - max(instances))
+        held = []
+        try:
+            for number in instances:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", base + number))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise LabError("no free UDP ports on the loopback for the wrappers")
 
 
 def eve_netmap(instance: int) -> str:
