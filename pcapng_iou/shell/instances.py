@@ -17,7 +17,7 @@ from typing import Optional, Protocol
 
 from pcapng_iou.core import oneway
 from pcapng_iou.core.lifecycle import Decision, Moment, Seen, Step, decide
-from pcapng_iou.shell import netiodir, relay
+from pcapng_iou.shell import netiodir, relay, takeover
 from pcapng_iou.shell.fdlimit import FdBudget
 
 
@@ -76,6 +76,9 @@ class Instances:
         self.one_way: set[int] = set()
         self._one_way_said: set[int] = set()
         self._diag_said = False
+        #: Attached, their peers' connections not yet taken over (once for a whole rescan: see takeover.py).
+        self._to_take_over: list[relay.Proxy] = []
+        self._batching = False
         #: While the capture stops: sealed sockets of instances given back, closed a moment later
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
@@ -118,7 +121,9 @@ class Instances:
             decision = decide(self.observe(number, moment), moment)
             self._apply(number, decision)
             if decision.step is not Step.DETACH or moment is Moment.STOP:
-                return  # after a detach, look again: a restarted instance is attached anew
+                break  # after a detach, look again: a restarted instance is attached anew
+        if not self._batching:
+            self._take_over_senders()
 
     def _apply(self, number: int, decision: Decision) -> None:
         step = decision.step
@@ -137,8 +142,13 @@ class Instances:
         except FileNotFoundError:
             return
         numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
-        for number in sorted(n for n in numbers if n is not None):
-            self.reconcile(number)
+        self._batching = True
+        try:
+            for number in sorted(n for n in numbers if n is not None):
+                self.reconcile(number)
+        finally:
+            self._batching = False
+        self._take_over_senders()
 
     def check(self) -> None:
         """The periodic liveness check: notices instances that died without a word, and stalled ones."""
@@ -238,7 +248,7 @@ class Instances:
         self.hooks.attached(number, _clock_text())
         if not self.first_scan:
             self.note(number, f"{_clock_text()}: {_kind(proxy)} {number} {what}")
-        self._say_senders(number, proxy)
+        self._to_take_over.append(proxy)
 
     def _detach(self, number: int, why: str) -> None:
         proxy = self.proxies.pop(number)
@@ -266,6 +276,20 @@ class Instances:
             self.down.add(number)
             self.say(f"instance {number} {why}: detached", "info")
             self.note(number, f"{_clock_text()}: instance {number} {why}")
+
+    def _take_over_senders(self) -> None:
+        """Turn the peers' connections to the instances just attached to our sockets (see takeover.py)."""
+        proxies = [proxy for proxy in self._to_take_over if self.proxies.get(proxy.instance) is proxy]
+        self._to_take_over.clear()
+        items = []
+        for proxy in proxies:
+            real = netiodir.lstat(proxy.paths.real)
+            if real is not None and real.st_ino == proxy.instance_inode:
+                items.append((proxy, real))
+        for (proxy, _), senders in zip(items, takeover.take_over_all([(real, proxy.paths.socket)
+                                                                     for proxy, real in items])):
+            proxy.senders = senders
+            self._say_senders(proxy.instance, proxy)
 
     def _say_senders(self, number: int, proxy: relay.Proxy) -> None:
         """Peers that send to the instance through a connection we could not take over: said once, marked."""

@@ -351,9 +351,7 @@ def attach(directory: str, instance: int) -> Proxy:
         if isinstance(err, OSError):
             raise AttachError(f"{paths.socket}: cannot attach ({err.strerror})") from None
         raise
-    proxy = Proxy(paths, listener, forwarder, our_inode, st.st_ino)
-    proxy.senders = takeover.take_over(st, paths.socket)
-    return proxy
+    return Proxy(paths, listener, forwarder, our_inode, st.st_ino)
 
 
 def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[list] = None,

@@ -126,27 +126,35 @@ def connected_to(target_inode: int, ignore: tuple = ()) -> tuple:
 
 def take_over(instance: os.stat_result, path: str) -> Senders:
     """Turn every socket connected to the instance's socket (the file ``instance``) to ``path``, ours."""
-    senders = Senders()
+    return take_over_all([(instance, path)])[0]
+
+
+def take_over_all(items: List[tuple]) -> List[Senders]:
+    """:func:`take_over` for each (instance's socket file, our path), asking the kernel once for all.
+
+    Each of our sockets must be at its instance's name already: a peer that
+    connects after the question connects to ours.
+    """
+    all_senders = [Senders() for _ in items]
     try:
-        sockets = sockdiag.unix_sockets()
-        target = unixdiag.bound_at(sockets, instance.st_ino, sockdiag.file_device(instance))
-        if target is None:
-            return senders
-        inodes = unixdiag.senders_to(sockets, target)
-        if not inodes:
-            return senders
-        found = sockdiag.holders(inodes)
+        sockets = sockdiag.unix_sockets() if items else []
+        by_file = {sock.vfs: sock.inode for sock in sockets if sock.vfs is not None}
+        wanted = [unixdiag.senders_to(sockets, by_file[(st.st_ino, sockdiag.file_device(st))])
+                  if (st.st_ino, sockdiag.file_device(st)) in by_file else [] for st, _ in items]
+        found = sockdiag.holders([inode for inodes in wanted for inode in inodes])
     except unixdiag.DiagError as err:
-        senders.unknown = str(err)
-        return senders
+        for senders in all_senders:
+            senders.unknown = str(err)
+        return all_senders
     me = os.getpid()
     uids = {sock.inode: sock.uid for sock in sockets}
-    for inode in inodes:
-        holders = found.get(inode, [])
-        if any(holder.pid == me for holder in holders):
-            continue  # ours: the socket that forwards to the instance
-        _take(senders, inode, holders, path, uids.get(inode))
-    return senders
+    for senders, inodes, (_, path) in zip(all_senders, wanted, items):
+        for inode in inodes:
+            holders = found.get(inode, [])
+            if any(holder.pid == me for holder in holders):
+                continue  # ours: the socket that forwards to the instance
+            _take(senders, inode, holders, path, uids.get(inode))
+    return all_senders
 
 
 def give_back(senders: Senders, ours: socket.socket, path: str, send_on: Callable[[], None]) -> Optional[str]:
@@ -171,6 +179,8 @@ def give_back(senders: Senders, ours: socket.socket, path: str, send_on: Callabl
         for sock in senders.taken:
             try:
                 sock.connect(path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                pass  # the instance is gone: its sender's next send fails, and it connects again by name
             except OSError as err:
                 problem = f"a sender could not be connected back ({_reason(err)})"
         send_on()
