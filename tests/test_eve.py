@@ -13,6 +13,7 @@ import os
 import platform
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -207,3 +208,13 @@ def test_a_sender_that_cannot_be_taken_over_is_said_once_and_marked(eve_lab, sta
     comments = [c for p in read_packets(output) for c in p[3]]
     assert any(c.startswith("one direction") for c in comments), comments
     assert directory_state(lab.directory) == before
+
+
+def test_the_eve_demo_records_both_directions(workdir, tshark):
+    output = os.path.join(workdir, "demo.pcapng")
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "demo", "--eve", "-w", output, "--duration", "3",
+                             "-q"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    directions = serial_directions(tshark, output)
+    assert directions[SERIAL_FROM_R1] >= 3 and directions[SERIAL_FROM_R2] >= 3, directions
+    assert "lock file" not in result.stderr and "one direction" not in result.stderr
