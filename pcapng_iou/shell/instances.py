@@ -183,12 +183,13 @@ class Instances:
     def give_back_all(self) -> None:
         """The capture stops: every socket goes back (or is buried with its dead owner)."""
         self._stopping = True
-        for number in sorted(self.proxies):
-            try:
-                self.reconcile(number, Moment.STOP)
-            except Exception as err:  # keep putting the other sockets back
-                self.say(f"instance {number}: could not detach cleanly: {err}", "error")
-            self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
+        with takeover.one_question():
+            for number in sorted(self.proxies):
+                try:
+                    self.reconcile(number, Moment.STOP)
+                except Exception as err:  # keep putting the other sockets back
+                    self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+                self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
         if self.lingering:
             time.sleep(max(0.0, self.lingering[-1].until - time.monotonic()))
             self.close_lingering(float("inf"))

@@ -27,10 +27,11 @@ that link as one direction).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, Iterator, List, NamedTuple, Optional
 
 from pcapng_iou.core import unixdiag
 from pcapng_iou.shell import freeze, sockdiag
@@ -114,9 +115,39 @@ def _reason(err: OSError) -> str:
     return text[0].lower() + text[1:] if text else "refused"
 
 
+class _OneQuestion:
+    """While the capture stops, the kernel is asked once for all the sockets given back (see :func:`one_question`)."""
+
+    active = False
+    sockets: Optional[list] = None
+
+
+@contextlib.contextmanager
+def one_question() -> Iterator[None]:
+    """Give back many instances on one answer of the kernel's (a stop: 5 ms an answer with 2,000 sockets).
+
+    A peer that connects to one of our sockets after the question (a wrapper
+    starting during the stop) is not seen: its next send after the stop fails
+    and it connects again by name, as it would after any failed send.
+    """
+    _OneQuestion.active, _OneQuestion.sockets = True, None
+    try:
+        yield
+    finally:
+        _OneQuestion.active, _OneQuestion.sockets = False, None
+
+
+def _unix_sockets() -> list:
+    if not _OneQuestion.active:
+        return sockdiag.unix_sockets()
+    if _OneQuestion.sockets is None:
+        _OneQuestion.sockets = sockdiag.unix_sockets()
+    return _OneQuestion.sockets
+
+
 def connected_to(target_inode: int, ignore: tuple = ()) -> tuple:
     """The sockets connected to the socket ``target_inode``, not ours: a list of (inode, holders)."""
-    sockets = sockdiag.unix_sockets()
+    sockets = _unix_sockets()
     inodes = unixdiag.senders_to(sockets, target_inode, ignore)
     found = sockdiag.holders(inodes)
     me = os.getpid()

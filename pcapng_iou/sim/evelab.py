@@ -155,10 +155,12 @@ class EveLab:
 
     def stop(self) -> Dict[int, Dict[str, int]]:
         """Stop the wrappers, then the instances; what each wrapper flooded and lost, by instance."""
-        counts = {number: wrapper.stop() for number, wrapper in self.wrappers.items()}
-        for process in self.instances.values():
-            if process.process.poll() is None:
-                process.stop()
-        self.wrappers.clear()
-        self.instances.clear()
+        try:
+            counts = {number: wrapper.stop() for number, wrapper in self.wrappers.items()}
+        finally:
+            for process in self.instances.values():  # (even when a wrapper would not stop)
+                if process.process.poll() is None:
+                    process.stop()
+            self.wrappers.clear()
+            self.instances.clear()
         return counts
