@@ -16,8 +16,10 @@ and holds nothing.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
+import time
 from typing import Dict, Iterable, List, Optional
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -29,6 +31,8 @@ PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 WAIT_ALL = 0x40000000  # __WALL: wait for threads and non-children we trace
 PTRACE_EVENT_STOP = 128
+#: How long a thread is waited for to stop (a thread in the kernel's uninterruptible sleep takes a moment).
+WAIT_LIMIT_S = 1.0
 
 
 def _ptrace(request: int, tid: int, data: int = 0) -> None:
@@ -55,11 +59,35 @@ class Frozen:
         _ptrace(PTRACE_SEIZE, tid)
         self.signals[tid] = 0
         _ptrace(PTRACE_INTERRUPT, tid)
-        _, status = os.waitpid(tid, WAIT_ALL)
+        status = _wait_stopped(tid)
+        if status is None:
+            return  # the stop was reported elsewhere (our own child, waited for by another thread): it is held
         if os.WIFSTOPPED(status) and status >> 16 == 0 and os.WSTOPSIG(status) != signal.SIGTRAP:
             self.signals[tid] = os.WSTOPSIG(status)  # a signal on its way to the thread: it gets it at thaw
         elif not os.WIFSTOPPED(status):
             del self.signals[tid]  # it exited
+
+
+def _wait_stopped(tid: int) -> Optional[int]:
+    """The status the thread stopped with; None when none came in :data:`WAIT_LIMIT_S` but it is stopped."""
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    while True:
+        found, status = os.waitpid(tid, WAIT_ALL | os.WNOHANG)
+        if found:
+            return status
+        if time.monotonic() > deadline:
+            if _traced_stop(tid):
+                return None
+            raise OSError(errno.ETIMEDOUT, f"thread {tid} did not stop")
+        time.sleep(0.0005)
+
+
+def _traced_stop(tid: int) -> bool:
+    try:
+        with open(f"/proc/{tid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"t"
+    except (OSError, IndexError):
+        return False
 
 
 def threads_of(pid: int) -> List[int]:
