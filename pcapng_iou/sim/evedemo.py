@@ -45,10 +45,13 @@ def run_eve_demo(output: str, duration: Optional[float], quiet: bool = False, in
             lab.instances[router].command("encap 1/1 ppp")
         lab.wait_connected()
         if lab_only:
-            print(f"EVE-NG-style lab running for {duration:g} s: routers 1 to 3 beside wrappers 513 to 515.\n"
+            until = f"for {duration:g} s" if duration else "until Ctrl-C"
+            print(f"EVE-NG-style lab running {until}: routers 1 to 3 beside wrappers 513 to 515.\n"
                   f"Capture it from another terminal:\n    {this_program()} capture -d {lab.directory}",
                   file=sys.stderr, flush=True)
-            time.sleep(duration)
+            deadline = time.monotonic() + duration if duration else float("inf")
+            while time.monotonic() < deadline:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
             return ExitStatus.OK
         options = CaptureOptions(netio_dir=lab.directory, output=output, duration=duration, wait_for_dir=False)
         status = Reporter(quiet=quiet).run(Capture(options))
