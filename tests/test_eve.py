@@ -8,7 +8,6 @@ ptrace) and a real seccomp filter for a kernel that lacks pidfd_getfd.
 from __future__ import annotations
 
 import collections
-import ctypes
 import os
 import platform
 import socket
