@@ -54,7 +54,7 @@ class Senders:
     """The connections to one instance's socket that we turned to ours, and those we could not."""
 
     def __init__(self):
-        #: Our duplicates of the holders' sockets, and the holders.
+        #: Our copies of the holders' sockets, and the holders.
         self.taken: List[socket.socket] = []
         self.holders: List[sockdiag.Holder] = []
         self.refused: List[Refusal] = []
