@@ -166,9 +166,10 @@ def test_order_is_kept_through_takeover_and_give_back(eve_lab, start_capture, wo
     counts = wrapper.stop()
     tally = lab.instances[1].tally()["513:1"]
     assert counts["lost"] == 0 and counts["flooded"] > 0, counts
-    assert tally["reordered"] == 0 and tally["corrupt"] == 0, tally
-    # Each frame once: as many good ones as were sent, none missing.
-    assert tally["good"] == tally["next"] == counts["flooded"] and tally["missing"] == 0, (tally, counts)
+    # Every frame once, in order: as many good ones as were sent, and every other count (reordered, seen
+    # twice, corrupt, missing) nought.
+    assert tally["good"] == tally["next"] == counts["flooded"], (tally, counts)
+    assert not [key for key, value in tally.items() if value and key not in ("good", "next")], tally
 
 
 # -- never silent: a kernel without pidfd_getfd ----------------------------------------------------------
