@@ -147,6 +147,14 @@ def test_links_left_out_by_link_option_say_so(lab):
         "not", "recorded", "(--link)"]
 
 
+def test_links_seen_one_way_say_so(lab):
+    """A connected sender the capture could not take over (issue 25): its links are marked, row and summary."""
+    status = make_status(lab, one_way=frozenset({1}))
+    assert row(lines_of(render(status, {}, 120, 40)), "100:0/1-102:0/1")[-2:] == ["one", "direction"]
+    assert row(lines_of(summary(status), width=200), "100:0/1-102:0/1")[-2:] == ["one", "direction"]
+    assert "one direction" not in text_of(render(make_status(lab), {}, 120, 40))
+
+
 def test_down_argument_marks_links(lab):
     status = make_status(lab)
     lines = lines_of(render(status, {}, 120, 40, down={101}))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -81,7 +82,19 @@ def test_lock_files_that_hold_no_pid(netio_dir):
         f"instance 5: its lock file {netio_dir}/5.lck is 80 bytes, more than the 64 bytes such a file may hold: "
         f"not read"]
     facts = discovery.probe(netio_dir, 9)
-    assert facts.problems == [f"instance 9: cannot read its lock file {netio_dir}/9.lck (No such file or directory)"]
+    assert facts.problems == [] and facts.bridge  # no lock file at all: a bridge (issue 25), not a problem
+
+
+
+def test_a_bridge_without_a_lock_file_draws_no_warning(netio_dir):
+    """ubridge and EVE-NG's iol_wrapper bind <id+512> and never take a lock file (issue 25)."""
+    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bridge.bind(os.path.join(netio_dir, "513"))
+    try:
+        facts = discovery.probe(netio_dir, 513)
+    finally:
+        bridge.close()
+    assert facts.problems == [] and facts.bridge and facts.pid is None and facts.bays is None
 
 
 @pytest.mark.lab

@@ -207,6 +207,31 @@ def test_serial_bays_speak_cisco_hdlc_unless_netmap_says_otherwise(workdir):
         listener.stop()
 
 
+@pytest.mark.lab
+def test_an_instance_speaks_only_on_the_bays_its_command_line_gives_it(workdir):
+    """EVE-NG's NETMAP names 64 ports; an instance started with -e 1 -s 1 has bays 0 and 1 only (issue 25)."""
+    netio_dir = os.path.join(workdir, "netio")
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.writelines(f"100:{port} 612:{port}\n" for port in range(64))
+    os.makedirs(netio_dir)
+    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bridge.bind(os.path.join(netio_dir, "612"))
+    bridge.settimeout(0.2)
+    speaker = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), speak=True, interval=0.05, bays=(1, 1))
+    ports = set()
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                ports.add(bridge.recv(65536)[5])
+            except socket.timeout:
+                pass
+    finally:
+        bridge.close()  # first: a full queue would hold its sends
+        speaker.stop()
+    assert ports and {port & 0x0F for port in ports} == {0, 1}, sorted(ports)
+
+
 def test_lab_gives_each_instance_the_bays_its_lines_need():
     netmap = netmap_mod.parse("1:0/0 2:0/0 ethernet\n1:1/0 2:1/0 hdlc\n3:5/2 4:0/0\n4:2/0 5:2/0 ppp\n")
     assert bays_for(netmap, 1) == (1, 2)  # Ethernet bay 0, serial bay 1

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the lab without capturing it, and say how to capture it yourself "
                            "(pcapng-iou capture, or Wireshark)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the result")
+    demo.add_argument("--eve", action="store_true",
+                      help="an EVE-NG-style lab instead: routers beside wrappers that send through connected "
+                           "sockets, serial links between wrappers over UDP")
     add_split_command(commands)
     add_bench_arguments(commands.add_parser(
         "bench", allow_abbrev=False,
@@ -280,6 +283,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from pcapng_iou.app.demo import run_demo as demo
     from pcapng_iou.sim.lab import LabError
 
+    if args.eve:
+        from pcapng_iou.app.evedemo import run_eve_demo as demo
     try:
         if args.lab_only:
             return demo(args.write, args.duration, quiet=args.quiet, lab_only=True)

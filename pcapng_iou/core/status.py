@@ -119,6 +119,8 @@ class CaptureStatus:
     events: Tuple[Event, ...] = ()
     netio_dir: str = ""
     netmap: Optional[str] = None
+    #: The interfaces seen in one direction only (a connected sender the capture could not take over).
+    one_way: frozenset = frozenset()
 
     def __post_init__(self) -> None:
         freeze = object.__setattr__  # (the dataclass is frozen: this is how it sets its own fields)

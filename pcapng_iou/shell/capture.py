@@ -22,7 +22,7 @@ import signal
 import time
 from typing import Callable, Optional
 
-from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core import linktypes, netio, oneway
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.redraw import redraw_interval
 from pcapng_iou.core.lifecycle import Moment
@@ -863,4 +863,5 @@ class Capture:
             events=self.events,  # (the last EVENT_LOG_SIZE: a tall terminal shows as many as fit)
             netio_dir=self.options.netio_dir,
             netmap=self.learning.sources.describe(),
+            one_way=oneway.one_way_links(recorder.links.interfaces, self.instances.one_way),
         )

@@ -52,6 +52,8 @@ class InstanceFacts:
     problems: list = field(default_factory=list)
     #: /proc refused (another user's process, not root) or does not exist (not Linux).
     proc_refused: Optional[str] = None
+    #: It has no lock file: not an IOU instance but a bridge (ubridge, EVE-NG's iol_wrapper at id+512).
+    bridge: bool = False
 
     @property
     def bays(self) -> Optional[bays_mod.Bays]:
@@ -111,6 +113,9 @@ def probe(netio_dir: str, instance: int, want_cwd: bool = True, proc: str = PROC
     try:
         facts.pid = read_lock_pid(lock)
     except OSError as err:
+        if err.errno == errno.ENOENT:
+            facts.bridge = True  # IOU always takes one; bridges never do: nothing to learn, nothing wrong
+            return facts
         if isinstance(err, labfiles.LabFileRefused):
             facts.problems.append(f"instance {instance}: its lock file {lock} is {err.strerror}")
         else:

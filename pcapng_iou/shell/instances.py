@@ -16,11 +16,13 @@ import stat
 import time
 from typing import Optional, Protocol
 
+from pcapng_iou.core import oneway
 from pcapng_iou.core.lifecycle import AtName, Decision, Moment, Seen, Step, decide
-from pcapng_iou.shell import netiodir, relay, stopping
+from pcapng_iou.shell import netiodir, relay, stopping, takeover
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.labdir import LabDirectory
 from pcapng_iou.shell.poller import Wakeup
+from pcapng_iou.shell.privileges import acting_as
 
 
 
@@ -41,6 +43,11 @@ class Hooks(Protocol):
 
 class PathTooLongError(Exception):
     """An instance whose socket names do not fit: its frames could never be recorded."""
+
+
+def _kind(proxy: relay.Proxy) -> str:
+    """What to call the owner of a socket: IOU takes a lock file, bridges (ubridge, iol_wrapper) never do."""
+    return "bridge" if proxy.lab.lstat(proxy.paths.lock_name) is None else "instance"
 
 
 def _clock_text() -> str:
@@ -71,6 +78,13 @@ class Instances:
         #: The first datagram held for each instance at the last check, and the instances said to be stalled.
         self._pending_head: dict[int, Optional[bytes]] = {}
         self._stalled: set[int] = set()
+        #: Instances a connected peer sends to directly, past us (its connection could not be taken over).
+        self.one_way: set[int] = set()
+        self._one_way_said: set[int] = set()
+        self._diag_said = False
+        #: Attached, their peers' connections not yet taken over (once for a whole rescan: see takeover.py).
+        self._to_take_over: list[relay.Proxy] = []
+        self._batching = False
         #: While the capture stops: sealed sockets of instances given back, closed a moment later
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
@@ -126,7 +140,9 @@ class Instances:
             decision = decide(self.observe(number, moment), moment)
             self._apply(number, decision)
             if decision.step is not Step.DETACH or moment is Moment.STOP:
-                return  # after a detach, look again: a restarted instance is attached anew
+                break  # after a detach, look again: a restarted instance is attached anew
+        if not self._batching:
+            self._take_over_senders()
 
     def _apply(self, number: int, decision: Decision) -> None:
         step = decision.step
@@ -148,8 +164,13 @@ class Instances:
             self.say(f"cannot list {self.directory}: {err.strerror}", "warning")
             names = []
         numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
-        for number in sorted(n for n in numbers if n is not None):
-            self.reconcile(number)
+        self._batching = True
+        try:
+            for number in sorted(n for n in numbers if n is not None):
+                self.reconcile(number)
+        finally:
+            self._batching = False
+        self._take_over_senders()
 
     def check(self) -> None:
         """The periodic liveness check: notices instances that died without a word, and stalled ones."""
@@ -188,13 +209,14 @@ class Instances:
         # What waits for each instance is sent on to all of them at once: the stalled ones wait side by side.
         stopping.hand_over_together([self.proxies[n] for n in sorted(self.proxies)], self._stop_deadline,
                                     say=self.say, hurried=self.hooks.hurried)
-        for number in sorted(self.proxies):
-            try:
-                self.reconcile(number, Moment.STOP)
-            except Exception as err:  # keep putting the other sockets back
-                self.not_given_back += 1
-                self.say(f"instance {number}: could not detach cleanly: {err}", "error")
-            self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
+        with takeover.one_question():
+            for number in sorted(self.proxies):
+                try:
+                    self.reconcile(number, Moment.STOP)
+                except Exception as err:  # keep putting the other sockets back
+                    self.not_given_back += 1
+                    self.say(f"instance {number}: could not detach cleanly: {err}", "error")
+                self.close_lingering(time.monotonic())  # those given back 50 ms ago or more: as we go
         if self.lingering:
             time.sleep(max(0.0, self.lingering[-1].until - time.monotonic()))
             self.close_lingering(float("inf"))
@@ -258,10 +280,11 @@ class Instances:
         self.proxies[number] = proxy
         self.listen(proxy)
         what = "attached again" if again else "attached"
-        self.say(f"instance {number} {what}", "info")
+        self.say(f"{_kind(proxy)} {number} {what}", "info")
         self.hooks.attached(number, _clock_text())
         if not self.first_scan:
-            self.annotate(number, f"{_clock_text()}: instance {number} {what}")
+            self.annotate(number, f"{_clock_text()}: {_kind(proxy)} {number} {what}")
+        self._to_take_over.append(proxy)
 
     def _detach(self, number: int, why: str) -> None:
         proxy = self.proxies.pop(number)
@@ -283,6 +306,9 @@ class Instances:
             # (with those lost while relaying: the count is the instance's, as the summary's is the capture's)
             self.say(f"instance {number}: {len(lost) + proxy.lost} frames for it could not be delivered ({lost[-1]}); "
                      f"recorded with the comment \"not delivered\"", "warning")
+        if proxy.senders_problem and not proxy.instance_gone:
+            self.say(f"instance {number}: {proxy.senders_problem} while its name went back "
+                     f"(a frame it sent just then may have been overtaken)", "warning")
         if proxy.sealed is False and not proxy.instance_gone and not proxy.stalled:
             self.say(f"instance {number}: its peers could not be held while its name went back "
                      f"(a frame sent just then may have been overtaken)", "warning")
@@ -290,6 +316,42 @@ class Instances:
             self.down.add(number)
             self.say(f"instance {number} {why}: detached", "info")
             self.annotate(number, f"{_clock_text()}: instance {number} {why}")
+
+    def _take_over_senders(self) -> None:
+        """Turn the peers' connections to the instances just attached to our sockets (see takeover.py)."""
+        proxies = [proxy for proxy in self._to_take_over if self.proxies.get(proxy.instance) is proxy]
+        self._to_take_over.clear()
+        items = []
+        for proxy in proxies:
+            real = proxy.lab.lstat(proxy.paths.real_name)
+            if real is not None and real.st_ino == proxy.instance_inode:
+                items.append((proxy, real))
+        if not items:
+            return
+        # Connected to our socket through the open directory, with the lab owner's rights (see labdir.py);
+        # pidfd_getfd and ptrace go by our real ids, which stay root's.
+        with acting_as(items[0][0].lab.owner):
+            taken = takeover.take_over_all([(real, proxy.lab.address(proxy.paths.socket_name))
+                                            for proxy, real in items])
+        for (proxy, _), senders in zip(items, taken):
+            proxy.senders = senders
+            self._say_senders(proxy.instance, proxy)
+
+    def _say_senders(self, number: int, proxy: relay.Proxy) -> None:
+        """Peers that send to the instance through a connection we could not take over: said once, marked."""
+        senders = proxy.senders
+        if senders.unknown and not self._diag_said:
+            self._diag_said = True
+            self.say(oneway.unknown_text(senders.unknown), "warning")
+        if not senders.refused:
+            self.one_way.discard(number)
+            return
+        self.one_way.add(number)
+        who = ", ".join(refusal.who() for refusal in senders.refused)
+        self.note(number, oneway.comment_text(number, who))
+        if number not in self._one_way_said:
+            self._one_way_said.add(number)
+            self.say(oneway.refused_text(number, who, senders.refused[0].reason), "warning")
 
     def _bury(self, number: int) -> None:
         """The instance died without cleaning up: do it for it, as repair would."""

@@ -56,9 +56,10 @@ from collections import deque
 from typing import Callable, Deque, Optional
 
 from pcapng_iou.core.lifecycle import GONE_ERRNOS
-from pcapng_iou.shell import mmsg
+from pcapng_iou.shell import mmsg, takeover
 from pcapng_iou.shell.labdir import LabDirectory
 from pcapng_iou.shell.mmsg import BatchIO, receive_whole, receive_whole_from
+from pcapng_iou.shell.privileges import acting_as
 from pcapng_iou.shell.netiodir import MAX_SOCKET_PATH, Paths, is_socket, remove_dead_instance
 
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
@@ -152,6 +153,10 @@ class Proxy:
         self.forwarder_fd = forwarder.fileno()
         #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
         self._send_room: Optional[int] = None
+        #: Peers' connections to the instance's socket turned to ours (EVE-NG's iol_wrapper), see takeover.py.
+        self.senders = takeover.Senders()
+        #: Set by :func:`detach` when giving those connections back went wrong (in words).
+        self.senders_problem: Optional[str] = None
 
     @property
     def instance_gone(self) -> bool:
@@ -342,6 +347,7 @@ class Proxy:
         self.forwarder.close()
         if self.owns_lab:
             self.lab.close()
+        self.senders.close()
 
 
 def attach(directory, instance: int) -> Proxy:
@@ -491,6 +497,10 @@ def detach(proxy: Proxy, timeout: float = DRAIN_TIMEOUT_S, lingering: Optional[l
     kept = False
     try:
         handover.send(*proxy.take_pending())
+        with acting_as(proxy.lab.owner):  # (connected through the open directory, with the owner's rights)
+            proxy.senders_problem = takeover.give_back(proxy.senders, proxy.listener,
+                                                       proxy.lab.address(proxy.paths.real_name),
+                                                       lambda: handover.send(proxy.take_unread()))
         if proxy.still_ours() and not proxy.instance_gone:
             _send_on_everything(handover, _sooner(time.monotonic() + timeout, deadline))
             # Given up on (stalled): no seal, which would read on what its peers send, only to lose it.  Its

@@ -145,6 +145,10 @@ class Instance:
             self._sender.settimeout(SEND_TIMEOUT_S)
         return self._sender
 
+    def has_bay(self, bay: int) -> bool:
+        """Whether its command line gave it that bay (``-e`` Ethernet bays, then ``-s`` serial ones)."""
+        return bay < self.ethernet_bays + self.serial_bays
+
     def bay_linktype(self, bay: int) -> int:
         """The encapsulation IOU gives a bay by default: Ethernet bays first, then serial ones (Cisco HDLC)."""
         return linktypes.ETHERNET if bay < self.ethernet_bays else linktypes.C_HDLC

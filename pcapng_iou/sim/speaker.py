@@ -71,8 +71,8 @@ class Speaker:
         number = instance.instance
         for segment in netmap:
             for endpoint in segment.endpoints:
-                if endpoint.instance != number:
-                    continue
+                if endpoint.instance != number or not instance.has_bay(netio.bay_unit(endpoint.port)[0]):
+                    continue  # (a NETMAP line for a bay it has not got: IOU has no such interface to speak on)
                 peers = [e for e in segment.endpoints if e.key != endpoint.key]
                 default = instance.bay_linktype(netio.bay_unit(endpoint.port)[0])
                 self.ports[endpoint.port] = Port(

@@ -9,6 +9,7 @@ from typing import List, Set
 
 from rich.text import Text
 
+from pcapng_iou.core import oneway
 from pcapng_iou.core.status import CaptureStatus, InterfaceView
 from pcapng_iou.ui.formatting import format_bytes, format_duration, one_line
 from pcapng_iou.ui.layout import Column, Fact, flow_facts, grid_lines, joined_facts
@@ -33,8 +34,10 @@ _SUMMARY_COLUMNS = (
 _UNDELIVERED = 7
 
 
-def _note(interface: InterfaceView, down: Set[int]) -> str:
+def _note(interface: InterfaceView, down: Set[int], one_way: frozenset = frozenset()) -> str:
     notes = []
+    if interface.number in one_way:
+        notes.append(oneway.MARKER)
     if interface.replaced_by is not None:
         notes.append(f"replaced by #{interface.replaced_by}")
     if interface.unmapped:
@@ -85,7 +88,7 @@ class _Summary:
             shown = sorted(busiest[:SUMMARY_MAX_ROWS], key=lambda i: i.number)
         rows = [[str(i.number), i.name, i.linktype_name, f"{i.frames_out:,}", f"{i.frames_in:,}",
                  f"{i.frames:,}", format_bytes(i.bytes),
-                 Text(f"{i.undelivered:,}", "yellow" if i.undelivered else ""), _note(i, down)]
+                 Text(f"{i.undelivered:,}", "yellow" if i.undelivered else ""), _note(i, down, status.one_way)]
                 for i in shown]
         lost = sum(i.undelivered for i in interfaces)
         footer = ["", "total", "",

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Set
 from rich.console import Group
 from rich.text import Text
 
-from pcapng_iou.core import linktypes
+from pcapng_iou.core import linktypes, oneway
 from pcapng_iou.core.status import CaptureStatus, Event, InterfaceView
 from pcapng_iou.ui.formatting import (
     format_age,
@@ -105,7 +105,7 @@ def _header(status: CaptureStatus, down: Set[int], width: int = 10_000, max_line
     return [joined_facts(items) for items in lines[:max(1, max_lines)]]
 
 
-def _state(interface: InterfaceView, now_ns: int, down: Set[int]) -> Text:
+def _state(interface: InterfaceView, now_ns: int, down: Set[int], one_way: frozenset = frozenset()) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     if interface.replaced_by is not None:
         text.append(f"replaced by #{interface.replaced_by}", "dim italic")
@@ -121,6 +121,8 @@ def _state(interface: InterfaceView, now_ns: int, down: Set[int]) -> Text:
             text.append("idle", "dim")
     if interface.unmapped:
         text.append(" unmapped", "yellow")
+    if interface.number in one_way:
+        text.append(f" {oneway.MARKER}", "bold yellow")
     if interface.mismatch is not None:
         text.append(f" {mismatch_note(interface)}", "bold yellow")
     if interface.undelivered:
@@ -170,7 +172,8 @@ _LIVE_COLUMNS = (
 )
 
 
-def _live_row(interface: InterfaceView, rate: Rate, now_ns: int, down: Set[int]) -> list:
+def _live_row(interface: InterfaceView, rate: Rate, now_ns: int, down: Set[int],
+              one_way: frozenset = frozenset()) -> list:
     return [
         str(interface.number),
         interface.name,
@@ -182,7 +185,7 @@ def _live_row(interface: InterfaceView, rate: Rate, now_ns: int, down: Set[int])
         format_frames_per_s(rate.frames_per_s),
         format_si(rate.bits_per_s),
         format_age(interface, now_ns),
-        _state(interface, now_ns, down),
+        _state(interface, now_ns, down, one_way),
     ]
 
 
@@ -236,7 +239,7 @@ def render(
         hidden = len(ordered) - len(shown)
 
     now_ns = status.now_ns
-    rows = [_live_row(i, rates.get(i.number, NO_RATE), now_ns, down_set) for i in shown]
+    rows = [_live_row(i, rates.get(i.number, NO_RATE), now_ns, down_set, status.one_way) for i in shown]
     parts: list = list(header)
     if shown:
         parts.extend(grid_lines(_LIVE_COLUMNS, rows, width))
