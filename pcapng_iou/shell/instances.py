@@ -348,7 +348,7 @@ class Instances:
             return
         self.one_way.add(number)
         who = ", ".join(refusal.who() for refusal in senders.refused)
-        self.note(number, oneway.comment_text(number, who))
+        self.annotate(number, oneway.comment_text(number, who))
         if number not in self._one_way_said:
             self._one_way_said.add(number)
             self.say(oneway.refused_text(number, who, senders.refused[0].reason), "warning")
