@@ -30,6 +30,10 @@ EndpointKey = tuple[int, int]
 #: How long a shared-segment copy may wait for its siblings (ns) and how many wait at most.
 COPY_WINDOW_NS = 2_000_000_000
 COPY_BACKLOG = 1024
+#: Links learnt from frames that no NETMAP line explains, at most, per capture: beyond that the
+#: frames toward an instance all go to one "unmapped" interface of that instance (anyone who can
+#: write to a socket could otherwise make a capture grow without end).
+UNMAPPED_LINKS_MAX = 256
 
 
 @dataclass(eq=False)
@@ -172,6 +176,9 @@ class LinkTable:
         self._by_segment: dict[frozenset, Interface] = {}
         self._by_endpoint: dict[EndpointKey, Interface] = {}
         self._unmapped: dict[frozenset, Interface] = {}
+        #: Beyond UNMAPPED_LINKS_MAX unmapped links: one interface per destination instance.
+        self._catch_alls: dict[int, Interface] = {}
+        self._catch_all_warned = False
         #: Interfaces by the instances they join, in number order (a dict as an ordered set): finding the
         #: links of one instance must not cost a look at every link of a 1,000-instance lab.
         self._by_instance: dict[int, dict[Interface, None]] = {}
@@ -368,6 +375,8 @@ class LinkTable:
     def _unmapped_interface(self, source: EndpointKey, destination: EndpointKey) -> Interface:
         pair = frozenset((source, destination))
         interface = self._unmapped.get(pair)
+        if interface is None and len(self._unmapped) >= UNMAPPED_LINKS_MAX:
+            return self._catch_all(destination[0])
         if interface is None:
             name = f"{netio.endpoint_name(*source)}-{netio.endpoint_name(*destination)}"
             endpoints = (source, destination)
@@ -377,6 +386,23 @@ class LinkTable:
             if self.warn_unmapped and interface.recorded:
                 self.warn(f"frames between {name} match no NETMAP line: recorded on interface "
                           f"{interface.number} as {linktypes.name(interface.linktype)}")
+        return interface
+
+    def _catch_all(self, instance: int) -> Interface:
+        """The one interface of the frames toward ``instance`` once :data:`UNMAPPED_LINKS_MAX` are learnt."""
+        interface = self._catch_alls.get(instance)
+        if interface is None:
+            name = f"{instance} unmapped"
+            choice = Choice(self.option_linktype or linktypes.ETHERNET, origin=FROM_DEFAULT)
+            description = (f"IOU traffic toward instance {instance} from endpoints no NETMAP line joins, "
+                           f"once {UNMAPPED_LINKS_MAX} such links were seen")
+            interface = self._create(name, choice, description, ((instance, -1),))
+            self._catch_alls[instance] = interface
+            if not self._catch_all_warned:
+                self._catch_all_warned = True
+                self.warn(f"frames between more than {UNMAPPED_LINKS_MAX} pairs of endpoints match no NETMAP "
+                          f"line: from now on those toward an instance go to one 'unmapped' interface "
+                          f"of that instance")
         return interface
 
     def current(self) -> list[Interface]:
