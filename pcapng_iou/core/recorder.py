@@ -3,15 +3,15 @@
 The event loop hands every batch of datagrams it relays to :meth:`Recorder.record`
 together with the time each arrived and whether it could be delivered; the
 recorder decides which interface records it, keeps the counters, and returns
-the bytes to append to the capture file (interface blocks first when a new
-interface is needed).  Lifecycle notes (attach, death, reload) become packet
-comments on the next frame of each affected link.
+the bytes to append to the capture file.  Lifecycle notes (attach, death,
+reload) become packet comments on the next frame of each affected link.
 
-Each file (one, or each file of a ring buffer) is a section of its own:
-:meth:`Recorder.start_file` gives its header and an interface block for every
-current recorded link, numbered within that file (``Interface.file_id``).
-Links left out by ``--link`` get no interface block; their frames are relayed
-and only counted.  A snap length cuts the stored frames, never the relayed ones.
+Each file (one, or each file of a ring buffer) is a section of its own, and an
+interface's block is written in it just before the interface's first frame
+there, numbered within that file (``Interface.file_id``): a lab of 64-line
+NETMAPs gives the links that carried frames, not all of them.  Links left out
+by ``--link`` get no block; their frames are relayed and only counted.  A snap
+length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def _count(interface: Interface, outbound: bool, size: int, timestamp_ns: int) -
         interface.first_ns = timestamp_ns
     interface.last_ns = timestamp_ns
     return flags
+
+
+def _earlier_frames(old: Interface) -> str:
+    """Where a replaced interface's frames are in the file being written, for a packet comment."""
+    return "" if old.file_id is None else f"; earlier frames are on interface {old.file_id}"
 
 
 class _Lane:
@@ -143,7 +148,7 @@ class Recorder:
 
     # -- blocks ---------------------------------------------------------------
     def start(self) -> bytes:
-        """Section header and one interface block per (recorded) NETMAP line."""
+        """The section header (each interface's block comes with its first frame)."""
         self._started = True
         self._check_link_names()
         return self.start_file()
@@ -162,30 +167,27 @@ class Recorder:
                                 f"frames between those endpoints show up")
 
     def start_file(self) -> bytes:
-        """The start of a new file: section header, an interface block for every current recorded link."""
+        """The start of a new file: its section header.  Interface blocks come with their first frame."""
         for interface in self.in_file:
             interface.file_id = None
         self.in_file = []
+        self.links.forget_routes()  # (the fast lanes write file ids: none is valid in the new file)
         self.section = blocks.Section(f"pcapng-iou {__version__}", self.comment)
-        self.links.take_new()  # the current links, new ones among them, all get their block here
-        return self.section.header_bytes() + self._interface_blocks(self.links.current())
+        self.links.take_new()
+        return self.section.header_bytes()
 
     def _new_interface_blocks(self) -> bytes:
-        if not self._started:
-            return b""  # start() writes them after the section header
-        return self._interface_blocks(self.links.take_new())
+        """Nothing to write: an interface's block is written just before its first frame (:meth:`_block_for`)."""
+        self.links.take_new()
+        return b""
 
-    def _interface_blocks(self, interfaces) -> bytes:
-        """Blocks for ``interfaces`` (those recorded), numbered in this file in the order written."""
-        out = []
-        for interface in interfaces:
-            if not interface.recorded:
-                continue
-            interface.file_id = len(self.in_file)
-            self.in_file.append(interface)
-            out.append(self.section.interface_block(
-                interface.linktype, interface.name, interface.description, self.snaplen))
-        return b"".join(out)
+    def _block_for(self, interface: Interface) -> bytes:
+        """``interface``'s block when the file being written has none yet (it is numbered in this file then)."""
+        if interface.file_id is not None:
+            return b""
+        interface.file_id = len(self.in_file)
+        self.in_file.append(interface)
+        return self.section.interface_block(interface.linktype, interface.name, interface.description, self.snaplen)
 
     def take_warnings(self) -> list[str]:
         return self.links.take_warnings()
@@ -333,13 +335,16 @@ class Recorder:
 
     def _packet(self, interface: Interface, outbound: bool, frame: bytes, timestamp_ns: int,
                 comments: Sequence[str] = ()) -> bytes:
-        """Count ``frame`` on ``interface`` and return its Enhanced Packet Block."""
+        """Count ``frame`` on ``interface`` and return its Enhanced Packet Block (after the interface's
+        block when it is the interface's first frame in this file)."""
         size = len(frame)
         flags = _count(interface, outbound, size, timestamp_ns)
         self.frames_recorded += 1
+        block = self._block_for(interface)
         if size > self._cut_above:
-            return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags, comments, size)
-        return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame, flags, comments)
+            return block + blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags,
+                                                  comments, size)
+        return block + blocks.enhanced_packet(interface.file_id, timestamp_ns, frame, flags, comments)
 
     def _follow_linktype(self, interface: Interface, frame: bytes, timestamp_ns: int, sender) -> Interface:
         """The interface a frame of followed link ``interface`` (sent by endpoint ``sender``) goes on."""
@@ -418,9 +423,7 @@ class Recorder:
             self.links.tell(f"{interface.name}: {now} from its first frame, recording on interface {new.number}")
             return new
         new.pending_comments.append(
-            f"link type changed from {was} to {now} (detected from the frames); earlier frames are on interface "
-            f"{interface.file_id}"
-        )
+            f"link type changed from {was} to {now} (detected from the frames){_earlier_frames(interface)}")
         self.links.warn(f"{interface.name}: frames now look like {now}, recording on new interface {new.number}")
         return new
 
@@ -468,8 +471,7 @@ class Recorder:
         for old, new in result.changed:
             new.pending_comments.append(
                 f"NETMAP reload at {when}: link type {linktypes.name(old.linktype)} -> "
-                f"{linktypes.name(new.linktype)}; earlier frames are on interface {old.file_id}"
-            )
+                f"{linktypes.name(new.linktype)}{_earlier_frames(old)}")
         for new in result.added:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
         self.note_all(f"NETMAP reloaded at {when}: {result.summary()}")
@@ -481,7 +483,7 @@ class Recorder:
         for old, new in self.links.learn_bays(instance, layout, when):
             new.pending_comments.append(
                 f"link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)} from the bays of "
-                f"instance {instance} ({when}); earlier frames are on interface {old.file_id}")
+                f"instance {instance} ({when}){_earlier_frames(old)}")
         return self._new_interface_blocks()
 
     def extend(self, segments, when: str) -> bytes:
