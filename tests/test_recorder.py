@@ -123,7 +123,7 @@ def test_unmapped_frame_gets_interface_block_and_warning(recorder):
     assert idbs(out) == [linktypes.ETHERNET]
     assert epbs(out) == [(4, blocks.OUTBOUND, ARP, [])]
     assert recorder.take_warnings() == [
-        "frames between 200:0/0-201:0/0 match no NETMAP line: recorded on interface 4 as ethernet"]
+        "frames between 200:0/0-201:0/0 match no NETMAP line: recorded on an interface of their own as ethernet"]
     assert recorder.take_warnings() == []
     again = recorder.datagram(dgram("201:0/0", "200:0/0", ARP), T0 + 1)
     assert idbs(again) == []
@@ -213,7 +213,7 @@ def test_auto_switches_after_tracker_agrees(recorder):
     hdlc = recorder.links.interfaces[4]
     assert (hdlc.auto, hdlc.linktype, hdlc.frames) == (True, 104, 1)
     assert recorder.take_warnings() == [
-        "102:1/0-103:1/0: frames now look like hdlc, recording on new interface 4"]
+        "102:1/0-103:1/0: frames now look like hdlc, recording on a new interface"]
     # unsure frames and frames of the current type change nothing
     fourth = recorder.datagram(dgram("103:1/0", "102:1/0", SLARP[3]), T0 + 3)
     assert idbs(fourth) == [] and epbs(fourth)[0][0] == 4
@@ -491,7 +491,7 @@ def test_serial_bay_starts_hdlc_and_the_first_sure_frame_settles_it():
     assert idbs(out) == [linktypes.PPP_SERIAL] and epbs(out)[0][0] == 1
     # (no news: nothing was recorded as the guess; said as info, not as a warning)
     assert rec.take_warnings() == []
-    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame, recording on interface 2"]
+    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame, recording on a new interface"]
     # afterwards three sure frames are needed, as for any followed link
     outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + 10 + i) for i in range(3)]
     assert [epbs(o)[0][0] for o in outs] == [0, 0, 2]
@@ -506,7 +506,7 @@ def test_a_serial_guess_that_recorded_frames_is_put_right_with_a_warning():
     out = rec.datagram(unsure, T0) + rec.datagram(dgram("1:1/0", "2:1/0", LCP[0]), T0 + 1)
     assert [e[0] for e in epbs(out)] == [0, 1] and idbs(out) == [linktypes.C_HDLC, linktypes.PPP_SERIAL]
     assert rec.take_notices() == []
-    assert rec.take_warnings() == ["1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"]
+    assert rec.take_warnings() == ["1:1/0-2:1/0: frames now look like ppp, recording on a new interface"]
 
 
 def test_a_hdlc_line_carrying_ppp_is_warned_about_once_and_not_switched():
@@ -603,7 +603,7 @@ def test_a_serial_link_whose_ends_differ_stops_flapping():
     assert idbs(out) == [linktypes.PPP_SERIAL, linktypes.C_HDLC]   # the first sure frame: PPP
     assert [e[0] for e in epbs(out)] == [0, 0, 0, 1]                 # the third HDLC one: back to HDLC
     warnings = rec.take_warnings()
-    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame, recording on interface 1"]
+    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame, recording on a new interface"]
     assert warnings == [
         "1:1/0-2:1/0: one end sends hdlc and the other ppp (encapsulations differ?): no longer following "
         "the frames; each is recorded on the interface of its own link type (hdlc: interface 0, ppp: "

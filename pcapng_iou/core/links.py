@@ -57,6 +57,8 @@ class Interface:
     #: Cisco HDLC because a serial bay starts so, no frame seen yet: the first sure frame may change it.
     guessed: bool = False
     replaced_by: Optional[int] = None
+    #: The interface that took over from this one (``replaced_by``), for its id in the file.
+    successor: Optional["Interface"] = field(default=None, repr=False)
     #: Another interface of the same link, at another link type, that the routes lead to: the two
     #: ends of the link differ, and this one records the frames that show its link type (see
     #: :meth:`LinkTable.add_sibling`).  None for the interface the routes lead to, and once it is over.
@@ -79,6 +81,14 @@ class Interface:
     #: (what could have changed, the frozen view) of the last status snapshot (see core/status): an
     #: unchanged link of a big lab is not copied again at each refresh.
     last_view: Optional[tuple] = field(default=None, repr=False)
+
+    @property
+    def successor_file_id(self) -> Optional[int]:
+        """The file id of the interface that records this link's frames now (None: none, or no block yet)."""
+        successor = self.successor
+        while successor is not None and successor.successor is not None:
+            successor = successor.successor
+        return None if successor is None else successor.file_id
 
     @property
     def unmapped(self) -> bool:
@@ -271,6 +281,7 @@ class LinkTable:
         else:
             new = self._create(old.name, choice, f"{_unmapped_description(old.name, choice)}; {since}", old.endpoints)
         old.replaced_by = new.number
+        old.successor = new
         self._carry_over(old, new)
         self.end_siblings(old, new)
         if old.segment is not None:
@@ -308,6 +319,7 @@ class LinkTable:
         ``primary`` (no second interface of one link type for one link); its block is due again when
         the file being written no longer has it (a ring buffer went on to another file)."""
         earlier.replaced_by = None
+        earlier.successor = None
         self._adopt(primary, earlier)
         for instance in earlier.instances:
             self._by_instance.setdefault(instance, {})[earlier] = None
@@ -334,6 +346,7 @@ class LinkTable:
                 sibling.pending_comments.clear()
             else:
                 sibling.replaced_by = heir.number
+                sibling.successor = heir
                 heir.pending_comments = sibling.pending_comments + heir.pending_comments
                 sibling.pending_comments = []
         return ended
@@ -384,8 +397,8 @@ class LinkTable:
             interface = self._create(name, choice, _unmapped_description(name, choice), endpoints)
             self._unmapped[pair] = interface
             if self.warn_unmapped and interface.recorded:
-                self.warn(f"frames between {name} match no NETMAP line: recorded on interface "
-                          f"{interface.number} as {linktypes.name(interface.linktype)}")
+                self.warn(f"frames between {name} match no NETMAP line: recorded on an interface "
+                          f"of their own as {linktypes.name(interface.linktype)}")
         return interface
 
     def _catch_all(self, instance: int) -> Interface:

@@ -420,11 +420,11 @@ class Recorder:
         was, now = linktypes.name(interface.linktype), linktypes.name(detected)
         if settled and not interface.frames_out + interface.frames_in:
             new.pending_comments.append(f"{now} from the first frame (a serial bay starts as {was}, IOS's default)")
-            self.links.tell(f"{interface.name}: {now} from its first frame, recording on interface {new.number}")
+            self.links.tell(f"{interface.name}: {now} from its first frame, recording on a new interface")
             return new
         new.pending_comments.append(
             f"link type changed from {was} to {now} (detected from the frames){_earlier_frames(interface)}")
-        self.links.warn(f"{interface.name}: frames now look like {now}, recording on new interface {new.number}")
+        self.links.warn(f"{interface.name}: frames now look like {now}, recording on a new interface")
         return new
 
     def _check_linktype(self, interface: Interface, frame: bytes) -> None:
