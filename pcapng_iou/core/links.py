@@ -9,12 +9,14 @@ frames already written stay where they were.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, Optional
+from typing import Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.bays import Bays
+from pcapng_iou.core.drawn import Drawing
+from pcapng_iou.core.interface import Interface
+from pcapng_iou.core.copies import COPY_BACKLOG, COPY_WINDOW_NS, SharedCopies  # noqa: F401 (tests use them)
 from pcapng_iou.core.linkchoice import (
     FROM_BAYS,
     FROM_DEFAULT,
@@ -27,116 +29,10 @@ from pcapng_iou.core.selection import LinkSelection
 
 EndpointKey = tuple[int, int]
 
-#: How long a shared-segment copy may wait for its siblings (ns) and how many wait at most.
-COPY_WINDOW_NS = 2_000_000_000
-COPY_BACKLOG = 1024
 #: Links learnt from frames that no NETMAP line explains, at most, per capture: beyond that the
 #: frames toward an instance all go to one "unmapped" interface of that instance (anyone who can
 #: write to a socket could otherwise make a capture grow without end).
 UNMAPPED_LINKS_MAX = 256
-
-
-@dataclass(eq=False)
-class Interface:
-    """One PCAP-NG interface: a NETMAP line (or an unmapped pair) at one link type."""
-
-    number: int
-    name: str
-    linktype: int
-    description: str
-    endpoints: tuple[EndpointKey, ...]
-    segment: Optional[Segment] = None
-    #: Follow the frames: a new interface when they show another link type.
-    auto: bool = False
-    #: Check the frames against a link type written by hand, without switching (see ``mismatch``).
-    watch: bool = False
-    #: The link type the frames show when it is not the one written by hand (warned about once).
-    mismatch: Optional[int] = None
-    #: Where the link type came from (see linkchoice): "NETMAP line", "--linktype", "bay kinds", "default".
-    origin: str = ""
-    #: Cisco HDLC because a serial bay starts so, no frame seen yet: the first sure frame may change it.
-    guessed: bool = False
-    replaced_by: Optional[int] = None
-    #: The interface that took over from this one (``replaced_by``), for its id in the file.
-    successor: Optional["Interface"] = field(default=None, repr=False)
-    #: Another interface of the same link, at another link type, that the routes lead to: the two
-    #: ends of the link differ, and this one records the frames that show its link type (see
-    #: :meth:`LinkTable.add_sibling`).  None for the interface the routes lead to, and once it is over.
-    sibling_of: Optional[int] = None
-    #: Its NETMAP line was removed by a reload: no frame will be recorded on it again.
-    retired: bool = False
-    frames_out: int = 0
-    frames_in: int = 0
-    bytes_out: int = 0
-    bytes_in: int = 0
-    undelivered: int = 0
-    first_ns: int = 0
-    last_ns: int = 0
-    pending_comments: list = field(default_factory=list)
-    copies: Optional["SharedCopies"] = None
-    #: False for a link ``--link`` left out: its frames are relayed, not recorded.
-    recorded: bool = True
-    #: Its interface number in the file being written (files of a ring buffer number their own).
-    file_id: Optional[int] = None
-    #: (what could have changed, the frozen view) of the last status snapshot (see core/status): an
-    #: unchanged link of a big lab is not copied again at each refresh.
-    last_view: Optional[tuple] = field(default=None, repr=False)
-
-    @property
-    def successor_file_id(self) -> Optional[int]:
-        """The file id of the interface that records this link's frames now (None: none, or no block yet)."""
-        successor = self.successor
-        while successor is not None and successor.successor is not None:
-            successor = successor.successor
-        return None if successor is None else successor.file_id
-
-    @property
-    def unmapped(self) -> bool:
-        return self.segment is None
-
-    @property
-    def frames(self) -> int:
-        return self.frames_out + self.frames_in
-
-    @property
-    def bytes(self) -> int:
-        return self.bytes_out + self.bytes_in
-
-    @property
-    def instances(self) -> frozenset[int]:
-        return frozenset(e[0] for e in self.endpoints)
-
-    @property
-    def linktype_name(self) -> str:
-        return linktypes.name(self.linktype)
-
-
-class SharedCopies:
-    """Tells first transmissions from the extra copies sent on a shared segment.
-
-    On a segment of N members a sender unicasts one copy of each frame to the
-    N-1 others.  A copy is new when the same (sender, bytes) was already seen
-    going to the same destination; otherwise it belongs to the oldest earlier
-    frame that has not yet reached that destination.  Copies arrive through
-    different sockets, so no order across destinations is assumed.
-    """
-
-    def __init__(self, members: int):
-        self.others = members - 1
-        self._waiting: dict[EndpointKey, Deque[list]] = {}
-
-    def is_new(self, sender: EndpointKey, destination: EndpointKey, frame: bytes, now_ns: int) -> bool:
-        waiting = self._waiting.setdefault(sender, deque())
-        while waiting and (now_ns - waiting[0][2] > COPY_WINDOW_NS or len(waiting) > COPY_BACKLOG):
-            waiting.popleft()
-        for entry in waiting:
-            if entry[0] == frame and destination not in entry[1]:
-                entry[1].add(destination)
-                if len(entry[1]) >= self.others:
-                    waiting.remove(entry)
-                return False
-        waiting.append([frame, {destination}, now_ns])
-        return True
 
 
 @dataclass
@@ -156,6 +52,8 @@ class Route:
     interface: Interface
     outbound: bool
     destination: EndpointKey
+    #: A bridge's copy of a frame already recorded on the other half of a drawn link: not recorded again.
+    copy: bool = False
 
 
 class LinkTable:
@@ -169,7 +67,8 @@ class LinkTable:
     """
 
     def __init__(self, netmap: Netmap, default_linktype: Optional[int] = None, auto_default: bool = False,
-                 selection: Optional[LinkSelection] = None, bays: Optional[dict] = None):
+                 selection: Optional[LinkSelection] = None, bays: Optional[dict] = None,
+                 drawing: Optional[Drawing] = None):
         #: ``--linktype`` when given (None: not given, bay kinds and Ethernet decide).
         self.option_linktype = default_linktype
         self.selection = selection or LinkSelection()
@@ -201,6 +100,8 @@ class LinkTable:
         #: Kept by the recorder (its fast lanes, by whole 8-byte header); emptied here with the routes.
         self.lanes: dict = {}
         self.netmap = netmap
+        #: The links the user drew (a GNS3 project): their halves are recorded as one, by their names.
+        self.drawing = drawing or Drawing()
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
 
@@ -260,6 +161,10 @@ class LinkTable:
         endpoints = tuple(e.key for e in segment.endpoints)
         choice = choice or self.choice_for(endpoints, segment)
         kind = "shared segment" if len(segment.endpoints) > 2 else "link"
+        half = self.drawing.half(endpoints)
+        if half is not None:
+            description = f"{half.link.name}: {half.link.source}, NETMAP {segment.name}, {_how(choice)}, {since}"
+            return self._create(half.link.name, choice, description, endpoints, segment)
         description = f"IOU {kind} {segment.name} ({segment.where}), {_how(choice)}, {since}"
         return self._create(segment.name, choice, description, endpoints, segment)
 
@@ -377,13 +282,38 @@ class LinkTable:
         interface = self._by_endpoint.get(source)
         if interface is None or destination not in interface.endpoints:
             interface = self._unmapped_interface(source, destination)
-        route = Route(interface, source == interface.endpoints[0], destination)
+            route = Route(interface, source == interface.endpoints[0], destination)
+        else:
+            route = self._drawn_route(interface, source, destination) or Route(
+                interface, source == interface.endpoints[0], destination)
         if not interface.recorded:
             self.skipped_routes[key] = route
         elif not interface.watch:
             # A watched link stays off the cache, so the recorder's fast path leaves its frames to the check.
             self.route_cache[key] = route
         return route
+
+    def _drawn_route(self, interface: Interface, source: EndpointKey, destination: EndpointKey) -> Optional[Route]:
+        """The route of a frame on a half of a drawn link (None: not one).  With both halves in NETMAP: the
+        interface of its first half; a copy when the bridge sends it (the router's transmission was taken on
+        the other half); outbound when the first end's router sends it.  A half alone is recorded on its
+        own, outbound when its router sends."""
+        half = self.drawing.half(interface.endpoints)
+        if half is None:
+            return None
+        halves = half.link.halves
+        first = self._by_segment.get(halves[0])
+        second = self._by_segment.get(halves[1]) if len(halves) == 2 else None
+        if first is None or second is None:  # one half alone (the other is not in NETMAP, not IOU)
+            return Route(interface, source == half.router_end, destination)
+        outbound = source == half.link.ends[0].endpoint
+        return Route(first, outbound, destination, copy=source == half.bridge_end)
+
+    def learn_drawing(self, drawing: Drawing) -> None:
+        """The links the user drew, learnt after the start: the links made from now on take their names,
+        and their halves pair up from the next frame on."""
+        self.drawing = drawing
+        self.forget_routes()
 
     def _unmapped_interface(self, source: EndpointKey, destination: EndpointKey) -> Interface:
         pair = frozenset((source, destination))

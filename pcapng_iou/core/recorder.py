@@ -22,6 +22,8 @@ from pcapng_iou import __version__
 from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
 from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
+from pcapng_iou.core.lanes import Lane as _Lane
+from pcapng_iou.core.lanes import count as _count
 from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
@@ -32,57 +34,9 @@ EPB_TYPE, EPB_FLAGS, OPT_ENDOFOPT = blocks.EPB_TYPE, blocks.EPB_FLAGS, blocks.OP
 NO_SNAPLEN = 1 << 31
 
 
-def _count(interface: Interface, outbound: bool, size: int, timestamp_ns: int) -> int:
-    """Count a ``size``-byte frame on ``interface``; return its ``epb_flags`` direction."""
-    if outbound:
-        interface.frames_out += 1
-        interface.bytes_out += size
-        flags = blocks.OUTBOUND
-    else:
-        interface.frames_in += 1
-        interface.bytes_in += size
-        flags = blocks.INBOUND
-    if not interface.first_ns:
-        interface.first_ns = timestamp_ns
-    interface.last_ns = timestamp_ns
-    return flags
-
-
 def _earlier_frames(old: Interface) -> str:
     """Where a replaced interface's frames are in the file being written, for a packet comment."""
     return "" if old.file_id is None else f"; earlier frames are on interface {old.file_id}"
-
-
-class _Lane:
-    """Frames of one route (source and destination endpoint) recorded without decoding them.
-
-    The recorder opens a lane once a frame of the route took the general way
-    and nothing about the link calls for more than a plain block (no shared
-    segment, no link type to follow or check); the link table empties the lanes
-    whenever its routes change.  Frames are counted here within one batch and
-    added to the interface when the batch is done (:meth:`settle`).
-    """
-
-    __slots__ = ("bytes", "flags", "frames", "interface", "last_ns", "outbound")
-
-    def __init__(self, interface: Interface, outbound: bool):
-        self.interface = interface
-        self.outbound = outbound
-        self.flags = blocks.OUTBOUND if outbound else blocks.INBOUND
-        self.frames = self.bytes = self.last_ns = 0
-
-    def settle(self) -> int:
-        """Add this batch's frames to the interface's counters; return how many there were."""
-        interface, frames = self.interface, self.frames
-        if self.outbound:
-            interface.frames_out += frames
-            interface.bytes_out += self.bytes
-        else:
-            interface.frames_in += frames
-            interface.bytes_in += self.bytes
-        interface.last_ns = max(interface.last_ns, self.last_ns)
-        self.frames = self.bytes = 0
-        return frames
 
 
 class _Split:
@@ -116,6 +70,7 @@ class Recorder:
         bays: Optional[dict] = None,
         reload_hint: str = "kill -HUP",
         limit: Optional[int] = None,
+        drawing=None,
     ):
         """``default_linktype``: ``--linktype`` when given; ``bays``: instance id -> Bays
         (see :class:`LinkTable`); ``reload_hint``: how the user reloads NETMAP, for warnings."""
@@ -124,7 +79,7 @@ class Recorder:
         self.snaplen = snaplen
         self._cut_above = snaplen or NO_SNAPLEN
         self.section = blocks.Section(f"pcapng-iou {__version__}", comment)
-        self.links = LinkTable(netmap, default_linktype, auto_default, selection, bays)
+        self.links = LinkTable(netmap, default_linktype, auto_default, selection, bays, drawing)
         self.reload_hint = reload_hint
         #: The interfaces that have a block in the file being written, in file order.
         self.in_file: list[Interface] = []
@@ -270,7 +225,7 @@ class Recorder:
     def _open_lane(self, key: bytes, route) -> None:
         """After a frame took the general way: let the next ones of its route take the fast way, if they may."""
         interface, lanes = route.interface, self.links.lanes
-        if key not in lanes and interface.copies is None and not interface.auto and \
+        if key not in lanes and interface.copies is None and not interface.auto and not route.copy and \
                 self.links.route_cache.get(key[:6]) is route:
             lanes[key] = _Lane(interface, route.outbound)
 
@@ -308,6 +263,10 @@ class Recorder:
         route = self.links.route(header, datagram[:6])
         out = self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
+        if route.copy:  # the bridge's copy of a frame taken on the other half of a drawn link
+            self.shared_copies += 1
+            interface.undelivered += undelivered is not None
+            return out
         if not interface.recorded:
             self.frames_skipped += 1
             return out

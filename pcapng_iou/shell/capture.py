@@ -158,7 +158,7 @@ class Capture:
         options = self.options
         recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
                             options.snaplen, options.links, bays, reload_hint=f"kill -HUP {os.getpid()}",
-                            limit=options.count)
+                            limit=options.count, drawing=self.learning.drawing)
         recorder.links.warn_unmapped = len(self.netmap) > 0
         return recorder
 

@@ -17,7 +17,7 @@ from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.words import counted
-from pcapng_iou.shell import discovery, netiodir, netmapfile
+from pcapng_iou.shell import discovery, netiodir, netmapfile, projects
 
 
 class Learning:
@@ -32,6 +32,8 @@ class Learning:
         self.merged = NetmapSet()
         self._said: set[str] = set()
         self._proc_said = False
+        #: The links the user drew, from the GNS3 project the instances run in (None: none found).
+        self.drawing = None
 
     # -- asking -------------------------------------------------------------------
     def _say_once(self, text: str, level: str = "warning") -> None:
@@ -77,9 +79,24 @@ class Learning:
                 self.sources.add_found(facts)
         if not self.sources.discovering:
             return None, bays
+        self._find_drawing()
         self.merged = self._read_found(list(self.sources.found))
         self.say(self.sources.summary(self.merged), "info")
         return (self.merged.netmap() if self.merged.files else None), bays
+
+    def _find_drawing(self) -> bool:
+        """Look for the GNS3 project of the instances asked so far; True when one is found now."""
+        if self.drawing is not None:
+            return False
+        drawing, warnings = projects.find_drawing(f.cwd for f in self.facts.values())
+        for warning in warnings:
+            self._say_once(warning)
+        if drawing is None:
+            return False
+        self.drawing = drawing
+        self.say(f"GNS3 project: {counted(len(drawing.links), 'drawn link')} "
+                 f"({', '.join(sorted(drawing.routers.values())[:8])}); links named from it", "info")
+        return True
 
     def _read_found(self, names: list) -> NetmapSet:
         merged, warnings, _ = self.sources.read_found(names)
@@ -92,6 +109,8 @@ class Learning:
         """Learn from instance ``number``, just attached; the blocks to write."""
         facts = self._ask_again_if_restarted(number)
         data = recorder.learn_bays(number, facts.bays, when)
+        if self.sources.discovering and self._find_drawing():
+            recorder.links.learn_drawing(self.drawing)
         if self.sources.discovering:
             shown = self.sources.add_found(facts)
             if shown is not None:

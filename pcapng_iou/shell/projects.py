@@ -1,0 +1,104 @@
+"""Finding and reading the project a lab was drawn in (GNS3's ``.gns3`` file), for link names.
+
+GNS3 runs every IOU node in ``<project>/project-files/iou/<node_id>/``: the
+working directory of a running instance (``/proc/<pid>/cwd``, read by
+:mod:`pcapng_iou.shell.discovery`) leads to the project folder and its
+``<name>.gns3``.  What the file says is decided in :mod:`pcapng_iou.core.drawn`.
+
+Files are read with :func:`read_bounded`: regular files only, never through a
+symbolic link, without blocking, at most a few MiB; anything else is one
+warning and is skipped (the folders belong to the lab's owner, who may not be
+the user running the capture).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Iterable, Optional
+
+from pcapng_iou.core import drawn
+
+#: A GNS3 project file of a thousand nodes is well under this.
+MAX_PROJECT_BYTES = 8 << 20
+PROJECT_SUFFIX = ".gns3"
+
+
+class UnreadableFile(OSError):
+    """A file that is not read: not a regular file, too big, or refused (the message says which)."""
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """The bytes of regular file ``path``, at most ``limit`` of them; a symbolic link, a FIFO, a
+    device or a bigger file raises :class:`UnreadableFile` (so does any error opening it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as err:
+        why = "a symbolic link (not followed)" if err.errno == errno.ELOOP else (err.strerror or str(err))
+        raise UnreadableFile(f"{path}: {why}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise UnreadableFile(f"{path}: {info.st_size:,} bytes, more than the {limit:,} read at most")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnreadableFile(f"{path}: grew past the {limit:,} bytes read at most")
+        return data
+    except OSError as err:
+        if isinstance(err, UnreadableFile):
+            raise
+        raise UnreadableFile(f"{path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def project_folder(cwd: str) -> Optional[str]:
+    """The GNS3 project folder of an IOU node that runs in ``cwd``, or None when ``cwd`` is not laid out so."""
+    node_folder = os.path.normpath(cwd)
+    iou_folder = os.path.dirname(node_folder)
+    files_folder = os.path.dirname(iou_folder)
+    if os.path.basename(iou_folder) != "iou" or os.path.basename(files_folder) != "project-files":
+        return None
+    return os.path.dirname(files_folder)
+
+
+def project_files(folder: str) -> list:
+    """The ``.gns3`` files directly in ``folder``, newest first (GNS3 keeps one; backups end otherwise)."""
+    try:
+        with os.scandir(folder) as entries:
+            found = [e for e in entries if e.name.endswith(PROJECT_SUFFIX) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return []
+    return [e.path for e in sorted(found, key=lambda e: -e.stat(follow_symlinks=False).st_mtime)]
+
+
+def find_drawing(cwds: Iterable[str]) -> tuple:
+    """(the drawn links of the GNS3 project the instances in ``cwds`` run in, or None; warnings)."""
+    warnings: list = []
+    folders = []
+    for cwd in cwds:
+        folder = project_folder(cwd) if cwd else None
+        if folder is not None and folder not in folders:
+            folders.append(folder)
+    drawing = drawn.Drawing()
+    for folder in folders:
+        for path in project_files(folder)[:1]:
+            try:
+                text = read_bounded(path, MAX_PROJECT_BYTES).decode("utf-8", errors="replace")
+                found = drawn.parse_gns3(text, os.path.basename(path))
+            except (UnreadableFile, drawn.ProjectError) as err:
+                warnings.append(f"{err}: link names and pairs not taken from it")
+                continue
+            for link in found.links:
+                drawing.add(link)
+            drawing.routers.update(found.routers)
+    return (drawing if drawing else None), warnings
