@@ -86,3 +86,46 @@ def test_a_half_whose_other_half_is_not_in_netmap_is_recorded_on_its_own_both_wa
                for b in scan_after_header(out) if type(b).__name__ == "EnhancedPacket"]
     assert packets == [(0, blocks.OUTBOUND), (0, blocks.INBOUND)]
     assert rec.shared_copies == 0
+
+
+def cdp_from(router: int, interface: str, serial: bool = False) -> bytes:
+    if serial:
+        return frames.cdp_over_hdlc(f"R{router}", interface, f"10.0.0.{router}")
+    return frames.cdp(f"aa:bb:cc:00:0{router}:00", f"R{router}", interface, f"10.0.0.{router}")
+
+
+def test_without_a_project_cdp_names_the_ends_and_joins_the_halves():
+    rec = Recorder(parse(gns3_netmap(1) + gns3_netmap(2)), bays={1: Bays(1, 1), 2: Bays(1, 1)})
+    rec.start()
+    out = rec.datagram(datagram((1, 0), (513, 0), cdp_from(1, "Ethernet0/0")), T0)      # R1 says who it is
+    out += rec.datagram(datagram((514, 0), (2, 0), cdp_from(1, "Ethernet0/0")), T0 + 1)  # out of the other half
+    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 2)  # R2 answers
+    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 3)
+    out += rec.datagram(datagram((1, 0), (513, 0), ARP), T0 + 4)
+    out += rec.datagram(datagram((514, 0), (2, 0), ARP), T0 + 5)
+    found = scan_after_header(out)
+    described = [b.options["if_name"] for b in found if type(b).__name__ == "InterfaceDescription"]
+    assert described == ["R1 Ethernet0/0"]  # written with the first frame: only R1's name was known
+    packets = [(b.interface_id, int(b.options["epb_flags"]) & 3, list(b.options.get_all("opt_comment"))
+                if "opt_comment" in b.options else []) for b in found if type(b).__name__ == "EnhancedPacket"]
+    assert packets == [
+        (0, blocks.OUTBOUND, []),
+        (0, blocks.INBOUND, ["this link is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP; its interface "
+                             "block says R1 Ethernet0/0)"]),
+        (0, blocks.OUTBOUND, [])]
+    assert rec.links.current()[0].name == "R1 Ethernet0/0 - R2 Ethernet0/0"
+    assert rec.shared_copies == 3
+    assert "513:0/0-1:0/0 is R1 Ethernet0/0 (learnt from CDP)" in rec.take_notices()
+
+
+def test_cdp_names_a_link_whose_block_is_not_written_yet():
+    rec = Recorder(parse(gns3_netmap(1) + gns3_netmap(2)), bays={1: Bays(1, 1), 2: Bays(1, 1)})
+    rec.start()
+    serial = netio.port_byte(1, 0)
+    out = rec.datagram(datagram((1, serial), (513, serial), cdp_from(1, "Serial1/0", True)), T0)
+    out += rec.datagram(datagram((514, serial), (2, serial), cdp_from(1, "Serial1/0", True)), T0 + 1)
+    assert [b.options["if_name"] for b in scan_after_header(out) if type(b).__name__ == "InterfaceDescription"] == [
+        "R1 Serial1/0"]
+    # R2's end is named after its bays until R2 speaks
+    assert rec.links.current()[rec.links.current().index(rec.links._by_segment[drawn.half_key(1, serial)])].name == \
+        "R1 Serial1/0 - IOU 2 Serial1/0"

@@ -53,6 +53,19 @@ def gns3_lab(workdir):
             process.stop()
 
 
+def introduce(r1, r2) -> list:
+    """Each router sends CDP on both links, R1 first (as IOS does at start, before its other chatter)."""
+    sent = []
+    for router, name in ((r1, "R1"), (r2, "R2")):
+        ethernet = frames.cdp(f"aa:bb:cc:00:0{name[1]}:00", name, "Ethernet0/0", f"10.0.0.{name[1]}")
+        serial = frames.cdp_over_hdlc(name, "Serial1/0", f"10.0.1.{name[1]}")
+        for interface, frame in (("0/0", ethernet), ("1/0", serial)):
+            assert router.send(interface, frame) == 1
+            sent.append(frame)
+        (r2 if router is r1 else r1).wait_received(2)
+    return sent
+
+
 def exchange(r1, r2) -> list:
     """Both routers send on both links, ROUNDS times; every frame sent, in order of sending."""
     sent = []
@@ -89,6 +102,37 @@ def test_a_gns3_lab_gives_one_named_interface_per_drawn_link_and_each_frame_once
         assert "GNS3 project lab.gns3" in row[4]
     # The direction is the sender's: R1's frames outbound, R2's inbound (R1 is the link's first end).
     assert [row[3] for row in rows[:4]] == ["0x00000002", "0x00000001", "0x00000002", "0x00000001"]
+    assert interfaces_in(output) == 2
+
+
+def interfaces_in(output: str) -> int:
     capinfos = shutil.which("capinfos") or pytest.fail("capinfos is not installed")
     info = subprocess.run([capinfos, "-I", output], capture_output=True, text=True, timeout=60).stdout
-    assert int(re.search(r"Number of interfaces in file: (\d+)", info).group(1)) == 2
+    return int(re.search(r"Number of interfaces in file: (\d+)", info).group(1))
+
+
+def test_without_the_project_file_cdp_names_the_links_and_joins_their_halves(gns3_lab, start_capture, workdir,
+                                                                              tshark):
+    netio_dir, project, r1, r2 = gns3_lab
+    os.unlink(os.path.join(project, "lab.gns3"))
+    before = directory_state(netio_dir)
+    output = os.path.join(workdir, "cdp.pcapng")
+    capture = start_capture("-d", netio_dir, "-w", output, cwd=os.path.join(workdir, "elsewhere"))
+    assert capture.wait_for("attached", count=4), capture.stderr
+    sent = introduce(r1, r2)
+    sent += exchange(r1, r2)
+    assert r1.wait_received(2 * ROUNDS + 2) and r2.wait_received(2 * ROUNDS + 2), (r1.errors, r2.errors)
+    assert capture.stop() == 0
+    assert directory_state(netio_dir) == before
+    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name", "frame.protocols",
+                       "frame.comment")
+    assert len(rows) == len(sent)  # each frame once
+    assert sorted({row[1] for row in rows}) == ["R1 Ethernet0/0", "R1 Serial1/0"]  # as known at the first frame
+    comments = sorted(row[3] for row in rows if row[3])
+    assert comments == [
+        "this link is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP; its interface block says R1 Ethernet0/0)",
+        "this link is R1 Serial1/0 - R2 Serial1/0 (learnt from CDP; its interface block says R1 Serial1/0)"]
+    for row in rows:
+        assert row[2].startswith("eth" if "Ethernet" in row[1] else "chdlc"), row
+    assert interfaces_in(output) == 2
+    assert "R1 Ethernet0/0 - R2 Ethernet0/0" in capture.stderr

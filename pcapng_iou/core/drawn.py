@@ -26,6 +26,8 @@ EndpointKey = tuple[int, int]
 HalfKey = frozenset
 #: A GNS3 or EVE-NG bridge serves IOU instance ``id`` at ``id + BRIDGE_OFFSET``.
 BRIDGE_OFFSET = 512
+#: What a drawn link learnt from CDP says it comes from.
+CDP_SOURCE = "CDP"
 #: IOU's bays when the project does not say (IOU's own defaults: 2 Ethernet, 2 serial).
 DEFAULT_ETHERNET_BAYS = 2
 
@@ -101,6 +103,12 @@ class Drawing:
             if end.endpoint is not None:
                 instance, port = end.endpoint
                 self._halves[half_key(instance, port)] = Half(link, end.endpoint, (instance + BRIDGE_OFFSET, port))
+
+    def replace(self, old: DrawnLink, new: DrawnLink) -> None:
+        """``new`` (the same halves, better names) takes the place of ``old``."""
+        self.links = [new if link is old else link for link in self.links]
+        self.add(new)
+        self.links.pop()
 
     def half(self, endpoints) -> Optional[Half]:
         """The half that NETMAP line ``endpoints`` is, or None."""

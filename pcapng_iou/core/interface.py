@@ -53,6 +53,8 @@ class Interface:
     copies: Optional["SharedCopies"] = None
     #: False for a link ``--link`` left out: its frames are relayed, not recorded.
     recorded: bool = True
+    #: The name its block in the file being written gives (names learnt later differ from it).
+    written_name: str = ""
     #: Its interface number in the file being written (files of a ring buffer number their own).
     file_id: Optional[int] = None
     #: (what could have changed, the frozen view) of the last status snapshot (see core/status): an

@@ -14,7 +14,9 @@ from typing import Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.bays import Bays
-from pcapng_iou.core.drawn import Drawing
+from pcapng_iou.core import cdp as cdp_mod
+from pcapng_iou.core.cdp import CdpLinks
+from pcapng_iou.core.drawn import CDP_SOURCE, Drawing, DrawnLink
 from pcapng_iou.core.interface import Interface
 from pcapng_iou.core.copies import COPY_BACKLOG, COPY_WINDOW_NS, SharedCopies  # noqa: F401 (tests use them)
 from pcapng_iou.core.linkchoice import (
@@ -54,6 +56,12 @@ class Route:
     destination: EndpointKey
     #: A bridge's copy of a frame already recorded on the other half of a drawn link: not recorded again.
     copy: bool = False
+    #: Its CDP frames may name the link's ends or pair its halves (see :meth:`LinkTable.hear_cdp`).
+    listen: bool = False
+
+
+#: The start of the comment that gives a link's name learnt after its block was written.
+RENAMED = "this link is "
 
 
 class LinkTable:
@@ -102,6 +110,7 @@ class LinkTable:
         self.netmap = netmap
         #: The links the user drew (a GNS3 project): their halves are recorded as one, by their names.
         self.drawing = drawing or Drawing()
+        self.cdp = CdpLinks()
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
 
@@ -300,14 +309,55 @@ class LinkTable:
         own, outbound when its router sends."""
         half = self.drawing.half(interface.endpoints)
         if half is None:
-            return None
+            ends = cdp_mod.half_ends(interface.endpoints)  # (a half-link: outbound when its router sends)
+            return None if ends is None else Route(interface, source == ends[0], destination, listen=True)
         halves = half.link.halves
         first = self._by_segment.get(halves[0])
         second = self._by_segment.get(halves[1]) if len(halves) == 2 else None
+        listen = half.link.source == CDP_SOURCE and any(e.endpoint not in self.cdp.names for e in half.link.ends)
         if first is None or second is None:  # one half alone (the other is not in NETMAP, not IOU)
-            return Route(interface, source == half.router_end, destination)
+            return Route(interface, source == half.router_end, destination, listen=listen)
         outbound = source == half.link.ends[0].endpoint
-        return Route(first, outbound, destination, copy=source == half.bridge_end)
+        return Route(first, outbound, destination, copy=source == half.bridge_end, listen=listen)
+
+    def hear_cdp(self, source: EndpointKey, route: Route, frame: bytes) -> bool:
+        """A frame on a half-link that CDP may tell about; True when it changed a name or a pairing."""
+        ends = cdp_mod.half_ends(self._by_endpoint[source].endpoints if source in self._by_endpoint else ())
+        if ends is None:
+            return False
+        news = self.cdp.heard(source, ends[0], frame)
+        if news is None:
+            return False
+        if news[0] == "pair":
+            link = DrawnLink(tuple(cdp_mod.end_for(e, self.cdp.names, self.bays) for e in news[1:]), CDP_SOURCE)
+            self.drawing.add(link)
+        else:
+            half = self.drawing.half(cdp_mod.half_key_of(ends[0]))
+            if half is None:
+                end = cdp_mod.end_for(ends[0], self.cdp.names, self.bays)
+                self._rename(self._by_endpoint[source], end.label)
+                return True
+            link = DrawnLink(tuple(cdp_mod.end_for(e.endpoint, self.cdp.names, self.bays) for e in half.link.ends),
+                             CDP_SOURCE)
+            self.drawing.replace(half.link, link)
+        primary = self._by_segment.get(link.halves[0])
+        if primary is not None:
+            self._rename(primary, link.name)
+        self.forget_routes()
+        return True
+
+    def _rename(self, interface: Interface, name: str) -> None:
+        """``interface`` is called ``name`` from now on (learnt from CDP); said on its next frame if its
+        block is written already."""
+        if interface.name == name:
+            return
+        old, interface.name = interface.name, name
+        interface.description = f"{name} (names from CDP), NETMAP {interface.segment.name}"
+        if interface.file_id is not None:
+            said = [c for c in interface.pending_comments if not c.startswith(RENAMED)]
+            interface.pending_comments = said + [
+                f"{RENAMED}{name} (learnt from CDP; its interface block says {interface.written_name})"]
+        self.tell(f"{old} is {name} (learnt from CDP)")
 
     def learn_drawing(self, drawing: Drawing) -> None:
         """The links the user drew, learnt after the start: the links made from now on take their names,

@@ -141,6 +141,7 @@ class Recorder:
         if interface.file_id is not None:
             return b""
         interface.file_id = len(self.in_file)
+        interface.written_name = interface.name
         self.in_file.append(interface)
         return self.section.interface_block(interface.linktype, interface.name, interface.description, self.snaplen)
 
@@ -226,7 +227,7 @@ class Recorder:
         """After a frame took the general way: let the next ones of its route take the fast way, if they may."""
         interface, lanes = route.interface, self.links.lanes
         if key not in lanes and interface.copies is None and not interface.auto and not route.copy and \
-                self.links.route_cache.get(key[:6]) is route:
+                not route.listen and self.links.route_cache.get(key[:6]) is route:
             lanes[key] = _Lane(interface, route.outbound)
 
     def _record_up_to_limit(self, datagrams, timestamps, undelivered) -> bytes:
@@ -261,6 +262,8 @@ class Recorder:
             return b""
         header, frame = parsed
         route = self.links.route(header, datagram[:6])
+        if route.listen and self.links.hear_cdp((header.src_id, header.src_port), route, frame):
+            route = self.links.route(header, datagram[:6])  # (CDP named a link or joined two halves)
         out = self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
         if route.copy:  # the bridge's copy of a frame taken on the other half of a drawn link
