@@ -60,10 +60,14 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
     parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
-                        help="attach only to this instance (repeatable)")
+                        help="record only this router's links, both directions (repeatable); its peers' "
+                             "sockets are taken too, to see what it sends")
     parser.add_argument("--link", type=link_name, action="append", metavar="NAME",
-                        help="record only this link, named as shown (100:0/0-101:0/0) or by one endpoint "
-                             "(100:0/0); repeatable; every datagram is still relayed")
+                        help="record only this link, named as shown (100:0/0-101:0/0, \"R1 Ethernet0/0 - R2 "
+                             "Ethernet0/0\") or by one end (100:0/0, \"R1 Ethernet0/0\"); repeatable; every "
+                             "datagram is still relayed")
+    parser.add_argument("-D", "--list-links", action="store_true",
+                        help="list the links (names for --link, link types, instances) and exit, as dumpcap -D")
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
                         help="store at most BYTES of each frame (its full length is kept in the file); "
                              "0 stores them whole, as by default")
@@ -210,10 +214,15 @@ def run_capture(args: argparse.Namespace) -> int:
         comment=args.comment,
         wait_for_dir=not args.no_wait,
         snaplen=args.snaplen or 0,
-        links=LinkSelection(args.link),
+        links=LinkSelection(args.link, set(args.instance) if args.instance else None),
         limits=limits,
         spin_us=args.spin,
     )
+    if args.list_links:
+        from pcapng_iou.shell.listing import list_links
+
+        return list_links(options, netmap, lambda text, level="info": (
+            _error(text) if level == "error" else _warn(text) if level == "warning" else None))
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
     return reporter.run(capture)

@@ -136,3 +136,36 @@ def test_without_the_project_file_cdp_names_the_links_and_joins_their_halves(gns
         assert row[2].startswith("eth" if "Ethernet" in row[1] else "chdlc"), row
     assert interfaces_in(output) == 2
     assert "R1 Ethernet0/0 - R2 Ethernet0/0" in capture.stderr
+
+
+def test_list_links_names_the_drawn_links_and_exits(gns3_lab, workdir):
+    netio_dir, project, r1, r2 = gns3_lab
+    before = directory_state(netio_dir)
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir, "-D"],
+                            cwd=os.path.join(workdir, "elsewhere"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"1. {ETHERNET_NAME}\tethernet\tinstances 1, 2, 513, 514\tNETMAP 1:0/0-513:0/0 and 2:0/0-514:0/0",
+        f"2. {SERIAL_NAME}\thdlc\tinstances 1, 2, 513, 514\tNETMAP 1:1/0-513:1/0 and 2:1/0-514:1/0",
+        "(124 more NETMAP lines no drawn link uses: the ports not connected)"]
+    assert directory_state(netio_dir) == before
+
+
+@pytest.mark.parametrize("flags, wanted", [
+    (("--link", "r1 ethernet0/0"), [ETHERNET_NAME]),
+    (("--link", SERIAL_NAME), [SERIAL_NAME]),
+    (("-i", "2"), [ETHERNET_NAME, SERIAL_NAME]),
+])
+def test_link_names_and_instances_select_what_is_recorded_both_ways(gns3_lab, start_capture, workdir, tshark,
+                                                                    flags, wanted):
+    netio_dir, project, r1, r2 = gns3_lab
+    output = os.path.join(workdir, "some.pcapng")
+    capture = start_capture("-d", netio_dir, "-w", output, *flags, cwd=os.path.join(workdir, "elsewhere"))
+    assert capture.wait_for("attached", count=4), capture.stderr
+    sent = exchange(r1, r2)
+    assert r1.wait_received(2 * ROUNDS) and r2.wait_received(2 * ROUNDS), (r1.errors, r2.errors)
+    assert capture.stop() == 0
+    rows = tshark_rows(tshark, output, "frame.interface_name", "frame.packet_flags_direction")
+    assert sorted({row[0] for row in rows}) == wanted
+    assert len(rows) == len(sent) // 2 * len(wanted)
+    assert {row[1] for row in rows} == {"0x00000001", "0x00000002"}  # both directions

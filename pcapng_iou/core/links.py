@@ -128,10 +128,11 @@ class LinkTable:
                 self.warnings.append(f"{name}: {choice.conflict}")
         return choice
 
-    def _create(self, name, choice: Choice, description, endpoints, segment=None) -> Interface:
+    def _create(self, name, choice: Choice, description, endpoints, segment=None, selected_by=None) -> Interface:
+        """A new interface; ``selected_by``: the endpoints ``--link`` and ``-i`` judge it by (its own by default)."""
         interface = Interface(len(self.interfaces), name, choice.linktype, description, endpoints, segment,
                               choice.follow, choice.watch, origin=choice.origin, guessed=choice.guessed)
-        interface.recorded = self.selection.selects(endpoints)
+        interface.recorded = self.selection.selects(selected_by or endpoints, name)
         if len(endpoints) > 2:
             interface.copies = SharedCopies(len(endpoints))
         self.interfaces.append(interface)
@@ -173,7 +174,8 @@ class LinkTable:
         half = self.drawing.half(endpoints)
         if half is not None:
             description = f"{half.link.name}: {half.link.source}, NETMAP {segment.name}, {_how(choice)}, {since}"
-            return self._create(half.link.name, choice, description, endpoints, segment)
+            every_end = tuple(e for h in half.link.halves for e in h)  # (-i 2 records R1-R2 on 513-1's interface)
+            return self._create(half.link.name, choice, description, endpoints, segment, every_end)
         description = f"IOU {kind} {segment.name} ({segment.where}), {_how(choice)}, {since}"
         return self._create(segment.name, choice, description, endpoints, segment)
 

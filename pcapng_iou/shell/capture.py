@@ -157,7 +157,8 @@ class Capture:
     def _new_recorder(self, bays: dict) -> Recorder:
         options = self.options
         recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
-                            options.snaplen, options.links, bays, reload_hint=f"kill -HUP {os.getpid()}",
+                            options.snaplen, options.links.with_instances(options.instances), bays,
+                            reload_hint=f"kill -HUP {os.getpid()}",
                             limit=options.count, drawing=self.learning.drawing)
         recorder.links.warn_unmapped = len(self.netmap) > 0
         return recorder
@@ -183,6 +184,8 @@ class Capture:
             self.say(f"NETMAP {shown}: {counted(len(self.netmap), 'line')}")
         if netmap is not None or any(layout is not None for layout in bays.values()):
             self.recorder = self._new_recorder(bays)  # (nothing is written yet: built again, not changed)
+        if self.options.instances:  # -i: their peers' sockets too, to see both directions of their links
+            self.instances.wanted = self.recorder.links.selection.sockets_to_take(self.netmap, self.learning.drawing)
 
     # -- set-up and tear-down -------------------------------------------------------
     def run(self) -> int:

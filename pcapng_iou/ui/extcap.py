@@ -318,7 +318,7 @@ def _capture_options(args: argparse.Namespace):
         flush_each=args.flush,
         instances=instances,
         comment=args.comment,
-        links=parse_links(args.link),
+        links=parse_links(args.link).with_instances(instances),
         spin_us=spin_us,
         # Wireshark shows our error in a dialog only if we stop: a directory that is not there is an error
         # here, not something to wait for, behind a capture that seems to run.
