@@ -115,7 +115,8 @@ def test_without_a_project_cdp_names_the_ends_and_joins_the_halves():
         (0, blocks.OUTBOUND, [])]
     assert rec.links.current()[0].name == "R1 Ethernet0/0 - R2 Ethernet0/0"
     assert rec.shared_copies == 3
-    assert "513:0/0-1:0/0 is R1 Ethernet0/0 (learnt from CDP)" in rec.take_notices()
+    assert rec.take_notices() == ["R1 Ethernet0/0 is R1 Ethernet0/0 - IOU 2 Ethernet0/0 (learnt from CDP)",
+                                  "R1 Ethernet0/0 - IOU 2 Ethernet0/0 is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP)"]
 
 
 def test_cdp_names_a_link_whose_block_is_not_written_yet():

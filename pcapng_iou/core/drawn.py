@@ -118,6 +118,11 @@ class Drawing:
         """The line whose interface records the link (its first IOU end's)."""
         return link.halves[0]
 
+    @property
+    def from_project(self) -> bool:
+        """Some links come from a project file (names CDP would give are weaker)."""
+        return any(link.source != CDP_SOURCE for link in self.links)
+
     def __bool__(self) -> bool:
         return bool(self.links)
 

@@ -312,7 +312,9 @@ class LinkTable:
         half = self.drawing.half(interface.endpoints)
         if half is None:
             ends = cdp_mod.half_ends(interface.endpoints)  # (a half-link: outbound when its router sends)
-            return None if ends is None else Route(interface, source == ends[0], destination, listen=True)
+            if ends is None or self.drawing.from_project:
+                return None  # (a port the project connects to nothing: its CDP would name nothing drawn)
+            return Route(interface, source == ends[0], destination, listen=True)
         halves = half.link.halves
         first = self._by_segment.get(halves[0])
         second = self._by_segment.get(halves[1]) if len(halves) == 2 else None
@@ -337,7 +339,7 @@ class LinkTable:
             half = self.drawing.half(cdp_mod.half_key_of(ends[0]))
             if half is None:
                 end = cdp_mod.end_for(ends[0], self.cdp.names, self.bays)
-                self._rename(self._by_endpoint[source], end.label)
+                self._rename(self._by_endpoint[source], end.label, say=False)
                 return True
             link = DrawnLink(tuple(cdp_mod.end_for(e.endpoint, self.cdp.names, self.bays) for e in half.link.ends),
                              CDP_SOURCE)
@@ -348,9 +350,9 @@ class LinkTable:
         self.forget_routes()
         return True
 
-    def _rename(self, interface: Interface, name: str) -> None:
+    def _rename(self, interface: Interface, name: str, say: bool = True) -> None:
         """``interface`` is called ``name`` from now on (learnt from CDP); said on its next frame if its
-        block is written already."""
+        block is written already, and (``say``) as a notice."""
         if interface.name == name:
             return
         old, interface.name = interface.name, name
@@ -359,7 +361,8 @@ class LinkTable:
             said = [c for c in interface.pending_comments if not c.startswith(RENAMED)]
             interface.pending_comments = said + [
                 f"{RENAMED}{name} (learnt from CDP; its interface block says {interface.written_name})"]
-        self.tell(f"{old} is {name} (learnt from CDP)")
+        if say:
+            self.tell(f"{old} is {name} (learnt from CDP)")
 
     def learn_drawing(self, drawing: Drawing) -> None:
         """The links the user drew, learnt after the start: the links made from now on take their names,

@@ -80,6 +80,11 @@ class LinkSelection:
     def with_instances(self, instances: Optional[Iterable[int]]) -> "LinkSelection":
         return LinkSelection(self.names, instances)
 
+    @staticmethod
+    def of(selection: Optional["LinkSelection"], instances: Optional[Iterable[int]]) -> "LinkSelection":
+        """``selection`` (None: every link) narrowed to the links of ``instances`` (None: any)."""
+        return (selection or LinkSelection()).with_instances(instances)
+
     def selects(self, endpoints: Iterable[EndpointKey], name: str = "") -> bool:
         endpoints = tuple(endpoints)
         if self.instances is not None and not any(e[0] in self.instances for e in endpoints):

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 from pcapng_iou.core import netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.links import LinkTable
+from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.shell import netiodir
 from pcapng_iou.shell.learning import Learning
 
@@ -52,7 +53,7 @@ def list_links(options, netmap: Optional[netmap_mod.Netmap], say: Callable[[str,
     numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None)
     found, bays = learning.at_start(numbers)
     table = LinkTable(found or netmap or netmap_mod.Netmap(), options.default_linktype, options.auto_linktype,
-                      options.links.with_instances(options.instances), bays, learning.drawing)
+                      LinkSelection.of(options.links, options.instances), bays, learning.drawing)
     lines = link_lines(table)
     for number, line in enumerate(lines, 1):
         out.write(f"{number}. {line}\n" if not line.startswith("(") else f"{line}\n")
