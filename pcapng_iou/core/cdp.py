@@ -104,15 +104,16 @@ def half_key_of(router_end: EndpointKey) -> frozenset:
     return frozenset((router_end, (instance + BRIDGE_OFFSET, port)))
 
 
-def end_for(router_end: EndpointKey, names: dict, bays: dict):
-    """The :class:`~pcapng_iou.core.drawn.End` of ``router_end``: as its router named it in CDP, else
-    "IOU <id>" and the IOS name its bays give."""
+def end_for(router_end: EndpointKey, names: dict, bays: dict, routers: Optional[dict] = None):
+    """The :class:`~pcapng_iou.core.drawn.End` of ``router_end``: its node's name from EVE-NG (``routers``)
+    and the IOS name its bays give; else as its router named it in CDP; else "IOU <id>" and that IOS name."""
     from pcapng_iou.core.drawn import DEFAULT_ETHERNET_BAYS, End, ios_interface
 
-    said = names.get(router_end)
-    if said is not None:
-        return End(said[0], said[1], router_end)
     instance, port = router_end
+    said = names.get(router_end)
+    if said is not None and instance not in (routers or {}):
+        return End(said[0], said[1], router_end)
     layout = bays.get(instance)
     ethernet = layout.ethernet if layout is not None else DEFAULT_ETHERNET_BAYS
-    return End(f"IOU {instance}", ios_interface(port & 0x0F, port >> 4, ethernet), router_end)
+    node = (routers or {}).get(instance, f"IOU {instance}")
+    return End(node, ios_interface(port & 0x0F, port >> 4, ethernet), router_end)

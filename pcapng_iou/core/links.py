@@ -19,13 +19,7 @@ from pcapng_iou.core.cdp import CdpLinks
 from pcapng_iou.core.drawn import CDP_SOURCE, Drawing, DrawnLink
 from pcapng_iou.core.interface import Interface
 from pcapng_iou.core.copies import COPY_BACKLOG, COPY_WINDOW_NS, SharedCopies  # noqa: F401 (tests use them)
-from pcapng_iou.core.linkchoice import (
-    FROM_BAYS,
-    FROM_DEFAULT,
-    Choice,
-    choose,
-    member_kinds,
-)
+from pcapng_iou.core.linkchoice import FROM_DEFAULT, Choice, choose, how_chosen, member_kinds, unmapped_description
 from pcapng_iou.core.netmap import Netmap, Segment
 from pcapng_iou.core.selection import LinkSelection
 
@@ -109,7 +103,7 @@ class LinkTable:
         self.lanes: dict = {}
         self.netmap = netmap
         #: The links the user drew (a GNS3 project): their halves are recorded as one, by their names.
-        self.drawing = drawing or Drawing()
+        self.drawing = drawing if drawing is not None else Drawing()
         self.cdp = CdpLinks()
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
@@ -173,10 +167,14 @@ class LinkTable:
         kind = "shared segment" if len(segment.endpoints) > 2 else "link"
         half = self.drawing.half(endpoints)
         if half is not None:
-            description = f"{half.link.name}: {half.link.source}, NETMAP {segment.name}, {_how(choice)}, {since}"
+            description = f"{half.link.name}: {half.link.source}, NETMAP {segment.name}, {how_chosen(choice)}, {since}"
             every_end = tuple(e for h in half.link.halves for e in h)  # (-i 2 records R1-R2 on 513-1's interface)
             return self._create(half.link.name, choice, description, endpoints, segment, every_end)
-        description = f"IOU {kind} {segment.name} ({segment.where}), {_how(choice)}, {since}"
+        description = f"IOU {kind} {segment.name} ({segment.where}), {how_chosen(choice)}, {since}"
+        ends = cdp_mod.half_ends(endpoints)
+        if ends is not None and ends[0][0] in self.drawing.routers:  # EVE-NG names its nodes
+            name = cdp_mod.end_for(ends[0], self.cdp.names, self.bays, self.drawing.routers).label
+            return self._create(name, choice, f"{name}: {description}", endpoints, segment)
         return self._create(segment.name, choice, description, endpoints, segment)
 
     def _install(self, interface: Interface) -> None:
@@ -195,7 +193,7 @@ class LinkTable:
         if old.segment is not None:
             new = self._create_for_segment(old.segment, since, choice)
         else:
-            new = self._create(old.name, choice, f"{_unmapped_description(old.name, choice)}; {since}", old.endpoints)
+            new = self._create(old.name, choice, f"{unmapped_description(old.name, choice)}; {since}", old.endpoints)
         old.replaced_by = new.number
         old.successor = new
         self._carry_over(old, new)
@@ -225,7 +223,7 @@ class LinkTable:
         if primary.segment is not None:
             sibling = self._create_for_segment(primary.segment, since, choice)
         else:
-            sibling = self._create(primary.name, choice, f"{_unmapped_description(primary.name, choice)}; {since}",
+            sibling = self._create(primary.name, choice, f"{unmapped_description(primary.name, choice)}; {since}",
                                    primary.endpoints)
         self._adopt(primary, sibling)
         return sibling
@@ -333,16 +331,17 @@ class LinkTable:
         if news is None:
             return False
         if news[0] == "pair":
-            link = DrawnLink(tuple(cdp_mod.end_for(e, self.cdp.names, self.bays) for e in news[1:]), CDP_SOURCE)
+            link = DrawnLink(tuple(cdp_mod.end_for(e, self.cdp.names, self.bays, self.drawing.routers)
+                                   for e in news[1:]), CDP_SOURCE)
             self.drawing.add(link)
         else:
             half = self.drawing.half(cdp_mod.half_key_of(ends[0]))
             if half is None:
-                end = cdp_mod.end_for(ends[0], self.cdp.names, self.bays)
+                end = cdp_mod.end_for(ends[0], self.cdp.names, self.bays, self.drawing.routers)
                 self._rename(self._by_endpoint[source], end.label, say=False)
                 return True
-            link = DrawnLink(tuple(cdp_mod.end_for(e.endpoint, self.cdp.names, self.bays) for e in half.link.ends),
-                             CDP_SOURCE)
+            link = DrawnLink(tuple(cdp_mod.end_for(e.endpoint, self.cdp.names, self.bays, self.drawing.routers)
+                                   for e in half.link.ends), CDP_SOURCE)
             self.drawing.replace(half.link, link)
         primary = self._by_segment.get(link.halves[0])
         if primary is not None:
@@ -379,7 +378,7 @@ class LinkTable:
             name = f"{netio.endpoint_name(*source)}-{netio.endpoint_name(*destination)}"
             endpoints = (source, destination)
             choice = self.choice_for(endpoints)
-            interface = self._create(name, choice, _unmapped_description(name, choice), endpoints)
+            interface = self._create(name, choice, unmapped_description(name, choice), endpoints)
             self._unmapped[pair] = interface
             if self.warn_unmapped and interface.recorded:
                 self.warn(f"frames between {name} match no NETMAP line: recorded on an interface "
@@ -485,16 +484,3 @@ class LinkTable:
             if new is not None:
                 changed.append((interface, new))
         return changed
-
-
-def _unmapped_description(name: str, choice: Choice) -> str:
-    text = f"IOU traffic between {name}, which no NETMAP line joins"
-    return text if choice.origin == FROM_DEFAULT and not choice.follow else f"{text}, {_how(choice)}"
-
-
-def _how(choice: Choice) -> str:
-    """How an interface's link type was chosen, for its description."""
-    name = linktypes.name(choice.linktype)
-    if choice.origin == FROM_BAYS:
-        return f"serial bay, auto-detected, now {name}" if choice.follow else f"{name} (Ethernet bay)"
-    return f"auto-detected, now {name}" if choice.follow else name

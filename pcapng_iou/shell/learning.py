@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable, Optional
 
+from pcapng_iou.core import drawn
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
@@ -34,6 +35,8 @@ class Learning:
         self._proc_said = False
         #: The links the user drew, from the GNS3 project the instances run in (None: none found).
         self.drawing = None
+        #: Instance -> the node name EVE-NG's wrapper gives it (``-t``).
+        self.titles: dict = {}
 
     # -- asking -------------------------------------------------------------------
     def _say_once(self, text: str, level: str = "warning") -> None:
@@ -50,6 +53,9 @@ class Learning:
             self.say(f"{facts.proc_refused}; what such instances do not tell is left to NETMAP and --linktype, "
                      f"as without discovery", "warning")
         self.facts[number] = facts
+        title = projects.eve_title(facts.pid, number) if facts.pid else None
+        if title is not None:  # EVE-NG: the node's name, from its wrapper's command line
+            self.titles[number] = title
         return facts
 
     def _ask_again_if_restarted(self, number: int) -> discovery.InstanceFacts:
@@ -84,6 +90,15 @@ class Learning:
         self.say(self.sources.summary(self.merged), "info")
         return (self.merged.netmap() if self.merged.files else None), bays
 
+    def names(self):
+        """What names the links (the GNS3 project's drawing, EVE-NG's node names under it), or None."""
+        if self.drawing is None and not self.titles:
+            return None
+        drawing = self.drawing or drawn.Drawing()
+        for instance, title in self.titles.items():
+            drawing.routers.setdefault(instance, title)
+        return drawing
+
     def _find_drawing(self) -> bool:
         """Look for the GNS3 project of the instances asked so far; True when one is found now."""
         if self.drawing is not None:
@@ -109,8 +124,8 @@ class Learning:
         """Learn from instance ``number``, just attached; the blocks to write."""
         facts = self._ask_again_if_restarted(number)
         data = recorder.learn_bays(number, facts.bays, when)
-        if self.sources.discovering and self._find_drawing():
-            recorder.links.learn_drawing(self.drawing)
+        if self.sources.discovering and self._find_drawing() or number in self.titles:
+            recorder.links.learn_drawing(self.names())
         if self.sources.discovering:
             shown = self.sources.add_found(facts)
             if shown is not None:

@@ -102,3 +102,27 @@ def find_drawing(cwds: Iterable[str]) -> tuple:
                 drawing.add(link)
             drawing.routers.update(found.routers)
     return (drawing if drawing else None), warnings
+
+
+#: How many parents up an IOL's wrapper may be (wrapper, then the shell of its system() call).
+WRAPPER_DEPTH = 3
+MAX_PROC_BYTES = 64 << 10
+
+
+def eve_title(pid: int, instance: int, proc: str = "/proc") -> Optional[str]:
+    """The node name EVE-NG gave instance ``instance`` (process ``pid``): its wrapper's ``-t``, or None."""
+    from pcapng_iou.core import eve
+
+    for _ in range(WRAPPER_DEPTH):
+        try:
+            stat_text = read_bounded(os.path.join(proc, str(pid), "stat"), MAX_PROC_BYTES).decode(errors="replace")
+            pid = int(stat_text[stat_text.rindex(")") + 2:].split()[1])  # the parent (after the name and state)
+            if pid <= 1:
+                return None
+            argv = read_bounded(os.path.join(proc, str(pid), "cmdline"), MAX_PROC_BYTES).split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        title = eve.wrapper_title([os.fsdecode(word) for word in argv if word], instance)
+        if title is not None:
+            return title
+    return None

@@ -1,0 +1,56 @@
+"""EVE-NG: a node's name comes from its iol_wrapper's -t, found above the IOL process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import wait_until
+
+from pcapng_iou.core import eve
+
+WRAPPER = f"""#!{sys.executable}
+# Stands in for EVE-NG's iol_wrapper: -T tenant -D id -t title -F image; starts IOL (here the simulated
+# instance) in its own folder, through a shell as system() does, and waits for it.
+import os, subprocess, sys
+args = sys.argv[1:]
+instance = args[args.index("-D") + 1]
+sys.exit(subprocess.call(f"{sys.executable} -m pcapng_iou.sim.instance -e 1 -s 1 {{instance}}", shell=True))
+"""
+
+
+def test_the_title_is_taken_from_a_wrapper_command_line_only():
+    argv = ["/opt/unetlab/wrappers/iol_wrapper", "-T", "0", "-D", "1", "-t", "R1", "-F", "/opt/i86bi.bin"]
+    assert eve.wrapper_title(argv, 1) == "R1"
+    assert eve.wrapper_title(argv, 2) is None                      # another node's wrapper
+    assert eve.wrapper_title(["/bin/sh", "-c", "x -D 1 -t R1"], 1) is None
+    assert eve.wrapper_title(argv[:5] + ["-F", "x"], 1) is None     # no -t
+    assert eve.wrapper_title(argv[:6] + ["R\x1b[2J"], 1) is None     # not printable
+
+
+def test_list_links_names_an_eve_node_by_its_title(workdir):
+    netio_dir = os.path.join(workdir, "netio")
+    node = os.path.join(workdir, "node1")
+    os.makedirs(netio_dir)
+    os.makedirs(node)
+    with open(os.path.join(node, "NETMAP"), "w") as handle:
+        handle.write("".join(f"1:{port} 513:{port}\n" for port in range(64)))  # as the wrapper writes it
+    wrapper = os.path.join(workdir, "iol_wrapper")
+    with open(wrapper, "w") as handle:
+        handle.write(WRAPPER)
+    os.chmod(wrapper, 0o755)
+    env = dict(os.environ, PCAPNG_IOU_NETIO_DIR=netio_dir)
+    process = subprocess.Popen([wrapper, "-T", "0", "-D", "1", "-t", "R1", "-F", "i86bi.bin"], cwd=node, env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: os.path.exists(os.path.join(netio_dir, "1")), 20)
+        result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir, "-D"],
+                                cwd=workdir, capture_output=True, text=True, timeout=60)
+    finally:
+        process.stdin.close()
+        process.terminate()
+        process.wait(20)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1. R1 Ethernet0/0\tethernet\tinstances 1, 513\t"), result.stdout
+    assert lines[1].startswith("2. R1 Serial1/0\thdlc\t"), result.stdout
