@@ -16,7 +16,7 @@ from pcapng_iou import PROG, __version__
 from pcapng_iou.argtypes import (
     AUTO,
     autostop_option, comment_text, instance_id, link_name, linktype, path_text, positive_int, positive_seconds,
-    ring_option, snap_length, spin_microseconds,
+    ring_option, router_name, snap_length, spin_microseconds,
 )
 from pcapng_iou.bench.options import add_arguments as add_bench_arguments
 from pcapng_iou.core import netmap as netmap_mod
@@ -66,6 +66,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="record only this link, named as shown (100:0/0-101:0/0, \"R1 Ethernet0/0 - R2 "
                              "Ethernet0/0\") or by one end (100:0/0, \"R1 Ethernet0/0\"); repeatable; every "
                              "datagram is still relayed")
+    parser.add_argument("--name", type=router_name, action="append", default=[], metavar="ID=NAME",
+                        help="call instance ID NAME in link names (1=R1), above what the GNS3 project, EVE-NG "
+                             "or CDP say; repeatable")
     parser.add_argument("-D", "--list-links", action="store_true",
                         help="list the links (names for --link, link types, instances) and exit, as dumpcap -D")
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
@@ -215,6 +218,7 @@ def run_capture(args: argparse.Namespace) -> int:
         wait_for_dir=not args.no_wait,
         snaplen=args.snaplen or 0,
         links=LinkSelection(args.link, set(args.instance) if args.instance else None),
+        router_names=dict(args.name) or None,
         limits=limits,
         spin_us=args.spin,
     )

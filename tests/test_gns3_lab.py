@@ -169,3 +169,12 @@ def test_link_names_and_instances_select_what_is_recorded_both_ways(gns3_lab, st
     assert sorted({row[0] for row in rows}) == wanted
     assert len(rows) == len(sent) // 2 * len(wanted)
     assert {row[1] for row in rows} == {"0x00000001", "0x00000002"}  # both directions
+
+
+def test_names_given_on_the_command_line_come_first(gns3_lab, workdir):
+    netio_dir, project, r1, r2 = gns3_lab
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir, "-D", "--name", "2=core",
+                             "--link", "core Serial1/0"], cwd=os.path.join(workdir, "elsewhere"), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["1. R1 Serial1/0 - core Serial1/0"]

@@ -104,6 +104,15 @@ class Drawing:
                 instance, port = end.endpoint
                 self._halves[half_key(instance, port)] = Half(link, end.endpoint, (instance + BRIDGE_OFFSET, port))
 
+    def rename(self, routers: dict) -> None:
+        """Instances ``routers`` are called so (what the user said: above what the lab says)."""
+        self.routers.update(routers)
+        for link in list(self.links):
+            ends = tuple(End(routers[e.endpoint[0]], e.interface, e.endpoint)
+                         if e.endpoint is not None and e.endpoint[0] in routers else e for e in link.ends)
+            if ends != link.ends:
+                self.replace(link, DrawnLink(ends, link.source))
+
     def replace(self, old: DrawnLink, new: DrawnLink) -> None:
         """``new`` (the same halves, better names) takes the place of ``old``."""
         self.links = [new if link is old else link for link in self.links]

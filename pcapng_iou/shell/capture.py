@@ -160,7 +160,7 @@ class Capture:
         recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
                             options.snaplen, LinkSelection.of(options.links, options.instances), bays,
                             reload_hint=f"kill -HUP {os.getpid()}",
-                            limit=options.count, drawing=self.learning.names())
+                            limit=options.count, drawing=self.learning.names(options.router_names))
         recorder.links.warn_unmapped = len(self.netmap) > 0
         return recorder
 

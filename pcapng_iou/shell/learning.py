@@ -37,6 +37,7 @@ class Learning:
         self.drawing = None
         #: Instance -> the node name EVE-NG's wrapper gives it (``-t``).
         self.titles: dict = {}
+        self._given: Optional[dict] = None
 
     # -- asking -------------------------------------------------------------------
     def _say_once(self, text: str, level: str = "warning") -> None:
@@ -90,13 +91,19 @@ class Learning:
         self.say(self.sources.summary(self.merged), "info")
         return (self.merged.netmap() if self.merged.files else None), bays
 
-    def names(self):
-        """What names the links (the GNS3 project's drawing, EVE-NG's node names under it), or None."""
-        if self.drawing is None and not self.titles:
+    def names(self, given: Optional[dict] = None):
+        """What names the links, or None: ``given`` (``--name``) first, then the GNS3 project's drawing,
+        then EVE-NG's node names."""
+        if given is not None:
+            self._given = given  # (kept for the instances attached later)
+        given = self._given
+        if self.drawing is None and not self.titles and not given:
             return None
         drawing = self.drawing or drawn.Drawing()
         for instance, title in self.titles.items():
             drawing.routers.setdefault(instance, title)
+        if given:
+            drawing.rename(given)
         return drawing
 
     def _find_drawing(self) -> bool:

@@ -53,7 +53,7 @@ def list_links(options, netmap: Optional[netmap_mod.Netmap], say: Callable[[str,
     numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None)
     found, bays = learning.at_start(numbers)
     table = LinkTable(found or netmap or netmap_mod.Netmap(), options.default_linktype, options.auto_linktype,
-                      LinkSelection.of(options.links, options.instances), bays, learning.names())
+                      LinkSelection.of(options.links, options.instances), bays, learning.names(options.router_names))
     lines = link_lines(table)
     for number, line in enumerate(lines, 1):
         out.write(f"{number}. {line}\n" if not line.startswith("(") else f"{line}\n")
