@@ -433,10 +433,11 @@ def test_gns3_lab_with_bridges_that_are_not_iou(workdir, elsewhere, start_captur
         for process in processes:
             process.stop()
     links = rows_by_link(tshark, output)
-    assert [p for _, p in links["513:0/0-1:0/0"]] == ["eth:ethertype:arp"]
-    assert [p for _, p in links["513:1/0-1:1/0"]] == ["chdlc:slarp", "chdlc:slarp"]
-    assert [p for _, p in links["514:1/3-2:1/3"]] == ["ppp:lcp"]
-    assert [p for _, p in links["514:2/0-2:2/0"]] == ["eth:ethertype:arp"]
+    # Each half-link to a bridge is named by its router's end (no project, no CDP here: "IOU 1").
+    assert [p for _, p in links["IOU 1 Ethernet0/0"]] == ["eth:ethertype:arp"]
+    assert [p for _, p in links["IOU 1 Serial1/0"]] == ["chdlc:slarp", "chdlc:slarp"]
+    assert [p for _, p in links["IOU 2 Serial1/3"]] == ["ppp:lcp"]
+    assert [p for _, p in links["IOU 2 2/0"]] == ["eth:ethertype:arp"]  # beyond its bays: no IOS name
     info = subprocess.run(["capinfos", output], capture_output=True, text=True).stdout
     assert "Number of interfaces in file: 4" in info  # the links that carried frames, not all 128 lines
 

@@ -116,4 +116,7 @@ def end_for(router_end: EndpointKey, names: dict, bays: dict, routers: Optional[
     layout = bays.get(instance)
     ethernet = layout.ethernet if layout is not None else DEFAULT_ETHERNET_BAYS
     node = (routers or {}).get(instance, f"IOU {instance}")
-    return End(node, ios_interface(port & 0x0F, port >> 4, ethernet), router_end)
+    bay, unit = port & 0x0F, port >> 4
+    if layout is not None and layout.kind(port) is None:
+        return End(node, f"{bay}/{unit}", router_end)  # beyond its bays: no IOS name
+    return End(node, ios_interface(bay, unit, ethernet), router_end)

@@ -171,8 +171,8 @@ class LinkTable:
             every_end = tuple(e for h in half.link.halves for e in h)  # (-i 2 records R1-R2 on 513-1's interface)
             return self._create(half.link.name, choice, description, endpoints, segment, every_end)
         description = f"IOU {kind} {segment.name} ({segment.where}), {how_chosen(choice)}, {since}"
-        ends = cdp_mod.half_ends(endpoints)
-        if ends is not None and ends[0][0] in self.drawing.routers:  # EVE-NG names its nodes
+        ends = cdp_mod.half_ends(endpoints)  # a router's port to its bridge: named by the router's end
+        if ends is not None and (ends[0][0] in self.drawing.routers or not self.drawing.from_project):
             name = cdp_mod.end_for(ends[0], self.cdp.names, self.bays, self.drawing.routers).label
             return self._create(name, choice, f"{name}: {description}", endpoints, segment)
         return self._create(segment.name, choice, description, endpoints, segment)
