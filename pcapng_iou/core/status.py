@@ -83,9 +83,10 @@ class InterfaceView(NamedTuple):
 # One C-level call reads every field of a links.Interface, in InterfaceView's order.
 _read_fields = attrgetter(*InterfaceView._fields)
 # What can change on a links.Interface once it exists: its counters (the frame counts move with the byte
-# counts and last_ns), its successor, a link type mismatch, its NETMAP line.
+# counts and last_ns), its successor, a link type mismatch, its NETMAP line, its id in the file, its name
+# (learnt from CDP).
 _read_changing = attrgetter("frames_out", "frames_in", "undelivered", "replaced_by", "mismatch", "segment",
-                            "file_id", "successor_file_id")
+                            "file_id", "successor_file_id", "name")
 _new_view = tuple.__new__
 
 
