@@ -178,3 +178,15 @@ def test_names_given_on_the_command_line_come_first(gns3_lab, workdir):
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["1. R1 Serial1/0 - core Serial1/0"]
+
+
+def test_the_extcap_dialog_offers_the_drawn_links_by_name(gns3_lab, workdir):
+    netio_dir, project, r1, r2 = gns3_lab
+    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "extcap", "--extcap-config", "--extcap-interface",
+                             "iou", "--netio-dir", netio_dir], cwd=os.path.join(workdir, "elsewhere"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    values = [line for line in result.stdout.splitlines() if line.startswith("value ")]
+    assert values == [f"value {{arg=4}}{{value={ETHERNET_NAME}}}{{display={ETHERNET_NAME} (ethernet)}}{{default=false}}",
+                      f"value {{arg=4}}{{value={SERIAL_NAME}}}{{display={SERIAL_NAME} (hdlc, followed)}}"
+                      "{default=false}"]
