@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -41,14 +42,14 @@ def test_list_links_names_an_eve_node_by_its_title(workdir):
     os.chmod(wrapper, 0o755)
     env = dict(os.environ, PCAPNG_IOU_NETIO_DIR=netio_dir)
     process = subprocess.Popen([wrapper, "-T", "0", "-D", "1", "-t", "R1", "-F", "i86bi.bin"], cwd=node, env=env,
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         assert wait_until(lambda: os.path.exists(os.path.join(netio_dir, "1")), 20)
         result = subprocess.run([sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir, "-D"],
                                 cwd=workdir, capture_output=True, text=True, timeout=60)
     finally:
         process.stdin.close()
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)  # the wrapper, its shell and the instance under it
         process.wait(20)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
