@@ -26,8 +26,9 @@ EndpointKey = tuple[int, int]
 HalfKey = frozenset
 #: A GNS3 or EVE-NG bridge serves IOU instance ``id`` at ``id + BRIDGE_OFFSET``.
 BRIDGE_OFFSET = 512
-#: What a drawn link learnt from CDP says it comes from.
+#: What a drawn link learnt from CDP says it comes from, and one read in a GNS3 project file.
 CDP_SOURCE = "CDP"
+PROJECT_SOURCE = "GNS3 project"
 #: IOU's bays when the project does not say (IOU's own defaults: 2 Ethernet, 2 serial).
 DEFAULT_ETHERNET_BAYS = 2
 
@@ -130,7 +131,7 @@ class Drawing:
     @property
     def from_project(self) -> bool:
         """Some links come from a project file (names CDP would give are weaker)."""
-        return any(link.source != CDP_SOURCE for link in self.links)
+        return any(link.source.startswith(PROJECT_SOURCE) for link in self.links)
 
     def __bool__(self) -> bool:
         return bool(self.links)
@@ -155,7 +156,7 @@ def parse_gns3(text: str, source: str) -> Drawing:
         except (KeyError, TypeError, ValueError) as err:
             raise ProjectError(f"{source}: link {number} is not understood ({type(err).__name__}: {err})") from None
         if len(ends) == 2 and any(end.endpoint is not None for end in ends):
-            drawing.add(DrawnLink(ends, f"GNS3 project {source}"))
+            drawing.add(DrawnLink(ends, f"{PROJECT_SOURCE} {source}"))
     return drawing
 
 

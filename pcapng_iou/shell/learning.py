@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable, Optional
 
-from pcapng_iou.core import drawn
+from pcapng_iou.core import cdp, drawn, eve
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
@@ -38,6 +38,9 @@ class Learning:
         #: Instance -> the node name EVE-NG's wrapper gives it (``-t``).
         self.titles: dict = {}
         self._given: Optional[dict] = None
+        #: EVE-NG's serial links (``-l``), as pairs of router endpoints.
+        self.serial_links: set = set()
+        self.wrapped: set = set()
 
     # -- asking -------------------------------------------------------------------
     def _say_once(self, text: str, level: str = "warning") -> None:
@@ -54,9 +57,13 @@ class Learning:
             self.say(f"{facts.proc_refused}; what such instances do not tell is left to NETMAP and --linktype, "
                      f"as without discovery", "warning")
         self.facts[number] = facts
-        title = projects.eve_title(facts.pid, number) if facts.pid else None
-        if title is not None:  # EVE-NG: the node's name, from its wrapper's command line
-            self.titles[number] = title
+        wrapper = projects.eve_wrapper(facts.pid, number) if facts.pid else None
+        if wrapper is not None:  # EVE-NG: the node's name and serial links, from its wrapper's command line
+            self.wrapped.add(number)
+            title = eve.wrapper_title(wrapper, number)
+            if title is not None:
+                self.titles[number] = title
+            self.serial_links.update(frozenset(pair) for pair in eve.serial_links(wrapper, number))
         return facts
 
     def _ask_again_if_restarted(self, number: int) -> discovery.InstanceFacts:
@@ -97,11 +104,16 @@ class Learning:
         if given is not None:
             self._given = given  # (kept for the instances attached later)
         given = self._given
-        if self.drawing is None and not self.titles and not given:
+        if self.drawing is None and not self.titles and not given and not self.serial_links:
             return None
         drawing = self.drawing or drawn.Drawing()
         for instance, title in self.titles.items():
             drawing.routers.setdefault(instance, title)
+        bays = {number: facts.bays for number, facts in self.facts.items()}
+        for pair in sorted(tuple(sorted(p)) for p in self.serial_links):
+            if drawing.half(drawn.half_key(*pair[0])) is None:
+                ends = tuple(cdp.end_for(end, {}, bays, drawing.routers) for end in pair)
+                drawing.add(drawn.DrawnLink(ends, "EVE-NG serial link"))
         if given:
             drawing.rename(given)
         return drawing
@@ -131,7 +143,7 @@ class Learning:
         """Learn from instance ``number``, just attached; the blocks to write."""
         facts = self._ask_again_if_restarted(number)
         data = recorder.learn_bays(number, facts.bays, when)
-        if self.sources.discovering and self._find_drawing() or number in self.titles:
+        if (self.sources.discovering and self._find_drawing()) or number in self.wrapped:
             recorder.links.learn_drawing(self.names())
         if self.sources.discovering:
             shown = self.sources.add_found(facts)

@@ -109,8 +109,8 @@ WRAPPER_DEPTH = 3
 MAX_PROC_BYTES = 64 << 10
 
 
-def eve_title(pid: int, instance: int, proc: str = "/proc") -> Optional[str]:
-    """The node name EVE-NG gave instance ``instance`` (process ``pid``): its wrapper's ``-t``, or None."""
+def eve_wrapper(pid: int, instance: int, proc: str = "/proc") -> Optional[list]:
+    """The command line of the EVE-NG wrapper that runs instance ``instance`` (process ``pid``), or None."""
     from pcapng_iou.core import eve
 
     for _ in range(WRAPPER_DEPTH):
@@ -122,7 +122,7 @@ def eve_title(pid: int, instance: int, proc: str = "/proc") -> Optional[str]:
             argv = read_bounded(os.path.join(proc, str(pid), "cmdline"), MAX_PROC_BYTES).split(b"\0")
         except (OSError, ValueError, IndexError):
             return None
-        title = eve.wrapper_title([os.fsdecode(word) for word in argv if word], instance)
-        if title is not None:
-            return title
+        words = [os.fsdecode(word) for word in argv if word]
+        if eve.wrapper_options(words, instance) is not None:
+            return words
     return None
