@@ -149,7 +149,7 @@ def test_frames_between_endpoints_no_line_names_get_their_own_interface(make_lab
     assert capture.wait_for("match no NETMAP line"), capture.stderr
     assert capture.stop() == 0
     rows = tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name")
-    assert rows == [["1", "100:2/0-101:3/0"]]
+    assert rows == [["0", "100:2/0-101:3/0"]]  # the only interface that carried frames
 
 
 def test_sigterm_stops_cleanly_and_count_stops_by_itself(make_lab, start_capture, workdir):

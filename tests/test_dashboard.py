@@ -30,7 +30,9 @@ S = 1_000_000_000
 NOW = 1_700_000_000 * S  # a wall-clock instant, as time.time_ns() gives
 
 
-def make_interface(number, a=(100, 0), b=(101, 0), linktype=1, mapped=True, frames=(0, 0), octets=(0, 0), last_ns=0):
+def make_interface(number, a=(100, 0), b=(101, 0), linktype=1, mapped=True, frames=(0, 0), octets=(0, 0), last_ns=0,
+                   file_id="number"):
+    """A link; by default it has its block in the file, its file id its number (``file_id=None``: none yet)."""
     endpoints = (a, b)
     name = "-".join(endpoint_name(i, p) for i, p in endpoints)
     interface = Interface(number=number, name=name, linktype=linktype, description="", endpoints=endpoints)
@@ -40,7 +42,22 @@ def make_interface(number, a=(100, 0), b=(101, 0), linktype=1, mapped=True, fram
     interface.frames_out, interface.frames_in = frames
     interface.bytes_out, interface.bytes_in = octets
     interface.last_ns = last_ns
+    interface.file_id = number if file_id == "number" else file_id
     return interface
+
+
+def test_hash_is_the_file_interface_id_and_the_summary_lists_what_the_file_holds():
+    busy = make_interface(5, frames=(3, 1), octets=(300, 100), file_id=0)
+    silent = make_interface(0, (100, 16), (101, 16), file_id=None)
+    later = make_interface(9, (100, 1), (101, 1), frames=(0, 2), octets=(0, 200), file_id=1)
+    lines = lines_of(render(make_status([busy, silent, later]), {}, 120, 40))
+    assert row(lines, busy.name)[0] == "0"
+    assert row(lines, later.name)[0] == "1"
+    assert row(lines, silent.name)[0] == "-"
+    lines = lines_of(summary(make_status([busy, silent, later])), width=120)
+    assert "2 interfaces in the file" in lines[0]
+    assert [row(lines, i.name)[0] for i in (busy, later)] == ["0", "1"]
+    assert not any(silent.name in line for line in lines)
 
 
 def make_status(interfaces=(), **overrides):
@@ -83,7 +100,7 @@ def lab():
     serial = make_interface(1, (100, 16), (102, 16), 104, frames=(7, 5), octets=(700, 500), last_ns=NOW - 12 * S)
     down = make_interface(2, (101, 1), (102, 1), 1, frames=(3, 4), octets=(300, 400), last_ns=NOW - 200 * S)
     replaced = make_interface(3, (102, 2), (103, 2), 1, frames=(1000, 1000), octets=(10**6, 10**6), last_ns=NOW - S)
-    replaced.replaced_by = 7
+    replaced.replaced_by, replaced.successor = 7, make_interface(7, (102, 2), (103, 2), 50)
     unmapped = make_interface(4, (100, 3), (104, 3), 1, mapped=False, frames=(2, 0), octets=(120, 0), last_ns=NOW - S)
     lossy = make_interface(5, (100, 4), (101, 4), 1, frames=(50, 0), octets=(5000, 0), last_ns=NOW - 5 * S)
     lossy.undelivered = 9
@@ -300,11 +317,11 @@ def test_summary_has_all_interfaces_and_totals():
     interfaces = [
         make_interface(n, (100, n), (101, n), frames=(10 * n, n), octets=(1000 * n, 100 * n)) for n in range(60)
     ]
-    interfaces[5].replaced_by = 59
+    interfaces[5].replaced_by, interfaces[5].successor = 59, interfaces[59]
     interfaces[7].undelivered = 4
     status = make_status(interfaces, output_bytes=2048)
     lines = lines_of(summary(status))
-    assert "60 interfaces" in lines[0]
+    assert "60 interfaces in the file" in lines[0]
     assert "datagrams relayed 1,300" in lines[1]
     rows = [line for line in lines if re.match(r"^\s*\d+\s+100:", line)]
     assert [r.split()[0] for r in rows] == [str(n) for n in range(60)]
@@ -446,7 +463,7 @@ def reload_lab():
         make_interface(3, (1, 16), (3, 16), 1, frames=(1280, 2540), octets=(130_000, 260_000), last_ns=NOW),
         make_interface(4, (1, 1), (2, 1), 50, frames=(30, 30), octets=(2_500, 2_500), last_ns=NOW),
     ]
-    links[1].replaced_by = 4
+    links[1].replaced_by, links[1].successor = 4, links[4]
     shared = links[3]
     shared.endpoints = ((1, 16), (3, 16), (4, 16))
     shared.name = "1:0/1-3:0/1-4:0/1"

@@ -171,7 +171,7 @@ def test_extcap_against_another_users_lab_points_to_the_pipe_that_works(tshark, 
 
 
 def test_information_the_dashboard_cut_is_said_whole_after_the_summary(make_lab, workdir, tmux):
-    """At 60 columns the live view cuts "1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
+    """At 60 columns the live view cuts "1:1/0-2:1/0: frames now look like ppp, recording on a new interface"
     with "…"; information was never said again, whole (warnings were)."""
     from test_dashboard_terminal import _capture_pid, _wait_for_text
 
@@ -199,7 +199,7 @@ def test_information_the_dashboard_cut_is_said_whole_after_the_summary(make_lab,
     from pcapng_iou.ui.aftermath import wrapped
 
     after = joined[joined.index("total"):]
-    said = "pcapng-iou: 1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"
+    said = "pcapng-iou: 1:1/0-2:1/0: frames now look like ppp, recording on a new interface"
     assert "\n".join(wrapped(said, 60)) in after, joined
 
 

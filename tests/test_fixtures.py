@@ -102,8 +102,11 @@ def expected_packets() -> list:
 def test_lab_capture_structure():
     blocks = scan(LAB_PCAPNG)
     kinds = [type(block).__name__ for block in blocks]
-    assert kinds == ["SectionHeader"] + ["InterfaceDescription"] * 5 + ["EnhancedPacket"] * 10 + [
-        "InterfaceStatistics"] * 5
+    # Each interface block comes just before its link's first frame.
+    assert kinds == ["SectionHeader", "InterfaceDescription", "EnhancedPacket", "EnhancedPacket", "EnhancedPacket",
+                     "InterfaceDescription", "EnhancedPacket", "EnhancedPacket", "InterfaceDescription",
+                     "EnhancedPacket", "EnhancedPacket", "InterfaceDescription", "EnhancedPacket", "EnhancedPacket",
+                     "InterfaceDescription", "EnhancedPacket"] + ["InterfaceStatistics"] * 5
     assert blocks[0].options["shb_userappl"].startswith("pcapng-iou ")
     interfaces = [block for block in blocks if isinstance(block, pcapng.blocks.InterfaceDescription)]
     assert [(i.link_type, i.options["if_name"]) for i in interfaces] == [

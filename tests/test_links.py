@@ -111,7 +111,7 @@ def test_unmapped_pair_gets_one_ethernet_interface(table):
     assert first.outbound is True
     assert table.new[-1] is first.interface
     assert table.warnings == [
-        "frames between 100:0/0-101:1/0 match no NETMAP line: recorded on interface 4 as ethernet"]
+        "frames between 100:0/0-101:1/0 match no NETMAP line: recorded on an interface of their own as ethernet"]
     back = route(table, SB, A)
     assert back.interface is first.interface
     assert back.outbound is False
@@ -252,7 +252,7 @@ def test_reload_removed_line_becomes_unmapped(table):
     assert now.unmapped
     assert now.linktype == linktypes.ETHERNET
     assert table.warnings == [
-        "frames between 100:0/0-101:0/0 match no NETMAP line: recorded on interface 4 as ethernet"]
+        "frames between 100:0/0-101:0/0 match no NETMAP line: recorded on an interface of their own as ethernet"]
     assert route(table, SA, SB).interface is table.interfaces[1]
 
 

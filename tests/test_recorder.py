@@ -47,26 +47,40 @@ def idbs(data: bytes) -> list:
     return [b.link_type for b in scan_after_header(data) if isinstance(b, pcapng.blocks.InterfaceDescription)]
 
 
+def declare_all(rec: Recorder) -> bytes:
+    """The blocks of every current recorded link, in link order, as if each had carried a frame already:
+    the tests of numbering and comments below then read file ids as link numbers."""
+    return b"".join(rec._block_for(i) for i in rec.links.current() if i.recorded)
+
+
 @pytest.fixture
 def recorder() -> Recorder:
     rec = Recorder(parse(NETMAP))
     rec.start()
+    declare_all(rec)
     return rec
 
 
 # -- start ----------------------------------------------------------------------------
 
-def test_start_writes_header_and_one_interface_per_line():
+def test_start_writes_the_header_and_each_interface_comes_with_its_first_frame():
     rec = Recorder(parse(NETMAP), comment="lab capture")
     data = rec.start()
     found = scan(data)
-    assert [type(b).__name__ for b in found] == ["SectionHeader"] + ["InterfaceDescription"] * 4
-    assert [b.link_type for b in found[1:]] == [1, 104, 1, 1]
-    assert [b.options["if_name"] for b in found[1:]] == [
-        "100:0/0-101:0/0", "100:1/0-101:1/0", "100:2/0-101:2/0-102:2/0", "102:1/0-103:1/0"]
+    assert [type(b).__name__ for b in found] == ["SectionHeader"]
     assert found[0].options["opt_comment"] == "lab capture"
     assert found[0].options["shb_userappl"].startswith("pcapng-iou ")
     assert rec.links.new == []
+    data += rec.datagram(dgram("101:1/0", "100:1/0", SLARP[0]), T0)
+    data += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1)
+    data += rec.datagram(dgram("101:0/0", "100:0/0", ARP), T0 + 2)
+    found = scan(data)
+    assert [type(b).__name__ for b in found] == [
+        "SectionHeader", "InterfaceDescription", "EnhancedPacket", "InterfaceDescription", "EnhancedPacket",
+        "EnhancedPacket"]
+    assert [(b.link_type, b.options["if_name"]) for b in found if hasattr(b, "link_type")] == [
+        (104, "100:1/0-101:1/0"), (1, "100:0/0-101:0/0")]
+    assert [b.interface_id for b in found if hasattr(b, "packet_data")] == [0, 1, 1]
 
 
 # -- frames ---------------------------------------------------------------------------
@@ -109,7 +123,7 @@ def test_unmapped_frame_gets_interface_block_and_warning(recorder):
     assert idbs(out) == [linktypes.ETHERNET]
     assert epbs(out) == [(4, blocks.OUTBOUND, ARP, [])]
     assert recorder.take_warnings() == [
-        "frames between 200:0/0-201:0/0 match no NETMAP line: recorded on interface 4 as ethernet"]
+        "frames between 200:0/0-201:0/0 match no NETMAP line: recorded on an interface of their own as ethernet"]
     assert recorder.take_warnings() == []
     again = recorder.datagram(dgram("201:0/0", "200:0/0", ARP), T0 + 1)
     assert idbs(again) == []
@@ -199,7 +213,7 @@ def test_auto_switches_after_tracker_agrees(recorder):
     hdlc = recorder.links.interfaces[4]
     assert (hdlc.auto, hdlc.linktype, hdlc.frames) == (True, 104, 1)
     assert recorder.take_warnings() == [
-        "102:1/0-103:1/0: frames now look like hdlc, recording on new interface 4"]
+        "102:1/0-103:1/0: frames now look like hdlc, recording on a new interface"]
     # unsure frames and frames of the current type change nothing
     fourth = recorder.datagram(dgram("103:1/0", "102:1/0", SLARP[3]), T0 + 3)
     assert idbs(fourth) == [] and epbs(fourth)[0][0] == 4
@@ -260,8 +274,10 @@ def test_auto_switch_on_shared_segment_records_each_frame_once():
 def test_reload(recorder):
     data, result = recorder.reload(parse(NETMAP.replace("hdlc", "ppp") + "104:0/0 105:0/0\n"), "12:00:00")
     assert result.summary() == "1 added, 1 changed, 0 removed, 3 unchanged"
-    assert idbs(data) == [linktypes.PPP_SERIAL, linktypes.ETHERNET]
-    serial = epbs(recorder.datagram(dgram("100:1/0", "101:1/0", LCP[0]), T0))
+    assert idbs(data) == []
+    out = recorder.datagram(dgram("100:1/0", "101:1/0", LCP[0]), T0)
+    assert idbs(out) == [linktypes.PPP_SERIAL]
+    serial = epbs(out)
     assert serial == [(4, blocks.OUTBOUND, LCP[0], [
         "NETMAP reload at 12:00:00: link type hdlc -> ppp; earlier frames are on interface 1",
         "NETMAP reloaded at 12:00:00: 1 added, 1 changed, 0 removed, 3 unchanged"])]
@@ -299,7 +315,7 @@ def test_statistics(recorder):
     recorder.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 1)
     recorder.datagram(dgram("101:0/0", "100:0/0", ARP), T0 + 2, undelivered="ENOENT")
     data = recorder.statistics(T0 + 100, T0)
-    found = scan(Recorder(parse(NETMAP)).start() + data)[5:]
+    found = scan(Recorder(parse(NETMAP)).start() + declare_all(Recorder(parse(NETMAP))) + data)[5:]
     assert [(b.interface_id, b.options["isb_ifrecv"], b.options["isb_ifdrop"]) for b in found] == [
         (0, 2, 1), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
 
@@ -320,7 +336,7 @@ def test_whole_capture_parses_with_tshark(tmp_path, tshark):
     path.write_bytes(data)
     rows = tshark_rows(tshark, str(path), "frame.interface_id", "frame.interface_name",
                        "frame.packet_flags_direction", "frame.comment", "frame.protocols", "frame.time_epoch")
-    assert [row[0] for row in rows] == ["0", "1", "2", "4", "3", "3", "5"]
+    assert [row[0] for row in rows] == ["0", "1", "2", "3", "4", "4", "5"]
     assert [row[1] for row in rows] == [
         "100:0/0-101:0/0", "100:1/0-101:1/0", "100:2/0-101:2/0-102:2/0", "200:0/0-201:0/0",
         "102:1/0-103:1/0", "102:1/0-103:1/0", "102:1/0-103:1/0"]
@@ -372,7 +388,10 @@ def test_delivered_batch_equals_one_at_a_time():
     expected = b"".join(one_at_a_time.datagram(d, t) for d, t in zip(batch, times))
     assert batched.record(batch, times) == expected
     assert len(epbs(expected)) == len(batch) - 3  # the empty, the malformed and the shared copy
-    assert idbs(expected) == [linktypes.ETHERNET, linktypes.C_HDLC]  # unmapped pair, then auto
+    # 100:1/0's, the unmapped pair's, the shared segment's, the auto link's as Ethernet then as it switched
+    # (100:0/0's came before)
+    assert idbs(expected) == [linktypes.C_HDLC, linktypes.ETHERNET, linktypes.ETHERNET, linktypes.ETHERNET,
+                              linktypes.C_HDLC]
     assert epbs(expected)[0][3] == ["instance 101 restarted"]
     for rec in (one_at_a_time, batched):
         assert (rec.frames_recorded, rec.shared_copies, rec.datagrams_empty, rec.datagrams_malformed) == (
@@ -392,28 +411,29 @@ def test_next_file_has_every_current_link_numbered_afresh(tmp_path, tshark):
     first = rec.start()
     first += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0)
     data, _ = rec.reload(parse(NETMAP.replace("hdlc", "ppp") + "104:0/0 105:0/0\n"), "t")
-    first += data  # the new interfaces join the current file
-    assert idbs(data) == [linktypes.PPP_SERIAL, linktypes.ETHERNET]
+    first += data
+    assert idbs(data) == []  # the new interfaces join the current file with their first frames
     first += rec.datagram(dgram("100:1/0", "101:1/0", LCP[0]), T0 + 1)
-    assert epbs(first)[-1][0] == 4
+    assert epbs(first)[-1][0] == 1
     first += rec.statistics(T0 + 2, T0)
-    assert [b.interface_id for b in scan(first) if type(b).__name__ == "InterfaceStatistics"] == [
-        0, 1, 2, 3, 4, 5]
+    assert [b.interface_id for b in scan(first) if type(b).__name__ == "InterfaceStatistics"] == [0, 1]
     second = rec.start_file()
     found = scan(second)
-    # The replaced HDLC interface is gone; the PPP one and the added link are there, numbered from 0.
     assert found[0].options["opt_comment"] == "ring"
-    assert [(b.options["if_name"], b.link_type) for b in found[1:]] == [
-        ("100:0/0-101:0/0", 1), ("100:2/0-101:2/0-102:2/0", 1), ("102:1/0-103:1/0", 1),
-        ("100:1/0-101:1/0", linktypes.PPP_SERIAL), ("104:0/0-105:0/0", 1)]
+    assert len(found) == 1
     second += rec.datagram(dgram("100:1/0", "101:1/0", LCP[1]), T0 + 3)
     second += rec.datagram(dgram("105:0/0", "104:0/0", ARP), T0 + 4)
     second += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 5)
-    assert [e[0] for e in epbs(second)] == [3, 4, 0]
-    second += rec.statistics(T0 + 6, T0)
+    second += rec.datagram(dgram("100:0/0", "101:0/0", ARP), T0 + 6)  # (the fast way, numbered afresh)
+    # Each file numbers the interfaces that carried frames in it, from 0, in the order they did.
+    assert [(b.options["if_name"], b.link_type) for b in scan(second)
+            if type(b).__name__ == "InterfaceDescription"] == [
+        ("100:1/0-101:1/0", linktypes.PPP_SERIAL), ("104:0/0-105:0/0", 1), ("100:0/0-101:0/0", 1)]
+    assert [e[0] for e in epbs(second)] == [0, 1, 2, 2]
+    second += rec.statistics(T0 + 7, T0)
     stats = [(b.interface_id, b.options["isb_ifrecv"]) for b in scan(second)
              if type(b).__name__ == "InterfaceStatistics"]
-    assert stats == [(0, 2), (1, 0), (2, 0), (3, 2), (4, 1)]
+    assert stats == [(0, 2), (1, 1), (2, 3)]
     for number, data in enumerate((first, second)):
         path = tmp_path / f"file{number}.pcapng"
         path.write_bytes(data)
@@ -422,11 +442,12 @@ def test_next_file_has_every_current_link_numbered_afresh(tmp_path, tshark):
 
 def test_snap_length_cuts_stored_frames_and_keeps_their_length():
     rec = Recorder(parse(NETMAP), snaplen=60)
-    assert [b.snaplen for b in scan(rec.start())[1:]] == [60] * 4
+    data = rec.start()
     long_frame = ARP + bytes(100)
-    data = rec.record([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
+    data += rec.record([dgram("100:0/0", "101:0/0", long_frame), dgram("101:0/0", "100:0/0", ARP[:60])], [T0, T0])
     data += rec.datagram(dgram("100:0/0", "101:0/0", long_frame), T0, undelivered="gone")
-    packets = [b for b in scan(Recorder(parse(NETMAP)).start() + data) if type(b).__name__ == "EnhancedPacket"]
+    assert [b.snaplen for b in scan(data)[1:] if type(b).__name__ == "InterfaceDescription"] == [60]
+    packets = [b for b in scan(data) if type(b).__name__ == "EnhancedPacket"]
     assert [(len(p.packet_data), p.packet_len) for p in packets] == [(60, len(long_frame)), (60, 60),
                                                                      (60, len(long_frame))]
     assert bytes(packets[0].packet_data) == long_frame[:60]
@@ -438,8 +459,7 @@ def test_links_left_out_are_relayed_not_recorded():
 
     selection = LinkSelection([parse_link_name("101:1/0"), parse_link_name("100:9/0-101:9/0")])
     rec = Recorder(parse(NETMAP), selection=selection)
-    start = rec.start()
-    assert [b.options["if_name"] for b in scan(start)[1:]] == ["100:1/0-101:1/0"]
+    rec.start()
     assert rec.take_warnings() == [
         "--link 100:9/0-101:9/0 matches no NETMAP line; recorded only if frames between those endpoints show up"]
     rec.annotate(100, "instance 100 attached")
@@ -448,7 +468,9 @@ def test_links_left_out_are_relayed_not_recorded():
              dgram("100:0/0", "101:0/0", ARP), dgram("100:9/0", "101:9/0", ARP)]
     data = rec.record(batch, [T0] * len(batch))
     assert [(e[0], e[3]) for e in epbs(data)] == [(0, ["instance 100 attached"]), (1, [])]
-    assert idbs(data) == [linktypes.ETHERNET]  # 100:9/0-101:9/0 has frames now: it gets its interface
+    # 100:1/0's; 100:9/0-101:9/0 has frames now: it gets its interface
+    assert [(b.options["if_name"], b.link_type) for b in scan_after_header(data)
+            if type(b).__name__ == "InterfaceDescription"] == [("100:1/0-101:1/0", 104), ("100:9/0-101:9/0", 1)]
     # Unmapped frames of links nobody asked for are no news; those of a selected pair are.
     assert [w.split(":")[0] for w in rec.take_warnings()] == ["frames between 100"]
     assert (rec.frames_recorded, rec.frames_skipped) == (2, 4)
@@ -462,17 +484,17 @@ def test_links_left_out_are_relayed_not_recorded():
 
 def test_serial_bay_starts_hdlc_and_the_first_sure_frame_settles_it():
     rec = Recorder(parse("1:1/0 2:1/0\n1:1/1 2:1/1\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)})
-    assert idbs(rec.start()) == [linktypes.C_HDLC, linktypes.C_HDLC]
+    assert idbs(rec.start()) == []
     out = rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)          # HDLC indeed: nothing changes
-    assert idbs(out) == [] and epbs(out)[0][0] == 0
+    assert idbs(out) == [linktypes.C_HDLC] and epbs(out)[0][0] == 0
     out = rec.datagram(dgram("1:1/1", "2:1/1", LCP[0]), T0 + 1)         # PPP from its first frame
-    assert idbs(out) == [linktypes.PPP_SERIAL] and epbs(out)[0][0] == 2
+    assert idbs(out) == [linktypes.PPP_SERIAL] and epbs(out)[0][0] == 1
     # (no news: nothing was recorded as the guess; said as info, not as a warning)
     assert rec.take_warnings() == []
-    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame, recording on interface 2"]
+    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame, recording on a new interface"]
     # afterwards three sure frames are needed, as for any followed link
     outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + 10 + i) for i in range(3)]
-    assert [epbs(o)[0][0] for o in outs] == [0, 0, 3]
+    assert [epbs(o)[0][0] for o in outs] == [0, 0, 2]
 
 
 def test_a_serial_guess_that_recorded_frames_is_put_right_with_a_warning():
@@ -482,16 +504,16 @@ def test_a_serial_guess_that_recorded_frames_is_put_right_with_a_warning():
     rec.start()
     unsure = dgram("1:1/0", "2:1/0", b"\xff\x03\x12\x34??")
     out = rec.datagram(unsure, T0) + rec.datagram(dgram("1:1/0", "2:1/0", LCP[0]), T0 + 1)
-    assert [e[0] for e in epbs(out)] == [0, 1] and idbs(out) == [linktypes.PPP_SERIAL]
+    assert [e[0] for e in epbs(out)] == [0, 1] and idbs(out) == [linktypes.C_HDLC, linktypes.PPP_SERIAL]
     assert rec.take_notices() == []
-    assert rec.take_warnings() == ["1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"]
+    assert rec.take_warnings() == ["1:1/0-2:1/0: frames now look like ppp, recording on a new interface"]
 
 
 def test_a_hdlc_line_carrying_ppp_is_warned_about_once_and_not_switched():
     rec = Recorder(parse("1:1/0 2:1/0 hdlc\n"), reload_hint="kill -HUP 4242")
     rec.start()
     outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + i) for i in range(6)]
-    assert [idbs(o) for o in outs] == [[]] * 6
+    assert [idbs(o) for o in outs] == [[linktypes.C_HDLC]] + [[]] * 5
     assert [epbs(o)[0][0] for o in outs] == [0] * 6
     interface = rec.links.interfaces[0]
     assert (interface.linktype, interface.mismatch, interface.watch) == (104, linktypes.PPP_SERIAL, False)
@@ -516,11 +538,13 @@ def test_a_hdlc_line_carrying_hdlc_keeps_quiet():
 
 def test_bays_learnt_after_the_start_change_the_link_with_a_comment():
     rec = Recorder(parse("1:1/0 2:1/0\n"))
-    assert idbs(rec.start()) == [linktypes.ETHERNET]
+    rec.start()
+    out = rec.datagram(dgram("1:1/0", "2:1/0", ARP), T0 - 1)
+    assert idbs(out) == [linktypes.ETHERNET]
     assert rec.learn_bays(513, None, "12:00") == b""
-    data = rec.learn_bays(1, Bays(1, 2), "12:00")
-    assert idbs(data) == [linktypes.C_HDLC]
+    assert rec.learn_bays(1, Bays(1, 2), "12:00") == b""
     out = rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)
+    assert idbs(out) == [linktypes.C_HDLC]
     assert epbs(out)[0][:1] == (1,) and epbs(out)[0][3] == [
         "link type ethernet -> hdlc from the bays of instance 1 (12:00); earlier frames are on interface 0"]
 
@@ -529,7 +553,8 @@ def test_bays_and_lines_before_the_start_write_nothing_early():
     rec = Recorder(parse(""))
     assert rec.learn_bays(1, Bays(1, 2), "t") == b""
     assert rec.extend(parse("1:1/0 2:1/0\n").segments, "t") == b""
-    assert idbs(rec.start()) == [linktypes.C_HDLC]
+    assert idbs(rec.start()) == []
+    assert idbs(rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)) == [linktypes.C_HDLC]
 
 
 def test_link_names_checked_against_the_netmap_once_there_is_one():
@@ -571,14 +596,14 @@ def test_a_serial_link_whose_ends_differ_stops_flapping():
     each frame goes to the one interface of the link type it shows (the old HDLC one is used again),
     an unsure frame to the type its sender last showed; one warning; NETMAP reload follows afresh."""
     rec = Recorder(parse("1:1/0 2:1/0\n"), bays={1: Bays(1, 2), 2: Bays(1, 2)}, reload_hint="kill -HUP 7")
-    assert idbs(rec.start()) == [linktypes.C_HDLC]
+    assert idbs(rec.start()) == []
     ppp, hdlc = dgram("1:1/0", "2:1/0", LCP[0]), dgram("2:1/0", "1:1/0", SLARP[0])
     unsure_from_1 = dgram("1:1/0", "2:1/0", b"\xff\x03\x12\x34??")
     out = b"".join(rec.datagram(d, T0 + i) for i, d in enumerate([ppp] + [hdlc] * 3))
-    assert idbs(out) == [linktypes.PPP_SERIAL]                     # the first sure frame: PPP
-    assert [e[0] for e in epbs(out)] == [1, 1, 1, 0]                 # the third HDLC one: back to HDLC
+    assert idbs(out) == [linktypes.PPP_SERIAL, linktypes.C_HDLC]   # the first sure frame: PPP
+    assert [e[0] for e in epbs(out)] == [0, 0, 0, 1]                 # the third HDLC one: back to HDLC
     warnings = rec.take_warnings()
-    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame, recording on interface 1"]
+    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame, recording on a new interface"]
     assert warnings == [
         "1:1/0-2:1/0: one end sends hdlc and the other ppp (encapsulations differ?): no longer following "
         "the frames; each is recorded on the interface of its own link type (hdlc: interface 0, ppp: "
@@ -589,15 +614,15 @@ def test_a_serial_link_whose_ends_differ_stops_flapping():
     out = b"".join(rec.datagram(d, T0 + 100 + i) for i, d in enumerate([ppp, hdlc, ppp, ppp, ppp, unsure_from_1,
                                                                         hdlc, hdlc, hdlc, hdlc] * 50))
     assert idbs(out) == [] and rec.take_warnings() == []
-    assert [e[0] for e in epbs(out)][:10] == [1, 0, 1, 1, 1, 1, 0, 0, 0, 0]
+    assert [e[0] for e in epbs(out)][:10] == [0, 1, 0, 0, 0, 0, 1, 1, 1, 1]
     assert len(rec.links.interfaces) == 2 and len(rec.links.current()) == 2
-    # A new file of a ring buffer holds both.
-    assert idbs(rec.start_file()) == [linktypes.C_HDLC, linktypes.PPP_SERIAL]
+    # A new file of a ring buffer starts without them: each comes with its first frame there.
+    assert idbs(rec.start_file()) == []
     # kill -HUP: following starts afresh, on the interface the link was on before (PPP)
     rec.reload(parse("1:1/0 2:1/0\n"), "12:00")
     assert [i.number for i in rec.links.current()] == [1]
     out = b"".join(rec.datagram(d, T0 + 10_000 + i) for i, d in enumerate([ppp] * 3))
-    assert [e[0] for e in epbs(out)] == [1, 1, 1] and idbs(out) == []
+    assert [e[0] for e in epbs(out)] == [0, 0, 0] and idbs(out) == [linktypes.PPP_SERIAL]
 
 
 def test_a_followed_link_whose_routers_change_encapsulation_is_information_not_a_warning():
@@ -609,6 +634,6 @@ def test_a_followed_link_whose_routers_change_encapsulation_is_information_not_a
     out = rec.datagram(dgram("1:1/0", "2:1/0", SLARP[0]), T0)
     for number, frame in enumerate(LCP[:3]):
         out += rec.datagram(dgram("1:1/0", "2:1/0", frame), T0 + 1 + number)
-    assert [e[0] for e in epbs(out)] == [0, 0, 0, 1] and idbs(out) == [linktypes.PPP_SERIAL]
+    assert [e[0] for e in epbs(out)] == [0, 0, 0, 1] and idbs(out) == [linktypes.C_HDLC, linktypes.PPP_SERIAL]
     assert rec.take_warnings() == []
-    assert rec.take_notices() == ["1:1/0-2:1/0: frames now look like ppp, recording on new interface 1"]
+    assert rec.take_notices() == ["1:1/0-2:1/0: frames now look like ppp, recording on a new interface"]

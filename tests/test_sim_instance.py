@@ -201,7 +201,8 @@ def test_serial_bays_speak_cisco_hdlc_unless_netmap_says_otherwise(workdir):
                          bays=(1, 1))
     try:
         assert listener.wait_received(2)
-        assert listener.received[0][3][:4] == b"\x8f\x00\x80\x35"  # SLARP keepalive
+        # CDP first (protocol 0x2000), then the SLARP keepalive (0x8035): Cisco HDLC both
+        assert [frame[:4] for *_, frame in listener.received[:2]] == [b"\x8f\x00\x20\x00", b"\x8f\x00\x80\x35"]
     finally:
         speaker.stop()
         listener.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from pcapng_iou.core import linktypes, ring, selection
+from pcapng_iou.core import linktypes, netio, ring, selection
 from pcapng_iou.shell import netiodir
 
 
@@ -71,6 +71,18 @@ def linktype(text: str):
         return linktypes.parse(text)
     except linktypes.UnknownLinkType as err:
         raise argparse.ArgumentTypeError(f"{err}, or auto to follow the frames") from None
+
+
+def router_name(text: str) -> tuple:
+    """argparse type: ``ID=NAME`` (instance ID is called NAME: ``1=R1``)."""
+    number, sep, name = text.partition("=")
+    name = " ".join(name.split())
+    if not sep or not number.strip().isdigit() or not name or len(name) > 64 or not name.isprintable():
+        raise argparse.ArgumentTypeError(f"expected ID=NAME (1=R1), got {text!r}")
+    instance = int(number)
+    if not netio.MIN_ID <= instance <= netio.MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text!r}: instance id {instance} is out of range 1..1024")
+    return instance, name
 
 
 def link_name(text: str) -> selection.LinkName:

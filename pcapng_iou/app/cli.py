@@ -17,7 +17,7 @@ from pcapng_iou import PROG, __version__
 from pcapng_iou.app.argtypes import (
     AUTO,
     autostop_option, comment_text, instance_id, link_name, linktype, path_text, positive_int, positive_seconds,
-    ring_option, snap_length, spin_microseconds,
+    ring_option, router_name, snap_length, spin_microseconds,
 )
 from pcapng_iou.app.bench_options import add_arguments as add_bench_arguments
 from pcapng_iou.core import linktypes, ring
@@ -66,10 +66,17 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
     parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
-                        help="attach only to this instance (repeatable)")
+                        help="record only this router's links, both directions (repeatable); its peers' "
+                             "sockets are taken too, to see what it sends")
     parser.add_argument("--link", type=link_name, action="append", metavar="NAME",
-                        help="record only this link, named as shown (100:0/0-101:0/0) or by one endpoint "
-                             "(100:0/0); repeatable; every datagram is still relayed")
+                        help="record only this link, named as shown (100:0/0-101:0/0, \"R1 Ethernet0/0 - R2 "
+                             "Ethernet0/0\") or by one end (100:0/0, \"R1 Ethernet0/0\"); repeatable; every "
+                             "datagram is still relayed")
+    parser.add_argument("--name", type=router_name, action="append", default=[], metavar="ID=NAME",
+                        help="call instance ID NAME in link names (1=R1), above what the GNS3 project, EVE-NG "
+                             "or CDP say; repeatable")
+    parser.add_argument("-D", "--list-links", action="store_true",
+                        help="list the links (names for --link, link types, instances) and exit, as dumpcap -D")
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
                         help="store at most BYTES of each frame (its full length is kept in the file); "
                              "0 means the default, as with dumpcap: 262144, more than any IOU frame (frames "
@@ -209,7 +216,8 @@ def capture_settings(args: argparse.Namespace) -> dict:
         comment=args.comment,
         wait_for_dir=not args.no_wait,
         snaplen=args.snaplen or 0,
-        links=LinkSelection(args.link),
+        links=LinkSelection(args.link, set(args.instance) if args.instance else None),
+        router_names=dict(args.name) or None,
         limits=limits,
         spin_us=args.spin,
         group_read=args.group_read,
@@ -236,6 +244,11 @@ def run_capture(args: argparse.Namespace) -> int:
         _warn(f"--linktype {args.linktype}: not a link type IOU frames come in "
               f"({', '.join(f'{name} {number}' for number, name in sorted(linktypes.NAMES.items()))}); "
               "recorded as asked, but Wireshark will decode them as that")
+    if args.list_links:
+        from pcapng_iou.shell.listing import list_links
+
+        return list_links(options, netmap, lambda text, level="info": (
+            _error(text) if level == "error" else _warn(text) if level == "warning" else None))
     capture = Capture(options, netmap=netmap)
     reporter = Reporter(quiet=args.quiet)
     return reporter.run(capture)

@@ -82,7 +82,7 @@ def _field(text: str) -> str:
 
 
 def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap_mod.Netmap] = None,
-                bays: Optional[dict] = None) -> str:
+                bays: Optional[dict] = None, drawing=None) -> str:
     """The options dialog; ``netmap``'s links become the choices of the "Links" field, each with the link
     type a capture would start it with (``bays``: the running instances' bays, by instance)."""
     netio_dir = default_netio_dir or netiodir.default_dir()
@@ -93,7 +93,7 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
         "arg {number=1}{call=--netmap}{display=NETMAP}{type=fileselect}{mustexist=true}"
         "{tooltip=The lab's NETMAP: names the links and their link types (ethernet, hdlc, ppp, frame-relay)}",
         "arg {number=2}{call=--instances}{display=Instances}{type=string}"
-        "{tooltip=Capture only these instance ids, e.g. 100,101 (empty: all of them)}"
+        "{tooltip=Record only the links of these instance ids, both directions, e.g. 100,101 (empty: every link)}"
         "{validation=^[0-9 ,]*$}",
         "arg {number=3}{call=--flush}{display=Flush every frame}{type=boolflag}{default=true}"
         "{tooltip=Hand every frame to Wireshark at once (otherwise at least once a second)}",
@@ -105,11 +105,27 @@ def config_text(default_netio_dir: Optional[str] = None, netmap: Optional[netmap
         f"sleeping: lower latency for traffic answered at once, for at most {SPIN_SHARE:.0%} of a CPU over time "
         "(0: sleep at once)}",
     ]
-    for segment in netmap or ():
-        kind = _dialog_kind(segment, bays or {})
-        lines.append(f"value {{arg=4}}{{value={_field(segment.name)}}}"
-                     f"{{display={_field(segment.name)} ({kind}, NETMAP line {segment.line})}}{{default=false}}")
+    lines += _link_values(netmap, bays or {}, drawing)
     return "\n".join(lines) + "\n"
+
+
+def _link_values(netmap: Optional[netmap_mod.Netmap], bays: dict, drawing) -> list:
+    """The choices of the "Links" field: the links the user drew by their names (a GNS3 project), else
+    every NETMAP line."""
+    values = []
+    segments = {frozenset(e.key for e in segment.endpoints): segment for segment in netmap or ()}
+    for link in (drawing.links if drawing else ()):
+        first = segments.get(link.halves[0]) if link.halves else None
+        kind = _dialog_kind(first, bays) if first is not None else "not in NETMAP yet"
+        values.append(f"value {{arg=4}}{{value={_field(link.name)}}}{{display={_field(link.name)} ({kind})}}"
+                      "{default=false}")
+    if values:
+        return values
+    for segment in netmap or ():
+        kind = _dialog_kind(segment, bays)
+        values.append(f"value {{arg=4}}{{value={_field(segment.name)}}}"
+                      f"{{display={_field(segment.name)} ({kind}, NETMAP line {segment.line})}}{{default=false}}")
+    return values
 
 
 def _dialog_kind(segment: netmap_mod.Segment, bays: dict) -> str:
@@ -123,9 +139,9 @@ def _dialog_kind(segment: netmap_mod.Segment, bays: dict) -> str:
     return f"{name}, followed" if choice.follow else name
 
 
-def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> tuple[Optional[netmap_mod.Netmap], dict]:
-    """The NETMAP whose links the dialog offers (None when there is none to read), and the bays of the
-    instances running in the netio directory.
+def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> tuple:
+    """The NETMAP whose links the dialog offers (None when there is none to read), the bays of the
+    instances running in the netio directory, and the links drawn in their GNS3 project (or None).
 
     ``--netmap`` if given, else ./NETMAP, else the NETMAP files of the running
     instances (their working directories, as a capture finds them).  Wireshark
@@ -138,15 +154,17 @@ def config_netmap(path: Optional[str], netio_dir: Optional[str] = None) -> tuple
     directory = netio_dir or netiodir.default_dir()
     try:
         numbers = sorted(n for n in map(netiodir.instance_id, os.listdir(directory)) if n is not None)
-        found, bays = Learning(directory, path, lambda text, level="info": None).at_start(numbers)
+        learning = Learning(directory, path, lambda text, level="info": None)
+        found, bays = learning.at_start(numbers)
+        drawing = learning.drawing
     except (OSError, netmap_mod.NetmapError):
-        found, bays = None, {}
+        found, bays, drawing = None, {}, None
     if not path:
-        return found, bays
+        return found, bays, drawing
     try:
-        return netmapfile.read(path), bays
+        return netmapfile.read(path), bays, drawing
     except netmap_mod.NetmapError:
-        return None, bays  # the capture itself reports a broken NETMAP; the dialog just offers no links
+        return None, bays, drawing  # the capture itself reports a broken NETMAP; the dialog just offers no links
 
 
 # -- the personal extcap folder, and our executable in it ---------------------------
@@ -322,7 +340,7 @@ def _capture_options(args: argparse.Namespace):
             flush_each=args.flush,
             instances=instances,
             comment=args.comment,
-            links=parse_links(args.link),
+            links=parse_links(args.link).with_instances(instances),
             spin_us=spin_us,
             # Wireshark shows our error in a dialog only if we stop: a directory that is not there is an error
             # here, not something to wait for, behind a capture that seems to run.

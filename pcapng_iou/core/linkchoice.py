@@ -115,3 +115,17 @@ def _from_bays(kinds: Sequence[tuple[EndpointKey, str]]) -> Optional[Choice]:
         conflict = (f"Ethernet bay ({_bay_names(kinds, bays_mod.ETHERNET)}) wired to serial bay "
                     f"({_bay_names(kinds, bays_mod.SERIAL)}): recorded as ethernet")
     return Choice(linktypes.ETHERNET, origin=FROM_BAYS, conflict=conflict)
+
+
+def unmapped_description(name: str, choice: Choice) -> str:
+    """The description of an interface for frames between endpoints ``name`` that no NETMAP line joins."""
+    text = f"IOU traffic between {name}, which no NETMAP line joins"
+    return text if choice.origin == FROM_DEFAULT and not choice.follow else f"{text}, {how_chosen(choice)}"
+
+
+def how_chosen(choice: Choice) -> str:
+    """How an interface's link type was chosen, for its description."""
+    name = linktypes.name(choice.linktype)
+    if choice.origin == FROM_BAYS:
+        return f"serial bay, auto-detected, now {name}" if choice.follow else f"{name} (Ethernet bay)"
+    return f"auto-detected, now {name}" if choice.follow else name

@@ -9,122 +9,26 @@ frames already written stay where they were.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, Optional
+from typing import Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.bays import Bays
-from pcapng_iou.core.linkchoice import (
-    FROM_BAYS,
-    FROM_DEFAULT,
-    Choice,
-    choose,
-    member_kinds,
-)
+from pcapng_iou.core import cdp as cdp_mod
+from pcapng_iou.core.cdp import CdpLinks
+from pcapng_iou.core.drawn import CDP_SOURCE, Drawing, DrawnLink
+from pcapng_iou.core.interface import Interface
+from pcapng_iou.core.copies import COPY_BACKLOG, COPY_WINDOW_NS, SharedCopies  # noqa: F401 (tests use them)
+from pcapng_iou.core.linkchoice import FROM_DEFAULT, Choice, choose, how_chosen, member_kinds, unmapped_description
 from pcapng_iou.core.netmap import Netmap, Segment
 from pcapng_iou.core.selection import LinkSelection
 
 EndpointKey = tuple[int, int]
 
-#: How long a shared-segment copy may wait for its siblings (ns) and how many wait at most.
-COPY_WINDOW_NS = 2_000_000_000
-COPY_BACKLOG = 1024
-
-
-@dataclass(eq=False)
-class Interface:
-    """One PCAP-NG interface: a NETMAP line (or an unmapped pair) at one link type."""
-
-    number: int
-    name: str
-    linktype: int
-    description: str
-    endpoints: tuple[EndpointKey, ...]
-    segment: Optional[Segment] = None
-    #: Follow the frames: a new interface when they show another link type.
-    auto: bool = False
-    #: Check the frames against a link type written by hand, without switching (see ``mismatch``).
-    watch: bool = False
-    #: The link type the frames show when it is not the one written by hand (warned about once).
-    mismatch: Optional[int] = None
-    #: Where the link type came from (see linkchoice): "NETMAP line", "--linktype", "bay kinds", "default".
-    origin: str = ""
-    #: Cisco HDLC because a serial bay starts so, no frame seen yet: the first sure frame may change it.
-    guessed: bool = False
-    #: A sure frame of its own link type was seen: a later switch is the routers' change, not a guess put right.
-    confirmed: bool = False
-    replaced_by: Optional[int] = None
-    #: Another interface of the same link, at another link type, that the routes lead to: the two
-    #: ends of the link differ, and this one records the frames that show its link type (see
-    #: :meth:`LinkTable.add_sibling`).  None for the interface the routes lead to, and once it is over.
-    sibling_of: Optional[int] = None
-    #: Its NETMAP line was removed by a reload: no frame will be recorded on it again.
-    retired: bool = False
-    frames_out: int = 0
-    frames_in: int = 0
-    bytes_out: int = 0
-    bytes_in: int = 0
-    undelivered: int = 0
-    first_ns: int = 0
-    last_ns: int = 0
-    pending_comments: list = field(default_factory=list)
-    copies: Optional["SharedCopies"] = None
-    #: False for a link ``--link`` left out: its frames are relayed, not recorded.
-    recorded: bool = True
-    #: Its interface number in the file being written (files of a ring buffer number their own).
-    file_id: Optional[int] = None
-    #: (what could have changed, the frozen view) of the last status snapshot (see core/status): an
-    #: unchanged link of a big lab is not copied again at each refresh.
-    last_view: Optional[tuple] = field(default=None, repr=False)
-
-    @property
-    def unmapped(self) -> bool:
-        return self.segment is None
-
-    @property
-    def frames(self) -> int:
-        return self.frames_out + self.frames_in
-
-    @property
-    def bytes(self) -> int:
-        return self.bytes_out + self.bytes_in
-
-    @property
-    def instances(self) -> frozenset[int]:
-        return frozenset(e[0] for e in self.endpoints)
-
-    @property
-    def linktype_name(self) -> str:
-        return linktypes.name(self.linktype)
-
-
-class SharedCopies:
-    """Tells first transmissions from the extra copies sent on a shared segment.
-
-    On a segment of N members a sender unicasts one copy of each frame to the
-    N-1 others.  A copy is new when the same (sender, bytes) was already seen
-    going to the same destination; otherwise it belongs to the oldest earlier
-    frame that has not yet reached that destination.  Copies arrive through
-    different sockets, so no order across destinations is assumed.
-    """
-
-    def __init__(self, members: int):
-        self.others = members - 1
-        self._waiting: dict[EndpointKey, Deque[list]] = {}
-
-    def is_new(self, sender: EndpointKey, destination: EndpointKey, frame: bytes, now_ns: int) -> bool:
-        waiting = self._waiting.setdefault(sender, deque())
-        while waiting and (now_ns - waiting[0][2] > COPY_WINDOW_NS or len(waiting) > COPY_BACKLOG):
-            waiting.popleft()
-        for entry in waiting:
-            if entry[0] == frame and destination not in entry[1]:
-                entry[1].add(destination)
-                if len(entry[1]) >= self.others:
-                    waiting.remove(entry)
-                return False
-        waiting.append([frame, {destination}, now_ns])
-        return True
+#: Links learnt from frames that no NETMAP line explains, at most, per capture: beyond that the
+#: frames toward an instance all go to one "unmapped" interface of that instance (anyone who can
+#: write to a socket could otherwise make a capture grow without end).
+UNMAPPED_LINKS_MAX = 256
 
 
 @dataclass
@@ -144,6 +48,14 @@ class Route:
     interface: Interface
     outbound: bool
     destination: EndpointKey
+    #: A bridge's copy of a frame already recorded on the other half of a drawn link: not recorded again.
+    copy: bool = False
+    #: Its CDP frames may name the link's ends or pair its halves (see :meth:`LinkTable.hear_cdp`).
+    listen: bool = False
+
+
+#: The start of the comment that gives a link's name learnt after its block was written.
+RENAMED = "this link is "
 
 
 class LinkTable:
@@ -157,7 +69,8 @@ class LinkTable:
     """
 
     def __init__(self, netmap: Netmap, default_linktype: Optional[int] = None, auto_default: bool = False,
-                 selection: Optional[LinkSelection] = None, bays: Optional[dict] = None):
+                 selection: Optional[LinkSelection] = None, bays: Optional[dict] = None,
+                 drawing: Optional[Drawing] = None):
         #: ``--linktype`` when given (None: not given, bay kinds and Ethernet decide).
         self.option_linktype = default_linktype
         self.selection = selection or LinkSelection()
@@ -174,6 +87,9 @@ class LinkTable:
         self._by_segment: dict[frozenset, Interface] = {}
         self._by_endpoint: dict[EndpointKey, Interface] = {}
         self._unmapped: dict[frozenset, Interface] = {}
+        #: Beyond UNMAPPED_LINKS_MAX unmapped links: one interface per destination instance.
+        self._catch_alls: dict[int, Interface] = {}
+        self._catch_all_warned = False
         #: Interfaces by the instances they join, in number order (a dict as an ordered set): finding the
         #: links of one instance must not cost a look at every link of a 1,000-instance lab.
         self._by_instance: dict[int, dict[Interface, None]] = {}
@@ -186,6 +102,9 @@ class LinkTable:
         #: Kept by the recorder (its fast lanes, by whole 8-byte header); emptied here with the routes.
         self.lanes: dict = {}
         self.netmap = netmap
+        #: The links the user drew (a GNS3 project): their halves are recorded as one, by their names.
+        self.drawing = drawing if drawing is not None else Drawing()
+        self.cdp = CdpLinks()
         for segment in netmap:
             self._install(self._create_for_segment(segment, "from the start"))
 
@@ -203,10 +122,11 @@ class LinkTable:
                 self.warnings.append(f"{name}: {choice.conflict}")
         return choice
 
-    def _create(self, name, choice: Choice, description, endpoints, segment=None) -> Interface:
+    def _create(self, name, choice: Choice, description, endpoints, segment=None, selected_by=None) -> Interface:
+        """A new interface; ``selected_by``: the endpoints ``--link`` and ``-i`` judge it by (its own by default)."""
         interface = Interface(len(self.interfaces), name, choice.linktype, description, endpoints, segment,
                               choice.follow, choice.watch, origin=choice.origin, guessed=choice.guessed)
-        interface.recorded = self.selection.selects(endpoints)
+        interface.recorded = self.selection.selects(selected_by or endpoints, name)
         if len(endpoints) > 2:
             interface.copies = SharedCopies(len(endpoints))
         self.interfaces.append(interface)
@@ -245,7 +165,16 @@ class LinkTable:
         endpoints = tuple(e.key for e in segment.endpoints)
         choice = choice or self.choice_for(endpoints, segment)
         kind = "shared segment" if len(segment.endpoints) > 2 else "link"
-        description = f"IOU {kind} {segment.name} ({segment.where}), {_how(choice)}, {since}"
+        half = self.drawing.half(endpoints)
+        if half is not None:
+            description = f"{half.link.name}: {half.link.source}, NETMAP {segment.name}, {how_chosen(choice)}, {since}"
+            every_end = tuple(e for h in half.link.halves for e in h)  # (-i 2 records R1-R2 on 513-1's interface)
+            return self._create(half.link.name, choice, description, endpoints, segment, every_end)
+        description = f"IOU {kind} {segment.name} ({segment.where}), {how_chosen(choice)}, {since}"
+        ends = cdp_mod.half_ends(endpoints)  # a router's port to its bridge: named by the router's end
+        if ends is not None and (ends[0][0] in self.drawing.routers or not self.drawing.from_project):
+            name = cdp_mod.end_for(ends[0], self.cdp.names, self.bays, self.drawing.routers).label
+            return self._create(name, choice, f"{name}: {description}", endpoints, segment)
         return self._create(segment.name, choice, description, endpoints, segment)
 
     def _install(self, interface: Interface) -> None:
@@ -264,8 +193,9 @@ class LinkTable:
         if old.segment is not None:
             new = self._create_for_segment(old.segment, since, choice)
         else:
-            new = self._create(old.name, choice, f"{_unmapped_description(old.name, choice)}; {since}", old.endpoints)
+            new = self._create(old.name, choice, f"{unmapped_description(old.name, choice)}; {since}", old.endpoints)
         old.replaced_by = new.number
+        old.successor = new
         self._carry_over(old, new)
         self.end_siblings(old, new)
         if old.segment is not None:
@@ -293,7 +223,7 @@ class LinkTable:
         if primary.segment is not None:
             sibling = self._create_for_segment(primary.segment, since, choice)
         else:
-            sibling = self._create(primary.name, choice, f"{_unmapped_description(primary.name, choice)}; {since}",
+            sibling = self._create(primary.name, choice, f"{unmapped_description(primary.name, choice)}; {since}",
                                    primary.endpoints)
         self._adopt(primary, sibling)
         return sibling
@@ -303,6 +233,7 @@ class LinkTable:
         ``primary`` (no second interface of one link type for one link); its block is due again when
         the file being written no longer has it (a ring buffer went on to another file)."""
         earlier.replaced_by = None
+        earlier.successor = None
         self._adopt(primary, earlier)
         for instance in earlier.instances:
             self._by_instance.setdefault(instance, {})[earlier] = None
@@ -329,6 +260,7 @@ class LinkTable:
                 sibling.pending_comments.clear()
             else:
                 sibling.replaced_by = heir.number
+                sibling.successor = heir
                 heir.pending_comments = sibling.pending_comments + heir.pending_comments
                 sibling.pending_comments = []
         return ended
@@ -359,7 +291,10 @@ class LinkTable:
         interface = self._by_endpoint.get(source)
         if interface is None or destination not in interface.endpoints:
             interface = self._unmapped_interface(source, destination)
-        route = Route(interface, source == interface.endpoints[0], destination)
+            route = Route(interface, source == interface.endpoints[0], destination)
+        else:
+            route = self._drawn_route(interface, source, destination) or Route(
+                interface, source == interface.endpoints[0], destination)
         if not interface.recorded:
             self.skipped_routes[key] = route
         elif not interface.watch:
@@ -367,18 +302,104 @@ class LinkTable:
             self.route_cache[key] = route
         return route
 
+    def _drawn_route(self, interface: Interface, source: EndpointKey, destination: EndpointKey) -> Optional[Route]:
+        """The route of a frame on a half of a drawn link (None: not one).  With both halves in NETMAP: the
+        interface of its first half; a copy when the bridge sends it (the router's transmission was taken on
+        the other half); outbound when the first end's router sends it.  A half alone is recorded on its
+        own, outbound when its router sends."""
+        half = self.drawing.half(interface.endpoints)
+        if half is None:
+            ends = cdp_mod.half_ends(interface.endpoints)  # (a half-link: outbound when its router sends)
+            if ends is None or self.drawing.from_project:
+                return None  # (a port the project connects to nothing: its CDP would name nothing drawn)
+            return Route(interface, source == ends[0], destination, listen=True)
+        halves = half.link.halves
+        first = self._by_segment.get(halves[0])
+        second = self._by_segment.get(halves[1]) if len(halves) == 2 else None
+        listen = half.link.source == CDP_SOURCE and any(e.endpoint not in self.cdp.names for e in half.link.ends)
+        if first is None or second is None:  # one half alone (the other is not in NETMAP, not IOU)
+            return Route(interface, source == half.router_end, destination, listen=listen)
+        outbound = source == half.link.ends[0].endpoint
+        return Route(first, outbound, destination, copy=source == half.bridge_end, listen=listen)
+
+    def hear_cdp(self, source: EndpointKey, route: Route, frame: bytes) -> bool:
+        """A frame on a half-link that CDP may tell about; True when it changed a name or a pairing."""
+        ends = cdp_mod.half_ends(self._by_endpoint[source].endpoints if source in self._by_endpoint else ())
+        if ends is None:
+            return False
+        news = self.cdp.heard(source, ends[0], frame)
+        if news is None:
+            return False
+        if news[0] == "pair":
+            link = DrawnLink(tuple(cdp_mod.end_for(e, self.cdp.names, self.bays, self.drawing.routers)
+                                   for e in news[1:]), CDP_SOURCE)
+            self.drawing.add(link)
+        else:
+            half = self.drawing.half(cdp_mod.half_key_of(ends[0]))
+            if half is None:
+                end = cdp_mod.end_for(ends[0], self.cdp.names, self.bays, self.drawing.routers)
+                self._rename(self._by_endpoint[source], end.label, say=False)
+                return True
+            link = DrawnLink(tuple(cdp_mod.end_for(e.endpoint, self.cdp.names, self.bays, self.drawing.routers)
+                                   for e in half.link.ends), CDP_SOURCE)
+            self.drawing.replace(half.link, link)
+        primary = self._by_segment.get(link.halves[0])
+        if primary is not None:
+            self._rename(primary, link.name)
+        self.forget_routes()
+        return True
+
+    def _rename(self, interface: Interface, name: str, say: bool = True) -> None:
+        """``interface`` is called ``name`` from now on (learnt from CDP); said on its next frame if its
+        block is written already, and (``say``) as a notice."""
+        if interface.name == name:
+            return
+        old, interface.name = interface.name, name
+        interface.description = f"{name} (names from CDP), NETMAP {interface.segment.name}"
+        if interface.file_id is not None:
+            said = [c for c in interface.pending_comments if not c.startswith(RENAMED)]
+            interface.pending_comments = said + [
+                f"{RENAMED}{name} (learnt from CDP; its interface block says {interface.written_name})"]
+        if say:
+            self.tell(f"{old} is {name} (learnt from CDP)")
+
+    def learn_drawing(self, drawing: Drawing) -> None:
+        """The links the user drew, learnt after the start: the links made from now on take their names,
+        and their halves pair up from the next frame on."""
+        self.drawing = drawing
+        self.forget_routes()
+
     def _unmapped_interface(self, source: EndpointKey, destination: EndpointKey) -> Interface:
         pair = frozenset((source, destination))
         interface = self._unmapped.get(pair)
+        if interface is None and len(self._unmapped) >= UNMAPPED_LINKS_MAX:
+            return self._catch_all(destination[0])
         if interface is None:
             name = f"{netio.endpoint_name(*source)}-{netio.endpoint_name(*destination)}"
             endpoints = (source, destination)
             choice = self.choice_for(endpoints)
-            interface = self._create(name, choice, _unmapped_description(name, choice), endpoints)
+            interface = self._create(name, choice, unmapped_description(name, choice), endpoints)
             self._unmapped[pair] = interface
             if self.warn_unmapped and interface.recorded:
-                self.warn(f"frames between {name} match no NETMAP line: recorded on interface "
-                          f"{interface.number} as {linktypes.name(interface.linktype)}")
+                self.warn(f"frames between {name} match no NETMAP line: recorded on an interface "
+                          f"of their own as {linktypes.name(interface.linktype)}")
+        return interface
+
+    def _catch_all(self, instance: int) -> Interface:
+        """The one interface of the frames toward ``instance`` once :data:`UNMAPPED_LINKS_MAX` are learnt."""
+        interface = self._catch_alls.get(instance)
+        if interface is None:
+            name = f"{instance} unmapped"
+            choice = Choice(self.option_linktype or linktypes.ETHERNET, origin=FROM_DEFAULT)
+            description = (f"IOU traffic toward instance {instance} from endpoints no NETMAP line joins, "
+                           f"once {UNMAPPED_LINKS_MAX} such links were seen")
+            interface = self._create(name, choice, description, ((instance, -1),))
+            self._catch_alls[instance] = interface
+            if not self._catch_all_warned:
+                self._catch_all_warned = True
+                self.warn(f"frames between more than {UNMAPPED_LINKS_MAX} pairs of endpoints match no NETMAP "
+                          f"line: from now on those toward an instance go to one 'unmapped' interface "
+                          f"of that instance")
         return interface
 
     def current(self) -> list[Interface]:
@@ -463,16 +484,3 @@ class LinkTable:
             if new is not None:
                 changed.append((interface, new))
         return changed
-
-
-def _unmapped_description(name: str, choice: Choice) -> str:
-    text = f"IOU traffic between {name}, which no NETMAP line joins"
-    return text if choice.origin == FROM_DEFAULT and not choice.follow else f"{text}, {_how(choice)}"
-
-
-def _how(choice: Choice) -> str:
-    """How an interface's link type was chosen, for its description."""
-    name = linktypes.name(choice.linktype)
-    if choice.origin == FROM_BAYS:
-        return f"serial bay, auto-detected, now {name}" if choice.follow else f"{name} (Ethernet bay)"
-    return f"auto-detected, now {name}" if choice.follow else name

@@ -1,15 +1,17 @@
 """The capture core: datagrams in, PCAP-NG bytes out.  No sockets, no files, no clock.
 
-The event loop hands every batch of datagrams it relays to :meth:`Recorder.record` together with
-the time each arrived and whether it could be delivered; the recorder decides which interface records
-it, keeps the counters, and returns the bytes to append to the capture file (interface blocks first
-when a new interface is needed).  Lifecycle notes (attach, death, reload) become packet comments on
-the next frame of each affected link.
+The event loop hands every batch of datagrams it relays to :meth:`Recorder.record`
+together with the time each arrived and whether it could be delivered; the
+recorder decides which interface records it, keeps the counters, and returns
+the bytes to append to the capture file.  Lifecycle notes (attach, death,
+reload) become packet comments on the next frame of each affected link.
 
-Each file (one, or each file of a ring buffer) is a section of its own: :meth:`Recorder.start_file`
-gives its header and an interface block for every current recorded link, numbered within that file
-(``Interface.file_id``).  Links left out by ``--link`` get no interface block; their frames are
-relayed and only counted.  A snap length cuts the stored frames, never the relayed ones.
+Each file (one, or each file of a ring buffer) is a section of its own, and an
+interface's block is written in it just before the interface's first frame
+there, numbered within that file (``Interface.file_id``): a lab of 64-line
+NETMAPs gives the links that carried frames, not all of them.  Links left out
+by ``--link`` get no block; their frames are relayed and only counted.  A snap
+length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from pcapng_iou import __version__
 from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
 from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
+from pcapng_iou.core.lanes import Lane as _Lane
+from pcapng_iou.core.lanes import count as _count
 from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
@@ -30,52 +34,9 @@ EPB_TYPE, EPB_FLAGS, OPT_ENDOFOPT = blocks.EPB_TYPE, blocks.EPB_FLAGS, blocks.OP
 NO_SNAPLEN = 1 << 31
 
 
-def _count(interface: Interface, outbound: bool, size: int, timestamp_ns: int) -> int:
-    """Count a ``size``-byte frame on ``interface``; return its ``epb_flags`` direction."""
-    if outbound:
-        interface.frames_out += 1
-        interface.bytes_out += size
-        flags = blocks.OUTBOUND
-    else:
-        interface.frames_in += 1
-        interface.bytes_in += size
-        flags = blocks.INBOUND
-    if not interface.first_ns:
-        interface.first_ns = timestamp_ns
-    interface.last_ns = timestamp_ns
-    return flags
-
-
-class _Lane:
-    """Frames of one route (source and destination endpoint) recorded without decoding them.
-
-    The recorder opens a lane once a frame of the route took the general way
-    and nothing about the link calls for more than a plain block (no shared
-    segment, no link type to follow or check); the link table empties the lanes
-    whenever its routes change.  Frames are counted here within one batch and
-    added to the interface when the batch is done (:meth:`settle`).
-    """
-
-    __slots__ = ("bytes", "flags", "frames", "interface", "last_ns", "outbound")
-
-    def __init__(self, interface: Interface, outbound: bool):
-        self.interface = interface
-        self.outbound = outbound
-        self.flags = blocks.OUTBOUND if outbound else blocks.INBOUND
-        self.frames = self.bytes = self.last_ns = 0
-
-    def settle(self) -> int:
-        """Add this batch's frames to the interface's counters; return how many there were."""
-        interface, frames = self.interface, self.frames
-        if self.outbound:
-            interface.frames_out += frames
-            interface.bytes_out += self.bytes
-        else:
-            interface.frames_in += frames
-            interface.bytes_in += self.bytes
-        interface.last_ns = max(interface.last_ns, self.last_ns)
-        self.frames = self.bytes = 0
-        return frames
+def _earlier_frames(old: Interface) -> str:
+    """Where a replaced interface's frames are in the file being written, for a packet comment."""
+    return "" if old.file_id is None else f"; earlier frames are on interface {old.file_id}"
 
 
 class _Split:
@@ -109,6 +70,7 @@ class Recorder:
         bays: Optional[dict] = None,
         reload_hint: str = "kill -HUP",
         limit: Optional[int] = None,
+        drawing=None,
     ):
         """``default_linktype``: ``--linktype`` when given; ``bays``: instance id -> Bays
         (see :class:`LinkTable`); ``reload_hint``: how the user reloads NETMAP, for warnings."""
@@ -117,7 +79,7 @@ class Recorder:
         self.snaplen = snaplen
         self._cut_above = snaplen or NO_SNAPLEN
         self.section = blocks.Section(f"pcapng-iou {__version__}", comment)
-        self.links = LinkTable(netmap, default_linktype, auto_default, selection, bays)
+        self.links = LinkTable(netmap, default_linktype, auto_default, selection, bays, drawing)
         self.reload_hint = reload_hint
         #: The interfaces that have a block in the file being written, in file order.
         self.in_file: list[Interface] = []
@@ -141,7 +103,7 @@ class Recorder:
 
     # -- blocks ---------------------------------------------------------------
     def start(self) -> bytes:
-        """Section header and one interface block per (recorded) NETMAP line."""
+        """The section header (each interface's block comes with its first frame)."""
         self._started = True
         self._check_link_names()
         return self.start_file()
@@ -160,30 +122,28 @@ class Recorder:
                                 f"frames between those endpoints show up")
 
     def start_file(self) -> bytes:
-        """The start of a new file: section header, an interface block for every current recorded link."""
+        """The start of a new file: its section header.  Interface blocks come with their first frame."""
         for interface in self.in_file:
             interface.file_id = None
         self.in_file = []
+        self.links.forget_routes()  # (the fast lanes write file ids: none is valid in the new file)
         self.section = blocks.Section(f"pcapng-iou {__version__}", self.comment)
-        self.links.take_new()  # the current links, new ones among them, all get their block here
-        return self.section.header_bytes() + self._interface_blocks(self.links.current())
+        self.links.take_new()
+        return self.section.header_bytes()
 
     def _new_interface_blocks(self) -> bytes:
-        if not self._started:
-            return b""  # start() writes them after the section header
-        return self._interface_blocks(self.links.take_new())
+        """Nothing to write: an interface's block is written just before its first frame (:meth:`_block_for`)."""
+        self.links.take_new()
+        return b""
 
-    def _interface_blocks(self, interfaces) -> bytes:
-        """Blocks for ``interfaces`` (those recorded), numbered in this file in the order written."""
-        out = []
-        for interface in interfaces:
-            if not interface.recorded:
-                continue
-            interface.file_id = len(self.in_file)
-            self.in_file.append(interface)
-            out.append(self.section.interface_block(
-                interface.linktype, interface.name, interface.description, self.snaplen))
-        return b"".join(out)
+    def _block_for(self, interface: Interface) -> bytes:
+        """``interface``'s block when the file being written has none yet (it is numbered in this file then)."""
+        if interface.file_id is not None:
+            return b""
+        interface.file_id = len(self.in_file)
+        interface.written_name = interface.name
+        self.in_file.append(interface)
+        return self.section.interface_block(interface.linktype, interface.name, interface.description, self.snaplen)
 
     def take_warnings(self) -> list[str]:
         return self.links.take_warnings()
@@ -272,8 +232,8 @@ class Recorder:
     def _open_lane(self, key: bytes, route) -> None:
         """After a frame took the general way: let the next ones of its route take the fast way, if they may."""
         interface, lanes = route.interface, self.links.lanes
-        if key not in lanes and interface.copies is None and not interface.auto and \
-                self.links.route_cache.get(key[:6]) is route:
+        if key not in lanes and interface.copies is None and not interface.auto and not route.copy and \
+                not route.listen and self.links.route_cache.get(key[:6]) is route:
             lanes[key] = _Lane(interface, route.outbound)
 
     def _record_up_to_limit(self, datagrams, timestamps, undelivered) -> bytes:
@@ -304,8 +264,14 @@ class Recorder:
             return b""
         header, frame = parsed
         route = self.links.route(header, datagram[:6])
+        if route.listen and self.links.hear_cdp((header.src_id, header.src_port), route, frame):
+            route = self.links.route(header, datagram[:6])  # (CDP named a link or joined two halves)
         out = self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
+        if route.copy:  # the bridge's copy of a frame taken on the other half of a drawn link
+            self.shared_copies += 1
+            interface.undelivered += undelivered is not None
+            return out
         if not interface.recorded:
             self.frames_skipped += 1
             return out
@@ -333,13 +299,16 @@ class Recorder:
 
     def _packet(self, interface: Interface, outbound: bool, frame: bytes, timestamp_ns: int,
                 comments: Sequence[str] = ()) -> bytes:
-        """Count ``frame`` on ``interface`` and return its Enhanced Packet Block."""
+        """Count ``frame`` on ``interface`` and return its Enhanced Packet Block (after the interface's
+        block when it is the interface's first frame in this file)."""
         size = len(frame)
         flags = _count(interface, outbound, size, timestamp_ns)
         self.frames_recorded += 1
+        block = self._block_for(interface)
         if size > self._cut_above:
-            return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags, comments, size)
-        return blocks.enhanced_packet(interface.file_id, timestamp_ns, frame, flags, comments)
+            return block + blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags,
+                                                  comments, size)
+        return block + blocks.enhanced_packet(interface.file_id, timestamp_ns, frame, flags, comments)
 
     def _follow_linktype(self, interface: Interface, frame: bytes, timestamp_ns: int, sender) -> Interface:
         """The interface a frame of followed link ``interface`` (sent by endpoint ``sender``) goes on."""
@@ -416,14 +385,12 @@ class Recorder:
         was, now = linktypes.name(interface.linktype), linktypes.name(detected)
         if settled and not interface.frames_out + interface.frames_in:
             new.pending_comments.append(f"{now} from the first frame (a serial bay starts as {was}, IOS's default)")
-            self.links.tell(f"{interface.name}: {now} from its first frame, recording on interface {new.number}")
+            self.links.tell(f"{interface.name}: {now} from its first frame, recording on a new interface")
             return new
         new.pending_comments.append(
-            f"link type changed from {was} to {now} (detected from the frames); earlier frames are on interface "
-            f"{interface.file_id}"
-        )
+            f"link type changed from {was} to {now} (detected from the frames){_earlier_frames(interface)}")
         (self.links.tell if interface.confirmed else self.links.warn)(
-            f"{interface.name}: frames now look like {now}, recording on new interface {new.number}")
+            f"{interface.name}: frames now look like {now}, recording on a new interface")
         return new
 
     def _check_linktype(self, interface: Interface, frame: bytes) -> None:
@@ -470,8 +437,7 @@ class Recorder:
         for old, new in result.changed:
             new.pending_comments.append(
                 f"NETMAP reload at {when}: link type {linktypes.name(old.linktype)} -> "
-                f"{linktypes.name(new.linktype)}; earlier frames are on interface {old.file_id}"
-            )
+                f"{linktypes.name(new.linktype)}{_earlier_frames(old)}")
         for new in result.added:
             new.pending_comments.append(f"NETMAP reload at {when}: link added")
         self.annotate_all(f"NETMAP reloaded at {when}: {result.summary()}")
@@ -483,7 +449,7 @@ class Recorder:
         for old, new in self.links.learn_bays(instance, layout, when):
             new.pending_comments.append(
                 f"link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)} from the bays of "
-                f"instance {instance} ({when}); earlier frames are on interface {old.file_id}")
+                f"instance {instance} ({when}){_earlier_frames(old)}")
         return self._new_interface_blocks()
 
     def extend(self, segments, when: str) -> bytes:

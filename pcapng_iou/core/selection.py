@@ -3,7 +3,10 @@
 A name is the interface name as shown in Wireshark and the dashboard
 (``100:0/0-101:0/0``, endpoints in any order, a shared segment names all of
 its endpoints) or a single endpoint (``100:0/0``), which selects the link that
-endpoint is on.  Pure: names in, yes/no out.
+endpoint is on; or a name the user knows the link by (``"R1 Ethernet0/0"`` or
+``"R1 Ethernet0/0 - R2 Ethernet0/0"``, any case), which selects the link with
+that name or that end.  ``-i`` selects the links of some instances, both
+directions.  Pure: names in, yes/no out.
 """
 from __future__ import annotations
 
@@ -19,22 +22,33 @@ class LinkNameError(ValueError):
     """A ``--link`` value that is not a link or endpoint name."""
 
 
+#: What separates the two ends in a link's name ("R1 Ethernet0/0 - R2 Ethernet0/0").
+END_SEPARATOR = " - "
+
+
 @dataclass(frozen=True)
 class LinkName:
     text: str
     endpoints: frozenset
+    #: A name the user knows (no endpoint syntax), folded for comparison; "" for endpoint names.
+    label: str = ""
 
     @property
     def single(self) -> bool:
         return len(self.endpoints) == 1
 
-    def matches(self, endpoints: Iterable[EndpointKey]) -> bool:
+    def matches(self, endpoints: Iterable[EndpointKey], name: str = "") -> bool:
+        if self.label:
+            folded = " ".join(name.split()).casefold()
+            return folded == self.label or self.label in folded.split(END_SEPARATOR.casefold())
         present = frozenset(endpoints)
         return self.endpoints <= present if self.single else self.endpoints == present
 
 
 def parse_link_name(text: str) -> LinkName:
     """``"100:0/0-101:0/0"`` or ``"100:0/0"``; :class:`LinkNameError` says what is wrong."""
+    if any(c.isspace() for c in text.strip()):
+        return LinkName(text.strip(), frozenset(), " ".join(text.split()).casefold())
     words = text.strip().split("-")
     if not text.strip() or any(not word for word in words):
         raise LinkNameError(f"expected a link name such as 100:0/0-101:0/0 or an endpoint such as 100:0/0, "
@@ -54,23 +68,52 @@ def parse_link_name(text: str) -> LinkName:
 class LinkSelection:
     """The links to record; every link when no name was given."""
 
-    def __init__(self, names: Optional[Iterable[LinkName]] = None):
+    def __init__(self, names: Optional[Iterable[LinkName]] = None, instances: Optional[Iterable[int]] = None):
         self.names = tuple(names or ())
+        #: ``-i``: only the links of these instances (None: any).
+        self.instances = None if instances is None else frozenset(instances)
 
     @property
     def everything(self) -> bool:
-        return not self.names
+        return not self.names and self.instances is None
 
-    def selects(self, endpoints: Iterable[EndpointKey]) -> bool:
+    def with_instances(self, instances: Optional[Iterable[int]]) -> "LinkSelection":
+        return LinkSelection(self.names, instances)
+
+    @staticmethod
+    def of(selection: Optional["LinkSelection"], instances: Optional[Iterable[int]]) -> "LinkSelection":
+        """``selection`` (None: every link) narrowed to the links of ``instances`` (None: any)."""
+        return (selection or LinkSelection()).with_instances(instances)
+
+    def selects(self, endpoints: Iterable[EndpointKey], name: str = "") -> bool:
+        endpoints = tuple(endpoints)
+        if self.instances is not None and not any(e[0] in self.instances for e in endpoints):
+            return False
         if not self.names:
             return True
-        endpoints = tuple(endpoints)
-        return any(name.matches(endpoints) for name in self.names)
+        return any(link.matches(endpoints, name) for link in self.names)
 
     def unmatched(self, netmap: Netmap) -> list:
-        """The names that select no line of ``netmap``."""
-        return [name for name in self.names
-                if not any(name.matches(e.key for e in segment.endpoints) for segment in netmap)]
+        """The endpoint names that select no line of ``netmap`` (names the user knows are not checked here)."""
+        return [name for name in self.names if not name.label and
+                not any(name.matches(e.key for e in segment.endpoints) for segment in netmap)]
+
+    def sockets_to_take(self, netmap: Netmap, drawing=None) -> Optional[frozenset]:
+        """The instances whose sockets a capture of :attr:`instances` takes (None: all): those, their
+        NETMAP peers (what the routers send goes to them), and the far halves of their drawn links."""
+        if self.instances is None:
+            return None
+        wanted = set(self.instances)
+        for segment in netmap:
+            members = {e.instance for e in segment.endpoints}
+            if members & self.instances:
+                wanted |= members
+        for link in (drawing.links if drawing else ()):
+            ends = [end.endpoint for end in link.ends if end.endpoint is not None]
+            if any(end[0] in self.instances for end in ends):
+                for instance, _ in ends:
+                    wanted |= {instance, instance + 512}
+        return frozenset(wanted)
 
     def describe(self) -> str:
         return ", ".join(name.text for name in self.names) or "every link"

@@ -48,6 +48,20 @@ class InterfaceView(NamedTuple):
     bytes_in: int
     undelivered: int
     last_ns: int
+    #: Its interface id in the file being written; None while it has no block there (no frame yet).
+    file_id: Optional[int] = None
+    #: The file id of the interface that took over when it was replaced (None: not replaced, or no block yet).
+    successor_file_id: Optional[int] = None
+
+    @property
+    def replaced_note(self) -> str:
+        """"replaced by #N" (N: the file id of its successor), or "replaced" before the successor's first frame."""
+        return "replaced" if self.successor_file_id is None else f"replaced by #{self.successor_file_id}"
+
+    @property
+    def shown_id(self) -> str:
+        """What ``#`` shows: the id Wireshark and capinfos give it in the file, "-" before its first frame."""
+        return "-" if self.file_id is None else str(self.file_id)
 
     @property
     def frames(self) -> int:
@@ -69,8 +83,10 @@ class InterfaceView(NamedTuple):
 # One C-level call reads every field of a links.Interface, in InterfaceView's order.
 _read_fields = attrgetter(*InterfaceView._fields)
 # What can change on a links.Interface once it exists: its counters (the frame counts move with the byte
-# counts and last_ns), its successor, a link type mismatch, its NETMAP line.
-_read_changing = attrgetter("frames_out", "frames_in", "undelivered", "replaced_by", "mismatch", "segment")
+# counts and last_ns), its successor, a link type mismatch, its NETMAP line, its id in the file, its name
+# (learnt from CDP).
+_read_changing = attrgetter("frames_out", "frames_in", "undelivered", "replaced_by", "mismatch", "segment",
+                            "file_id", "successor_file_id", "name")
 _new_view = tuple.__new__
 
 

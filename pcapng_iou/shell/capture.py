@@ -27,8 +27,9 @@ from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.redraw import redraw_interval
 from pcapng_iou.core.lifecycle import Moment
 from pcapng_iou.core.recorder import Recorder
-from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.ring import FileSeries, WhenFull
+from pcapng_iou.core.selection import LinkSelection
+from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.status import CaptureStatus, Event, NotRecorded
 from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
@@ -164,8 +165,9 @@ class Capture:
     def _new_recorder(self, bays: dict) -> Recorder:
         options = self.options
         recorder = Recorder(self.netmap, options.default_linktype, options.auto_linktype, options.comment,
-                            options.snaplen, options.links, bays, reload_hint=f"kill -HUP {os.getpid()}",
-                            limit=options.count)
+                            options.snaplen, LinkSelection.of(options.links, options.instances), bays,
+                            reload_hint=f"kill -HUP {os.getpid()}",
+                            limit=options.count, drawing=self.learning.names(options.router_names))
         recorder.links.warn_unmapped = len(self.netmap) > 0
         return recorder
 
@@ -190,6 +192,9 @@ class Capture:
             self.say(f"NETMAP {shown}: {counted(len(self.netmap), 'line')}")
         if netmap is not None or any(layout is not None for layout in bays.values()):
             self.recorder = self._new_recorder(bays)  # (nothing is written yet: built again, not changed)
+        if self.options.instances:  # -i: their peers' sockets too, to see both directions of their links
+            self.instances.wanted = self.recorder.links.selection.sockets_to_take(self.netmap,
+                                                                                  self.learning.drawing)
 
     # -- set-up and tear-down -------------------------------------------------------
     def run(self) -> int:

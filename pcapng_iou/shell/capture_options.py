@@ -40,6 +40,8 @@ class CaptureOptions:
     #: Bytes of each frame to store; 0 stores them whole.
     snaplen: int = 0
     links: Optional[LinkSelection] = None
+    #: ``--name ID=NAME``: what the user calls instance ID ("R1"), above every name the lab gives.
+    router_names: Optional[dict] = None
     #: Ring buffer and file autostop (``-b``, ``-a``).
     limits: FileLimits = FileLimits()
     #: After handling something, look again this long (microseconds) before sleeping (``--spin``; 0: never) ...

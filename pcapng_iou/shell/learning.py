@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable, Optional
 
+from pcapng_iou.core import cdp, drawn, eve
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.netmaps import NetmapSet
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.words import counted
-from pcapng_iou.shell import discovery, netiodir, netmapfile
+from pcapng_iou.shell import discovery, netiodir, netmapfile, projects
 from pcapng_iou.shell.privileges import Identity, acting_as, lab_owner
 
 
@@ -39,6 +40,14 @@ class Learning:
         self.merged = NetmapSet()
         self._said: set[str] = set()
         self._proc_said = False
+        #: The links the user drew, from the GNS3 project the instances run in (None: none found).
+        self.drawing = None
+        #: Instance -> the node name EVE-NG's wrapper gives it (``-t``).
+        self.titles: dict = {}
+        self._given: Optional[dict] = None
+        #: EVE-NG's serial links (``-l``), as pairs of router endpoints.
+        self.serial_links: set = set()
+        self.wrapped: set = set()
         #: The directory's owner when last seen (uid, and whom to act as: None when it is us or root).
         self._owner_uid: Optional[int] = None
         self._act_as: Optional[Identity] = None
@@ -72,6 +81,13 @@ class Learning:
             self.say(f"{facts.proc_refused}; what such instances do not tell is left to NETMAP and --linktype, "
                      f"as without discovery", "warning")
         self.facts[number] = facts
+        wrapper = projects.eve_wrapper(facts.pid, number) if facts.pid else None
+        if wrapper is not None:  # EVE-NG: the node's name and serial links, from its wrapper's command line
+            self.wrapped.add(number)
+            title = eve.wrapper_title(wrapper, number)
+            if title is not None:
+                self.titles[number] = title
+            self.serial_links.update(frozenset(pair) for pair in eve.serial_links(wrapper, number))
         return facts
 
     def _ask_again_if_restarted(self, number: int) -> discovery.InstanceFacts:
@@ -102,9 +118,45 @@ class Learning:
                 self.sources.add_found(facts)
         if not self.sources.discovering:
             return None, bays
+        self._find_drawing()
         self.merged = self._read_found(list(self.sources.found))
         self.say(self.sources.summary(self.merged), "info")
         return (self.merged.netmap() if self.merged.files else None), bays
+
+    def names(self, given: Optional[dict] = None):
+        """What names the links, or None: ``given`` (``--name``) first, then the GNS3 project's drawing,
+        then EVE-NG's node names."""
+        if given is not None:
+            self._given = given  # (kept for the instances attached later)
+        given = self._given
+        if self.drawing is None and not self.titles and not given and not self.serial_links:
+            return None
+        drawing = self.drawing or drawn.Drawing()
+        for instance, title in self.titles.items():
+            drawing.routers.setdefault(instance, title)
+        bays = {number: facts.bays for number, facts in self.facts.items()}
+        for pair in sorted(tuple(sorted(p)) for p in self.serial_links):
+            if drawing.half(drawn.half_key(*pair[0])) is None:
+                ends = tuple(cdp.end_for(end, {}, bays, drawing.routers) for end in pair)
+                drawing.add(drawn.DrawnLink(ends, "EVE-NG serial link"))
+        if given:
+            drawing.rename(given)
+        return drawing
+
+    def _find_drawing(self) -> bool:
+        """Look for the GNS3 project of the instances asked so far; True when one is found now."""
+        if self.drawing is not None:
+            return False
+        with self._as_owner():  # (the project is in the lab owner's folders: read with their rights)
+            drawing, warnings = projects.find_drawing(f.cwd for f in self.facts.values())
+        for warning in warnings:
+            self._say_once(warning)
+        if drawing is None:
+            return False
+        self.drawing = drawing
+        self.say(f"GNS3 project: {counted(len(drawing.links), 'drawn link')} "
+                 f"({', '.join(sorted(drawing.routers.values())[:8])}); links named from it", "info")
+        return True
 
     def _read_found(self, names: list) -> NetmapSet:
         with self._as_owner():
@@ -118,6 +170,8 @@ class Learning:
         """Learn from instance ``number``, just attached; the blocks to write."""
         facts = self._ask_again_if_restarted(number)
         data = recorder.learn_bays(number, facts.bays, when)
+        if (self.sources.discovering and self._find_drawing()) or number in self.wrapped:
+            recorder.links.learn_drawing(self.names())
         if self.sources.discovering:
             shown = self.sources.add_found(facts)
             if shown is not None:

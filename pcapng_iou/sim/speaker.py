@@ -118,6 +118,8 @@ class Speaker:
     def _ethernet(self, port: Port) -> None:
         if port.ticks % ARP_REFRESH_TICKS == 0:
             port.peer_macs.clear()
+        if port.ticks % 3 == 1:  # CDP first: a capture knows who is at each end from the first frames
+            self._to_all(port, frames.cdp(port.mac, f"R{self.instance.instance}", f"Ethernet{port.name}", port.ip))
         self._to_all(port, frames.ethernet_keepalive(port.mac))
         for peer in port.peers:
             peer_ip = router_ip(port.line, peer.instance)
@@ -127,16 +129,14 @@ class Speaker:
             else:
                 self._to(port, peer.instance, peer.port, frames.ethernet(
                     peer_mac, port.mac, frames.ETHERTYPE_IPV4, self._ping(port, peer)))
-        if port.ticks % 3 == 1:
-            self._to_all(port, frames.cdp(port.mac, f"R{self.instance.instance}", f"Ethernet{port.name}", port.ip))
 
     def _hdlc(self, port: Port) -> None:
         port.my_seq += 1
+        if port.ticks % 3 == 1:
+            self._to_all(port, frames.cdp_over_hdlc(f"R{self.instance.instance}", f"Serial{port.name}", port.ip))
         self._to_all(port, frames.slarp_keepalive(port.my_seq, port.your_seq))
         for peer in port.peers:
             self._to(port, peer.instance, peer.port, frames.ip_over_hdlc(self._ping(port, peer)))
-        if port.ticks % 3 == 1:
-            self._to_all(port, frames.cdp_over_hdlc(f"R{self.instance.instance}", f"Serial{port.name}", port.ip))
 
     def _ppp(self, port: Port) -> None:
         if not port.lcp_open:

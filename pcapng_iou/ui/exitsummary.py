@@ -39,7 +39,7 @@ def _note(interface: InterfaceView, down: Set[int], one_way: frozenset = frozens
     if interface.number in one_way:
         notes.append(oneway.MARKER)
     if interface.replaced_by is not None:
-        notes.append(f"replaced by #{interface.replaced_by}")
+        notes.append(interface.replaced_note)
     if interface.unmapped:
         notes.append("unmapped")
     if not interface.recorded:
@@ -68,7 +68,7 @@ class _Summary:
         head = [[Fact((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
                        (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
                  Fact(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
-                 Fact(((f"{len(status.interfaces):,} interfaces", ""),))],
+                 Fact(((f"{sum(i.file_id is not None for i in status.interfaces):,} interfaces in the file", ""),))],
                 [Fact(((f"frames {status.frames_recorded:,}", ""),)),
                  Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
                  Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
@@ -78,15 +78,16 @@ class _Summary:
                    if status.datagrams_unrecorded else [])]]
         head = [[item.fitted(width) for item in group] for group in head]
         lines = [joined_facts(items) for items in flow_facts(head, width, together=False)]
-        interfaces = sorted(status.interfaces, key=lambda i: i.number)
+        # The links that have a block in the file, as capinfos lists them (the silent ones have none).
+        interfaces = sorted((i for i in status.interfaces if i.file_id is not None), key=lambda i: i.file_id)
         if not interfaces:
             return lines + [one_line(("no links: no frame was seen", ""))]
         shown = interfaces
         if len(interfaces) > SUMMARY_MAX_ROWS:
             # A lab of 1,000 instances has 16,000 links: the busiest, in number order, and a count of the rest.
             busiest = sorted(interfaces, key=lambda i: (-(i.frames_out + i.frames_in), -i.undelivered, i.number))
-            shown = sorted(busiest[:SUMMARY_MAX_ROWS], key=lambda i: i.number)
-        rows = [[str(i.number), i.name, i.linktype_name, f"{i.frames_out:,}", f"{i.frames_in:,}",
+            shown = sorted(busiest[:SUMMARY_MAX_ROWS], key=lambda i: i.file_id)
+        rows = [[i.shown_id, i.name, i.linktype_name, f"{i.frames_out:,}", f"{i.frames_in:,}",
                  f"{i.frames:,}", format_bytes(i.bytes),
                  Text(f"{i.undelivered:,}", "yellow" if i.undelivered else ""), _note(i, down, status.one_way)]
                 for i in shown]

@@ -108,7 +108,7 @@ def _header(status: CaptureStatus, down: Set[int], width: int = 10_000, max_line
 def _state(interface: InterfaceView, now_ns: int, down: Set[int], one_way: frozenset = frozenset()) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     if interface.replaced_by is not None:
-        text.append(f"replaced by #{interface.replaced_by}", "dim italic")
+        text.append(interface.replaced_note, "dim italic")
     else:
         dead = [i for i in interface.instances if i in down] if down else []
         if dead:
@@ -175,7 +175,7 @@ _LIVE_COLUMNS = (
 def _live_row(interface: InterfaceView, rate: Rate, now_ns: int, down: Set[int],
               one_way: frozenset = frozenset()) -> list:
     return [
-        str(interface.number),
+        interface.shown_id,
         interface.name,
         interface.linktype_name,
         f"{interface.frames_out:,}",

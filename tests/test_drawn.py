@@ -1,0 +1,132 @@
+"""Drawn links (a GNS3 project): one interface per link the user drew, named as the user knows it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import scan_after_header
+
+from pcapng_iou.core import blocks, drawn, linktypes, netio
+from pcapng_iou.core.bays import Bays
+from pcapng_iou.core.netmap import parse
+from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.sim import frames
+from pcapng_iou.sim.gns3 import Router, gns3_netmap, project_json
+
+R1, R2 = Router("R1", 1), Router("R2", 2)
+LINKS = [((R1, 0, 0), (R2, 0, 0)), ((R1, 1, 0), (R2, 1, 0))]
+T0 = 1_700_000_000_000_000_000
+ARP = frames.arp_request("aa:bb:cc:00:01:00", "10.0.0.1", "10.0.0.2")
+SLARP = frames.slarp_keepalive(1, 0)
+
+
+def project_text(routers=(R1, R2), links=LINKS) -> str:
+    return json.dumps(project_json(routers, links))
+
+
+def datagram(src, dst, frame):
+    (sid, sport), (did, dport) = src, dst
+    return netio.Header(did, sid, dport, sport).pack() + frame
+
+
+def gns3_recorder() -> Recorder:
+    netmap = parse(gns3_netmap(1) + gns3_netmap(2))
+    rec = Recorder(netmap, bays={1: Bays(1, 1), 2: Bays(1, 1), 513: None, 514: None},
+                   drawing=drawn.parse_gns3(project_text(), "lab.gns3"))
+    rec.start()
+    return rec
+
+
+def test_names_come_from_the_project_and_the_bay_kinds():
+    drawing = drawn.parse_gns3(project_text(), "lab.gns3")
+    assert [link.name for link in drawing.links] == [
+        "R1 Ethernet0/0 - R2 Ethernet0/0", "R1 Serial1/0 - R2 Serial1/0"]
+    assert drawing.routers == {1: "R1", 2: "R2"}
+    half = drawing.half({(513, 0), (1, 0)})
+    assert half.link is drawing.links[0] and half.bridge_end == (513, 0) and half.router_end == (1, 0)
+    assert drawing.half({(514, 16), (2, 16)}) is None  # 0/1: no link drawn there
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"topology": 3}', '{"topology": {"links": [{"nodes": 1}]}}'])
+def test_a_file_that_is_no_project_is_one_clear_error(text):
+    with pytest.raises(drawn.ProjectError, match=r"^lab\.gns3: "):
+        drawn.parse_gns3(text, "lab.gns3")
+
+
+def test_each_transmission_once_on_one_interface_per_drawn_link():
+    rec = gns3_recorder()
+    out = rec.datagram(datagram((1, 0), (513, 0), ARP), T0)          # R1 sends
+    out += rec.datagram(datagram((514, 0), (2, 0), ARP), T0 + 1)     # the bridge's copy to R2
+    out += rec.datagram(datagram((2, 0), (514, 0), ARP[:42]), T0 + 2)  # R2 answers
+    out += rec.datagram(datagram((513, 0), (1, 0), ARP[:42]), T0 + 3)  # the copy to R1
+    serial = netio.port_byte(1, 0)
+    out += rec.datagram(datagram((2, serial), (514, serial), SLARP), T0 + 4)
+    out += rec.datagram(datagram((513, serial), (1, serial), SLARP), T0 + 5)
+    found = scan_after_header(out)
+    described = [(b.link_type, b.options["if_name"]) for b in found if type(b).__name__ == "InterfaceDescription"]
+    assert described == [(linktypes.ETHERNET, "R1 Ethernet0/0 - R2 Ethernet0/0"),
+                         (linktypes.C_HDLC, "R1 Serial1/0 - R2 Serial1/0")]
+    packets = [(b.interface_id, int(b.options["epb_flags"]) & 3, bytes(b.packet_data))
+               for b in found if type(b).__name__ == "EnhancedPacket"]
+    assert packets == [(0, blocks.OUTBOUND, ARP), (0, blocks.INBOUND, ARP[:42]), (1, blocks.INBOUND, SLARP)]
+    assert (rec.frames_recorded, rec.shared_copies) == (3, 3)
+    description = [b for b in found if type(b).__name__ == "InterfaceDescription"][0].options["if_description"]
+    assert "GNS3 project lab.gns3" in description and "513:0/0-1:0/0" in description
+    # The fast way keeps it so.
+    again = rec.record([datagram((1, 0), (513, 0), ARP), datagram((514, 0), (2, 0), ARP)] * 3, [T0 + 9] * 6)
+    assert [b.interface_id for b in scan_after_header(again)] == [0, 0, 0]
+
+
+def test_a_half_whose_other_half_is_not_in_netmap_is_recorded_on_its_own_both_ways():
+    netmap = parse(gns3_netmap(1))  # R2's NETMAP is not known (R2 not started)
+    rec = Recorder(netmap, drawing=drawn.parse_gns3(project_text(), "lab.gns3"))
+    rec.start()
+    out = rec.datagram(datagram((1, 0), (513, 0), ARP), T0) + rec.datagram(datagram((513, 0), (1, 0), ARP), T0 + 1)
+    packets = [(b.interface_id, int(b.options["epb_flags"]) & 3)
+               for b in scan_after_header(out) if type(b).__name__ == "EnhancedPacket"]
+    assert packets == [(0, blocks.OUTBOUND), (0, blocks.INBOUND)]
+    assert rec.shared_copies == 0
+
+
+def cdp_from(router: int, interface: str, serial: bool = False) -> bytes:
+    if serial:
+        return frames.cdp_over_hdlc(f"R{router}", interface, f"10.0.0.{router}")
+    return frames.cdp(f"aa:bb:cc:00:0{router}:00", f"R{router}", interface, f"10.0.0.{router}")
+
+
+def test_without_a_project_cdp_names_the_ends_and_joins_the_halves():
+    rec = Recorder(parse(gns3_netmap(1) + gns3_netmap(2)), bays={1: Bays(1, 1), 2: Bays(1, 1)})
+    rec.start()
+    out = rec.datagram(datagram((1, 0), (513, 0), cdp_from(1, "Ethernet0/0")), T0)      # R1 says who it is
+    out += rec.datagram(datagram((514, 0), (2, 0), cdp_from(1, "Ethernet0/0")), T0 + 1)  # out of the other half
+    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 2)  # R2 answers
+    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 3)
+    out += rec.datagram(datagram((1, 0), (513, 0), ARP), T0 + 4)
+    out += rec.datagram(datagram((514, 0), (2, 0), ARP), T0 + 5)
+    found = scan_after_header(out)
+    described = [b.options["if_name"] for b in found if type(b).__name__ == "InterfaceDescription"]
+    assert described == ["R1 Ethernet0/0"]  # written with the first frame: only R1's name was known
+    packets = [(b.interface_id, int(b.options["epb_flags"]) & 3, list(b.options.get_all("opt_comment"))
+                if "opt_comment" in b.options else []) for b in found if type(b).__name__ == "EnhancedPacket"]
+    assert packets == [
+        (0, blocks.OUTBOUND, []),
+        (0, blocks.INBOUND, ["this link is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP; its interface "
+                             "block says R1 Ethernet0/0)"]),
+        (0, blocks.OUTBOUND, [])]
+    assert rec.links.current()[0].name == "R1 Ethernet0/0 - R2 Ethernet0/0"
+    assert rec.shared_copies == 3
+    assert rec.take_notices() == ["R1 Ethernet0/0 is R1 Ethernet0/0 - IOU 2 Ethernet0/0 (learnt from CDP)",
+                                  "R1 Ethernet0/0 - IOU 2 Ethernet0/0 is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP)"]
+
+
+def test_cdp_names_a_link_whose_block_is_not_written_yet():
+    rec = Recorder(parse(gns3_netmap(1) + gns3_netmap(2)), bays={1: Bays(1, 1), 2: Bays(1, 1)})
+    rec.start()
+    serial = netio.port_byte(1, 0)
+    out = rec.datagram(datagram((1, serial), (513, serial), cdp_from(1, "Serial1/0", True)), T0)
+    out += rec.datagram(datagram((514, serial), (2, serial), cdp_from(1, "Serial1/0", True)), T0 + 1)
+    assert [b.options["if_name"] for b in scan_after_header(out) if type(b).__name__ == "InterfaceDescription"] == [
+        "R1 Serial1/0"]
+    # R2's end is named after its bays until R2 speaks
+    assert rec.links.current()[rec.links.current().index(rec.links._by_segment[drawn.half_key(1, serial)])].name == \
+        "R1 Serial1/0 - IOU 2 Serial1/0"
