@@ -6,7 +6,7 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Optional
 
 from pcapng_iou.sim.peers import PeerStream
 
@@ -40,11 +40,30 @@ def _ping_frames(stream: PeerStream, spans) -> Iterator[tuple]:
             yield 1, frame  # its echo (same frame, header turned round), inbound
 
 
-def check_capture_file(path: str, expected: list) -> FileCheck:
-    """Walk the PCAP-NG blocks of ``path``: interface ``i`` must hold exactly the
-    (direction flags, frame) pairs that ``expected[i]`` yields, in that order."""
+def _interface_name(data, offset: int, length: int) -> str:
+    """The ``if_name`` option of the interface block at ``offset`` ("" when it has none)."""
+    position, end = offset + 16, offset + length - 4
+    while position + 4 <= end:
+        code, size = struct.unpack_from("<HH", data, position)
+        if code == 0:
+            break
+        if code == 2:
+            return bytes(data[position + 4:position + 4 + size]).decode("utf-8", "replace")
+        position += 4 + size + (-size & 3)
+    return ""
+
+
+def check_capture_file(path: str, expected: list, names: Optional[list] = None) -> FileCheck:
+    """Walk the PCAP-NG blocks of ``path``: the interface of link ``i`` must hold exactly the
+    (direction flags, frame) pairs that ``expected[i]`` yields, in that order.
+
+    Interfaces are written with their first frame, so the file numbers them in the order their
+    links first carried one: with ``names`` (link ``i``'s interface name), each interface block is
+    matched to its link by its name; without, interface ``i`` is link ``i``."""
     check = FileCheck()
     iterators = [iter(e) for e in expected]
+    #: The file's interface ids, in order, as indexes into ``expected`` (None: no link of that name).
+    links_of_ids: list = []
 
     def problem(text: str) -> None:
         if len(check.problems) < 10:
@@ -77,7 +96,8 @@ def check_capture_file(path: str, expected: list) -> FileCheck:
                         code, olen = struct.unpack_from("<HH", data, options)
                         if code == 2 and olen == 4:
                             flags = struct.unpack_from("<I", data, options + 4)[0]
-                    want = next(iterators[interface], None) if interface < len(iterators) else None
+                    link = links_of_ids[interface] if interface < len(links_of_ids) else None
+                    want = next(iterators[link], None) if link is not None else None
                     if want is None:
                         check.wrong += 1
                         problem(f"frame {check.frames} on interface {interface}: more frames than were relayed")
@@ -86,6 +106,11 @@ def check_capture_file(path: str, expected: list) -> FileCheck:
                         problem(f"frame {check.frames} on interface {interface}: not what was sent")
                 elif block_type == 1:
                     check.interfaces += 1
+                    if names is None:
+                        links_of_ids.append(len(links_of_ids))
+                    else:
+                        name = _interface_name(data, offset, length)
+                        links_of_ids.append(names.index(name) if name in names else None)
                 elif block_type == 5:
                     check.statistics_blocks += 1
                 offset += length
@@ -97,9 +122,9 @@ def check_capture_file(path: str, expected: list) -> FileCheck:
         missing = sum(1 for _ in left)
         if missing:
             check.missing += missing
-            problem(f"interface {number}: {missing} frames relayed but not in the file")
-    if check.interfaces != len(expected):
-        problem(f"{check.interfaces} interfaces in the file, {len(expected)} expected")
+            problem(f"link {names[number] if names else number}: {missing} frames relayed but not in the file")
+    if check.interfaces > len(expected) or len(set(links_of_ids)) != len(links_of_ids):
+        problem(f"{check.interfaces} interfaces in the file, at most {len(expected)} expected, one per link")
     if check.statistics_blocks != check.interfaces:
         problem("no statistics block per interface: the capture did not close the file cleanly")
     return check

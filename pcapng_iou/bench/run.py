@@ -213,7 +213,8 @@ class Bench:
         expected = [_ping_frames(PeerStream(PINGER, ECHOER, size), self._spans[0])]
         for index, (sender, receiver) in enumerate(zip(self.senders, self.receivers), 1):
             expected.append(_flood_frames(PeerStream(sender, receiver, size), self._spans[index]))
-        result = check_capture_file(capture.output, expected)
+        names = [f"{a}:0/0-{b}:0/0" for a, b in self._lines()]
+        result = check_capture_file(capture.output, expected, names)
         self.checks.files += 1
         self.checks.file_frames += result.frames
         for text in result.problems:
