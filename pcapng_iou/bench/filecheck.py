@@ -25,6 +25,11 @@ class FileCheck:
     def ok(self) -> bool:
         return not self.problems
 
+    def problem(self, text: str) -> None:
+        """Keep what is wrong (the first ten things)."""
+        if len(self.problems) < 10:
+            self.problems.append(text)
+
 
 def _flood_frames(stream: PeerStream, spans) -> Iterator[tuple]:
     for first, count in spans:
@@ -45,61 +50,65 @@ def check_capture_file(path: str, expected: list) -> FileCheck:
     (direction flags, frame) pairs that ``expected[i]`` yields, in that order."""
     check = FileCheck()
     iterators = [iter(e) for e in expected]
-
-    def problem(text: str) -> None:
-        if len(check.problems) < 10:
-            check.problems.append(text)
-
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size < 28:
-            problem("the file is too short for a section header")
+            check.problem("the file is too short for a section header")
             return check
         data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             block_type, length, magic = struct.unpack_from("<III", data, 0)
             if block_type != 0x0A0D0D0A or magic != 0x1A2B3C4D:
-                problem("no little-endian section header at the start")
+                check.problem("no little-endian section header at the start")
                 return check
-            offset = length
-            while offset + 12 <= size:
-                block_type, length = struct.unpack_from("<II", data, offset)
-                if length < 12 or length % 4 or offset + length > size:
-                    problem(f"block at offset {offset}: bad length {length}")
-                    break
-                if block_type == 6:
-                    check.frames += 1
-                    interface, _, _, captured = struct.unpack_from("<IIII", data, offset + 8)
-                    frame = data[offset + 28:offset + 28 + captured]
-                    options = offset + 28 + captured + (-captured & 3)
-                    flags = 0
-                    if options + 8 <= offset + length - 4:
-                        code, olen = struct.unpack_from("<HH", data, options)
-                        if code == 2 and olen == 4:
-                            flags = struct.unpack_from("<I", data, options + 4)[0]
-                    want = next(iterators[interface], None) if interface < len(iterators) else None
-                    if want is None:
-                        check.wrong += 1
-                        problem(f"frame {check.frames} on interface {interface}: more frames than were relayed")
-                    elif want != (flags, frame):
-                        check.wrong += 1
-                        problem(f"frame {check.frames} on interface {interface}: not what was sent")
-                elif block_type == 1:
-                    check.interfaces += 1
-                elif block_type == 5:
-                    check.statistics_blocks += 1
-                offset += length
-            if offset != size:
-                problem(f"{size - offset} bytes after the last whole block")
+            _walk_blocks(check, data, length, size, iterators)
         finally:
             data.close()
     for number, left in enumerate(iterators):
         missing = sum(1 for _ in left)
         if missing:
             check.missing += missing
-            problem(f"interface {number}: {missing} frames relayed but not in the file")
+            check.problem(f"interface {number}: {missing} frames relayed but not in the file")
     if check.interfaces != len(expected):
-        problem(f"{check.interfaces} interfaces in the file, {len(expected)} expected")
+        check.problem(f"{check.interfaces} interfaces in the file, {len(expected)} expected")
     if check.statistics_blocks != check.interfaces:
-        problem("no statistics block per interface: the capture did not close the file cleanly")
+        check.problem("no statistics block per interface: the capture did not close the file cleanly")
     return check
+
+
+def _walk_blocks(check: FileCheck, data, offset: int, size: int, iterators: list) -> None:
+    """Count the blocks after the section header; compare each packet with the one expected."""
+    while offset + 12 <= size:
+        block_type, length = struct.unpack_from("<II", data, offset)
+        if length < 12 or length % 4 or offset + length > size:
+            check.problem(f"block at offset {offset}: bad length {length}")
+            break
+        if block_type == 6:
+            _check_packet(check, data, offset, length, iterators)
+        elif block_type == 1:
+            check.interfaces += 1
+        elif block_type == 5:
+            check.statistics_blocks += 1
+        offset += length
+    if offset != size:
+        check.problem(f"{size - offset} bytes after the last whole block")
+
+
+def _check_packet(check: FileCheck, data, offset: int, length: int, iterators: list) -> None:
+    """One Enhanced Packet Block: its frame and direction flags must be the next its interface expects."""
+    check.frames += 1
+    interface, _, _, captured = struct.unpack_from("<IIII", data, offset + 8)
+    frame = data[offset + 28:offset + 28 + captured]
+    options = offset + 28 + captured + (-captured & 3)
+    flags = 0
+    if options + 8 <= offset + length - 4:
+        code, olen = struct.unpack_from("<HH", data, options)
+        if code == 2 and olen == 4:
+            flags = struct.unpack_from("<I", data, options + 4)[0]
+    want = next(iterators[interface], None) if interface < len(iterators) else None
+    if want is None:
+        check.wrong += 1
+        check.problem(f"frame {check.frames} on interface {interface}: more frames than were relayed")
+    elif want != (flags, frame):
+        check.wrong += 1
+        check.problem(f"frame {check.frames} on interface {interface}: not what was sent")

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 from pcapng_iou import __version__
 from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
+from pcapng_iou.core.lanes import Lane as _Lane, count_frame as _count
 from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
 from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
@@ -28,54 +29,6 @@ HEADER_SIZE = netio.HEADER_SIZE
 EPB_TYPE, EPB_FLAGS, OPT_ENDOFOPT = blocks.EPB_TYPE, blocks.EPB_FLAGS, blocks.OPT_ENDOFOPT
 #: No snap length: frames are stored whole (IOU frames are far shorter).
 NO_SNAPLEN = 1 << 31
-
-
-def _count(interface: Interface, outbound: bool, size: int, timestamp_ns: int) -> int:
-    """Count a ``size``-byte frame on ``interface``; return its ``epb_flags`` direction."""
-    if outbound:
-        interface.frames_out += 1
-        interface.bytes_out += size
-        flags = blocks.OUTBOUND
-    else:
-        interface.frames_in += 1
-        interface.bytes_in += size
-        flags = blocks.INBOUND
-    if not interface.first_ns:
-        interface.first_ns = timestamp_ns
-    interface.last_ns = timestamp_ns
-    return flags
-
-
-class _Lane:
-    """Frames of one route (source and destination endpoint) recorded without decoding them.
-
-    The recorder opens a lane once a frame of the route took the general way
-    and nothing about the link calls for more than a plain block (no shared
-    segment, no link type to follow or check); the link table empties the lanes
-    whenever its routes change.  Frames are counted here within one batch and
-    added to the interface when the batch is done (:meth:`settle`).
-    """
-
-    __slots__ = ("bytes", "flags", "frames", "interface", "last_ns", "outbound")
-
-    def __init__(self, interface: Interface, outbound: bool):
-        self.interface = interface
-        self.outbound = outbound
-        self.flags = blocks.OUTBOUND if outbound else blocks.INBOUND
-        self.frames = self.bytes = self.last_ns = 0
-
-    def settle(self) -> int:
-        """Add this batch's frames to the interface's counters; return how many there were."""
-        interface, frames = self.interface, self.frames
-        if self.outbound:
-            interface.frames_out += frames
-            interface.bytes_out += self.bytes
-        else:
-            interface.frames_in += frames
-            interface.bytes_in += self.bytes
-        interface.last_ns = max(interface.last_ns, self.last_ns)
-        self.frames = self.bytes = 0
-        return frames
 
 
 class _Split:
