@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import need, short_tempdir
 
-from pcapng_iou.shell import relay
+from pcapng_iou.shell import handover, relay
 
 INSTANCE = 100
 
@@ -415,7 +415,7 @@ def test_a_slow_instance_is_never_sent_the_empty_datagrams_of_a_seal_that_gave_u
         sent.append(b"late" + bytes(60))
         return capacity()
 
-    monkeypatch.setattr(relay, "queue_capacity", capacity_as_a_peer_sends)
+    monkeypatch.setattr(handover, "queue_capacity", capacity_as_a_peer_sends)  # (where the seal looks it up)
     handed, _, reasons = relay.detach(proxy)
     time.sleep(1.0)
     done.set()
