@@ -296,26 +296,14 @@ def test_the_seal_is_not_pretended_when_one_socket_cannot_fill_a_queue(queue_len
         assert (result["capacity"], result["sealed"]) == (0, False)
 
 
-class _Hooks:
-    """What a capture does for Instances, written down."""
+class _Log:
+    """What Instances says, written down."""
 
     def __init__(self):
         self.said = []
 
     def say(self, text, level="info"):
         self.said.append(text)
-
-    def annotate(self, instance, text):
-        pass
-
-    def record(self, datagrams, timestamps, undelivered=None):
-        pass
-
-    def attached(self, instance, clock_text):
-        pass
-
-    def hurried(self):
-        return False
 
 
 def test_a_stop_closes_each_sealed_socket_a_moment_after_its_name_went_back(make_lab, monkeypatch):
@@ -326,14 +314,14 @@ def test_a_stop_closes_each_sealed_socket_a_moment_after_its_name_went_back(make
     from pcapng_iou.shell.poller import Poller
 
     lab = make_lab("100:0/0 101:0/0\n")
-    poller, hooks = Poller(), _Hooks()
+    poller, log = Poller(), _Log()
     peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     peer.setblocking(False)
     found = {}
     try:
-        instances = Instances(lab.directory, None, poller, hooks)
+        instances = Instances(lab.directory, None, poller, log.say)
         instances.rescan()
-        assert sorted(instances.proxies) == [100, 101], hooks.said
+        assert sorted(instances.proxies) == [100, 101], log.said
         found = {n: os.open(os.path.join(lab.directory, str(n)), os.O_PATH) for n in (100, 101)}
         seen = []
         real_detach = relay.detach
