@@ -411,3 +411,38 @@ def test_a_slow_instance_is_never_sent_the_empty_datagrams_of_a_seal_that_gave_u
     assert reasons == [None] * len(handed)
     assert got == before + sent, f"{got.count(b'')} empty datagrams sent on (sealed: {proxy.sealed})"
     assert handed == sent
+
+
+@pytest.mark.lab
+def test_an_instance_found_dead_at_the_stop_is_buried_with_the_frames_the_stop_handed_over(make_lab):
+    """At the stop, what waits for each instance is handed over first; one found dead after that is buried,
+    and those frames come back with it, as not delivered (the burial once failed on them: the instance was
+    counted as not given back, and the capture ended with an error)."""
+    from pcapng_iou.core import netio
+    from pcapng_iou.core.outcomes import Buried
+    from pcapng_iou.sim import frames
+    from pcapng_iou.shell.instances import Instances
+    from pcapng_iou.shell.poller import Poller
+
+    lab = make_lab("100:0/0 101:0/0\n")
+    log = _Log()
+    instances = Instances(lab.directory, None, Poller(), log.say)
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        instances.rescan()
+        assert sorted(instances.proxies) == [100, 101], log.said
+        frame = frames.ethernet("ff:ff:ff:ff:ff:ff", "aa:bb:cc:00:64:00", 0x88B5, bytes(46))
+        datagram = netio.encode(netio.Header(101, 100, 0, 0), frame)  # 100's 0/0 to 101's 0/0
+        peer.sendto(datagram, os.path.join(lab.directory, "101"))  # unread in our socket: the stop sends it on
+        lab[101].kill()  # its socket and lock file stay behind, nobody answers at 101_real
+        outcomes = instances.give_back_all()
+    finally:
+        peer.close()
+        instances.forget_all()
+    assert instances.not_given_back == 0, log.said
+    assert not any("could not detach cleanly" in text for text in log.said), log.said
+    buried = [outcome for outcome in outcomes if isinstance(outcome, Buried)]
+    assert [outcome.instance for outcome in buried] == [101], outcomes
+    settled = [(s.datagrams, s.reasons) for s in buried[0].settled]
+    assert settled and settled[0][0] == [datagram], settled
+    assert all(reason is not None for reason in settled[0][1]), settled
