@@ -70,6 +70,8 @@ UNREGISTERED = (None, None)
 
 
 class Capture:
+    """One capture of one netio directory: makes the parts, joins them, and runs the loop (:meth:`run`)."""
+
     def __init__(self, options: CaptureOptions, say: Callable[[Event], None] = lambda event: None,
                  netmap: Optional[netmap_mod.Netmap] = None):
         #: ``-d`` as given when it is a symbolic link: the folder it names is the one captured (the directory
@@ -155,25 +157,11 @@ class Capture:
 
     def _learn_at_start(self) -> None:
         """Ask the running instances (bays, NETMAP files) before the interface blocks are written."""
-        path = self.options.netmap_path
-        if path is not None and not os.path.exists(path):
-            self.say(f"NETMAP {path} does not exist (yet): kill -HUP {os.getpid()} reads it once it is there",
-                     "warning")
-        try:
-            names = os.listdir(self.options.netio_dir)
-        except OSError:
-            names = []
-        # Every running instance, not only those -i asks for: the links of those run to the others, whose
-        # bays decide their link types too, and whose folders hold the same lab's NETMAP.
-        numbers = sorted(n for n in map(netiodir.instance_id, names) if n is not None)
-        netmap, bays = self.learning.at_start(numbers)
+        netmap, bays = self.learning.at_capture_start(self.options.netmap_path, len(self.netmap))
         if netmap is not None:
             self.netmap = netmap
-        elif path is not None and len(self.netmap):
-            shown = path if os.sep in path else os.curdir + os.sep + path  # not "NETMAP NETMAP: ..."
-            self.say(f"NETMAP {shown}: {counted(len(self.netmap), 'line')}")
         if netmap is not None or any(layout is not None for layout in bays.values()):
-            self.recording.recorder = new_recorder(self.options, self.netmap, bays)  # (nothing is written yet: built again, not changed)
+            self.recording.recorder = new_recorder(self.options, self.netmap, bays)  # (nothing written yet)
 
     # -- set-up and tear-down -------------------------------------------------------
     def run(self) -> int:
