@@ -89,12 +89,13 @@ class Capture:
         self.netmap = netmap if netmap is not None else self._load_netmap()
         self.learning = Learning(options.netio_dir, options.netmap_path, self.say, options.netmap_here)
         self.selector = Poller()
-        self.recording = Recording(options, new_recorder(options, self.netmap, {}), self.selector, self.ending, self.say)
+        self.recording = Recording(options, new_recorder(options, self.netmap, {}), self.selector, self.ending,
+                                   self.say)
         self.instances = Instances(options.netio_dir, options.instances, self.selector, self.say, self.hurried)
         self.hint = NothingAttachedHint(options.netio_dir, options.instances, self.say)
         self.hot_path = HotPath(self.recording, self.instances, self._settle)
         self.presence = LabPresence(options.netio_dir, self.instances, self.hint, self.say, self._settle,
-                               self.recording.record_deferred)
+                                    self.recording.record_deferred)
         self.watcher = None
         self.guard = netiodir.DirectoryGuard(options.netio_dir)
         self.started_ns = self.recording.started_ns

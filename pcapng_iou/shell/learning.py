@@ -92,7 +92,8 @@ class Learning:
         return [n for n in numbers if netiodir.lock_state(netiodir.Paths(self.netio_dir, n).lock)]
 
     # -- start ---------------------------------------------------------------------
-    def at_capture_start(self, netmap_path: Optional[str], lines_given: int) -> tuple[Optional[netmap_mod.Netmap], dict]:
+    def at_capture_start(self, netmap_path: Optional[str],
+                         lines_given: int) -> tuple[Optional[netmap_mod.Netmap], dict]:
         """What every running instance tells before the interface blocks are written (see :meth:`at_start`);
         says what the ``-n`` file (``netmap_path``, of ``lines_given`` lines) is, or that it is not there yet."""
         if netmap_path is not None and not os.path.exists(netmap_path):
