@@ -11,7 +11,7 @@ import pytest
 from conftest import directory_state, read_packets, run_cli, tshark_rows
 
 from pcapng_iou.shell import relay
-from pcapng_iou.shell.capture import READ_BATCH
+from pcapng_iou.shell.hotpath import READ_BATCH
 from pcapng_iou.sim import frames
 from pcapng_iou.sim import numbered as numbered_frames
 

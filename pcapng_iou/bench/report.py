@@ -216,22 +216,20 @@ def _range(result: dict, key: str, digits: int) -> str:
     return f" ({_n(low_high[0], digits)}-{_n(low_high[1], digits)})"
 
 
-def format_table(result: dict) -> str:
-    s = result["settings"]
-    m = result["machine"]
-    rows: list = []
+def _verdicts(result: dict):
+    """A function: the verdict on the target of that name (limit and met or MISSED), or ''."""
     met = {t["name"]: t for t in result["targets"]}
 
     def verdict(name: str) -> str:
         t = met.get(name)
         return f"{t['limit']}: {'met' if t['met'] else 'MISSED'}" if t else ""
+    return verdict
 
-    rounds = f"median of {s['repeat']} rounds" if s["repeat"] > 1 else "1 round"
-    spin = f", capture --spin {s['spin_us']}" if s.get("spin_us", DEFAULT_SPIN_US) != DEFAULT_SPIN_US else ""
-    lines = [f"{PROG} ({result['version']}): {s['frame_size']}-byte frames, {m['cpus']} CPUs, "
-             f"Python {m['python']}, {rounds}{spin}", ""]
-    throughput, latency, cost = result.get("throughput"), result.get("latency"), result.get("cost")
-    rows.append(("", "direct", "through us", "target"))
+
+def _flow_rows(result: dict, verdict) -> list:
+    """The rows of throughput and round trips."""
+    s, rows = result["settings"], []
+    throughput, latency = result.get("throughput"), result.get("latency")
     if throughput:
         rows.append((f"throughput, frames/s ({s['pairs']} pair{'s' if s['pairs'] > 1 else ''}, "
                      f"{_n(throughput['frames_per_round'])} frames)",
@@ -252,12 +250,17 @@ def format_table(result: dict) -> str:
                      verdict("added round trip p50 (us)")))
         rows.append(("  added p99, us", "", _n(latency["added_p99_us"], 1) + _range(result, "added_p99_us", 1),
                      verdict("added round trip p99 (us)")))
+    return rows
+
+
+def _cost_rows(result: dict, verdict) -> list:
+    """The rows of CPU, memory, attach time and idle CPU."""
+    rows, cost, memory = [], result.get("cost"), result.get("memory")
     if cost:
         rows.append(("capture CPU per 100 000 frames, s", "", _n(cost["cpu_s_per_100k_frames"], 3)
                      + _range(result, "cpu_s_per_100k", 3),
                      f"({_n(cost['cpu_us_per_frame'], 2)} us a frame) " + verdict("capture CPU per frame (us)")))
         rows.append(("capture peak RSS, MB", "", _n(cost["peak_rss_mb"], 1), ""))
-    memory = result.get("memory")
     if memory:
         rows.append((f"peak RSS after {_n(memory['frames_small'])} frames, MB", "",
                      _n(memory["peak_rss_small_mb"], 1), ""))
@@ -272,6 +275,34 @@ def format_table(result: dict) -> str:
     if idle:
         rows.append((f"idle CPU, {idle['instances']} instances attached, %", "", _n(idle["cpu_percent"], 2),
                      verdict("idle CPU (%)")))
+    return rows
+
+
+def _check_lines(result: dict) -> list:
+    """What the checks found, the notes and the warnings, below the table."""
+    s, c = result["settings"], result["checks"]
+    lines = ["", f"checks: {_n(c['datagrams_verified'])} of {_n(c['datagrams_sent'])} datagrams arrived intact "
+                 f"(checked byte for byte), {c['lost']} lost, {c['corrupt']} corrupt; "
+                 f"{c['capture_files_checked']} capture file{'s' if c['capture_files_checked'] != 1 else ''} read back ({_n(c['frames_checked_in_files'])} frames): "
+                 f"{'passed' if c['passed'] else 'FAILED'}"]
+    if s["frame_size"] != 100 or s["pairs"] != 1:
+        lines.append("note: the targets were set for 1 pair of 100-byte frames")
+    for text in result.get("noisy", []):
+        lines.append(f"warning: too noisy to trust: {text}; run again on a quieter machine (or more rounds, -r)")
+    for failure in c["failures"]:
+        lines.append(f"  failed: {failure}")
+    return lines
+
+
+def format_table(result: dict) -> str:
+    s = result["settings"]
+    m = result["machine"]
+    verdict = _verdicts(result)
+    rounds = f"median of {s['repeat']} rounds" if s["repeat"] > 1 else "1 round"
+    spin = f", capture --spin {s['spin_us']}" if s.get("spin_us", DEFAULT_SPIN_US) != DEFAULT_SPIN_US else ""
+    lines = [f"{PROG} ({result['version']}): {s['frame_size']}-byte frames, {m['cpus']} CPUs, "
+             f"Python {m['python']}, {rounds}{spin}", ""]
+    rows = [("", "direct", "through us", "target")] + _flow_rows(result, verdict) + _cost_rows(result, verdict)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip())
@@ -279,16 +310,4 @@ def format_table(result: dict) -> str:
         from pcapng_iou.bench import versus
 
         lines += [""] + versus.table_lines(result["versus"])
-    c = result["checks"]
-    lines.append("")
-    lines.append(f"checks: {_n(c['datagrams_verified'])} of {_n(c['datagrams_sent'])} datagrams arrived intact "
-                 f"(checked byte for byte), {c['lost']} lost, {c['corrupt']} corrupt; "
-                 f"{c['capture_files_checked']} capture file{'s' if c['capture_files_checked'] != 1 else ''} read back ({_n(c['frames_checked_in_files'])} frames): "
-                 f"{'passed' if c['passed'] else 'FAILED'}")
-    if s["frame_size"] != 100 or s["pairs"] != 1:
-        lines.append("note: the targets were set for 1 pair of 100-byte frames")
-    for text in result.get("noisy", []):
-        lines.append(f"warning: too noisy to trust: {text}; run again on a quieter machine (or more rounds, -r)")
-    for failure in c["failures"]:
-        lines.append(f"  failed: {failure}")
-    return "\n".join(lines)
+    return "\n".join(lines + _check_lines(result))

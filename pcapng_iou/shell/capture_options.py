@@ -62,3 +62,12 @@ class StopReason:
     output_failed: bool = False
     #: A limit on what is recorded was reached (-c, -a): frames relayed from now on are not recorded.
     limit_reached: bool = False
+
+
+class Ending:
+    """How the capture ends, shared by its parts (the loop, the recording): None while it runs."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self) -> None:
+        self.reason: Optional[StopReason] = None

@@ -7,6 +7,11 @@ what to do, and does it: attach (:func:`relay.attach`), detach
 (:func:`relay.detach`, which sends on what was still queued), bury
 (:func:`relay.bury`).  It keeps which instances we stand in for and which went
 down, and registers our sockets in the capture's selector.
+
+It records nothing and learns nothing itself: each step taken is returned
+(:mod:`pcapng_iou.core.outcomes`: attached, detached, buried) by the method
+that took it, in order, for the capture to put to use.  It speaks through the
+capture's log (``say``).
 """
 from __future__ import annotations
 
@@ -14,31 +19,17 @@ import os
 import selectors
 import stat
 import time
-from typing import Optional, Protocol
+from typing import Callable, Optional
 
 from pcapng_iou.core import oneway
 from pcapng_iou.core.lifecycle import AtName, Decision, Moment, Seen, Step, decide
+from pcapng_iou.core.outcomes import Attached, Buried, Commented, Detached, Outcome, Settled
 from pcapng_iou.shell import netiodir, relay, stopping, takeover
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.labdir import LabDirectory
 from pcapng_iou.shell.poller import Wakeup
 from pcapng_iou.shell.privileges import acting_as
 
-
-
-class Hooks(Protocol):
-    """What the capture does for us: messages, packet comments, recording, learning."""
-
-    def say(self, text: str, level: str = "info") -> None: ...
-
-    def annotate(self, instance: int, text: str) -> None: ...
-
-    def record(self, datagrams: list, timestamps: list, undelivered: Optional[list] = None) -> None: ...
-
-    def attached(self, instance: int, clock_text: str) -> None: ...
-
-    def hurried(self) -> bool:
-        """Whether the stop was asked again, so that nothing may be waited for any more."""
 
 
 class PathTooLongError(Exception):
@@ -55,16 +46,18 @@ def _clock_text() -> str:
 
 
 class Instances:
-    def __init__(self, directory: str, wanted: Optional[set], selector: selectors.BaseSelector, hooks: Hooks):
+    def __init__(self, directory: str, wanted: Optional[set], selector: selectors.BaseSelector,
+                 say: Callable[[str, str], None], hurried: Callable[[], bool] = lambda: False):
+        """``say``: the capture's log; ``hurried``: whether the stop was asked again (wait for nothing then)."""
         self.directory = directory
         #: The netio directory held open (set by the capture once it is there); None: reached by its path.
         self.lab: Optional[LabDirectory] = None
         self.wanted = wanted
         self.selector = selector
-        self.say = hooks.say
-        self.annotate = hooks.annotate
-        self.record = hooks.record
-        self.hooks = hooks
+        self.say = say
+        self.hurried = hurried
+        #: The steps taken and not yet returned (see take_outcomes).
+        self._outcomes: list[Outcome] = []
         self.proxies: dict[int, relay.Proxy] = {}
         self.down: set[int] = set()
         #: Attaching during the first scan is no news worth a packet comment.
@@ -84,7 +77,6 @@ class Instances:
         self._diag_said = False
         #: Attached, their peers' connections not yet taken over (once for a whole rescan: see takeover.py).
         self._to_take_over: list[relay.Proxy] = []
-        self._batching = False
         #: While the capture stops: sealed sockets of instances given back, closed a moment later
         #: (:data:`relay.LINGER_S`).  Only a stop seals (a detach while running finds the name taken).
         self.lingering: list[relay.Lingering] = []
@@ -134,15 +126,23 @@ class Instances:
         return netiodir.lstat(os.path.join(os.path.dirname(paths.socket), name))
 
     # -- deciding and applying ---------------------------------------------------------
-    def reconcile(self, number: int, moment: Moment = Moment.EVENT) -> None:
-        """Bring our state for instance ``number`` in line with the directory."""
+    def take_outcomes(self) -> list[Outcome]:
+        """The steps taken since last asked, in order (those of a call cut short by an error included)."""
+        taken, self._outcomes = self._outcomes, []
+        return taken
+
+    def reconcile(self, number: int, moment: Moment = Moment.EVENT) -> list[Outcome]:
+        """Bring our state for instance ``number`` in line with the directory; the steps taken."""
+        self._reconcile(number, moment)
+        self._take_over_senders()
+        return self.take_outcomes()
+
+    def _reconcile(self, number: int, moment: Moment = Moment.EVENT) -> None:
         while True:
             decision = decide(self.observe(number, moment), moment)
             self._apply(number, decision)
             if decision.step is not Step.DETACH or moment is Moment.STOP:
                 break  # after a detach, look again: a restarted instance is attached anew
-        if not self._batching:
-            self._take_over_senders()
 
     def _apply(self, number: int, decision: Decision) -> None:
         step = decision.step
@@ -155,28 +155,28 @@ class Instances:
         elif step is Step.REFUSE:
             self._refuse(number)
 
-    def rescan(self) -> None:
+    def rescan(self) -> list[Outcome]:
+        """Look at every instance of the directory (and every one attached); the steps taken."""
         try:
             names = self.lab.names() if self.lab is not None else os.listdir(self.directory)
         except FileNotFoundError:
-            return
+            return self.take_outcomes()
         except OSError as err:  # (its owner made it unreadable: what we stand in for is still looked after)
             self.say(f"cannot list {self.directory}: {err.strerror}", "warning")
             names = []
         numbers = {netiodir.instance_id(name) for name in names} | set(self.proxies)
-        self._batching = True
-        try:
-            for number in sorted(n for n in numbers if n is not None):
-                self.reconcile(number)
-        finally:
-            self._batching = False
-        self._take_over_senders()
+        for number in sorted(n for n in numbers if n is not None):
+            self._reconcile(number)
+        self._take_over_senders()  # once for the whole scan: one question to the kernel
+        return self.take_outcomes()
 
-    def check(self) -> None:
+    def check(self) -> list[Outcome]:
         """The periodic liveness check: notices instances that died without a word, and stalled ones."""
         for number in list(self.proxies):
-            self.reconcile(number, Moment.CHECK)
+            self._reconcile(number, Moment.CHECK)
+        self._take_over_senders()
         self._check_stalled()
+        return self.take_outcomes()
 
     def _check_stalled(self) -> None:
         """Say when an instance has taken nothing since the last check (stopped?), and when it takes again.
@@ -202,17 +202,17 @@ class Instances:
                 del self._pending_head[number]
                 self._stalled.discard(number)
 
-    def give_back_all(self) -> None:
-        """The capture stops: every socket goes back (or is buried with its dead owner)."""
+    def give_back_all(self) -> list[Outcome]:
+        """The capture stops: every socket goes back (or is buried with its dead owner); the steps taken."""
         self._stopping = True
         self._stop_deadline = time.monotonic() + relay.STOP_BOUND_S
         # What waits for each instance is sent on to all of them at once: the stalled ones wait side by side.
         stopping.hand_over_together([self.proxies[n] for n in sorted(self.proxies)], self._stop_deadline,
-                                    say=self.say, hurried=self.hooks.hurried)
+                                    say=self.say, hurried=self.hurried)
         with takeover.one_question():
             for number in sorted(self.proxies):
                 try:
-                    self.reconcile(number, Moment.STOP)
+                    self._reconcile(number, Moment.STOP)
                 except Exception as err:  # keep putting the other sockets back
                     self.not_given_back += 1
                     self.say(f"instance {number}: could not detach cleanly: {err}", "error")
@@ -222,6 +222,7 @@ class Instances:
             self.close_lingering(float("inf"))
         self._stopping = False
         self._stop_deadline = None
+        return self.take_outcomes()
 
     def close_lingering(self, now: float) -> None:
         """Close the sealed sockets whose moment (``until``) is ``now`` or earlier."""
@@ -281,9 +282,9 @@ class Instances:
         self.listen(proxy)
         what = "attached again" if again else "attached"
         self.say(f"{_kind(proxy)} {number} {what}", "info")
-        self.hooks.attached(number, _clock_text())
-        if not self.first_scan:
-            self.annotate(number, f"{_clock_text()}: {_kind(proxy)} {number} {what}")
+        clock = _clock_text()
+        comment = None if self.first_scan else f"{clock}: {_kind(proxy)} {number} {what}"
+        self._outcomes.append(Attached(number, clock, comment))
         self._to_take_over.append(proxy)
 
     def _detach(self, number: int, why: str) -> None:
@@ -291,7 +292,7 @@ class Instances:
         self._unregister(proxy)
         try:
             datagrams, times, reasons = relay.detach(proxy, lingering=self.lingering if self._stopping else None,
-                                                     say=self.say, hurried=self.hooks.hurried,
+                                                     say=self.say, hurried=self.hurried,
                                                      deadline=self._stop_deadline)
         except OSError as err:
             datagrams, times, reasons = [], [], []
@@ -299,9 +300,8 @@ class Instances:
                 self.not_given_back += 1
             self.say(f"instance {number}: {err}", "error")
         lost = [reason for reason in reasons if reason is not None]
-        if datagrams:
-            # (those held back for it included: they are recorded once their fate is known)
-            self.record(datagrams, times, reasons if lost else None)
+        # (those held back for it included: they are recorded once their fate is known)
+        settled = (Settled(datagrams, times, reasons if lost else None),) if datagrams else ()
         if lost:
             # (with those lost while relaying: the count is the instance's, as the summary's is the capture's)
             self.say(f"instance {number}: {len(lost) + proxy.lost} frames for it could not be delivered ({lost[-1]}); "
@@ -312,10 +312,12 @@ class Instances:
         if proxy.sealed is False and not proxy.instance_gone and not proxy.stalled:
             self.say(f"instance {number}: its peers could not be held while its name went back "
                      f"(a frame sent just then may have been overtaken)", "warning")
+        comment = None
         if why != "capture stopped":
             self.down.add(number)
             self.say(f"instance {number} {why}: detached", "info")
-            self.annotate(number, f"{_clock_text()}: instance {number} {why}")
+            comment = f"{_clock_text()}: instance {number} {why}"
+        self._outcomes.append(Detached(number, settled, comment))
 
     def _take_over_senders(self) -> None:
         """Turn the peers' connections to the instances just attached to our sockets (see takeover.py)."""
@@ -348,7 +350,7 @@ class Instances:
             return
         self.one_way.add(number)
         who = ", ".join(refusal.who() for refusal in senders.refused)
-        self.annotate(number, oneway.comment_text(number, who))
+        self._outcomes.append(Commented(number, oneway.comment_text(number, who)))
         if number not in self._one_way_said:
             self._one_way_said.add(number)
             self.say(oneway.refused_text(number, who, senders.refused[0].reason), "warning")
@@ -358,18 +360,18 @@ class Instances:
         proxy = self.proxies.pop(number)
         self._unregister(proxy)
         handover, proxy.handover = proxy.handover, None
-        settled = 0
+        settled, undelivered = [], 0
         if handover is not None and handover.datagrams:  # what the stop sent on before the instance was found dead
-            self.record(handover.datagrams, handover.times, handover.reasons)
-            settled = handover.undelivered
+            settled.append(Settled(handover.datagrams, handover.times, handover.reasons))
+            undelivered = sum(reason is not None for reason in handover.reasons)
         lost, times = relay.bury(proxy)
         if lost:
-            self.record(lost, times, [f"instance {number} is down"] * len(lost))
+            settled.append(Settled(lost, times, [f"instance {number} is down"] * len(lost)))
         self.down.add(number)
-        total = proxy.lost + settled + len(lost)
+        total = proxy.lost + undelivered + len(lost)
         extra = f"; {total} frames for it could not be delivered" if total else ""
         self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
-        self.annotate(number, f"{_clock_text()}: instance {number} died")
+        self._outcomes.append(Buried(number, tuple(settled), f"{_clock_text()}: instance {number} died"))
 
     # -- the selector ---------------------------------------------------------------------
     def listen(self, proxy: relay.Proxy) -> None:

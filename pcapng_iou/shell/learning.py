@@ -108,6 +108,25 @@ class Learning:
         return [n for n in numbers if netiodir.lock_state(netiodir.Paths(self.netio_dir, n).lock)]
 
     # -- start ---------------------------------------------------------------------
+    def at_capture_start(self, netmap_path: Optional[str],
+                         lines_given: int) -> tuple[Optional[netmap_mod.Netmap], dict]:
+        """What every running instance tells before the interface blocks are written (see :meth:`at_start`);
+        says what the ``-n`` file (``netmap_path``, of ``lines_given`` lines) is, or that it is not there yet."""
+        if netmap_path is not None and not os.path.exists(netmap_path):
+            self.say(f"NETMAP {netmap_path} does not exist (yet): kill -HUP {os.getpid()} reads it once it is there",
+                     "warning")
+        try:
+            names = os.listdir(self.netio_dir)
+        except OSError:
+            names = []
+        # Every running instance, not only those -i asks for: the links of those run to the others, whose
+        # bays decide their link types too, and whose folders hold the same lab's NETMAP.
+        netmap, bays = self.at_start(sorted(n for n in map(netiodir.instance_id, names) if n is not None))
+        if netmap is None and netmap_path is not None and lines_given:
+            shown = netmap_path if os.sep in netmap_path else os.curdir + os.sep + netmap_path  # not "NETMAP NETMAP"
+            self.say(f"NETMAP {shown}: {counted(lines_given, 'line')}", "info")
+        return netmap, bays
+
     def at_start(self, numbers: Iterable[int]) -> tuple[Optional[netmap_mod.Netmap], dict]:
         """Ask the instances running now; (the merged NETMAP of their folders or None, their bays)."""
         bays = {}

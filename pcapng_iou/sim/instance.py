@@ -72,16 +72,11 @@ from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.sim import netmap_reader
+from pcapng_iou.sim.instance_cli import (DEFAULT_ETHERNET_BAYS, DEFAULT_SERIAL_BAYS, MAX_BAYS, NETIO_DIR_ENV, PROG,
+                                         build_parser)
 from pcapng_iou.sim.numbered import Tally, numbered_frame
 from pcapng_iou.sim.streams import Stream, flood
 
-PROG = "python -m pcapng_iou.sim.instance"
-#: Where the netio directory is named when it is not IOU's ``/tmp/netio<uid>``
-#: (the command line stays IOU's: options, then the id).
-NETIO_DIR_ENV = "PCAPNG_IOU_NETIO_DIR"
-#: IOU's defaults: 2 Ethernet bays, then 2 serial bays; 16 bays at most (a port byte's low nibble).
-DEFAULT_ETHERNET_BAYS = DEFAULT_SERIAL_BAYS = 2
-MAX_BAYS = netio.MAX_BAY + 1
 SEND_TIMEOUT_S = 5.0
 
 
@@ -461,42 +456,6 @@ class Session:
     def _stream(self, port: int, size: int) -> Stream:
         numbered_frame(self.instance.instance, port, 0, size)  # refuses a size it cannot build
         return self.streams.setdefault(port, Stream(self.instance, port, size))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, allow_abbrev=False,
-        usage=f"{PROG} [-e N] [-s N] [IOU options] [--netio-dir DIR] [--speak ...] ID",
-        description="Run one simulated IOU instance, started as IOU is: options, then the instance id. "
-                    "NETMAP is read from the working directory.",
-        epilog="IOU's flags -L -l -q -d -t -C -R -U -W are accepted too, without effect.")
-    parser.add_argument("instance", metavar="ID", type=int, help="instance id (1..1024), the last argument as for IOU")
-    iou = parser.add_argument_group("IOU's options")
-    iou.add_argument("-e", dest="ethernet_bays", metavar="N", type=int, default=DEFAULT_ETHERNET_BAYS,
-                     help=f"Ethernet bays, numbered first (default {DEFAULT_ETHERNET_BAYS})")
-    iou.add_argument("-s", dest="serial_bays", metavar="N", type=int, default=DEFAULT_SERIAL_BAYS,
-                     help=f"serial bays, numbered after the Ethernet ones (default {DEFAULT_SERIAL_BAYS})")
-    iou.add_argument("-N", dest="ignore_netmap", action="store_true", help="ignore the NETMAP file")
-    for option, what in (("-n", "nvram KB"), ("-m", "memory MB"), ("-u", "UDP port base"),
-                         ("-b", "IOS debug string"), ("-c", "configuration file")):
-        iou.add_argument(option, metavar="X", help=f"{what} (accepted, no effect)")
-    for flag in ("-L", "-l", "-q", "-d", "-t", "-C", "-R", "-U", "-W"):
-        iou.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
-    own = parser.add_argument_group("the simulation's own options")
-    own.add_argument("--netio-dir", metavar="DIR", default=None,
-                     help=f"netio directory (default ${NETIO_DIR_ENV}, else /tmp/netio<uid> as IOU)")
-    own.add_argument("--netmap", metavar="FILE", help="read this NETMAP instead of the one in the working directory")
-    own.add_argument("--speak", action="store_true",
-                     help="talk like a router: keepalives, ARP, ping, CDP, LCP, LMI")
-    own.add_argument("--interval", metavar="SECONDS", type=float, default=1.0, help="seconds between keepalives with --speak")
-    own.add_argument("--duration", metavar="SECONDS", type=float, help="exit cleanly after this many seconds")
-    own.add_argument("--quiet", action="store_true", help="do not report received frames")
-    own.add_argument("--no-stdin", action="store_true", help="take no commands on stdin")
-    own.add_argument("--report-datagrams", action="store_true",
-                     help="report every datagram received whole, header and all: 'datagram HEX'")
-    own.add_argument("--herd", metavar="LAST", type=int,
-                     help="be the idle instances ID..LAST in one process: bound and locked, reading nothing")
-    return parser
 
 
 def main(argv=None) -> int:

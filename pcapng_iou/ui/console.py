@@ -108,7 +108,7 @@ class Reporter:
             self.writer.close(FINAL_WRITE_S)
 
     def _run(self, capture) -> int:
-        capture.say_to = self.event
+        capture.log.sink = self.event
         if self.use_dashboard:
             from pcapng_iou.ui.dashboard import Dashboard, make_console
 
