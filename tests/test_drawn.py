@@ -130,3 +130,35 @@ def test_cdp_names_a_link_whose_block_is_not_written_yet():
     # R2's end is named after its bays until R2 speaks
     assert rec.links.current()[rec.links.current().index(rec.links._by_segment[drawn.half_key(1, serial)])].name == \
         "R1 Serial1/0 - IOU 2 Serial1/0"
+
+
+def test_halves_paired_by_cdp_after_both_were_written_go_on_as_one_interface_naming_both_lines():
+    """EVE-NG (and GNS3 without its project): both halves carry frames before CDP shows they are one link,
+    and R2 may speak first.  Each half's block names its own NETMAP line only; from the pairing on, both
+    directions go to one new interface whose block names the link and both lines, R1's frames outbound."""
+    rec = Recorder(parse(gns3_netmap(1) + gns3_netmap(2)), bays={1: Bays(1, 1), 2: Bays(1, 1)})
+    rec.start()
+    reply = ARP[:42]
+    out = rec.datagram(datagram((1, 0), (513, 0), ARP), T0)                             # each half on its own
+    out += rec.datagram(datagram((514, 0), (2, 0), ARP), T0 + 1)
+    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 2)  # R2 speaks first
+    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 3)  # its copy pairs them
+    for step, (src, dst, frame) in enumerate([((1, 0), (513, 0), ARP), ((514, 0), (2, 0), ARP),
+                                              ((2, 0), (514, 0), reply), ((513, 0), (1, 0), reply)]):
+        out += rec.datagram(datagram(src, dst, frame), T0 + 4 + step)
+    found = scan_after_header(out)
+    described = [(b.options["if_name"], b.options["if_description"])
+                 for b in found if type(b).__name__ == "InterfaceDescription"]
+    packets = [(b.interface_id, int(b.options["epb_flags"]) & 3, bytes(b.packet_data),
+                list(b.options.get_all("opt_comment")) if "opt_comment" in b.options else [])
+               for b in found if type(b).__name__ == "EnhancedPacket"]
+    assert [p[:2] for p in packets] == [(0, blocks.OUTBOUND), (1, blocks.INBOUND), (1, blocks.OUTBOUND),
+                                        (2, blocks.OUTBOUND), (2, blocks.INBOUND)]
+    assert [p[2] for p in packets[3:]] == [ARP, reply]  # after the pairing: each transmission once
+    assert packets[3][3] == ["its two halves are one link (learnt from CDP); earlier frames are on interfaces 0 and 1"]
+    name, description = described[2]
+    assert name == "IOU 1 Ethernet0/0 - R2 Ethernet0/0"
+    assert "513:0/0-1:0/0" in description and "514:0/0-2:0/0" in description, description
+    assert (rec.frames_recorded, rec.shared_copies) == (5, 3)
+    assert rec.take_notices()[-1] == ("IOU 1 Ethernet0/0 and R2 Ethernet0/0 are one link: IOU 1 Ethernet0/0 - "
+                                      "R2 Ethernet0/0 (learnt from CDP), recorded on a new interface")

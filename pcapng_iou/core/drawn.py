@@ -137,6 +137,20 @@ class Drawing:
         return bool(self.links)
 
 
+def line_names(link: DrawnLink, segment, interfaces_by_half: dict) -> str:
+    """The NETMAP lines of ``link``'s halves that are in use, ``segment`` (one of them) among them:
+    "513:1/0-1:1/0 and 514:1/0-2:1/0" (a merged interface names both)."""
+    own = frozenset(e.key for e in segment.endpoints)
+    names = []
+    for key in link.halves:
+        known = interfaces_by_half.get(key)
+        if key == own:
+            names.append(segment.name)
+        elif known is not None and known.segment is not None:
+            names.append(known.segment.name)
+    return " and ".join(names) or segment.name
+
+
 def parse_gns3(text: str, source: str) -> Drawing:
     """The drawn links of GNS3 project file text ``text`` (``source`` names it in messages)."""
     try:

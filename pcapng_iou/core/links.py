@@ -15,8 +15,9 @@ from typing import Optional
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.bays import Bays
 from pcapng_iou.core import cdp as cdp_mod
+from pcapng_iou.core import pairing as pairing_mod
 from pcapng_iou.core.cdp import CdpLinks
-from pcapng_iou.core.drawn import CDP_SOURCE, Drawing, DrawnLink
+from pcapng_iou.core.drawn import CDP_SOURCE, Drawing, DrawnLink, line_names
 from pcapng_iou.core.interface import Interface
 from pcapng_iou.core.copies import COPY_BACKLOG, COPY_WINDOW_NS, SharedCopies  # noqa: F401 (tests use them)
 from pcapng_iou.core.linkchoice import FROM_DEFAULT, Choice, choose, how_chosen, member_kinds, unmapped_description
@@ -167,7 +168,8 @@ class LinkTable:
         kind = "shared segment" if len(segment.endpoints) > 2 else "link"
         half = self.drawing.half(endpoints)
         if half is not None:
-            description = f"{half.link.name}: {half.link.source}, NETMAP {segment.name}, {how_chosen(choice)}, {since}"
+            lines = line_names(half.link, segment, self._by_segment)
+            description = f"{half.link.name}: {half.link.source}, NETMAP {lines}, {how_chosen(choice)}, {since}"
             every_end = tuple(e for h in half.link.halves for e in h)  # (-i 2 records R1-R2 on 513-1's interface)
             return self._create(half.link.name, choice, description, endpoints, segment, every_end)
         description = f"IOU {kind} {segment.name} ({segment.where}), {how_chosen(choice)}, {since}"
@@ -330,10 +332,16 @@ class LinkTable:
         news = self.cdp.heard(source, ends[0], frame)
         if news is None:
             return False
-        if news[0] == "pair":
+        pairing = news[0] == "pair"
+        if pairing:  # (the ends in endpoint order: the direction is the same whichever router spoke first)
             link = DrawnLink(tuple(cdp_mod.end_for(e, self.cdp.names, self.bays, self.drawing.routers)
-                                   for e in news[1:]), CDP_SOURCE)
-            self.drawing.add(link)
+                                   for e in sorted(news[1:])), CDP_SOURCE)
+            known = self.drawing.half(link.halves[0])
+            pairing = known is None or set(known.link.halves) != set(link.halves)  # (not heard before)
+            if pairing:
+                self.drawing.add(link)
+            else:
+                self.drawing.replace(known.link, link)
         else:
             half = self.drawing.half(cdp_mod.half_key_of(ends[0]))
             if half is None:
@@ -344,7 +352,10 @@ class LinkTable:
                                    for e in half.link.ends), CDP_SOURCE)
             self.drawing.replace(half.link, link)
         primary = self._by_segment.get(link.halves[0])
-        if primary is not None:
+        halves = [self._by_segment.get(key) for key in link.halves]
+        if pairing and pairing_mod.both_written(halves):
+            pairing_mod.merge_written(self, link, halves)
+        elif primary is not None:
             self._rename(primary, link.name)
         self.forget_routes()
         return True
@@ -355,7 +366,9 @@ class LinkTable:
         if interface.name == name:
             return
         old, interface.name = interface.name, name
-        interface.description = f"{name} (names from CDP), NETMAP {interface.segment.name}"
+        half = self.drawing.half(interface.endpoints)
+        lines = interface.segment.name if half is None else line_names(half.link, interface.segment, self._by_segment)
+        interface.description = f"{name} (names from CDP), NETMAP {lines}"
         if interface.file_id is not None:
             said = [c for c in interface.pending_comments if not c.startswith(RENAMED)]
             interface.pending_comments = said + [
