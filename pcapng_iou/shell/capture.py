@@ -328,6 +328,7 @@ class Capture:
                 self.output.close()
                 self.output_removed = self.output.remove()
             else:
+                self._write(self.recorder.release_held())  # (frames waiting for a name: nothing is lost)
                 if self.options.statistics:
                     self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
                 self._flush()
@@ -361,6 +362,7 @@ class Capture:
         if self.files.when_full() is WhenFull.STOP:
             self.stop = StopReason(self.files.stop_reason(), limit_reached=True)
             return
+        self._write(self.recorder.release_held())
         if self.options.statistics:
             self._write(self.recorder.statistics(time.time_ns(), self.started_ns))
         self._flush()
@@ -559,6 +561,8 @@ class Capture:
     def _timers(self, now: float) -> None:
         """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
         self._record_deferred()
+        if self.recorder.held:
+            self._write(self.recorder.release_held(time.time_ns()))
         if self._deadline is not None and now >= self._deadline:
             self.stop = StopReason(f"duration of {self.options.duration:g} s reached")
             return
@@ -771,11 +775,11 @@ class Capture:
         cut = len(datagrams) - (self.recorder.datagrams_seen - seen)
         if cut > 0:  # the -c limit was reached within the batch: its tail is not recorded
             self.counts.not_recorded(datagrams[-cut:], undelivered and undelivered[-cut:])
+        if self.recorder.full and self.stop is None:  # (before ``data``: frames held back count)
+            self.stop = StopReason(f"{self.options.count} frames recorded", limit_reached=True)
         if data:
             self._write(data)
             self._report_warnings()
-            if self.recorder.full and self.stop is None:
-                self.stop = StopReason(f"{self.options.count} frames recorded", limit_reached=True)
             if self.output.written >= self._switch_at:
                 self._file_full()
 
