@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import directory_state, tshark_rows
+from test_dashboard_terminal import tmux  # noqa: F401 (a fixture: a tmux server of the test's own)
 
 from pcapng_iou.sim import frames
 from pcapng_iou.sim.gns3 import Router, write_project
@@ -206,3 +210,43 @@ def test_the_extcap_dialog_offers_the_drawn_links_by_name(gns3_lab, workdir):
     assert values == [f"value {{arg=4}}{{value={ETHERNET_NAME}}}{{display={ETHERNET_NAME} (ethernet)}}{{default=false}}",
                       f"value {{arg=4}}{{value={SERIAL_NAME}}}{{display={SERIAL_NAME} (hdlc, followed)}}"
                       "{default=false}"]
+
+
+@pytest.mark.terminal
+def test_at_80_columns_the_dashboard_shows_the_drawn_links_by_name_with_their_file_ids(gns3_lab, workdir, tmux,
+                                                                                       tshark):
+    """In an 80x24 terminal the links read as the user drew them, whole, never as the NETMAP ids of their
+    halves; ``#`` is the interface id Wireshark gives them in the file."""
+    from test_dashboard_terminal import _capture_pid, _pane, _wait_for_text
+
+    netio_dir, project, r1, r2 = gns3_lab
+    output = os.path.join(workdir, "tty.pcapng")
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "pcapng_iou", "capture", "-d", netio_dir,
+                                                  "-w", output])
+    session = f"pcapng-iou-gns3-{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-c",
+                    os.path.join(workdir, "elsewhere"), f"env -u COLUMNS -u LINES {command}; echo EXIT=$?; sleep 30"],
+                   check=True)
+    try:
+        _wait_for_text(tmux, session, "instance 514 attached")
+        sent = exchange(r1, r2)
+        assert r1.wait_received(2 * ROUNDS) and r2.wait_received(2 * ROUNDS), (r1.errors, r2.errors)
+        deadline = time.monotonic() + 20
+        while not re.search(rf"frames {len(sent)}\b", _pane(tmux, session)):  # (the header's count, redrawn)
+            assert time.monotonic() < deadline, _pane(tmux, session)
+            time.sleep(0.1)
+        screen = _pane(tmux, session)
+        os.kill(_capture_pid(output), signal.SIGTERM)
+        _wait_for_text(tmux, session, "EXIT=0", timeout=20)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    shown = {}
+    for line in screen.splitlines():
+        assert len(line) <= 80
+        for name in (ETHERNET_NAME, SERIAL_NAME):
+            found = re.match(rf"^\s*(\d+)  {re.escape(name)}  +(ethernet|hdlc)\s", line)
+            if found:
+                shown[name] = found.group(1)
+    assert "513:" not in screen and "514:" not in screen, screen  # no half-link ids in the table
+    in_file = {row[1]: row[0] for row in tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name")}
+    assert shown == in_file, screen
