@@ -175,10 +175,9 @@ class Recorder:
         one entry per datagram: None, or why that one did not (it is recorded
         all the same, with a comment).
         """
-        if self.held and timestamps:
-            released = self.release_held(timestamps[0])
-            if released:
-                return released + self.record(datagrams, timestamps, undelivered)
+        released = self.release_held(timestamps[0]) if self.held and timestamps else b""
+        if released:
+            return released + self.record(datagrams, timestamps, undelivered)
         if self.limit is not None and self.frames_recorded + len(datagrams) > self.limit:
             return self._record_up_to_limit(datagrams, timestamps, undelivered)
         if undelivered is not None:
@@ -270,12 +269,10 @@ class Recorder:
                 self.datagrams_malformed += 1
             return b""
         header, frame = parsed
-        route = self.links.route(header, datagram[:6])
+        route, out = self.links.route(header, datagram[:6]), b""
         if route.listen and self.links.hear_cdp((header.src_id, header.src_port), route, frame):
             route = self.links.route(header, datagram[:6])  # (CDP named a link or joined two halves)
             out = self._review_held()
-        else:
-            out = b""
         out += self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
         if route.copy:  # the bridge's copy of a frame taken on the other half of a drawn link
@@ -305,11 +302,16 @@ class Recorder:
             interface.pending_comments = []
         if interface is route.interface:
             self._open_lane(datagram[:HEADER_SIZE], route)
-        if self.held.holds(interface) or wants_holding(interface, route.listen):
-            self.frames_recorded += 1
-            return out + self._write_held(self.held.hold(HeldFrame(
-                header, datagram[:6], route.interface, interface, route.outbound, frame, timestamp_ns, comments)))
-        return out + self._packet(interface, route.outbound, frame, timestamp_ns, comments)
+        return out + self._packet_or_hold(route, header, datagram[:6], interface, frame, timestamp_ns, comments)
+
+    def _packet_or_hold(self, route, header, key: bytes, interface: Interface, frame: bytes, timestamp_ns: int,
+                        comments) -> bytes:
+        """:meth:`_packet`, or nothing yet while the frame's half-link waits for its far end (core/holding)."""
+        if not (self.held.holds(interface) or wants_holding(interface, route.listen)):
+            return self._packet(interface, route.outbound, frame, timestamp_ns, comments)
+        self.frames_recorded += 1
+        return self._write_held(self.held.hold(
+            HeldFrame(header, key, route.interface, interface, route.outbound, frame, timestamp_ns, comments)))
 
     def release_held(self, now_ns: Optional[int] = None) -> bytes:
         """The blocks of the held frames whose wait is over at ``now_ns`` (None: all, at a stop or a file's end)."""
@@ -317,8 +319,6 @@ class Recorder:
 
     def _review_held(self) -> bytes:
         """CDP changed a name or a pairing: the held frames that may go out now; the bridge's copies dropped."""
-        if not self.held:
-            return b""
         ready, copies = self.held.review(lambda held: self.links.route(held.header, held.key))
         self.frames_recorded -= copies
         self.shared_copies += copies
