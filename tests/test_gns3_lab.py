@@ -99,15 +99,19 @@ def test_a_gns3_lab_gives_one_named_interface_per_drawn_link_and_each_frame_once
     assert capture.stop() == 0
     assert directory_state(netio_dir) == before
     rows = tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name", "frame.protocols",
-                       "frame.packet_flags_direction", "frame.interface_description")
+                       "frame.packet_flags_direction", "frame.interface_description", "eth.src")
     assert len(rows) == len(sent)  # each frame once
     names = {row[0]: row[1] for row in rows}
     assert sorted(names.values()) == [ETHERNET_NAME, SERIAL_NAME]
     for row in rows:
         assert row[2].startswith("eth" if row[1] == ETHERNET_NAME else "chdlc"), row
         assert "GNS3 project lab.gns3" in row[4]
-    # The direction is the sender's: R1's frames outbound, R2's inbound (R1 is the link's first end).
-    assert [row[3] for row in rows[:4]] == ["0x00000002", "0x00000001", "0x00000002", "0x00000001"]
+    # The direction is the sender's: R1's frames outbound, R2's inbound (R1 is the link's first end).  (By the
+    # sender's MAC: the two routers' frames reach the capture through two sockets, in either order.)
+    ethernet = [row for row in rows if row[1] == ETHERNET_NAME]
+    assert [row[3] for row in ethernet] == ["0x00000002" if row[5].startswith("aa:bb:cc:00:01:") else "0x00000001"
+                                            for row in ethernet]
+    assert {row[3] for row in ethernet} == {"0x00000001", "0x00000002"}
     assert interfaces_in(output) == 2
 
 
