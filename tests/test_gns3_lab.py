@@ -162,6 +162,26 @@ def bytes_of_frames(output: str) -> list:
     return found
 
 
+def test_without_the_project_file_a_count_stops_on_held_frames_and_loses_none(gns3_lab, start_capture, workdir,
+                                                                              tshark):
+    """R2 stays silent: R1's frames wait for a far end that never speaks.  ``-c 5`` still stops the capture
+    at 5 frames, and the stop writes them, in order, on the link named with what was known."""
+    netio_dir, project, r1, r2 = gns3_lab
+    os.unlink(os.path.join(project, "lab.gns3"))
+    output = os.path.join(workdir, "count.pcapng")
+    capture = start_capture("-d", netio_dir, "-w", output, "-c", "5", cwd=os.path.join(workdir, "elsewhere"))
+    assert capture.wait_for("attached", count=4), capture.stderr
+    sent = [frames.cdp("aa:bb:cc:00:01:00", "R1", "Ethernet0/0", "10.0.0.1")]
+    sent += [frames.arp_request(f"aa:bb:cc:00:01:{n:02x}", "10.0.0.1", "10.0.0.2") for n in range(1, 8)]
+    for frame in sent:
+        assert r1.send("0/0", frame) == 1
+    assert capture.wait(timeout=30) == 0, capture.stderr
+    rows = tshark_rows(tshark, output, "frame.interface_name")
+    assert rows == [["R1 Ethernet0/0 - IOU 2 Ethernet0/0"]] * 5
+    assert sorted(bytes_of_frames(output)) == sorted(sent[:5])
+    assert interfaces_in(output) == 1
+
+
 def test_list_links_names_the_drawn_links_and_exits(gns3_lab, workdir):
     netio_dir, project, r1, r2 = gns3_lab
     before = directory_state(netio_dir)
