@@ -58,10 +58,11 @@ def test_a_review_merges_the_halves_drops_the_copies_and_keeps_waiting_while_nam
         holding.hold(frame)
     routes = {1: Route(first, True, (5, 0), listen=True), 4: Route(first, False, (2, 0), copy=True, listen=True),
               2: Route(first, False, (5, 0), listen=True)}
-    ready, copies = holding.review(lambda frame: routes[frame.key[3]])
+    ready, copies = holding.review(lambda frame: routes[frame.key[3]], (second, first))
     assert (ready, copies) == ([], 1)  # paired, but R2's end not named yet: all on the first half's interface
     assert holding.holds(first) and not holding.holds(second) and len(holding) == 2
     assert (from_r2.interface, from_r2.outbound) == (first, False)
     routes = {sender: dataclasses.replace(route, listen=False) for sender, route in routes.items()}
-    ready, copies = holding.review(lambda frame: routes[frame.key[3]])
+    assert holding.review(lambda frame: routes[frame.key[3]], (second,)) == ([], 0)  # (not CDP's business there)
+    ready, copies = holding.review(lambda frame: routes[frame.key[3]], (first,))
     assert (ready, copies) == ([from_r1, from_r2], 0) and not holding

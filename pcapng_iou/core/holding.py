@@ -86,19 +86,20 @@ class Holding:
             over = [i for i, frames in self._waiting.items() if now_ns - frames[0].timestamp_ns >= self.window_ns]
         return _in_time_order([self._waiting.pop(interface) for interface in over])
 
-    def review(self, route_of: Callable[[HeldFrame], object]) -> tuple[list[HeldFrame], int]:
-        """Route every held frame again after CDP changed a name or a pairing; (the frames to write now,
-        in time order, how many turned out to be a bridge's copies and are dropped).
+    def review(self, route_of: Callable[[HeldFrame], object], interfaces) -> tuple[list[HeldFrame], int]:
+        """Route the frames held on ``interfaces`` again after CDP changed a name or a pairing there; (the
+        frames to write now, in time order, how many turned out to be a bridge's copies and are dropped).
 
         ``route_of`` gives a frame's route now (a :class:`~pcapng_iou.core.links.Route`).  A frame
         whose route moved to another interface (its half joined its drawn link) goes there, its
         direction the sender's; an interface's frames go out once its route no longer listens for
-        CDP, or once its block is written."""
+        CDP, or once its block is written.  Only the interfaces CDP spoke about are looked at: a
+        big lab's every held frame is not gone through at each name learnt."""
         regrouped: dict[Interface, list[HeldFrame]] = {}
         done: set = set()
         copies = 0
-        for frames in self._waiting.values():
-            for held in frames:
+        for interface in [i for i in dict.fromkeys(interfaces) if i in self._waiting]:
+            for held in self._waiting.pop(interface):
                 route = route_of(held)
                 if route.copy:
                     copies += 1
@@ -109,8 +110,14 @@ class Holding:
                 regrouped.setdefault(held.interface, []).append(held)
                 if not wants_holding(held.interface, route.listen):
                     done.add(held.interface)
-        self._waiting = {interface: _in_time_order([frames]) for interface, frames in regrouped.items()}
-        return _in_time_order([self._waiting.pop(interface) for interface in done]), copies
+        ready = []
+        for interface, frames in regrouped.items():
+            frames = _in_time_order([self._waiting.pop(interface, []), frames])
+            if interface in done:
+                ready.append(frames)
+            else:
+                self._waiting[interface] = frames
+        return _in_time_order(ready), copies
 
 
 def _in_time_order(groups: list) -> list[HeldFrame]:

@@ -271,8 +271,8 @@ class Recorder:
         header, frame = parsed
         route, out = self.links.route(header, datagram[:6]), b""
         if route.listen and self.links.hear_cdp((header.src_id, header.src_port), route, frame):
-            route = self.links.route(header, datagram[:6])  # (CDP named a link or joined two halves)
-            out = self._review_held()
+            heard_on, route = route.interface, self.links.route(header, datagram[:6])  # (CDP named or paired)
+            out = self._review_held((heard_on, route.interface))
         out += self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
         if route.copy:  # the bridge's copy of a frame taken on the other half of a drawn link
@@ -317,9 +317,9 @@ class Recorder:
         """The blocks of the held frames whose wait is over at ``now_ns`` (None: all, at a stop or a file's end)."""
         return self._write_held(self.held.due(now_ns)) if self.held else b""
 
-    def _review_held(self) -> bytes:
-        """CDP changed a name or a pairing: the held frames that may go out now; the bridge's copies dropped."""
-        ready, copies = self.held.review(lambda held: self.links.route(held.header, held.key))
+    def _review_held(self, interfaces) -> bytes:
+        """CDP changed a name or a pairing on ``interfaces``: the held frames that may go out now (copies dropped)."""
+        ready, copies = self.held.review(lambda held: self.links.route(held.header, held.key), interfaces)
         self.frames_recorded -= copies
         self.shared_copies += copies
         return self._write_held(ready)
