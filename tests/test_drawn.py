@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import scan_after_header
+from conftest import packet_fields, scan_after_header
 
 from pcapng_iou.core import blocks, drawn, linktypes, netio
 from pcapng_iou.core.bays import Bays
 from pcapng_iou.core.netmap import parse
+from pcapng_iou.core.holding import HOLD_BACKLOG
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.sim import frames
 from pcapng_iou.sim.gns3 import Router, gns3_netmap, project_json
@@ -99,37 +100,94 @@ def test_without_a_project_cdp_names_the_ends_and_joins_the_halves():
     rec.start()
     out = rec.datagram(datagram((1, 0), (513, 0), cdp_from(1, "Ethernet0/0")), T0)      # R1 says who it is
     out += rec.datagram(datagram((514, 0), (2, 0), cdp_from(1, "Ethernet0/0")), T0 + 1)  # out of the other half
+    assert out == b"" and rec.frames_recorded == 1  # held: R2's end is not named yet
     out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 2)  # R2 answers
     out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 3)
     out += rec.datagram(datagram((1, 0), (513, 0), ARP), T0 + 4)
     out += rec.datagram(datagram((514, 0), (2, 0), ARP), T0 + 5)
     found = scan_after_header(out)
     described = [b.options["if_name"] for b in found if type(b).__name__ == "InterfaceDescription"]
-    assert described == ["R1 Ethernet0/0"]  # written with the first frame: only R1's name was known
-    packets = [(b.interface_id, int(b.options["epb_flags"]) & 3, list(b.options.get_all("opt_comment"))
-                if "opt_comment" in b.options else []) for b in found if type(b).__name__ == "EnhancedPacket"]
-    assert packets == [
-        (0, blocks.OUTBOUND, []),
-        (0, blocks.INBOUND, ["this link is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP; its interface "
-                             "block says R1 Ethernet0/0)"]),
-        (0, blocks.OUTBOUND, [])]
+    assert described == ["R1 Ethernet0/0 - R2 Ethernet0/0"]  # written once R2 said who it is
+    assert [(f[0], f[2] & 3, f[3]) for f in (packet_fields(b) for b in found if type(b).__name__ == "EnhancedPacket")] == [
+        (0, blocks.OUTBOUND, []), (0, blocks.INBOUND, []), (0, blocks.OUTBOUND, [])]
     assert rec.links.current()[0].name == "R1 Ethernet0/0 - R2 Ethernet0/0"
-    assert rec.shared_copies == 3
+    assert (rec.frames_recorded, rec.shared_copies) == (3, 3)
     assert rec.take_notices() == ["R1 Ethernet0/0 is R1 Ethernet0/0 - IOU 2 Ethernet0/0 (learnt from CDP)",
                                   "R1 Ethernet0/0 - IOU 2 Ethernet0/0 is R1 Ethernet0/0 - R2 Ethernet0/0 (learnt from CDP)"]
 
 
-def test_cdp_names_a_link_whose_block_is_not_written_yet():
+def cdp_recorder() -> Recorder:
     rec = Recorder(parse(gns3_netmap(1) + gns3_netmap(2)), bays={1: Bays(1, 1), 2: Bays(1, 1)})
     rec.start()
-    serial = netio.port_byte(1, 0)
-    out = rec.datagram(datagram((1, serial), (513, serial), cdp_from(1, "Serial1/0", True)), T0)
-    out += rec.datagram(datagram((514, serial), (2, serial), cdp_from(1, "Serial1/0", True)), T0 + 1)
-    assert [b.options["if_name"] for b in scan_after_header(out) if type(b).__name__ == "InterfaceDescription"] == [
-        "R1 Serial1/0"]
-    # R2's end is named after its bays until R2 speaks
-    assert rec.links.current()[rec.links.current().index(rec.links._by_segment[drawn.half_key(1, serial)])].name == \
-        "R1 Serial1/0 - IOU 2 Serial1/0"
+    return rec
+
+
+def described(out: bytes) -> list:
+    return [b.options["if_name"] for b in scan_after_header(out) if type(b).__name__ == "InterfaceDescription"]
+
+
+def packets(out: bytes) -> list:
+    """(interface id, direction, frame, timestamp) of each packet of ``out``."""
+    return [(b.interface_id, packet_fields(b)[2] & 3, packet_fields(b)[1], b.timestamp_high << 32 | b.timestamp_low)
+            for b in scan_after_header(out) if type(b).__name__ == "EnhancedPacket"]
+
+
+SECOND = 1_000_000_000
+SERIAL = netio.port_byte(1, 0)
+
+
+@pytest.mark.parametrize("then, fed, name", [
+    # R2 never speaks: after 2 s of frame time the block says what is known (the next batch writes it).
+    (lambda rec: rec.datagram(datagram((1, SERIAL), (513, SERIAL), SLARP), T0 + 2 * SECOND), 1,
+     "R1 Serial1/0 - IOU 2 Serial1/0"),
+    # The capture's timer asks after the window: the same, with no frame coming.
+    (lambda rec: rec.release_held(T0 + 2 * SECOND), 0, "R1 Serial1/0 - IOU 2 Serial1/0"),
+    # Not before the window is over.
+    (lambda rec: rec.release_held(T0 + 2 * SECOND - 2), 0, None),
+    # The stop writes whatever is held.
+    (lambda rec: rec.release_held(), 0, "R1 Serial1/0 - IOU 2 Serial1/0"),
+    # R2 names its end within the window: written at once, with both names.
+    (lambda rec: rec.datagram(datagram((2, SERIAL), (514, SERIAL), cdp_from(2, "Serial1/0", True)), T0 + SECOND), 1,
+     "R1 Serial1/0 - R2 Serial1/0"),
+])
+def test_a_half_link_waits_for_the_far_end_within_a_window(then, fed, name):
+    rec = cdp_recorder()
+    out = rec.datagram(datagram((1, SERIAL), (513, SERIAL), cdp_from(1, "Serial1/0", True)), T0)
+    out += rec.datagram(datagram((514, SERIAL), (2, SERIAL), cdp_from(1, "Serial1/0", True)), T0 + 1)
+    out += rec.datagram(datagram((1, SERIAL), (513, SERIAL), SLARP), T0 + 2)
+    assert out == b"" and rec.frames_recorded == 2  # held, counted (-c counts them)
+    out = then(rec)
+    assert described(out) == ([] if name is None else [name])
+    if name is not None:
+        assert [p[3] for p in packets(out)][:2] == [T0, T0 + 2]  # in order, each with its own timestamp
+        assert [i for i in rec.links.interfaces if i.file_id == 0][0].frames == len(packets(out))
+    assert rec.datagrams_seen == 3 + fed  # each datagram accounted for once
+    assert bool(rec.held) == (name is None)
+
+
+def test_frames_held_on_both_halves_go_to_the_drawn_link_once_when_cdp_pairs_them():
+    rec = cdp_recorder()
+    arp_2 = frames.arp_request("aa:bb:cc:00:02:00", "10.0.0.2", "10.0.0.1")
+    # Before anyone's CDP: R2's ARP on its half, and its copy out of the other bridge toward R1.
+    out = rec.datagram(datagram((2, 0), (514, 0), arp_2), T0)
+    out += rec.datagram(datagram((513, 0), (1, 0), arp_2), T0 + 1)
+    out += rec.datagram(datagram((1, 0), (513, 0), cdp_from(1, "Ethernet0/0")), T0 + 2)
+    out += rec.datagram(datagram((514, 0), (2, 0), cdp_from(1, "Ethernet0/0")), T0 + 3)  # pairs the halves
+    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 4)  # names R2's end
+    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 5)
+    assert described(out) == ["R1 Ethernet0/0 - R2 Ethernet0/0"]
+    assert packets(out) == [(0, blocks.INBOUND, arp_2, T0),  # R2's: inbound, R1 being the link's first end
+                            (0, blocks.OUTBOUND, cdp_from(1, "Ethernet0/0"), T0 + 2),
+                            (0, blocks.INBOUND, cdp_from(2, "Ethernet0/0"), T0 + 4)]
+    assert (rec.frames_recorded, rec.shared_copies) == (3, 3)
+    assert not rec.held
+
+
+def test_a_flood_of_frames_on_a_silent_half_is_not_held_without_end():
+    rec = cdp_recorder()
+    out = rec.record([datagram((1, 0), (513, 0), ARP)] * HOLD_BACKLOG, [T0] * HOLD_BACKLOG)
+    assert described(out) == ["IOU 1 Ethernet0/0"] and len(packets(out)) == HOLD_BACKLOG
+    assert not rec.held
 
 
 def test_halves_paired_by_cdp_after_both_were_written_go_on_as_one_interface_naming_both_lines():
@@ -141,11 +199,13 @@ def test_halves_paired_by_cdp_after_both_were_written_go_on_as_one_interface_nam
     reply = ARP[:42]
     out = rec.datagram(datagram((1, 0), (513, 0), ARP), T0)                             # each half on its own
     out += rec.datagram(datagram((514, 0), (2, 0), ARP), T0 + 1)
-    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 2)  # R2 speaks first
-    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 3)  # its copy pairs them
+    later = T0 + 3 * SECOND  # (past the window a half waits for its far end's name in: both halves are written)
+    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), later)  # R2 speaks first
+    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), later + 1)  # its copy pairs them
     for step, (src, dst, frame) in enumerate([((1, 0), (513, 0), ARP), ((514, 0), (2, 0), ARP),
                                               ((2, 0), (514, 0), reply), ((513, 0), (1, 0), reply)]):
-        out += rec.datagram(datagram(src, dst, frame), T0 + 4 + step)
+        out += rec.datagram(datagram(src, dst, frame), later + 2 + step)
+    out += rec.release_held()  # (R1 never said its name: what waits for it is written at the stop)
     found = scan_after_header(out)
     described = [(b.options["if_name"], b.options["if_description"])
                  for b in found if type(b).__name__ == "InterfaceDescription"]

@@ -65,18 +65,7 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="let the capture files' group read them (mode 0640; default 0600, as dumpcap)")
     parser.add_argument("-c", "--count", type=positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS")
-    parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
-                        help="record only this router's links, both directions (repeatable); its peers' "
-                             "sockets are taken too, to see what it sends")
-    parser.add_argument("--link", type=link_name, action="append", metavar="NAME",
-                        help="record only this link, named as shown (100:0/0-101:0/0, \"R1 Ethernet0/0 - R2 "
-                             "Ethernet0/0\") or by one end (100:0/0, \"R1 Ethernet0/0\"); repeatable; every "
-                             "datagram is still relayed")
-    parser.add_argument("--name", type=router_name, action="append", default=[], metavar="ID=NAME",
-                        help="call instance ID NAME in link names (1=R1), above what the GNS3 project, EVE-NG "
-                             "or CDP say; repeatable")
-    parser.add_argument("-D", "--list-links", action="store_true",
-                        help="list the links (names for --link, link types, instances) and exit, as dumpcap -D")
+    _add_selection_options(parser)
     parser.add_argument("-s", "--snaplen", type=snap_length, metavar="BYTES",
                         help="store at most BYTES of each frame (its full length is kept in the file); "
                              "0 means the default, as with dumpcap: 262144, more than any IOU frame (frames "
@@ -102,6 +91,22 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-wait", action="store_true",
                         help="fail at once when the netio directory does not exist (default: wait for it)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """What to record, and how links are named: -i, --link, --name, -D."""
+    parser.add_argument("-i", "--instance", type=instance_id, action="append", metavar="ID",
+                        help="record only this router's links, both directions (repeatable); its peers' "
+                             "sockets are taken too, to see what it sends")
+    parser.add_argument("--link", type=link_name, action="append", metavar="NAME",
+                        help="record only this link, named as shown (100:0/0-101:0/0, \"R1 Ethernet0/0 - R2 "
+                             "Ethernet0/0\") or by one end (100:0/0, \"R1 Ethernet0/0\"); repeatable; every "
+                             "datagram is still relayed")
+    parser.add_argument("--name", type=router_name, action="append", default=[], metavar="ID=NAME",
+                        help="call instance ID NAME in link names (1=R1), above what the GNS3 project, EVE-NG "
+                             "or CDP say; repeatable")
+    parser.add_argument("-D", "--list-links", action="store_true",
+                        help="list the links (names for --link, link types, instances) and exit, as dumpcap -D")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 from pcapng_iou import __version__
 from pcapng_iou.core import blocks, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
+from pcapng_iou.core.holding import HeldFrame, Holding, wants_holding
 from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
 from pcapng_iou.core.lanes import Lane as _Lane
 from pcapng_iou.core.lanes import count as _count
@@ -100,6 +101,8 @@ class Recorder:
         self._started = False
         #: Block layouts by frame size, for the sizes the fast way records (0 < size <= the snap length).
         self._layouts: dict[int, struct.Struct] = {}
+        #: Frames of half-links waiting for the far end's CDP before their block is written (see core/holding).
+        self.held = Holding()
 
     # -- blocks ---------------------------------------------------------------
     def start(self) -> bytes:
@@ -172,6 +175,9 @@ class Recorder:
         one entry per datagram: None, or why that one did not (it is recorded
         all the same, with a comment).
         """
+        released = self.release_held(timestamps[0]) if self.held and timestamps else b""
+        if released:
+            return released + self.record(datagrams, timestamps, undelivered)
         if self.limit is not None and self.frames_recorded + len(datagrams) > self.limit:
             return self._record_up_to_limit(datagrams, timestamps, undelivered)
         if undelivered is not None:
@@ -263,10 +269,11 @@ class Recorder:
                 self.datagrams_malformed += 1
             return b""
         header, frame = parsed
-        route = self.links.route(header, datagram[:6])
+        route, out = self.links.route(header, datagram[:6]), b""
         if route.listen and self.links.hear_cdp((header.src_id, header.src_port), route, frame):
-            route = self.links.route(header, datagram[:6])  # (CDP named a link or joined two halves)
-        out = self._new_interface_blocks()  # (routing may have made one)
+            heard_on, route = route.interface, self.links.route(header, datagram[:6])  # (CDP named or paired)
+            out = self._review_held((heard_on, route.interface))
+        out += self._new_interface_blocks()  # (routing may have made one)
         interface = route.interface
         if route.copy:  # the bridge's copy of a frame taken on the other half of a drawn link
             self.shared_copies += 1
@@ -295,15 +302,39 @@ class Recorder:
             interface.pending_comments = []
         if interface is route.interface:
             self._open_lane(datagram[:HEADER_SIZE], route)
-        return out + self._packet(interface, route.outbound, frame, timestamp_ns, comments)
+        return out + self._packet_or_hold(route, header, datagram[:6], interface, frame, timestamp_ns, comments)
+
+    def _packet_or_hold(self, route, header, key: bytes, interface: Interface, frame: bytes, timestamp_ns: int,
+                        comments) -> bytes:
+        """:meth:`_packet`, or nothing yet while the frame's half-link waits for its far end (core/holding)."""
+        if not (self.held.holds(interface) or wants_holding(interface, route.listen)):
+            return self._packet(interface, route.outbound, frame, timestamp_ns, comments)
+        self.frames_recorded += 1
+        return self._write_held(self.held.hold(
+            HeldFrame(header, key, route.interface, interface, route.outbound, frame, timestamp_ns, comments)))
+
+    def release_held(self, now_ns: Optional[int] = None) -> bytes:
+        """The blocks of the held frames whose wait is over at ``now_ns`` (None: all, at a stop or a file's end)."""
+        return self._write_held(self.held.due(now_ns)) if self.held else b""
+
+    def _review_held(self, interfaces) -> bytes:
+        """CDP changed a name or a pairing on ``interfaces``: the held frames that may go out now (copies dropped)."""
+        ready, copies = self.held.review(lambda held: self.links.route(held.header, held.key), interfaces)
+        self.frames_recorded -= copies
+        self.shared_copies += copies
+        return self._write_held(ready)
+
+    def _write_held(self, frames) -> bytes:
+        return b"".join([self._packet(held.interface, held.outbound, held.frame, held.timestamp_ns, held.comments,
+                                      counted=True) for held in frames])
 
     def _packet(self, interface: Interface, outbound: bool, frame: bytes, timestamp_ns: int,
-                comments: Sequence[str] = ()) -> bytes:
+                comments: Sequence[str] = (), counted: bool = False) -> bytes:
         """Count ``frame`` on ``interface`` and return its Enhanced Packet Block (after the interface's
-        block when it is the interface's first frame in this file)."""
+        block when it is the interface's first frame in this file); ``counted``: as recorded already."""
         size = len(frame)
         flags = _count(interface, outbound, size, timestamp_ns)
-        self.frames_recorded += 1
+        self.frames_recorded += not counted
         block = self._block_for(interface)
         if size > self._cut_above:
             return block + blocks.enhanced_packet(interface.file_id, timestamp_ns, frame[:self.snaplen], flags,

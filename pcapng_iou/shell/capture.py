@@ -354,6 +354,8 @@ class Capture:
     def _timers(self, now: float) -> None:
         """Run what is due and set :attr:`_next_timer` to the next moment something will be."""
         self._record_deferred()
+        if self.recorder.held:  # (frames waiting for a far end's name whose wait is over)
+            self.recording.write(self.recorder.release_held(time.time_ns()))
         if self._deadline is not None and now >= self._deadline:
             self.stop = StopReason(f"duration of {self.options.duration:g} s reached")
             return

@@ -125,11 +125,11 @@ class Recording:
         cut = len(datagrams) - (self.recorder.datagrams_seen - seen)
         if cut > 0:  # the -c limit was reached within the batch: its tail is not recorded
             self.counts.not_recorded(datagrams[-cut:], undelivered and undelivered[-cut:])
+        if self.recorder.full and ending.reason is None:  # (before ``data``: frames held back count)
+            ending.reason = StopReason(f"{self.options.count} frames recorded", limit_reached=True)
         if data:
             self.write(data)
             self.report_warnings()
-            if self.recorder.full and ending.reason is None:
-                ending.reason = StopReason(f"{self.options.count} frames recorded", limit_reached=True)
             if self.output.written >= self.switch_at:
                 self.file_full()
 
@@ -208,6 +208,7 @@ class Recording:
         if self.files.when_full() is WhenFull.STOP:
             self.ending.reason = StopReason(self.files.stop_reason(), limit_reached=True)
             return
+        self.write(self.recorder.release_held())
         if self.options.statistics:
             self.write(self.recorder.statistics(time.time_ns(), self.started_ns))
         self.flush()
@@ -228,6 +229,7 @@ class Recording:
         if not keep and self.output.is_regular:
             self.output.close()
             return self.output.remove()
+        self.write(self.recorder.release_held())  # (frames waiting for a name: nothing is lost)
         if self.options.statistics:
             self.write(self.recorder.statistics(time.time_ns(), self.started_ns))
         self.flush()
