@@ -225,11 +225,13 @@ class Learning:
                when: str) -> tuple[bytes, Optional[NetmapSet], list]:
         """Ask the attached instances ``numbers`` again; when discovering, re-read every NETMAP found.
 
-        (blocks to write, the new merge or None when no file is in use, errors).  A file in use
-        that no longer parses (or cannot be read) refuses the whole reload, as a broken ``-n``
-        file does: the errors name it, the merge is None and nothing changes (the old merge
-        stays, for the instances that attach later).  A found file not in use (broken since
-        the start, or new) is left out with a warning, as at the start."""
+        (blocks to write, the new merge or None when no file is in use, errors).  The bays the
+        instances tell are applied first, whatever the files say: they come from the running
+        instances, not from a NETMAP.  A file in use that no longer parses (or cannot be read)
+        refuses the NETMAP part of the reload, as a broken ``-n`` file does: the errors name it,
+        the merge is None and the old merge stays (for the instances that attach later).  A
+        found file not in use (broken since the start, or new) is left out with a warning, as
+        at the start."""
         data = b""
         for number in self.running(numbers):
             facts = self._ask(number)
