@@ -61,8 +61,9 @@ def _capture_in_tmux(tmux, lab, output: str, name: str, width: int, height: int)
     command = " ".join(shlex.quote(a) for a in cli_command(
         "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output))
     session = f"pcapng-iou-{name}-{os.getpid()}"
+    # (without COLUMNS and LINES, which the pane's shell may set to another size: the terminal's own is used)
     subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
-                    f"{command}; echo EXIT=$?; sleep 30"], check=True)
+                    f"env -u COLUMNS -u LINES {command}; echo EXIT=$?; sleep 30"], check=True)
     return session
 
 
@@ -78,10 +79,11 @@ def _wait_for_text(tmux, session: str, text: str, timeout: float = 20.0) -> str:
 
 
 def _frames_on(screen: str, link: str) -> int:
+    """Frames → plus frames ← on the table row of ``link`` (its # is the file's interface id, or -)."""
     for line in screen.splitlines():
-        if link in line:
-            numbers = re.findall(r"\s(\d+)\s", line)
-            return int(numbers[1]) + int(numbers[2])  # frames → and frames ← after the interface number
+        match = re.match(rf"^\s*(\d+|-)\s+{re.escape(link)}\s+\S+\s+([\d,]+)\s+([\d,]+)\s", line)
+        if match:
+            return int(match.group(2).replace(",", "")) + int(match.group(3).replace(",", ""))
     return -1
 
 
