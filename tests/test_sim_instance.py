@@ -233,6 +233,41 @@ def test_an_instance_speaks_only_on_the_bays_its_command_line_gives_it(workdir):
     assert ports and {port & 0x0F for port in ports} == {0, 1}, sorted(ports)
 
 
+@pytest.mark.lab
+def test_speak_on_names_the_interfaces_configured_up(workdir):
+    """GNS3's and EVE-NG's NETMAPs wire every port to the bridge; IOS speaks only on the interfaces it was
+    told to bring up: the demo --eve lab showed 33 interfaces for 3 links."""
+    netio_dir = os.path.join(workdir, "netio")
+    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
+        handle.writelines(f"100:{port} 612:{port}\n" for port in range(64))
+    os.makedirs(netio_dir)
+    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bridge.bind(os.path.join(netio_dir, "612"))
+    bridge.settimeout(0.2)
+    speaker = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), speak=True, interval=0.05, bays=(1, 1),
+                         extra=("--speak-on", "0/0,1/0"))
+    ports = set()
+    try:
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                ports.add(bridge.recv(65536)[5])
+            except socket.timeout:
+                pass
+    finally:
+        bridge.close()
+        speaker.stop()
+    assert ports == {0x00, 0x01}, sorted(ports)
+
+
+def test_speak_on_refuses_what_is_not_an_interface():
+    from pcapng_iou.sim.instance_cli import build_parser
+
+    assert build_parser().parse_args(["--speak-on", "0/0,1/3", "1"]).speak_on == {0x00, 0x31}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--speak-on", "eth0", "1"])
+
+
 def test_lab_gives_each_instance_the_bays_its_lines_need():
     netmap = netmap_mod.parse("1:0/0 2:0/0 ethernet\n1:1/0 2:1/0 hdlc\n3:5/2 4:0/0\n4:2/0 5:2/0 ppp\n")
     assert bays_for(netmap, 1) == (1, 2)  # Ethernet bay 0, serial bay 1

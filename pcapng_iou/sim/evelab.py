@@ -129,6 +129,11 @@ class EveLab:
                     found.append(f"{port}:{peer}:{peer_port}")
         return found
 
+    def _speak_on(self, number: int) -> tuple:
+        """The router speaks on its linked interfaces only, as one configured so (the 64-line NETMAP wires all)."""
+        ports = [port for link in self.links for here, port in link if here == number]
+        return ("--speak-on", ",".join(ports)) if self.speak and ports else ()
+
     def start(self, flood: Optional[Dict[int, str]] = None) -> "EveLab":
         """Start every instance, then its wrapper (which connects to it after the delay); ``flood`` names
         the instances whose wrapper floods numbered frames toward them, and from which port ("B/U")."""
@@ -139,7 +144,7 @@ class EveLab:
             with open(netmap, "w") as handle:
                 handle.write(eve_netmap(number))
             self.instances[number] = LabProcess(self.directory, number, netmap, self.speak, self.interval,
-                                                quiet=True, bays=self.bays[number])
+                                                quiet=True, bays=self.bays[number], extra=self._speak_on(number))
             self.start_wrapper(number, (flood or {}).get(number))
         return self
 

@@ -327,7 +327,7 @@ class Session:
         if args.speak:
             from pcapng_iou.sim.speaker import Speaker
 
-            self.speaker = Speaker(instance, netmap, interval=args.interval)
+            self.speaker = Speaker(instance, netmap, interval=args.interval, only=args.speak_on)
         self.tally = Tally()
         self.streams: dict = {}
         self.peers = None  # the bench's peer commands, set up at the first

@@ -17,6 +17,17 @@ DEFAULT_ETHERNET_BAYS = DEFAULT_SERIAL_BAYS = 2
 MAX_BAYS = netio.MAX_BAY + 1
 
 
+def _interfaces(text: str) -> frozenset:
+    """``0/0,1/0`` as port bytes."""
+    ports = set()
+    for word in filter(None, text.split(",")):
+        bay, slash, unit = word.partition("/")
+        if not (slash and bay.isdigit() and unit.isdigit()) or int(bay) > netio.MAX_BAY or int(unit) > 15:
+            raise argparse.ArgumentTypeError(f"{word!r} is not an interface B/U")
+        ports.add(netio.port_byte(int(bay), int(unit)))
+    return frozenset(ports)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False,
@@ -42,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--netmap", metavar="FILE", help="read this NETMAP instead of the one in the working directory")
     own.add_argument("--speak", action="store_true",
                      help="talk like a router: keepalives, ARP, ping, CDP, LCP, LMI")
+    own.add_argument("--speak-on", metavar="B/U,...", type=_interfaces, default=None,
+                     help="with --speak: speak only on these interfaces, as IOS does on those configured up "
+                          "(default: every interface NETMAP wires; GNS3's and EVE-NG's wire them all)")
     own.add_argument("--interval", metavar="SECONDS", type=float, default=1.0, help="seconds between keepalives with --speak")
     own.add_argument("--duration", metavar="SECONDS", type=float, help="exit cleanly after this many seconds")
     own.add_argument("--quiet", action="store_true", help="do not report received frames")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 from pcapng_iou.core import linktypes, netio
 from pcapng_iou.core.netmap import Netmap
@@ -64,7 +65,8 @@ class Port:
 
 
 class Speaker:
-    def __init__(self, instance, netmap: Netmap, interval: float = 1.0):
+    def __init__(self, instance, netmap: Netmap, interval: float = 1.0, only: Optional[frozenset] = None):
+        """``only``: the port bytes of the interfaces configured up (None: every one NETMAP wires)."""
         self.instance = instance
         self.interval = interval
         self.ports: dict[int, Port] = {}
@@ -73,6 +75,8 @@ class Speaker:
             for endpoint in segment.endpoints:
                 if endpoint.instance != number or not instance.has_bay(netio.bay_unit(endpoint.port)[0]):
                     continue  # (a NETMAP line for a bay it has not got: IOU has no such interface to speak on)
+                if only is not None and endpoint.port not in only:
+                    continue  # shut, as IOS leaves an interface until it is configured
                 peers = [e for e in segment.endpoints if e.key != endpoint.key]
                 default = instance.bay_linktype(netio.bay_unit(endpoint.port)[0])
                 self.ports[endpoint.port] = Port(
