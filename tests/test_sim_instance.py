@@ -211,32 +211,13 @@ def test_serial_bays_speak_cisco_hdlc_unless_netmap_says_otherwise(workdir):
 @pytest.mark.lab
 def test_an_instance_speaks_only_on_the_bays_its_command_line_gives_it(workdir):
     """EVE-NG's NETMAP names 64 ports; an instance started with -e 1 -s 1 has bays 0 and 1 only (issue 25)."""
-    netio_dir = os.path.join(workdir, "netio")
-    with open(os.path.join(workdir, "NETMAP"), "w") as handle:
-        handle.writelines(f"100:{port} 612:{port}\n" for port in range(64))
-    os.makedirs(netio_dir)
-    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    bridge.bind(os.path.join(netio_dir, "612"))
-    bridge.settimeout(0.2)
-    speaker = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), speak=True, interval=0.05, bays=(1, 1))
-    ports = set()
-    try:
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            try:
-                ports.add(bridge.recv(65536)[5])
-            except socket.timeout:
-                pass
-    finally:
-        bridge.close()  # first: a full queue would hold its sends
-        speaker.stop()
+    ports = _ports_spoken_on(workdir, 3.0)
     assert ports and {port & 0x0F for port in ports} == {0, 1}, sorted(ports)
 
 
-@pytest.mark.lab
-def test_speak_on_names_the_interfaces_configured_up(workdir):
-    """GNS3's and EVE-NG's NETMAPs wire every port to the bridge; IOS speaks only on the interfaces it was
-    told to bring up: the demo --eve lab showed 33 interfaces for 3 links."""
+def _ports_spoken_on(workdir: str, seconds: float, *extra: str) -> set:
+    """The ports instance 100 (-e 1 -s 1, speaking) sends on toward its bridge 612 in ``seconds``, every one of
+    its 64 ports wired to the bridge as EVE-NG's NETMAP does."""
     netio_dir = os.path.join(workdir, "netio")
     with open(os.path.join(workdir, "NETMAP"), "w") as handle:
         handle.writelines(f"100:{port} 612:{port}\n" for port in range(64))
@@ -245,18 +226,26 @@ def test_speak_on_names_the_interfaces_configured_up(workdir):
     bridge.bind(os.path.join(netio_dir, "612"))
     bridge.settimeout(0.2)
     speaker = LabProcess(netio_dir, 100, os.path.join(workdir, "NETMAP"), speak=True, interval=0.05, bays=(1, 1),
-                         extra=("--speak-on", "0/0,1/0"))
+                         extra=extra)
     ports = set()
     try:
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
                 ports.add(bridge.recv(65536)[5])
             except socket.timeout:
                 pass
     finally:
-        bridge.close()
+        bridge.close()  # first: a full queue would hold its sends
         speaker.stop()
+    return ports
+
+
+@pytest.mark.lab
+def test_speak_on_names_the_interfaces_configured_up(workdir):
+    """GNS3's and EVE-NG's NETMAPs wire every port to the bridge; IOS speaks only on the interfaces it was
+    told to bring up: the demo --eve lab showed 33 interfaces for 3 links."""
+    ports = _ports_spoken_on(workdir, 2.0, "--speak-on", "0/0,1/0")
     assert ports == {0x00, 0x01}, sorted(ports)
 
 
