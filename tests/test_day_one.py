@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -173,16 +172,11 @@ def test_extcap_against_another_users_lab_points_to_the_pipe_that_works(tshark, 
 def test_information_the_dashboard_cut_is_said_whole_after_the_summary(make_lab, workdir, tmux):
     """At 60 columns the live view cuts "1:1/0-2:1/0: frames now look like ppp, recording on a new interface"
     with "…"; information was never said again, whole (warnings were)."""
-    from test_dashboard_terminal import _capture_pid, _wait_for_text
+    from test_dashboard_terminal import _capture_in_tmux, _capture_pid, _wait_for_text
 
     lab = make_lab("1:1/0 2:1/0\n", speak=True, interval=0.05, quiet=True, bays={1: (1, 2), 2: (1, 2)})
     output = os.path.join(workdir, "info.pcapng")
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
-    session = f"pcapng-iou-info-{os.getpid()}"
-    # (without COLUMNS and LINES, which the pane's shell may set to another size: the terminal's own is used)
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "60", "-y", "24",
-                    f"env -u COLUMNS -u LINES {command}; echo EXIT=$?; sleep 30"], check=True)
+    session = _capture_in_tmux(tmux, lab, output, "info", 60, 24)
     try:
         _wait_for_text(tmux, session, "instance 2 attached")
         for number in (1, 2):
@@ -217,15 +211,11 @@ def test_the_dashboard_is_not_left_stale_by_a_redraw_the_machine_slowed(make_lab
     from pcapng_iou.core.redraw import redraw_interval
 
     assert redraw_interval(0.002) == 0.25 and redraw_interval(0.05) == 1.0 and redraw_interval(3.0) == 2.0
-    from test_dashboard_terminal import _capture_pid, _pane, _wait_for_text
+    from test_dashboard_terminal import _capture_in_tmux, _capture_pid, _pane, _wait_for_text
 
     lab = make_lab("1:0/0 2:0/0\n", speak=True, interval=0.01, quiet=True)
     output = os.path.join(workdir, "stale.pcapng")
-    command = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "pcapng_iou", "capture", "-d", lab.directory, "-n", lab.netmap_path, "-w", output])
-    session = f"pcapng-iou-stale-{os.getpid()}"
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-                    f"env -u COLUMNS -u LINES {command}; echo EXIT=$?; sleep 30"], check=True)
+    session = _capture_in_tmux(tmux, lab, output, "stale", 80, 24)
     try:
         _wait_for_text(tmux, session, "active")
         pid = _capture_pid(output)

@@ -45,6 +45,17 @@ def memory_kb(pid: int, key: str = "VmHWM") -> int:
     raise BenchError(f"no {key} in /proc/{pid}/status")
 
 
+def interrupt(process: subprocess.Popen, kill) -> int:
+    """SIGINT, as Ctrl-C stops a capture; ``kill()`` when it has not ended within STOP_TIMEOUT_S; its status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        kill()
+        return process.wait()
+
+
 class CaptureRun:
     """``pcapng-iou capture`` as a child process; its stderr lines kept with their arrival times."""
 
@@ -97,13 +108,7 @@ class CaptureRun:
         return memory_kb(self.pid, "VmHWM")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        code = interrupt(self.process, self.process.kill)
         self._reader.join(5)
         self.process.stderr.close()
         return code

@@ -22,8 +22,8 @@ import signal
 import subprocess
 import time
 
-from pcapng_iou.bench.measure import cpu_seconds
-from pcapng_iou.bench.workers import ATTACH_TIMEOUT_S, STOP_TIMEOUT_S, BenchError
+from pcapng_iou.bench.measure import cpu_seconds, interrupt
+from pcapng_iou.bench.workers import ATTACH_TIMEOUT_S, BenchError
 
 #: After it stands in for every instance, the sniffer is given this long to settle (IOUsniffer polls).
 SETTLE_S = 0.3
@@ -73,13 +73,7 @@ class OtherSniffer:
 
     def stop(self) -> int:
         """SIGINT, as to a capture; killed (its whole session) if it does not end in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            code = self.process.wait()
+        code = interrupt(self.process, lambda: os.killpg(self.process.pid, signal.SIGKILL))
         if os.path.isdir(self.out) and not os.path.islink(self.out):
             shutil.rmtree(self.out, ignore_errors=True)
         elif os.path.lexists(self.out):
