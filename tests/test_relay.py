@@ -100,6 +100,48 @@ def test_forward_batch_queues_the_rest_when_the_instance_queue_is_full(lab):
     assert flushed == sent[taken:] + datagrams(2, 8)  # what was sent from the queue, for the capture to record
 
 
+def _burst(directory, peer, count):
+    """``count`` datagrams waiting at our socket (no more than its queue holds), then read and sent on as a burst."""
+    sent = datagrams(count)
+    for datagram in sent:
+        peer.sendto(datagram, os.path.join(directory, str(INSTANCE)))
+    return sent
+
+
+def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_queue(lab):
+    directory, instance, peer, proxy = lab
+    limit = queue_limit()
+    for datagram in datagrams(limit):  # the instance's queue full before the burst
+        proxy.forward(datagram)
+    assert not proxy.pending
+    sent = _burst(directory, peer, min(limit, 8))
+    taken = []
+    reader = threading.Timer(0.0001, lambda: taken.extend(instance.recv(4096) for _ in range(limit)))
+    reader.start()
+    _, _, reasons, held = proxy.relay_waiting(mmsg_batch())
+    reader.join()
+    assert (reasons, held) == (None, 0) and not proxy.pending
+    assert [instance.recv(4096) for _ in sent] == sent
+
+
+def test_a_burst_holds_the_rest_for_a_stalled_instance_after_a_moment(lab):
+    directory, instance, peer, proxy = lab
+    limit = queue_limit()
+    for datagram in datagrams(limit):
+        proxy.forward(datagram)
+    sent = _burst(directory, peer, min(limit, 8))
+    started = time.monotonic()
+    _, _, reasons, held = proxy.relay_waiting(mmsg_batch())
+    waited = time.monotonic() - started
+    assert reasons is None and held == len(sent) and list(proxy.pending) == sent
+    assert waited >= relay.ROOM_PATIENCE_S  # it did wait for room before holding them
+
+
+def mmsg_batch():
+    from pcapng_iou.shell import mmsg
+    return mmsg.shared()
+
+
 def test_forward_batch_says_why_when_the_instance_is_gone(lab):
     _, instance, _, proxy = lab
     instance.close()

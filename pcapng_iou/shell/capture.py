@@ -287,7 +287,8 @@ class Capture:
         self._start_timers(time.monotonic())
         monotonic, wait, data_of, deferred = time.monotonic, self.selector.wait, self.selector.data_of, self._deferred
         spin_s, spin_until, yield_cpu, listener = self.options.spin_us / 1e6, 0.0, os.sched_yield, Wakeup.LISTENER
-        ending, hot_path, relay_for = self.ending, self.hot_path, self.hot_path.relay
+        ending, hot_path, relay_for, drain = self.ending, self.hot_path, self.hot_path.relay, self.hot_path.drain
+        forwarder = Wakeup.FORWARDER
         # Spinning is counted in ``spun`` and charged to the budget when the timers run.
         spin_left, spun, armed_at = self.spin_budget.left, 0.0, 0.0
         while ending.reason is None:
@@ -320,6 +321,8 @@ class Capture:
                 kind, target = data_of(fd, UNREGISTERED)
                 if kind is listener:
                     relay_for(target)
+                elif kind is forwarder:
+                    drain(target)  # (what the instance takes now is deferred after what waits: no need to record first)
                 elif kind is not None:
                     self._record_deferred()  # anything else may change what the next frames are recorded as
                     self._on_event(kind, target)
@@ -342,9 +345,7 @@ class Capture:
         self._timers(now)
 
     def _on_event(self, kind: Wakeup, target) -> None:
-        if kind is Wakeup.FORWARDER:
-            self.hot_path.drain(target)
-        elif kind is Wakeup.INOTIFY:
+        if kind is Wakeup.INOTIFY:
             self._on_inotify()
         elif kind is Wakeup.SIGNAL:
             self._on_wakeup()

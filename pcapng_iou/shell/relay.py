@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import select
 import socket
 import time
 from collections import deque
@@ -44,6 +45,10 @@ from pcapng_iou.shell.handover import (  # noqa: F401
     ANNOUNCE_AFTER_S, DRAIN_BATCH, DRAIN_TIMEOUT_S, LINGER_S, SEAL_SEND_BUFFER, STOP_BOUND_S, WAIT_STEP_S, Handover,
     Lingering, bury, detach, queue_capacity)
 
+#: When an instance's queue is full in the middle of a burst, how long we wait for it to take the next datagram
+#: (it is reading, most likely) before we hold the rest for it and go on with the others: sleeping that
+#: moment costs less than stopping and resuming reading for it (which a stalled instance needs).
+ROOM_PATIENCE_S = 0.0005
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
 #: Datagrams up to this long pass any send buffer; a longer one makes the forwarding socket's big enough.
@@ -181,20 +186,37 @@ class Proxy:
         before = len(self.pending)
         if self.pending or self.instance_gone:
             return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
-        count, sent, fd = len(datagrams), 0, self.forwarder_fd
+        count, sent, fd, deadline = len(datagrams), 0, self.forwarder_fd, 0.0
         while sent < count:
             try:
                 sent += batch.send_received(fd, sent, count - sent)
+                continue
+            except BlockingIOError as err:
+                deadline = deadline or time.monotonic() + ROOM_PATIENCE_S
+                if self.room_before(deadline):
+                    continue
+                failure: OSError = err
             except OSError as err:  # (sendmmsg says why only when the first of those it was given fails)
-                reason = self.not_sent(datagrams[sent], err, read_ns)
-                rest = datagrams[sent + 1:]
-                if reason is None:  # busy: the rest waits behind the one it refused, in order
-                    self.pending.extend(rest)
-                    self.pending_times.extend(times[sent + 1:])
-                    return datagrams, times, None, len(self.pending) - before
-                reasons = [None] * sent + [reason] + [self.forward(datagram, read_ns) for datagram in rest]
-                return datagrams, times, reasons, len(self.pending) - before
+                failure = err
+            reason = self.not_sent(datagrams[sent], failure, read_ns)
+            rest = datagrams[sent + 1:]
+            if reason is None:  # busy: the rest waits behind the one it refused, in order
+                self.pending.extend(rest)
+                self.pending_times.extend(times[sent + 1:])
+                return datagrams, times, None, len(self.pending) - before
+            reasons = [None] * sent + [reason] + [self.forward(datagram, read_ns) for datagram in rest]
+            return datagrams, times, reasons, len(self.pending) - before
         return datagrams, times, None, 0
+
+    def room_before(self, deadline: float) -> bool:
+        """Wait until the instance's queue has room, but not past ``deadline`` (monotonic clock); whether it has."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            return bool(select.select((), (self.forwarder_fd,), (), left)[1])
+        except (OSError, ValueError):  # (ValueError: a descriptor beyond what select takes; then not waited for)
+            return False
 
     def make_room(self, length: int) -> bool:
         """Let the forwarding socket send a datagram of ``length`` bytes (its send buffer bounds that);
