@@ -187,26 +187,24 @@ class Proxy:
         if self.pending or self.instance_gone:
             return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
         count, sent, fd, deadline = len(datagrams), 0, self.forwarder_fd, 0.0
-        while sent < count:
+        while True:
             try:
                 sent += batch.send_received(fd, sent, count - sent)
-                continue
-            except BlockingIOError as err:
-                deadline = deadline or time.monotonic() + ROOM_PATIENCE_S
-                if self.room_before(deadline):
-                    continue
-                failure: OSError = err
+            except BlockingIOError:
+                pass
             except OSError as err:  # (sendmmsg says why only when the first of those it was given fails)
-                failure = err
-            reason = self.not_sent(datagrams[sent], failure, read_ns)
-            rest = datagrams[sent + 1:]
-            if reason is None:  # busy: the rest waits behind the one it refused, in order
-                self.pending.extend(rest)
-                self.pending_times.extend(times[sent + 1:])
+                reason = self.not_sent(datagrams[sent], err, read_ns)
+                rest = datagrams[sent + 1:]
+                reasons = [None] * sent + [reason] + [self.forward(datagram, read_ns) for datagram in rest]
+                return datagrams, times, reasons, len(self.pending) - before
+            if sent == count:
+                return datagrams, times, None, 0
+            # The instance's queue is full (a send that fails for another reason says so once there is room).
+            deadline = deadline or time.monotonic() + ROOM_PATIENCE_S
+            if not self.room_before(deadline):  # busy: the rest waits, in order
+                self.pending.extend(datagrams[sent:])
+                self.pending_times.extend(times[sent:])
                 return datagrams, times, None, len(self.pending) - before
-            reasons = [None] * sent + [reason] + [self.forward(datagram, read_ns) for datagram in rest]
-            return datagrams, times, reasons, len(self.pending) - before
-        return datagrams, times, None, 0
 
     def room_before(self, deadline: float) -> bool:
         """Wait until the instance's queue has room, but not past ``deadline`` (monotonic clock); whether it has."""
