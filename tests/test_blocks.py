@@ -253,3 +253,15 @@ def test_whole_file_statistics_decoded(tmp_path):
     packets = found[3:7]
     assert [p.packet_data for p in packets] == [ETH_FRAME, HDLC_FRAME, HDLC_FRAME, ETH_FRAME]
     assert [p.interface_id for p in packets] == [0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("captured", [0, 1, 2, 3, 4, 5, 60, 100, 101, 1500, 4096])
+@pytest.mark.parametrize("flags", [blocks.INBOUND, blocks.OUTBOUND])
+def test_a_block_in_parts_is_the_block_packed_at_once(captured, flags):
+    frame = bytes(range(256)) * (captured // 256) + bytes(range(captured % 256))
+    timestamp_ns = 1_700_000_000_123_456_789
+    length, tail = blocks.flagged_tail(captured, flags)
+    head = blocks.EPB_HEAD.pack(blocks.EPB_TYPE, length, 3, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF,
+                                captured, captured)
+    assert head + frame + tail == blocks.enhanced_packet(3, timestamp_ns, frame, flags)
+    assert len(head + frame + tail) == length

@@ -28,6 +28,8 @@ INBOUND = 1
 OUTBOUND = 2
 
 _EPB_FIXED = struct.Struct("<IIIIIII")
+#: What comes before the frame in an Enhanced Packet Block (see :func:`flagged_tail`).
+EPB_HEAD = _EPB_FIXED
 _OPTION_HEADER = struct.Struct("<HH")
 _FLAGS_OPTION = struct.Struct("<HHI")
 #: Layouts of the usual block (``epb_flags``, no comment) by frame length: one ``pack`` makes it.
@@ -109,6 +111,19 @@ def flagged_layout(captured: int) -> Optional[struct.Struct]:
     if layout is None and captured <= MAX_CACHED_LAYOUT:
         layout = _FLAGGED_EPB[captured] = struct.Struct(f"<7I{captured}s{-captured & 3}x2H3I")
     return layout
+
+
+_FLAGGED_TAIL = struct.Struct("<2H3I")
+
+
+def flagged_tail(captured: int, flags: int) -> tuple[int, bytes]:
+    """The length of a block with ``epb_flags`` and no comment for a ``captured``-byte frame, and what follows
+    the frame in it; what comes before the frame is ``EPB_HEAD.pack(EPB_TYPE, length, interface, timestamp
+    high, low, captured, captured)``.  The same bytes as :func:`flagged_layout` packs, in parts, for frames
+    of one interface and length at once."""
+    padding = -captured & 3
+    total = 44 + captured + padding
+    return total, bytes(padding) + _FLAGGED_TAIL.pack(EPB_FLAGS, 4, flags, OPT_ENDOFOPT, total)
 
 
 def enhanced_packet(

@@ -31,13 +31,22 @@ class Lane:
     added to the interface when the batch is done (:meth:`settle`).
     """
 
-    __slots__ = ("bytes", "flags", "frames", "interface", "last_ns", "outbound")
+    __slots__ = ("block_size", "bytes", "flags", "frame_size", "frames", "interface", "last_ns", "outbound", "tail")
 
     def __init__(self, interface: Interface, outbound: bool):
         self.interface = interface
         self.outbound = outbound
         self.flags = blocks.OUTBOUND if outbound else blocks.INBOUND
         self.frames = self.bytes = self.last_ns = 0
+        #: The length of the last frame recorded here, its block's length and what follows the frame in it.
+        self.frame_size = -1
+        self.block_size = 0
+        self.tail = b""
+
+    def fit(self, size: int) -> None:
+        """Make :attr:`block_size` and :attr:`tail` those of a ``size``-byte frame's block."""
+        self.frame_size = size
+        self.block_size, self.tail = blocks.flagged_tail(size, self.flags)
 
     def settle(self) -> int:
         """Add this batch's frames to the interface's counters; return how many there were."""

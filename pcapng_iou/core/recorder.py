@@ -15,7 +15,6 @@ length cuts the stored frames, never the relayed ones.
 """
 from __future__ import annotations
 
-import struct
 from typing import Optional, Sequence
 
 from pcapng_iou import __version__
@@ -100,7 +99,6 @@ class Recorder:
         self._splits: dict[int, _Split] = {}
         self._started = False
         #: Block layouts by frame size, for the sizes the fast way records (0 < size <= the snap length).
-        self._layouts: dict[int, struct.Struct] = {}
         #: Frames of half-links waiting for the far end's CDP before their block is written (see core/holding).
         self.held = Holding()
 
@@ -184,31 +182,51 @@ class Recorder:
             return self._record_each(datagrams, timestamps, undelivered)
         out = []
         append = out.append
-        lane_get = self.links.lanes.get
-        layout_get = self._layouts.get
+        lane_get, head_of, cut_above = self.links.lanes.get, blocks.EPB_HEAD.pack, self._cut_above
         entered: list = []
+        # A run: frames in a row of one lane, one length and one time (a batch read at once), whose blocks
+        # differ only by the frame's bytes: what comes before and after the frame is packed once for it.
+        lane = head = tail = run_key = None
+        run_size = run_ns = run = 0
         try:
             for datagram, timestamp_ns in zip(datagrams, timestamps):
-                # The fast way, for nearly every frame: its whole header names a lane (a data frame on a
-                # plain link already seen), so nothing is decoded, and it is counted on the lane (added to
-                # the interface at the end).  This loop runs for every frame.
-                lane = lane_get(datagram[:HEADER_SIZE])
-                if lane is not None:
-                    size = len(datagram) - HEADER_SIZE
-                    layout = layout_get(size) or self._layout_for(size)
-                    if layout is not None and (lane.frames or self._enter(lane, entered, timestamp_ns)):
-                        total = layout.size
-                        append(layout.pack(EPB_TYPE, total, lane.interface.file_id, timestamp_ns >> 32,
-                                           timestamp_ns & 0xFFFFFFFF, size, size, datagram[HEADER_SIZE:],
-                                           EPB_FLAGS, 4, lane.flags, OPT_ENDOFOPT, total))
-                        lane.frames += 1
-                        lane.bytes += size
-                        lane.last_ns = timestamp_ns
-                        continue
+                # This loop runs for every frame: nearly every one continues the run or starts one (the
+                # fast way: a data frame on a plain link already seen, recorded without decoding it).
+                key = datagram[:HEADER_SIZE]
+                size = len(datagram) - HEADER_SIZE
+                if key == run_key and size == run_size and timestamp_ns == run_ns:
+                    append(head)
+                    append(datagram[HEADER_SIZE:])
+                    append(tail)
+                    run += 1
+                    continue
+                if run:
+                    lane.frames += run
+                    lane.bytes += run * run_size
+                    lane.last_ns = run_ns
+                    run = 0
+                lane = lane_get(key)
+                if lane is not None and 0 < size <= cut_above and (
+                        lane.frames or self._enter(lane, entered, timestamp_ns)):
+                    if size != lane.frame_size:
+                        lane.fit(size)
+                    tail = lane.tail
+                    head = head_of(EPB_TYPE, lane.block_size, lane.interface.file_id, timestamp_ns >> 32,
+                                   timestamp_ns & 0xFFFFFFFF, size, size)
+                    run_key, run_size, run_ns, run = key, size, timestamp_ns, 1
+                    append(head)
+                    append(datagram[HEADER_SIZE:])
+                    append(tail)
+                    continue
+                run_key = None
                 append(self._general(datagram, timestamp_ns, None))
         finally:
-            for lane in entered:
-                self.frames_recorded += lane.settle()
+            if run:
+                lane.frames += run
+                lane.bytes += run * run_size
+                lane.last_ns = run_ns
+            for entered_lane in entered:
+                self.frames_recorded += entered_lane.settle()
         return b"".join(out)
 
     def _record_each(self, datagrams, timestamps, undelivered) -> bytes:
@@ -216,13 +234,6 @@ class Recorder:
         return b"".join([self._general(datagram, timestamp_ns, reason) if reason is not None
                          else self.record((datagram,), (timestamp_ns,))
                          for datagram, timestamp_ns, reason in zip(datagrams, timestamps, undelivered)])
-
-    def _layout_for(self, size: int) -> Optional[struct.Struct]:
-        """The one-``pack`` layout of a ``size``-byte frame's block, if the fast way may record it."""
-        if not 0 < size <= self._cut_above:
-            return None
-        layout = self._layouts[size] = blocks.flagged_layout(size)
-        return layout
 
     @staticmethod
     def _enter(lane: _Lane, entered: list, timestamp_ns: int) -> bool:
