@@ -49,6 +49,8 @@ from pcapng_iou.shell.handover import (  # noqa: F401
 #: (it is reading, most likely) before we hold the rest for it and go on with the others: sleeping that
 #: moment costs less than stopping and resuming reading for it (which a stalled instance needs).
 ROOM_PATIENCE_S = 0.0005
+#: ... after looking again this many times, yielding the CPU in between (the instance may be waiting for it).
+ROOM_RETRIES = 32
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
 #: Datagrams up to this long pass any send buffer; a longer one makes the forwarding socket's big enough.
@@ -186,7 +188,7 @@ class Proxy:
         before = len(self.pending)
         if self.pending or self.instance_gone:
             return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
-        count, sent, fd, deadline = len(datagrams), 0, self.forwarder_fd, 0.0
+        count, sent, fd, deadline, retries = len(datagrams), 0, self.forwarder_fd, 0.0, 0
         while True:
             try:
                 sent += batch.send_received(fd, sent, count - sent)
@@ -200,6 +202,12 @@ class Proxy:
             if sent == count:
                 return datagrams, times, None, 0
             # The instance's queue is full (a send that fails for another reason says so once there is room).
+            # It is most likely taking from it right now: look again a few times, letting whoever waits for
+            # this CPU go first, then wait for room a moment.
+            if retries < ROOM_RETRIES:
+                retries += 1
+                os.sched_yield()
+                continue
             deadline = deadline or time.monotonic() + ROOM_PATIENCE_S
             if not self.room_before(deadline):  # busy: the rest waits, in order
                 self.pending.extend(datagrams[sent:])
