@@ -140,19 +140,23 @@ class BatchIO:
     def send_received(self, fd: int, start: int, count: int) -> int:
         """Send datagrams ``start`` to ``start + count`` of the last receive on socket ``fd`` (connected).
 
-        Returns how many were sent, in order; raises OSError when not even the first was.
+        Returns how many were sent, in order: 0 when the socket's queue is full (EAGAIN: no exception, a
+        burst meets it often); raises OSError when the first fails for any other reason.
         """
         sent = self._sendmmsg(fd, self._send_from[start], count, MSG_DONTWAIT)
         if sent < 0:
             code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))  # (EAGAIN makes a BlockingIOError)
+            if code == errno.EAGAIN:
+                return 0
+            raise OSError(code, os.strerror(code))
         return sent
 
     def send(self, fd: int, datagrams) -> int:
         """Send the first :attr:`slots` of ``datagrams`` on socket ``fd`` (connected) with one system call,
         through the slots (what the last :meth:`receive` left there is overwritten).
 
-        Returns how many were sent, in order; raises OSError when not even the first was.
+        Returns how many were sent, in order; raises OSError when not even the first was
+        (BlockingIOError when the socket's queue is full).
         """
         buffer, lengths, count = self.buffer, self._send_lengths, 0
         for offset, datagram in zip(self.offsets, datagrams):
@@ -160,7 +164,12 @@ class BatchIO:
             buffer[offset:offset + size] = datagram
             lengths[count] = size
             count += 1
-        return self.send_received(fd, 0, count) if count else 0
+        if not count:
+            return 0
+        sent = self.send_received(fd, 0, count)
+        if not sent:
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return sent
 
 
 def next_size(sock: socket.socket) -> int:

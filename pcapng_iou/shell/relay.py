@@ -192,8 +192,6 @@ class Proxy:
         while True:
             try:
                 sent += batch.send_received(fd, sent, count - sent)
-            except BlockingIOError:
-                pass
             except OSError as err:  # (sendmmsg says why only when the first of those it was given fails)
                 reason = self.not_sent(datagrams[sent], err, read_ns)
                 rest = datagrams[sent + 1:]
