@@ -152,6 +152,56 @@ def test_a_full_instance_queue_holds_datagrams_back_and_loses_none(four_instance
     assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
 
 
+@pytest.mark.lab
+def test_an_instance_taking_from_its_full_queue_does_not_make_the_capture_record_at_once(four_instances, workdir):
+    """Room again for an instance (the forwarder's wake-up) changes nothing about how frames are recorded:
+    what waits to be recorded goes on waiting for a quiet moment (it used to be written at every such
+    wake-up, every few frames under a flood).  Nothing is lost or reordered either way."""
+    from pcapng_iou.shell.capture import Capture, CaptureOptions
+
+    directory, netmap, lab = four_instances
+    output = os.path.join(workdir, "drain.pcapng")
+    capture = Capture(CaptureOptions(netio_dir=directory, output=output, netmap_path=netmap))
+    waiting_at_drain = []
+    drain = capture.hot_path.drain
+
+    def logged_drain(proxy):
+        waiting_at_drain.append(len(capture.recording.deferred))
+        drain(proxy)
+
+    capture.hot_path.drain = logged_drain
+    sent = [datagram(100, 101, seq) for seq in range(300)]
+    received, failures = [], []
+
+    def slow_reader():
+        try:
+            deadline = time.monotonic() + 20
+            while not all(os.path.exists(os.path.join(directory, f"{n}_real")) for n in lab):
+                assert time.monotonic() < deadline, "the capture did not attach"
+                time.sleep(0.01)
+            sender = threading.Thread(target=lambda: [lab[100].send(101, d) for d in sent])
+            sender.start()
+            time.sleep(0.3)  # 101 reads nothing meanwhile: its queue fills and the capture holds the rest
+            while len(received) < len(sent):
+                received.append(lab[101].sock.recv(65536))
+                time.sleep(0.0002)  # then it takes them slowly: one wake-up of the capture after another
+            sender.join(10)
+        except Exception as err:
+            failures.append(err)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    assert capture.run() == 0
+    reader.join(10)
+    assert not failures, failures
+    assert received == sent
+    assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
+    assert waiting_at_drain, "the instance's queue never held the capture back: nothing tested"
+    assert max(waiting_at_drain) > 0, "every wake-up for room found nothing waiting: recorded at each one"
+
+
 def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, spin_us: int, **options) -> tuple:
     """Run a capture in this process while a thread makes 20 lone exchanges, 40 ms apart.
 
