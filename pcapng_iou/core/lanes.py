@@ -1,7 +1,7 @@
-"""Counting frames on an interface, one at a time or a batch of one route at once (the recorder's fast way)."""
+"""The recorder's fast way: frames recorded without decoding them, in runs, and counted on their lane."""
 from __future__ import annotations
 
-from pcapng_iou.core import blocks
+from pcapng_iou.core import blocks, netio
 from pcapng_iou.core.interface import Interface
 
 
@@ -48,6 +48,12 @@ class Lane:
         self.frame_size = size
         self.block_size, self.tail = blocks.flagged_tail(size, self.flags)
 
+    def add_run(self, frames: int, size: int, last_ns: int) -> None:
+        """Count ``frames`` frames of ``size`` bytes in this batch, the last at ``last_ns``."""
+        self.frames += frames
+        self.bytes += frames * size
+        self.last_ns = last_ns
+
     def settle(self) -> int:
         """Add this batch's frames to the interface's counters; return how many there were."""
         interface, frames = self.interface, self.frames
@@ -60,3 +66,52 @@ class Lane:
         interface.last_ns = max(interface.last_ns, self.last_ns)
         self.frames = self.bytes = 0
         return frames
+
+
+def record_in_runs(datagrams, timestamps, lane_of, cut_above: int, enter, general) -> list:
+    """The recorder's fast way over a batch: the blocks of its frames, in order, as parts to join.
+
+    A frame whose whole header names a lane (a data frame on a plain link
+    already seen, ``lane_of(header)``), no longer than ``cut_above``, is
+    recorded without decoding it, once ``enter(lane, timestamp_ns)`` let its
+    lane in for this batch; any other frame takes ``general(datagram,
+    timestamp_ns, None)``.  A *run* is frames in a row of one lane, one length
+    and one time (a batch read at once): their blocks differ only by the
+    frame's bytes, so what comes before and after the frame is packed once.
+    """
+    out: list = []
+    append = out.append
+    head_of, header_size, epb_type = blocks.EPB_HEAD.pack, netio.HEADER_SIZE, blocks.EPB_TYPE
+    lane = head = tail = run_key = None
+    run_size = run_ns = run = 0
+    try:
+        for datagram, timestamp_ns in zip(datagrams, timestamps):
+            key = datagram[:header_size]  # (this loop runs for every frame: nearly all continue a run)
+            size = len(datagram) - header_size
+            if key == run_key and size == run_size and timestamp_ns == run_ns:
+                append(head)
+                append(datagram[header_size:])
+                append(tail)
+                run += 1
+                continue
+            if run:
+                lane.add_run(run, run_size, run_ns)
+                run = 0
+            lane = lane_of(key)
+            if lane is not None and 0 < size <= cut_above and (lane.frames or enter(lane, timestamp_ns)):
+                if size != lane.frame_size:
+                    lane.fit(size)
+                tail = lane.tail
+                head = head_of(epb_type, lane.block_size, lane.interface.file_id, timestamp_ns >> 32,
+                               timestamp_ns & 0xFFFFFFFF, size, size)
+                run_key, run_size, run_ns, run = key, size, timestamp_ns, 1
+                append(head)
+                append(datagram[header_size:])
+                append(tail)
+                continue
+            run_key = None
+            append(general(datagram, timestamp_ns, None))
+    finally:
+        if run:
+            lane.add_run(run, run_size, run_ns)
+    return out

@@ -24,6 +24,7 @@ from pcapng_iou.core.holding import HeldFrame, Holding, wants_holding
 from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
 from pcapng_iou.core.lanes import Lane as _Lane
 from pcapng_iou.core.lanes import count as _count
+from pcapng_iou.core.lanes import record_in_runs
 from pcapng_iou.core.links import Interface, LinkTable, ReloadResult
 from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
@@ -180,54 +181,14 @@ class Recorder:
             return self._record_up_to_limit(datagrams, timestamps, undelivered)
         if undelivered is not None:
             return self._record_each(datagrams, timestamps, undelivered)
-        out = []
-        append = out.append
-        lane_get, head_of, cut_above = self.links.lanes.get, blocks.EPB_HEAD.pack, self._cut_above
         entered: list = []
-        # A run: frames in a row of one lane, one length and one time (a batch read at once), whose blocks
-        # differ only by the frame's bytes: what comes before and after the frame is packed once for it.
-        lane = head = tail = run_key = None
-        run_size = run_ns = run = 0
         try:
-            for datagram, timestamp_ns in zip(datagrams, timestamps):
-                # This loop runs for every frame: nearly every one continues the run or starts one (the
-                # fast way: a data frame on a plain link already seen, recorded without decoding it).
-                key = datagram[:HEADER_SIZE]
-                size = len(datagram) - HEADER_SIZE
-                if key == run_key and size == run_size and timestamp_ns == run_ns:
-                    append(head)
-                    append(datagram[HEADER_SIZE:])
-                    append(tail)
-                    run += 1
-                    continue
-                if run:
-                    lane.frames += run
-                    lane.bytes += run * run_size
-                    lane.last_ns = run_ns
-                    run = 0
-                lane = lane_get(key)
-                if lane is not None and 0 < size <= cut_above and (
-                        lane.frames or self._enter(lane, entered, timestamp_ns)):
-                    if size != lane.frame_size:
-                        lane.fit(size)
-                    tail = lane.tail
-                    head = head_of(EPB_TYPE, lane.block_size, lane.interface.file_id, timestamp_ns >> 32,
-                                   timestamp_ns & 0xFFFFFFFF, size, size)
-                    run_key, run_size, run_ns, run = key, size, timestamp_ns, 1
-                    append(head)
-                    append(datagram[HEADER_SIZE:])
-                    append(tail)
-                    continue
-                run_key = None
-                append(self._general(datagram, timestamp_ns, None))
+            return b"".join(record_in_runs(datagrams, timestamps, self.links.lanes.get, self._cut_above,
+                                           lambda lane, timestamp_ns: self._enter(lane, entered, timestamp_ns),
+                                           self._general))
         finally:
-            if run:
-                lane.frames += run
-                lane.bytes += run * run_size
-                lane.last_ns = run_ns
-            for entered_lane in entered:
-                self.frames_recorded += entered_lane.settle()
-        return b"".join(out)
+            for lane in entered:
+                self.frames_recorded += lane.settle()
 
     def _record_each(self, datagrams, timestamps, undelivered) -> bytes:
         """Some were not delivered (rare): each frame its own way, in order."""
