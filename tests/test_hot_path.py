@@ -152,6 +152,30 @@ def test_a_full_instance_queue_holds_datagrams_back_and_loses_none(four_instance
     assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
 
 
+def run_in_this_process(capture, directory: str, lab: dict, traffic) -> None:
+    """Run ``capture`` here until ``traffic`` (run in a thread once the capture attached all of ``lab``) is
+    done, then stop it with SIGINT as a user would; a failure in the thread fails the test."""
+    failures = []
+
+    def attached_then_traffic():
+        try:
+            deadline = time.monotonic() + 20
+            while not all(os.path.exists(os.path.join(directory, f"{n}_real")) for n in lab):
+                assert time.monotonic() < deadline, "the capture did not attach"
+                time.sleep(0.01)
+            traffic()
+        except Exception as err:  # reported by the test, not lost in the thread
+            failures.append(err)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=attached_then_traffic)
+    thread.start()
+    assert capture.run() == 0
+    thread.join(10)
+    assert not failures, failures
+
+
 @pytest.mark.lab
 def test_an_instance_taking_from_its_full_queue_does_not_make_the_capture_record_at_once(four_instances, workdir):
     """Room again for an instance (the forwarder's wake-up) changes nothing about how frames are recorded:
@@ -171,31 +195,18 @@ def test_an_instance_taking_from_its_full_queue_does_not_make_the_capture_record
 
     capture.hot_path.drain = logged_drain
     sent = [datagram(100, 101, seq) for seq in range(300)]
-    received, failures = [], []
+    received = []
 
     def slow_reader():
-        try:
-            deadline = time.monotonic() + 20
-            while not all(os.path.exists(os.path.join(directory, f"{n}_real")) for n in lab):
-                assert time.monotonic() < deadline, "the capture did not attach"
-                time.sleep(0.01)
-            sender = threading.Thread(target=lambda: [lab[100].send(101, d) for d in sent])
-            sender.start()
-            time.sleep(0.3)  # 101 reads nothing meanwhile: its queue fills and the capture holds the rest
-            while len(received) < len(sent):
-                received.append(lab[101].sock.recv(65536))
-                time.sleep(0.0002)  # then it takes them slowly: one wake-up of the capture after another
-            sender.join(10)
-        except Exception as err:
-            failures.append(err)
-        finally:
-            os.kill(os.getpid(), signal.SIGINT)
+        sender = threading.Thread(target=lambda: [lab[100].send(101, d) for d in sent])
+        sender.start()
+        time.sleep(0.3)  # 101 reads nothing meanwhile: its queue fills and the capture holds the rest
+        while len(received) < len(sent):
+            received.append(lab[101].sock.recv(65536))
+            time.sleep(0.0002)  # then it takes them slowly: one wake-up of the capture after another
+        sender.join(10)
 
-    reader = threading.Thread(target=slow_reader)
-    reader.start()
-    assert capture.run() == 0
-    reader.join(10)
-    assert not failures, failures
+    run_in_this_process(capture, directory, lab, slow_reader)
     assert received == sent
     assert [frame for _, frame, _ in packets_with_times(output)] == [d[8:] for d in sent]
     assert waiting_at_drain, "the instance's queue never held the capture back: nothing tested"
@@ -221,31 +232,17 @@ def waits_of_a_ping_pong(directory: str, netmap: str, lab: dict, output: str, sp
         return events
 
     capture.selector.wait = logged_wait
-    failures = []
 
     def exchanges():
-        try:
-            deadline = time.monotonic() + 20
-            while not all(os.path.exists(os.path.join(directory, f"{n}_real")) for n in lab):
-                assert time.monotonic() < deadline, "the capture did not attach"
-                time.sleep(0.01)
-            for seq in range(20):
-                ping, pong = datagram(200, 201, seq), datagram(201, 200, seq)
-                lab[200].send(201, ping)
-                assert lab[201].sock.recv(65536) == ping
-                lab[201].send(200, pong)
-                assert lab[200].sock.recv(65536) == pong
-                time.sleep(0.04)
-        except Exception as err:  # reported by the test, not lost in the thread
-            failures.append(err)
-        finally:
-            os.kill(os.getpid(), signal.SIGINT)
+        for seq in range(20):
+            ping, pong = datagram(200, 201, seq), datagram(201, 200, seq)
+            lab[200].send(201, ping)
+            assert lab[201].sock.recv(65536) == ping
+            lab[201].send(200, pong)
+            assert lab[200].sock.recv(65536) == pong
+            time.sleep(0.04)
 
-    traffic = threading.Thread(target=exchanges)
-    traffic.start()
-    assert capture.run() == 0
-    traffic.join(10)
-    assert not failures, failures
+    run_in_this_process(capture, directory, lab, exchanges)
     return waits, len(packets_with_times(output)), capture
 
 
