@@ -179,6 +179,8 @@ def test_information_the_dashboard_cut_is_said_whole_after_the_summary(make_lab,
     session = _capture_in_tmux(tmux, lab, output, "info", 60, 24)
     try:
         _wait_for_text(tmux, session, "instance 2 attached")
+        # HDLC frames on the link first (else its first frame is PPP, and nothing changes: a race under load)
+        _wait_for_text(tmux, session, "active")
         for number in (1, 2):
             lab[number].command("encap 1/0 ppp")  # the routers change: followed, said as information
         screen = _wait_for_text(tmux, session, "frames now look like ppp")
