@@ -81,7 +81,8 @@ class HotPath:
     def _relay_batches(self, proxy: relay.Proxy) -> None:
         """A burst: read all that waits (``recvmmsg``) and send it on (``sendmmsg``); a batch of
         :data:`BUSY_BATCH` or more is likely followed by more at once: read again without waiting
-        (:data:`BUSY_REREADS` times at most)."""
+        (:data:`BUSY_REREADS` times at most), unless the instance's queue stayed full long enough to
+        wait for it asleep (the other sockets wait no longer than that once a pass)."""
         relay_waiting, batch = proxy.relay_waiting, self.batch
         for _ in range(BUSY_REREADS):
             datagrams, times, reasons, queued = relay_waiting(batch)
@@ -95,7 +96,7 @@ class HotPath:
             self._deferred_times += times
             if len(deferred) >= RECORD_DEFERRED_FRAMES or times[0] - self._deferred_times[0] >= RECORD_DEFERRED_NS:
                 self._record_deferred()
-            if len(datagrams) < BUSY_BATCH:
+            if len(datagrams) < BUSY_BATCH or proxy.slept_for_room:  # (then the others' turn)
                 return
 
     def _relayed(self, proxy: relay.Proxy, datagrams: list, times: list, reasons: Optional[list],

@@ -110,6 +110,8 @@ class Proxy:
         #: to :meth:`not_sent`.
         self.listener_fd = listener.fileno()
         self.forwarder_fd = forwarder.fileno()
+        #: Whether the last burst sent on found the instance's queue full for long enough to wait asleep.
+        self.slept_for_room = False
         #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
         self._send_room: Optional[int] = None
         #: Peers' connections to the instance's socket turned to ours (EVE-NG's iol_wrapper), see takeover.py.
@@ -189,6 +191,7 @@ class Proxy:
         if self.pending or self.instance_gone:
             return datagrams, times, self.forward_batch(datagrams, times), len(self.pending) - before
         count, sent, fd, deadline, retries = len(datagrams), 0, self.forwarder_fd, 0.0, 0
+        self.slept_for_room = False
         while True:
             try:
                 sent += batch.send_received(fd, sent, count - sent)
@@ -206,6 +209,7 @@ class Proxy:
                 retries += 1
                 os.sched_yield()
                 continue
+            self.slept_for_room = True
             deadline = deadline or time.monotonic() + ROOM_PATIENCE_S
             if not self.room_before(deadline):  # busy: the rest waits, in order
                 self.pending.extend(datagrams[sent:])
