@@ -30,7 +30,6 @@ from pcapng_iou.core.netmap import Netmap
 from pcapng_iou.core.selection import LinkSelection
 
 HEADER_SIZE = netio.HEADER_SIZE
-EPB_TYPE, EPB_FLAGS, OPT_ENDOFOPT = blocks.EPB_TYPE, blocks.EPB_FLAGS, blocks.OPT_ENDOFOPT
 #: No snap length: frames are stored whole (IOU frames are far shorter).
 NO_SNAPLEN = 1 << 31
 
@@ -99,7 +98,6 @@ class Recorder:
         #: Followed links whose ends differ, by the number of the interface their routes lead to.
         self._splits: dict[int, _Split] = {}
         self._started = False
-        #: Block layouts by frame size, for the sizes the fast way records (0 < size <= the snap length).
         #: Frames of half-links waiting for the far end's CDP before their block is written (see core/holding).
         self.held = Holding()
 
