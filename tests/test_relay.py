@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import need, short_tempdir
 
-from pcapng_iou.shell import handover, relay
+from pcapng_iou.shell import handover, mmsg, relay
 
 INSTANCE = 100
 
@@ -101,24 +101,25 @@ def test_forward_batch_queues_the_rest_when_the_instance_queue_is_full(lab):
 
 
 def _burst(directory, peer, count):
-    """``count`` datagrams waiting at our socket (no more than its queue holds), then read and sent on as a burst."""
+    """``count`` datagrams sent by a peer to our socket (no more than its queue holds), to be read as a burst."""
     sent = datagrams(count)
     for datagram in sent:
         peer.sendto(datagram, os.path.join(directory, str(INSTANCE)))
     return sent
 
 
-def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_queue(lab):
+def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_queue(lab, monkeypatch):
     directory, instance, peer, proxy = lab
+    monkeypatch.setattr(relay, "ROOM_PATIENCE_S", 5.0)  # (patient enough for a thread started under load)
     limit = queue_limit()
     for datagram in datagrams(limit):  # the instance's queue full before the burst
         proxy.forward(datagram)
     assert not proxy.pending
     sent = _burst(directory, peer, min(limit, 8))
     taken = []
-    reader = threading.Timer(0.0001, lambda: taken.extend(instance.recv(4096) for _ in range(limit)))
+    reader = threading.Timer(0.05, lambda: taken.extend(instance.recv(4096) for _ in range(limit)))
     reader.start()
-    _, _, reasons, held = proxy.relay_waiting(mmsg_batch())
+    _, _, reasons, held = proxy.relay_waiting(mmsg.shared())
     reader.join()
     assert (reasons, held) == (None, 0) and not proxy.pending
     assert [instance.recv(4096) for _ in sent] == sent
@@ -131,15 +132,10 @@ def test_a_burst_holds_the_rest_for_a_stalled_instance_after_a_moment(lab):
         proxy.forward(datagram)
     sent = _burst(directory, peer, min(limit, 8))
     started = time.monotonic()
-    _, _, reasons, held = proxy.relay_waiting(mmsg_batch())
+    _, _, reasons, held = proxy.relay_waiting(mmsg.shared())
     waited = time.monotonic() - started
     assert reasons is None and held == len(sent) and list(proxy.pending) == sent
     assert waited >= relay.ROOM_PATIENCE_S  # it did wait for room before holding them
-
-
-def mmsg_batch():
-    from pcapng_iou.shell import mmsg
-    return mmsg.shared()
 
 
 def test_forward_batch_says_why_when_the_instance_is_gone(lab):
