@@ -155,8 +155,8 @@ class BatchIO:
         """Send the first :attr:`slots` of ``datagrams`` on socket ``fd`` (connected) with one system call,
         through the slots (what the last :meth:`receive` left there is overwritten).
 
-        Returns how many were sent, in order; raises OSError when not even the first was
-        (BlockingIOError when the socket's queue is full).
+        Returns how many were sent, in order (0 when the socket's queue is full, as :meth:`send_received`);
+        raises OSError when the first fails for any other reason.
         """
         buffer, lengths, count = self.buffer, self._send_lengths, 0
         for offset, datagram in zip(self.offsets, datagrams):
@@ -164,12 +164,7 @@ class BatchIO:
             buffer[offset:offset + size] = datagram
             lengths[count] = size
             count += 1
-        if not count:
-            return 0
-        sent = self.send_received(fd, 0, count)
-        if not sent:
-            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
-        return sent
+        return self.send_received(fd, 0, count) if count else 0
 
 
 def next_size(sock: socket.socket) -> int:

@@ -269,8 +269,6 @@ class Proxy:
             chunk = list(itertools.islice(pending, batch.slots))
             try:
                 count = batch.send(fd, chunk)
-            except BlockingIOError:
-                break
             except OSError as err:
                 if err.errno in GONE_ERRNOS:
                     self.gone_errno = err.errno
@@ -278,6 +276,8 @@ class Proxy:
                 if err.errno == errno.EMSGSIZE and self.make_room(len(chunk[0])):
                     continue
                 raise
+            if not count:  # the instance's queue is full again
+                break
             sent += chunk[:count]
             for _ in range(count):
                 pending.popleft()
