@@ -10,8 +10,7 @@ import pytest
 
 from conftest import directory_state, read_packets, run_cli, tshark_rows
 
-from pcapng_iou.shell import relay
-from pcapng_iou.shell.hotpath import READ_BATCH
+from pcapng_iou.shell import mmsg, relay
 from pcapng_iou.sim import frames
 from pcapng_iou.sim import numbered as numbered_frames
 
@@ -145,7 +144,7 @@ def test_stopped_instance_holds_back_only_its_own_traffic(make_lab, start_captur
         # Said once, with what is held for it: one read batch at most (the memory bound in the README).
         assert capture.wait_for("instance 101 takes no frames (stopped?)", timeout=10), capture.stderr
         held = re.search(r"instance 101 takes no frames \(stopped\?\): holding (\d+) frames", capture.stderr)
-        assert held and 1 <= int(held.group(1)) <= READ_BATCH, capture.stderr
+        assert held and 1 <= int(held.group(1)) <= mmsg.SLOTS, capture.stderr
     finally:
         lab[101].signal(signal.SIGCONT)
     assert lab[103].reply(30) == "sent 3000"
@@ -304,7 +303,7 @@ def test_a_stop_while_an_instance_is_stopped_records_and_warns_what_it_did_not_g
     # Once 101 is given up on, what 103 still sends is not read to be thrown away: 103 waits for 101, as it
     # would without the capture.  Lost: what was held and read before that, and our queue's content (a
     # newcomer saw 1,995 of 2,000 frames lost: the stop read on for its 2 s).
-    assert len(undelivered) <= READ_BATCH + relay.DRAIN_BATCH + relay.queue_capacity(), len(undelivered)
+    assert len(undelivered) <= mmsg.SLOTS + relay.DRAIN_BATCH + relay.queue_capacity(), len(undelivered)
     assert "instance 101 takes no frames; waiting up to 2 s" in capture.stderr, capture.stderr
     assert delivered + undelivered == sorted(delivered + undelivered)  # one flow to one instance: in order
     warned = re.search(r"instance 101: (\d+) frames for it could not be delivered \(instance 101 took no "

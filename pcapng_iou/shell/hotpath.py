@@ -18,9 +18,6 @@ from pcapng_iou.shell import mmsg, relay
 from pcapng_iou.shell.instances import Instances
 from pcapng_iou.shell.recording import RECORD_DEFERRED_FRAMES, RECORD_DEFERRED_NS, Recording
 
-#: Most datagrams read from one socket before they are sent on and the loop looks at the
-#: others (fairness).  The kernel queues at most net.unix.max_dgram_qlen + 1 (often 11) for us.
-READ_BATCH = 64
 #: Reads in a row of one socket, each bringing at least :data:`BUSY_BATCH` datagrams, before the loop looks at
 #: the others (1,024 datagrams at most): in a burst, reading again at once costs less than a pass of the loop.
 BUSY_REREADS = 16
