@@ -328,9 +328,8 @@ class Capture:
                     self._on_event(kind, target)
                 if ending.reason is not None:
                     break
-            if spin_s:  # (armed only while the budget lasts)
-                armed_at = monotonic()
-                spin_until = armed_at + spin_s if spun < spin_left else 0.0
+            if spin_s:  # (armed, and the clock read, only while the budget lasts)
+                spin_until = (armed_at := monotonic()) + spin_s if spun < spin_left else 0.0
         self.spin_budget.settle(monotonic(), spun)
         self._record_deferred()
 
