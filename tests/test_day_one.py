@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+from conftest import start_cli
 from test_cli_errors import SOURCE_ROOT, run_cli
 from test_dashboard_terminal import tmux  # noqa: F401 (a fixture: a tmux server of the test's own)
 
@@ -150,6 +151,35 @@ def test_extcap_without_running_routers_says_which_directory_through_tshark(tsha
             f"{me}): nothing was captured. Start the lab; or, if IOU runs as another user, give its folder "
             f"/tmp/netio<uid of that user> in the options of IOU links (the gear)") in result.stderr, result.stderr
     assert not re.search(r"^tshark: *$", result.stderr, re.MULTILINE), result.stderr
+
+
+@pytest.mark.lab
+def test_the_extcap_says_nothing_ran_before_wireshark_reads_the_end_of_the_capture(workdir):
+    """The message came after the FIFO was closed: dumpcap, which reports the end as soon as it reads it,
+    sometimes had nothing to show yet, and tshark printed an empty "tshark: " line (under load)."""
+    import select
+
+    netio, fifo = os.path.join(workdir, "netio"), os.path.join(workdir, "fifo")
+    os.mkdir(netio)
+    os.mkfifo(fifo)
+    extcap = start_cli("extcap", "--capture", "--extcap-interface", "iou", "--fifo", fifo, "--netio-dir", netio,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    said_by_the_end = []
+    try:
+        with open(fifo, "rb") as reader:  # as dumpcap: the extcap writes into the FIFO we read
+            time.sleep(1)
+            extcap.send_signal(signal.SIGTERM)  # as Wireshark stops a capture
+            reader.read()
+            said_by_the_end.append(bool(select.select([extcap.stderr], [], [], 0)[0]))
+        said = extcap.stderr.read().decode()
+        extcap.wait(30)
+    finally:
+        if extcap.poll() is None:
+            extcap.kill()
+            extcap.wait()
+        extcap.stderr.close()
+    assert f"no IOU instance ran in {netio}" in said, said
+    assert said_by_the_end == [True], "the end of the capture reached the FIFO's reader before the message"
 
 
 def test_extcap_against_another_users_lab_points_to_the_pipe_that_works(tshark, workdir):

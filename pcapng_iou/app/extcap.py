@@ -256,11 +256,18 @@ def run_capture(args: argparse.Namespace) -> int:
     try:
         options, netmap = _capture_options(args)
         capture = Capture(options, netmap=netmap)
+
+        def say_if_nothing_ran() -> None:
+            # Said before the FIFO closes: dumpcap reports the end of the capture as soon as it reads it,
+            # and a message that came after it made an empty error in tshark.
+            stop = capture.stop
+            ended_well = (stop is None or stop.status == ExitStatus.OK) and not capture.instances.not_given_back
+            if ended_well and not capture.instances.ever_attached:
+                _error(nothing_ran(options.netio_dir))
+
+        capture.on_closing = say_if_nothing_ran
         # Errors only: Wireshark shows anything on our stderr as an error.
-        status = Reporter(quiet=True, dashboard=False).run(capture)
-        if status == ExitStatus.OK and not capture.instances.ever_attached:
-            _error(nothing_ran(options.netio_dir))
-        return status
+        return Reporter(quiet=True, dashboard=False).run(capture)
     except ExtcapError as err:
         _error(str(err))
         return ExitStatus.USAGE

@@ -101,6 +101,9 @@ class Capture:
         self.guard = netiodir.DirectoryGuard(options.netio_dir)
         self.started_ns = self.recording.started_ns
         self.on_tick: Optional[Callable[[CaptureStatus], None]] = None
+        #: Called once the sockets are back, just before the output is closed: what must reach the output's
+        #: reader before the end of the capture does (the extcap's last words to Wireshark).
+        self.on_closing: Optional[Callable[[], None]] = None
         self.signals = SignalInbox((*STOP_SIGNALS, signal.SIGHUP, COUNT_SIGNAL, FLUSH_SIGNAL))
         self.fds: Optional[FdBudget] = None
         #: The output file was removed at the end: the netio directory never appeared, so nothing was captured.
@@ -249,6 +252,8 @@ class Capture:
             self._record_deferred()  # relayed before anything that detaching drains
         self._settle(self.instances.give_back_all())
         self.instances.forget_all()  # (closes the directory held open)
+        if self.on_closing is not None:
+            self.on_closing()
         if self.output is not None:
             # Waited for a netio directory that never came: a file of headers only is of no use.
             self.output_removed = self.recording.close(keep=self.presence.ever_present)
