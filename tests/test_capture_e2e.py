@@ -72,19 +72,24 @@ def test_capture_records_every_link_with_its_link_type(make_lab, start_capture, 
     # The directory is exactly as found: same names, the instances' own inodes.
     assert directory_state(netio_dir) == before
 
-    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.protocols", "frame.packet_flags_direction")
+    rows = tshark_rows(tshark, output, "frame.interface_id", "frame.protocols", "frame.packet_flags_direction",
+                       "frame.interface_name")
     packets = read_packets(output)
     assert len(rows) == len(packets) == len(sent)
-    interface_of = {"0/0": 0, "1/0": 1, "1/1": 2, "1/2": 3}
-    # Frames to different instances pass different sockets: match them by content, not order.
+    link_of = {"0/0": "100:0/0-101:0/0", "1/0": "100:1/0-101:1/0", "1/1": "101:1/1-102:1/1", "1/2": "102:1/2-100:1/2"}
+    # Frames to different instances pass different sockets, and the simulated instances send on their own
+    # time: match frames by content, not order, and links by name (interfaces are numbered by first frame).
     recorded = {packet[1]: (packet, row) for packet, row in zip(packets, rows)}
+    interface_of = {}
     for sender, interface, receiver, frame, protocol in sent:
         (interface_id, data, flags, _), row = recorded[frame]
-        assert interface_id == interface_of[interface] == int(row[0])
+        assert interface_id == int(row[0]) and row[3] == link_of[interface], row
+        assert interface_of.setdefault(interface, interface_id) == interface_id  # one interface a link
         assert protocol in row[1].split(":"), row
         # Direction: outbound when the sender is the first endpoint written on the line.
         first_on_line = {"0/0": 100, "1/0": 100, "1/1": 101, "1/2": 102}[interface]
         assert int(row[2], 16) == (2 if sender == first_on_line else 1), row
+    assert sorted(interface_of.values()) == [0, 1, 2, 3]  # four links, four interfaces
 
     info = __import__("subprocess").run(["capinfos", output], capture_output=True, text=True).stdout
     assert "Number of interfaces in file: 4" in info
