@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -115,6 +116,39 @@ def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_que
     for datagram in datagrams(limit):  # the instance's queue full before the burst
         proxy.forward(datagram)
     assert not proxy.pending
+    sent = _burst(directory, peer, min(limit, 8))
+    taken = []
+    reader = threading.Timer(0.05, lambda: taken.extend(instance.recv(4096) for _ in range(limit)))
+    reader.start()
+    _, _, reasons, held = proxy.relay_waiting(mmsg.shared())
+    reader.join()
+    assert (reasons, held) == (None, 0) and not proxy.pending
+    assert [instance.recv(4096) for _ in sent] == sent
+
+
+@pytest.fixture
+def crowded():
+    """The process's lowest free descriptors above 1024, where ``select`` cannot look: a capture with
+    hundreds of instances attached gets such descriptors for the next ones."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:  # (a stock shell's 1024; root may raise the hard limit too)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, max(hard, 2048)))
+    fillers = []
+    while not fillers or fillers[-1] < 1030:
+        fillers.append(os.open(os.devnull, os.O_RDONLY))
+    yield
+    for fd in fillers:
+        os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_burst_waits_for_room_on_a_descriptor_above_what_select_takes(crowded, lab, monkeypatch):
+    directory, instance, peer, proxy = lab
+    assert proxy.forwarder_fd >= 1024
+    monkeypatch.setattr(relay, "ROOM_PATIENCE_S", 5.0)
+    limit = queue_limit()
+    for datagram in datagrams(limit):
+        proxy.forward(datagram)
     sent = _burst(directory, peer, min(limit, 8))
     taken = []
     reader = threading.Timer(0.05, lambda: taken.extend(instance.recv(4096) for _ in range(limit)))

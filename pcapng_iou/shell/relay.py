@@ -51,6 +51,8 @@ from pcapng_iou.shell.handover import (  # noqa: F401
 ROOM_PATIENCE_S = 0.0005
 #: ... after looking again this many times, yielding the CPU in between (the instance may be waiting for it).
 ROOM_RETRIES = 32
+#: ``select`` takes descriptors below this (FD_SETSIZE); on those above, ``poll`` waits, in whole milliseconds.
+SELECT_LIMIT = 1024
 #: Our receive queue: big enough that a burst waits in the kernel, not in us.
 RECEIVE_BUFFER = 4 * 1024 * 1024
 #: Datagrams up to this long pass any send buffer; a longer one makes the forwarding socket's big enough.
@@ -112,6 +114,8 @@ class Proxy:
         self.forwarder_fd = forwarder.fileno()
         #: Whether the last burst sent on found the instance's queue full for long enough to wait asleep.
         self.slept_for_room = False
+        #: How :meth:`room_before` waits on a descriptor ``select`` cannot take (made on first need).
+        self._room_poll: Optional[select.poll] = None
         #: The longest datagram the forwarding socket's send buffer lets through (learnt on first need).
         self._send_room: Optional[int] = None
         #: Peers' connections to the instance's socket turned to ours (EVE-NG's iol_wrapper), see takeover.py.
@@ -222,8 +226,13 @@ class Proxy:
         if left <= 0:
             return False
         try:
-            return bool(select.select((), (self.forwarder_fd,), (), left)[1])
-        except (OSError, ValueError):  # (ValueError: a descriptor beyond what select takes; then not waited for)
+            if self.forwarder_fd < SELECT_LIMIT:
+                return bool(select.select((), (self.forwarder_fd,), (), left)[1])
+            if self._room_poll is None:
+                self._room_poll = select.poll()
+                self._room_poll.register(self.forwarder_fd, select.POLLOUT)
+            return bool(self._room_poll.poll(left * 1000))
+        except OSError:
             return False
 
     def make_room(self, length: int) -> bool:
