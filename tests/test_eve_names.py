@@ -99,3 +99,13 @@ def test_an_eve_serial_link_is_one_link_named_by_both_titles(workdir):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "1. R1 Serial1/0 - R2 Serial1/0\thdlc\tinstances 1, 2, 513, 514\tNETMAP 1:1/0-513:1/0 and 2:1/0-514:1/0"]
+
+
+def test_the_simulated_wrapper_command_line_reads_as_eve_ngs():
+    from pcapng_iou.sim import iol_wrapper
+
+    argv = iol_wrapper.command_line(0, 2, "R2", [sys.executable, "-m", "pcapng_iou.sim.instance"],
+                                    [iol_wrapper.serial_link(0x11, 3, 0x11)], ["-e", "1", "-s", "2", "2"])
+    assert os.path.basename(argv[1]) == "iol_wrapper.py"
+    assert eve.wrapper_title(argv, 2) == "R2" and eve.wrapper_title(argv, 3) is None
+    assert eve.serial_links(argv, 2) == [((2, 0x11), (3, 0x11))]

@@ -2,5 +2,8 @@
 command line to its netio directory (``instance``), the protocol-true frames it
 sends (``frames``), the routers' chatter (``speaker``), numbered frames and
 their check at the receiver (``numbered``, sent by ``streams``), the
-benchmark's traffic straight to a peer (``peers``), a lab of such processes
-(``lab``) and ``pcapng-iou demo`` on top of them (``demo``)."""
+benchmark's traffic straight to a peer (``peers``) and a lab of such processes
+(``lab``, which ``pcapng-iou demo`` runs); the bridges around them: GNS3's
+ubridge (``bridges``, ``gns3``) and EVE-NG's wrapper (``wrapper`` bridges,
+``iol_wrapper`` is its command line above the instance, ``evelab`` a lab of
+both)."""

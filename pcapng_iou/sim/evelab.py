@@ -19,6 +19,8 @@ import sys
 import threading
 from typing import Dict, List, Optional, Tuple
 
+from pcapng_iou.sim import iol_wrapper
+from pcapng_iou.sim.instance import parse_interface
 from pcapng_iou.sim.lab import LabError, LabProcess
 from pcapng_iou.sim.wrapper import BRIDGE_OFFSET, CONNECT_DELAY_S
 
@@ -129,6 +131,18 @@ class EveLab:
                     found.append(f"{port}:{peer}:{peer_port}")
         return found
 
+    def under_wrapper(self, number: int) -> list:
+        """The words that start instance ``number`` under iol_wrapper's command line (title R<id>, a ``-l``
+        for each serial link), as EVE-NG starts IOL; the bridging is the wrapper process's."""
+        ethernet_bays = self.bays[number][0]
+        serial = []
+        for one, other in self.links:
+            for (here, port), (peer, peer_port) in ((one, other), (other, one)):
+                if here == number and parse_interface(port) & 0x0F >= ethernet_bays:
+                    serial.append(iol_wrapper.serial_link(parse_interface(port), peer, parse_interface(peer_port)))
+        return iol_wrapper.command_line(0, number, f"R{number}", [sys.executable, "-m", "pcapng_iou.sim.instance"],
+                                        serial, [])
+
     def _speak_on(self, number: int) -> tuple:
         """The router speaks on its linked interfaces only, as one configured so (the 64-line NETMAP wires all)."""
         ports = [port for link in self.links for here, port in link if here == number]
@@ -144,7 +158,8 @@ class EveLab:
             with open(netmap, "w") as handle:
                 handle.write(eve_netmap(number))
             self.instances[number] = LabProcess(self.directory, number, netmap, self.speak, self.interval,
-                                                quiet=True, bays=self.bays[number], extra=self._speak_on(number))
+                                                quiet=True, bays=self.bays[number], extra=self._speak_on(number),
+                                                runner=self.under_wrapper(number))
             self.start_wrapper(number, (flood or {}).get(number))
         return self
 
