@@ -109,7 +109,9 @@ def _burst(directory, peer, count):
     return sent
 
 
-def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_queue(lab, monkeypatch):
+def _burst_waits_for_the_instance_to_make_room(lab, monkeypatch) -> None:
+    """The instance's queue full, a burst for it read, and the instance taking from its queue a moment
+    later: the whole burst goes on, none of it held."""
     directory, instance, peer, proxy = lab
     monkeypatch.setattr(relay, "ROOM_PATIENCE_S", 5.0)  # (patient enough for a thread started under load)
     limit = queue_limit()
@@ -124,6 +126,10 @@ def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_que
     reader.join()
     assert (reasons, held) == (None, 0) and not proxy.pending
     assert [instance.recv(4096) for _ in sent] == sent
+
+
+def test_a_burst_waits_a_moment_for_an_instance_that_is_taking_from_its_full_queue(lab, monkeypatch):
+    _burst_waits_for_the_instance_to_make_room(lab, monkeypatch)
 
 
 @pytest.fixture
@@ -143,20 +149,8 @@ def crowded():
 
 
 def test_a_burst_waits_for_room_on_a_descriptor_above_what_select_takes(crowded, lab, monkeypatch):
-    directory, instance, peer, proxy = lab
-    assert proxy.forwarder_fd >= 1024
-    monkeypatch.setattr(relay, "ROOM_PATIENCE_S", 5.0)
-    limit = queue_limit()
-    for datagram in datagrams(limit):
-        proxy.forward(datagram)
-    sent = _burst(directory, peer, min(limit, 8))
-    taken = []
-    reader = threading.Timer(0.05, lambda: taken.extend(instance.recv(4096) for _ in range(limit)))
-    reader.start()
-    _, _, reasons, held = proxy.relay_waiting(mmsg.shared())
-    reader.join()
-    assert (reasons, held) == (None, 0) and not proxy.pending
-    assert [instance.recv(4096) for _ in sent] == sent
+    assert lab[3].forwarder_fd >= 1024
+    _burst_waits_for_the_instance_to_make_room(lab, monkeypatch)
 
 
 def test_a_burst_holds_the_rest_for_a_stalled_instance_after_a_moment(lab):
