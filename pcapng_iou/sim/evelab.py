@@ -2,7 +2,9 @@
 
 As EVE-NG runs IOL: every instance runs in a folder of its own whose NETMAP
 has 64 lines ``<id>:<p> <id+512>:<p>`` (p = 0..63), started with the bays
-its links need; its wrapper (:mod:`pcapng_iou.sim.wrapper`) binds
+its links need, under iol_wrapper's command line
+(:mod:`pcapng_iou.sim.iol_wrapper`: title ``R<id>``, a ``-l`` for each
+serial link); its wrapper (:mod:`pcapng_iou.sim.wrapper`) binds
 ``<id+512>``, takes no lock file, and connects to ``<id>`` once, after a
 delay.  A link drawn between two routers is two NETMAP lines and a UDP hop
 between their wrappers.  Used by the tests and ``pcapng-iou demo --eve``.
