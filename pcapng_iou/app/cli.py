@@ -316,10 +316,14 @@ def run_split(args: argparse.Namespace) -> int:
     from pcapng_iou.shell.split import SplitError, Splitter
 
     try:
-        files = Splitter(args.file, args.output_dir).run()
+        splitter = Splitter(args.file, args.output_dir)
+        files = splitter.run()
     except SplitError as err:
         _error(str(err))
         return ExitStatus.ERROR
+    if splitter.cut_after is not None:
+        _warn(f"{args.file} is cut short after {counted(splitter.cut_after, 'whole frame')} (its end is "
+              f"missing): those were split")
     for written in files:
         print(f"{written.path}: {written.interface_name or 'an unnamed interface'}, "
               f"{linktypes.name(written.linktype)}, {counted(written.frames, 'frame')}")

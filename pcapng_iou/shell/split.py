@@ -4,19 +4,25 @@ Reads the capture with python-pcapng's reader and writes each interface's
 frames, with their timestamps, flags and comments, through our own block
 encoders (:mod:`pcapng_iou.core.blocks`) into a file of its own, named by
 :mod:`pcapng_iou.core.splitting`.  Interfaces without frames get no file.
+Each file is created as the capture's own are (:mod:`pcapng_iou.shell.outputfiles`:
+``0600``, the sudo user's): the traffic stays private.  A capture cut short
+(copied while written, a full disk) is split up to its last whole frame.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
 import pcapng
 from pcapng import blocks as pcapng_blocks
+from pcapng.exceptions import TruncatedFile
 
 from pcapng_iou import PROG, __version__
 from pcapng_iou.core import blocks
 from pcapng_iou.core.splitting import SplitNames, timestamp_ns
+from pcapng_iou.shell.outputfiles import OutputRefused, open_for_writing
 
 #: Files kept open at once: a lab of 1,000 instances has 16,000 links; the others are opened again to append.
 MAX_OPEN = 64
@@ -53,9 +59,14 @@ class Splitter:
     """Splits one capture file; :meth:`run` returns the files written, in the order of their interfaces."""
 
     def __init__(self, source: str, folder: Optional[str] = None):
+        if folder is not None and not os.path.isdir(folder):
+            why = "is not a folder" if os.path.exists(folder) else "does not exist"
+            raise SplitError(f"output folder {folder} {why}")
         self.source = source
         self.names = SplitNames(source, folder)
         self.files: list = []
+        #: Set when the file ends in the middle of a block: the frames read before the cut.
+        self.cut_after: Optional[int] = None
         self._interfaces: dict = {}  # (section number, interface id) -> _Interface
         self._open: OrderedDict = OrderedDict()  # path -> file object, least recently used first
         self._section = -1
@@ -66,6 +77,10 @@ class Splitter:
             with open(self.source, "rb") as handle:
                 for block in pcapng.FileScanner(handle):
                     self._take(block)
+        except TruncatedFile:
+            if self._section < 0:
+                raise SplitError(f"{self.source}: not a PCAP-NG file this can read (cut short in its header)")
+            self.cut_after = sum(written.frames for written in self.files)
         except SplitError:
             raise
         except OSError as err:
@@ -118,7 +133,13 @@ class Splitter:
         if len(self._open) >= MAX_OPEN:
             self._open.popitem(last=False)[1].close()
         try:
-            handle = self._open[path] = open(path, mode)
+            if mode == "wb":
+                fd = open_for_writing(path)
+            else:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OutputRefused as err:
+            raise SplitError(str(err)) from None
         except OSError as err:
             raise SplitError(f"cannot write {path}: {err.strerror}") from None
+        handle = self._open[path] = os.fdopen(fd, mode)
         return handle
