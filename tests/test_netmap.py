@@ -282,6 +282,10 @@ def test_error_with_crlf():
                             "IOU's are ethernet 1, ppp-raw 9, ppp 50, hdlc 104, frame-relay 107"),
         ("1:0/0 2:0/0 65535", "1:13: link type 65535 is not a LINKTYPE_ value (pcap assigns 0-10, 50-51, 99-299); "
                               "IOU's are ethernet 1, ppp-raw 9, ppp 50, hdlc 104, frame-relay 107"),
+        # found by a newcomer: a word after the link type was blamed on the link type, as a bad endpoint
+        ("1:1/0 2:1/0 ppp garbage", "1:17: 'garbage' after the link type ppp: the link type ends the line"),
+        ("1:0/0 2:0/0 auto x", "1:18: 'x' after the link type auto: the link type ends the line"),
+        ("1:0/0 hdlc 2:0/0 junk", "1:7: link type hdlc amid the endpoints: it ends the line, after them"),
         ("100:0/0 */", "1:9: unknown link type '*/' (use a number or one of: ethernet, frame-relay, hdlc, ppp), "
                         "or auto to follow the frames"),
     ],

@@ -245,8 +245,7 @@ def _trailing_linktype(words: list, filename: str, number: int) -> tuple[Optiona
         if joined is not None and ":" not in before:
             raise NetmapError(filename, number, before_column,
                               f"link type {excerpt(before + ' ' + last_word)} is one word: {joined}") from None
-        for column, word in words:
-            parse_endpoint(word, filename, number, column)  # blames the first bad word, if any
+        _blame_first_stray_word(words, last_column, last_word, filename, number)
         also = f", or {AUTO} to follow the frames" if str(err).startswith("unknown") else ""
         raise NetmapError(filename, number, last_column, f"{err}{also}") from None
     if not linktypes.is_assigned(linktype):
@@ -255,6 +254,19 @@ def _trailing_linktype(words: list, filename: str, number: int) -> tuple[Optiona
                           f"link type {linktype} is not a LINKTYPE_ value (pcap assigns {ranges}); IOU's are "
                           + ", ".join(f"{name} {value}" for value, name in sorted(linktypes.NAMES.items())))
     return linktype, False
+
+
+def _blame_first_stray_word(words: list, last_column: int, last_word: str, filename: str, number: int) -> None:
+    """Raise at the first of ``words`` that is not an endpoint, if any: a link type there is said to be one
+    (``1:0/0 2:0/0 ppp junk`` has ``junk`` after its link type, not a bad endpoint ``ppp``)."""
+    for index, (column, word) in enumerate(words):
+        if ":" not in word and (word.lower() == AUTO or _is_linktype(word)):
+            if index == len(words) - 1:
+                raise NetmapError(filename, number, last_column,
+                                  f"{excerpt(last_word)} after the link type {word}: the link type ends the line")
+            raise NetmapError(filename, number, column,
+                              f"link type {word} amid the endpoints: it ends the line, after them")
+        parse_endpoint(word, filename, number, column)
 
 
 def _is_linktype(word: str) -> bool:
