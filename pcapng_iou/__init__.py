@@ -6,6 +6,6 @@ unchanged and writes each frame to a PCAP-NG file with one interface per
 NETMAP link, each with its own link type.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 #: The command's name, as every message starts.
 PROG = "pcapng-iou"
