@@ -362,6 +362,32 @@ def test_a_sink_written_before_its_traffic_sees_all_of_it(workdir):
 
 
 @pytest.mark.lab
+def test_bench_traffic_the_loop_read_before_its_sink_goes_to_that_sink(workdir):
+    """After a command, the receiver's loop went on with its socket's readiness from before the command,
+    and on a loaded host the driver had by then written the next sink and the sender started its flood:
+    the loop took the first queueful of it (11 datagrams, CI saw the bench report them lost).  Here the
+    datagrams come before the sink outright, so the loop surely reads them first."""
+    from pcapng_iou.sim.peers import PeerStream
+
+    netio_dir = os.path.join(workdir, "netio")
+    stream = PeerStream(101, 301, 100)
+    path = os.path.join(netio_dir, "301")
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver = LabProcess(netio_dir, 301, None, quiet=True)
+    try:
+        sender.sendto(stream.datagram(0), path)
+        first = json.loads(receiver.command("peer sink 101 1 100").partition(" ")[2])
+        for seq in range(1, 6):
+            sender.sendto(stream.datagram(seq), path)
+        time.sleep(0.3)  # the loop reads them, with no command running
+        second = json.loads(receiver.command("peer sink 101 5 100").partition(" ")[2])
+    finally:
+        receiver.stop()
+        sender.close()
+    assert [(a["good"], a["bad"], a["error"]) for a in (first, second)] == [(1, 0, None), (5, 0, None)]
+
+
+@pytest.mark.lab
 def test_an_instance_whose_program_cannot_run_is_a_lab_error(workdir):
     """The demo run by a user who may not run the virtual environment's Python ended in a traceback
     (found by a newcomer): a program that cannot be started is a LabError, which the demo says in one line."""

@@ -75,6 +75,7 @@ from pcapng_iou.sim import netmap_reader
 from pcapng_iou.sim.instance_cli import (DEFAULT_ETHERNET_BAYS, DEFAULT_SERIAL_BAYS, MAX_BAYS, NETIO_DIR_ENV, PROG,
                                          build_parser)
 from pcapng_iou.sim.numbered import Tally, numbered_frame
+from pcapng_iou.sim.peers import bench_datagram_to
 from pcapng_iou.sim.streams import Stream, flood
 
 SEND_TIMEOUT_S = 5.0
@@ -337,6 +338,8 @@ class Session:
             self.peers.close()
 
     def on_datagram(self, datagram: bytes) -> None:
+        if bench_datagram_to(datagram, self.instance.instance) and self.peer_traffic().took(datagram):
+            return
         if self.args.report_datagrams:
             self.report(f"datagram {datagram.hex()}")
             return
@@ -445,12 +448,16 @@ class Session:
         self.instance.receive_all(self.on_datagram)
         self.report("tally " + json.dumps(self.tally.as_dict(), separators=(",", ":")))
 
-    def do_peer(self, verb: str, peer: str, count: str, size: str) -> None:
+    def peer_traffic(self):
+        """The bench's peer commands (:class:`pcapng_iou.sim.peers.PeerTraffic`), set up at first need."""
         if self.peers is None:
             from pcapng_iou.sim.peers import PeerTraffic
 
             self.peers = PeerTraffic(self.instance.directory, self.instance.instance, self.instance.sock)
-        answer = self.peers.command(verb, int(peer), int(count), int(size))
+        return self.peers
+
+    def do_peer(self, verb: str, peer: str, count: str, size: str) -> None:
+        answer = self.peer_traffic().command(verb, int(peer), int(count), int(size))
         self.report("peer " + json.dumps(answer, separators=(",", ":")))
 
     def _stream(self, port: int, size: int) -> Stream:
