@@ -76,15 +76,15 @@ def test_a_name_that_matches_nothing_known_is_said_once():
                                                                      instances={1, 99}))
     recorder.start()
     assert recorder.take_warnings() == [
-        '--link "R1 Ethernet0/0" is no link name, nor one end\'s, known now; recorded only if a link comes '
-        'to be called so',
+        '--link "R1 Ethernet0/0" matches no link name or link end the lab shows; recorded only if a link '
+        'comes to be called so',
         "-i 99: no instance 99 in NETMAP or running; recorded only if it starts"]
     eve = Recorder(parse(EVE), bays=BAYS, drawing=Drawing(routers={1: "R1", 2: "R2"}),
                    selection=selection("R9 Serial9/0", "R1 Ethernet0/0 - R2 Ethernet0/0", "r2 serial1/0"))
     eve.start()
     assert eve.take_warnings() == [
-        '--link "R9 Serial9/0" is no link name, nor one end\'s, known now; recorded only if a link comes '
-        'to be called so']
+        '--link "R9 Serial9/0" matches no link name or link end the lab shows; recorded only if a link '
+        'comes to be called so']
 
 
 def test_a_name_cdp_may_still_give_is_not_judged_at_the_start():

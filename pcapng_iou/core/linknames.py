@@ -84,11 +84,12 @@ def unmatched(table, running: Iterable[int]) -> list:
         for name in selection.unmatched(table.netmap):
             found.append(Unmatched(f"--link {name.text} matches no NETMAP line; recorded only if frames "
                                    f"between those endpoints show up", f"no link matches --link {name.text}"))
-    if not any(_named_by_cdp_later(table, interface) for interface in table.current()):
+    if selection.learns_names and not any(_named_by_cdp_later(table, i) for i in table.current()):
         known = [i.name for i in table.current()] + [link.name for link in table.drawing.links]
         for name in selection.unknown_labels(known):
-            found.append(Unmatched(f'--link "{name.text}" is no link name, nor one end\'s, known now; recorded '
-                                   f'only if a link comes to be called so', f'no link matches --link "{name.text}"'))
+            found.append(Unmatched(f'--link "{name.text}" matches no link name or link end the lab shows; '
+                                   f'recorded only if a link comes to be called so',
+                                   f'no link matches --link "{name.text}"'))
     if len(table.netmap) or running:
         for number in selection.unknown_instances(table.netmap, running):
             found.append(Unmatched(f"-i {number}: no instance {number} in NETMAP or running; recorded only if it "

@@ -79,6 +79,7 @@ def list_links(options, netmap: Optional[netmap_mod.Netmap], say: Callable[[str,
 def _why_no_links(table: LinkTable, netio_dir: str) -> str:
     selection = table.selection
     if table.interfaces and not selection.everything:
-        wanted = [f"--link {name.text}" for name in selection.names] + [f"-i {n}" for n in sorted(selection.instances or ())]
+        wanted = ([f"--link {name.text}" for name in selection.names] +
+                  [f"-i {number}" for number in sorted(selection.instances or ())])
         return f"no links: none matches {' '.join(wanted)}"
     return f"no links: no NETMAP line and no running instance in {netio_dir}"
