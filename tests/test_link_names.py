@@ -102,8 +102,8 @@ def test_the_list_says_why_the_halves_of_an_eve_lab_are_left_out():
                           "EVE-NG serial link"))
     lines = link_lines(LinkTable(parse(EVE), bays=BAYS, drawing=drawing))
     assert lines[0].startswith("R1 Serial1/0 - R2 Serial1/0\t")
-    assert lines[1:] == ["(2 more NETMAP lines no drawn link uses yet: the ports not connected, and the halves of "
-                         "the links CDP pairs once traffic flows (Ethernet links))"]
+    assert lines[1:] == ["(2 more NETMAP lines no drawn link uses yet: ports not connected, or halves of a link "
+                         "that CDP pairs once traffic flows)"]
 
 
 # -- real labs -----------------------------------------------------------------

@@ -44,8 +44,7 @@ def _why_not_drawn(table: LinkTable) -> str:
     """Why the half-links no drawn link uses are left out of the list (see :func:`link_lines`)."""
     if table.drawing.from_project:
         return ": the ports not connected"
-    return (" yet: the ports not connected, and the halves of the links CDP pairs once traffic flows "
-            "(Ethernet links)")
+    return " yet: ports not connected, or halves of a link that CDP pairs once traffic flows"
 
 
 def list_links(options, netmap: Optional[netmap_mod.Netmap], say: Callable[[str, str], None],
