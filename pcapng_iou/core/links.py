@@ -55,8 +55,6 @@ class Route:
     listen: bool = False
 
 
-
-
 class LinkTable:
     """Maps (source endpoint, destination endpoint) to the interface that records it.
 
@@ -295,7 +293,7 @@ class LinkTable:
             route = self._drawn_route(interface, source, destination) or Route(
                 interface, source == interface.endpoints[0], destination)
         if not interface.recorded and not (route.listen and self.selection.learns_names):
-            self.skipped_routes[key] = route  # (one CDP may name as a link --link gives is heard all the same)
+            self.skipped_routes[key] = route  # (else a half-link is heard: CDP may yet name it as --link does)
         elif not interface.watch:
             # A watched link stays off the cache, so the recorder's fast path leaves its frames to the check.
             self.route_cache[key] = route
