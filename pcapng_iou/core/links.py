@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pcapng_iou.core import linktypes, netio
+from pcapng_iou.core import linknames, linktypes, netio
 from pcapng_iou.core.bays import Bays
 from pcapng_iou.core import cdp as cdp_mod
 from pcapng_iou.core import pairing as pairing_mod
@@ -53,10 +53,6 @@ class Route:
     copy: bool = False
     #: Its CDP frames may name the link's ends or pair its halves (see :meth:`LinkTable.hear_cdp`).
     listen: bool = False
-
-
-#: The start of the comment that gives a link's name learnt after its block was written.
-RENAMED = "this link is "
 
 
 class LinkTable:
@@ -173,9 +169,8 @@ class LinkTable:
             every_end = tuple(e for h in half.link.halves for e in h)  # (-i 2 records R1-R2 on 513-1's interface)
             return self._create(half.link.name, choice, description, endpoints, segment, every_end)
         description = f"IOU {kind} {segment.name} ({segment.where}), {how_chosen(choice)}, {since}"
-        ends = cdp_mod.half_ends(endpoints)  # a router's port to its bridge: named by the router's end
-        if ends is not None and (ends[0][0] in self.drawing.routers or not self.drawing.from_project):
-            name = cdp_mod.end_for(ends[0], self.cdp.names, self.bays, self.drawing.routers).label
+        name = linknames.line_name(endpoints, self.drawing, self.cdp.names, self.bays)
+        if name is not None:
             return self._create(name, choice, f"{name}: {description}", endpoints, segment)
         return self._create(segment.name, choice, description, endpoints, segment)
 
@@ -297,8 +292,8 @@ class LinkTable:
         else:
             route = self._drawn_route(interface, source, destination) or Route(
                 interface, source == interface.endpoints[0], destination)
-        if not interface.recorded:
-            self.skipped_routes[key] = route
+        if not interface.recorded and not (route.listen and self.selection.learns_names):
+            self.skipped_routes[key] = route  # (else a half-link is heard: CDP may yet name it as --link does)
         elif not interface.watch:
             # A watched link stays off the cache, so the recorder's fast path leaves its frames to the check.
             self.route_cache[key] = route
@@ -361,20 +356,12 @@ class LinkTable:
         return True
 
     def _rename(self, interface: Interface, name: str, say: bool = True) -> None:
-        """``interface`` is called ``name`` from now on (learnt from CDP); said on its next frame if its
-        block is written already, and (``say``) as a notice."""
-        if interface.name == name:
-            return
-        old, interface.name = interface.name, name
-        half = self.drawing.half(interface.endpoints)
-        lines = interface.segment.name if half is None else line_names(half.link, interface.segment, self._by_segment)
-        interface.description = f"{name} (names from CDP), NETMAP {lines}"
-        if interface.file_id is not None:
-            said = [c for c in interface.pending_comments if not c.startswith(RENAMED)]
-            interface.pending_comments = said + [
-                f"{RENAMED}{name} (learnt from CDP; its interface block says {interface.written_name})"]
-        if say:
-            self.tell(f"{old} is {name} (learnt from CDP)")
+        linknames.rename(self, interface, name, say)
+
+    @property
+    def interfaces_by_half(self) -> dict:
+        """The interface of each NETMAP line, by its endpoints (read only)."""
+        return self._by_segment
 
     def learn_drawing(self, drawing: Drawing) -> None:
         """The links the user drew, learnt after the start: the links made from now on take their names,

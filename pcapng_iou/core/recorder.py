@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from pcapng_iou import __version__
-from pcapng_iou.core import blocks, linktypes, netio
+from pcapng_iou.core import blocks, linknames, linktypes, netio
 from pcapng_iou.core.classify import LinkTypeTracker, classify
 from pcapng_iou.core.holding import HeldFrame, Holding, wants_holding
 from pcapng_iou.core.linkchoice import FROM_LINE, SERIAL_LINKTYPES
@@ -109,17 +109,17 @@ class Recorder:
         return self.start_file()
 
     def _check_link_names(self) -> None:
-        """Warn once about each ``--link`` name that no line of the NETMAP matches.
+        """Warn once about each ``--link`` name and ``-i`` instance that nothing in the lab matches now
+        (see :func:`pcapng_iou.core.linknames.unmatched`).
 
-        Not while there is no NETMAP at all: the instances may bring theirs when they start.
+        Not while there is no NETMAP at all nor any instance running: the instances may bring theirs when they start.
         """
-        if not len(self.links.netmap):
+        if not len(self.links.netmap) and not self.links.bays:
             return
-        for name in self.links.selection.unmatched(self.links.netmap):
-            if name.text not in self._link_names_warned:
-                self._link_names_warned.add(name.text)
-                self.links.warn(f"--link {name.text} matches no NETMAP line; recorded only if "
-                                f"frames between those endpoints show up")
+        for found in linknames.unmatched(self.links, self.links.bays):
+            if found.warning not in self._link_names_warned:
+                self._link_names_warned.add(found.warning)
+                self.links.warn(found.warning)
 
     def start_file(self) -> bytes:
         """The start of a new file: its section header.  Interface blocks come with their first frame."""

@@ -7,6 +7,11 @@ endpoint is on; or a name the user knows the link by (``"R1 Ethernet0/0"`` or
 ``"R1 Ethernet0/0 - R2 Ethernet0/0"``, any case), which selects the link with
 that name or that end.  ``-i`` selects the links of some instances, both
 directions.  Pure: names in, yes/no out.
+
+A half-link whose far end is not known yet (EVE-NG, or GNS3 without its
+project file: CDP pairs the halves once traffic flows) is called by its router
+end only ("R1 Ethernet0/0"): a link name with that end selects it until CDP
+tells the whole link's name, which is then judged again.
 """
 from __future__ import annotations
 
@@ -37,18 +42,26 @@ class LinkName:
     def single(self) -> bool:
         return len(self.endpoints) == 1
 
+    @property
+    def ends(self) -> list:
+        """The ends a name the user knows gives, folded ("r1 ethernet0/0"); one for an end's name."""
+        return self.label.split(END_SEPARATOR) if self.label else []
+
     def matches(self, endpoints: Iterable[EndpointKey], name: str = "") -> bool:
         if self.label:
             folded = " ".join(name.split()).casefold()
-            return folded == self.label or self.label in folded.split(END_SEPARATOR.casefold())
+            ends = folded.split(END_SEPARATOR)
+            # (a name of one end is a half-link whose far end is not known yet: a link with that end may be it)
+            return folded == self.label or self.label in ends or (len(ends) == 1 and folded in self.ends)
         present = frozenset(endpoints)
         return self.endpoints <= present if self.single else self.endpoints == present
 
 
 def parse_link_name(text: str) -> LinkName:
     """``"100:0/0-101:0/0"`` or ``"100:0/0"``; :class:`LinkNameError` says what is wrong."""
-    if any(c.isspace() for c in text.strip()):
+    if any(c.isspace() for c in "-".join(word.strip() for word in text.split("-"))):
         return LinkName(text.strip(), frozenset(), " ".join(text.split()).casefold())
+    text = "-".join(word.strip() for word in text.split("-"))  # "1:0/0 - 2:0/0" is 1:0/0-2:0/0
     words = text.strip().split("-")
     if not text.strip() or any(not word for word in words):
         raise LinkNameError(f"expected a link name such as 100:0/0-101:0/0 or an endpoint such as 100:0/0, "
@@ -77,6 +90,11 @@ class LinkSelection:
     def everything(self) -> bool:
         return not self.names and self.instances is None
 
+    @property
+    def learns_names(self) -> bool:
+        """Some ``--link`` is a name the user knows: a link CDP names later may be one."""
+        return any(name.label for name in self.names)
+
     def with_instances(self, instances: Optional[Iterable[int]]) -> "LinkSelection":
         return LinkSelection(self.names, instances)
 
@@ -97,6 +115,19 @@ class LinkSelection:
         """The endpoint names that select no line of ``netmap`` (names the user knows are not checked here)."""
         return [name for name in self.names if not name.label and
                 not any(name.matches(e.key for e in segment.endpoints) for segment in netmap)]
+
+    def unknown_labels(self, known_names: Iterable[str]) -> list:
+        """The names the user knows that name nothing in ``known_names`` (the links' names now): neither a
+        link so called nor, for each of their ends, a link with that end."""
+        folded = {" ".join(name.split()).casefold() for name in known_names}
+        ends = {end for name in folded for end in name.split(END_SEPARATOR)}
+        return [name for name in self.names if name.label and name.label not in folded and
+                not all(end in ends for end in name.ends)]
+
+    def unknown_instances(self, netmap: Netmap, running: Iterable[int]) -> list:
+        """The instances of ``-i`` that no NETMAP line has and that do not run, in number order."""
+        known = set(running) | {e.instance for segment in netmap for e in segment.endpoints}
+        return sorted(set(self.instances or ()) - known)
 
     def sockets_to_take(self, netmap: Netmap, drawing=None) -> Optional[frozenset]:
         """The instances whose sockets a capture of :attr:`instances` takes (None: all): those, their

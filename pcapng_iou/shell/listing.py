@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Callable, Optional
 
-from pcapng_iou.core import netio
+from pcapng_iou.core import linknames, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.links import LinkTable
 from pcapng_iou.core.selection import LinkSelection
@@ -36,14 +36,24 @@ def link_lines(table: LinkTable) -> list:
                 f"\tNETMAP {lines}")
         (drawn if half is not None else plain).append(text)
     if drawn and plain:
-        return drawn + [f"({len(plain)} more NETMAP lines no drawn link uses: the ports not connected)"]
+        return drawn + [f"({len(plain)} more NETMAP lines no drawn link uses{_why_not_drawn(table)})"]
     return drawn + plain
+
+
+def _why_not_drawn(table: LinkTable) -> str:
+    """Why the half-links no drawn link uses are left out of the list (see :func:`link_lines`)."""
+    if table.drawing.from_project:
+        return ": the ports not connected"
+    return " yet: ports not connected, or halves of a link that CDP pairs once traffic flows"
 
 
 def list_links(options, netmap: Optional[netmap_mod.Netmap], say: Callable[[str, str], None],
                out=None) -> int:
     """Print the links and return the exit status (0; 1 when the netio directory cannot be read)."""
     out = out or sys.stdout
+    if options.netmap_path is not None and not os.path.exists(options.netmap_path):
+        say(f"NETMAP {options.netmap_path} does not exist", "error")
+        return 1
     try:
         names = os.listdir(options.netio_dir)
     except OSError as err:
@@ -57,6 +67,18 @@ def list_links(options, netmap: Optional[netmap_mod.Netmap], say: Callable[[str,
     lines = link_lines(table)
     for number, line in enumerate(lines, 1):
         out.write(f"{number}. {line}\n" if not line.startswith("(") else f"{line}\n")
-    if not lines:
-        say(f"no links: no NETMAP line and no running instance in {options.netio_dir}", "warning")
+    unmatched = linknames.unmatched(table, bays)
+    for found in unmatched:
+        say(found.listing, "warning")
+    if not lines and not unmatched:
+        say(_why_no_links(table, options.netio_dir), "warning")
     return 0
+
+
+def _why_no_links(table: LinkTable, netio_dir: str) -> str:
+    selection = table.selection
+    if table.interfaces and not selection.everything:
+        wanted = ([f"--link {name.text}" for name in selection.names] +
+                  [f"-i {number}" for number in sorted(selection.instances or ())])
+        return f"no links: none matches {' '.join(wanted)}"
+    return f"no links: no NETMAP line and no running instance in {netio_dir}"
