@@ -11,6 +11,7 @@ from rich.text import Text
 
 from pcapng_iou.core import oneway
 from pcapng_iou.core.status import CaptureStatus, InterfaceView
+from pcapng_iou.core.words import counted
 from pcapng_iou.ui.formatting import format_bytes, format_duration, one_line
 from pcapng_iou.ui.layout import Column, Fact, flow_facts, grid_lines, joined_facts
 from pcapng_iou.ui.liveview import mismatch_note
@@ -68,7 +69,8 @@ class _Summary:
         head = [[Fact((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
                        (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
                  Fact(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
-                 Fact(((f"{sum(i.file_id is not None for i in status.interfaces):,} interfaces in the file", ""),))],
+                 Fact(((counted(sum(i.file_id is not None for i in status.interfaces), "interface", grouped=True)
+                        + " in the file", ""),))],
                 [Fact(((f"frames {status.frames_recorded:,}", ""),)),
                  Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
                  Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),

@@ -137,11 +137,15 @@ def mismatch_note(interface: InterfaceView) -> str:
 
 def _busiest_first(interfaces: Sequence[InterfaceView], rates: Dict[int, Rate]) -> List[InterfaceView]:
     """Current links before replaced ones; in each, the busiest first, then the idle ones by number.
+    An interface replaced before its first frame is left out: the file never had it.
 
     Only the busy ones are sorted by rate: on a lab of 16,000 links most are idle.
     """
     groups: tuple = ([], [], [], [])  # current busy, current idle, replaced busy, replaced idle
     for interface in interfaces:
+        if interface.replaced_by is not None and interface.file_id is None and \
+                not (interface.frames_out or interface.frames_in):
+            continue  # (a serial bay's Cisco HDLC guess that its first frame put right)
         busy = interface.frames_out or interface.frames_in or rates.get(interface.number, NO_RATE).frames_per_s
         groups[(2 if interface.replaced_by is not None else 0) + (0 if busy else 1)].append(interface)
 
