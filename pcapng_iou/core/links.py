@@ -171,6 +171,7 @@ class LinkTable:
 
     def _install(self, interface: Interface) -> None:
         self._by_segment[frozenset(interface.endpoints)] = interface
+        pairing_mod.name_both_lines(self, self._by_segment, interface)
         for key in interface.endpoints:
             self._by_endpoint[key] = interface
         self.forget_routes()
