@@ -306,7 +306,7 @@ def test_a_stop_while_an_instance_is_stopped_records_and_warns_what_it_did_not_g
     assert len(undelivered) <= mmsg.SLOTS + relay.DRAIN_BATCH + relay.queue_capacity(), len(undelivered)
     assert "instance 101 takes no frames; waiting up to 2 s" in capture.stderr, capture.stderr
     assert delivered + undelivered == sorted(delivered + undelivered)  # one flow to one instance: in order
-    warned = re.search(r"instance 101: (\d+) frames for it could not be delivered \(instance 101 took no "
+    warned = re.search(r"instance 101: (\d+) frames? for it could not be delivered \(instance 101 took no "
                        r"frames for 2 s \(stopped\?\)\)", capture.stderr)
     assert warned and int(warned.group(1)) == len(missing), capture.stderr
     assert directory_state(lab.directory) == before
@@ -340,7 +340,7 @@ def test_a_second_ctrl_c_gives_up_waiting_for_stopped_instances(make_lab, start_
     for number in (101, 102):  # each said once, however long it was waited for
         assert capture.stderr.count(f"instance {number} takes no frames; waiting") <= 1, capture.stderr
     for number, sender in ((101, 103), (102, 104)):
-        warned = re.search(rf"instance {number}: (\d+) frames for it could not be delivered \(the stop was "
+        warned = re.search(rf"instance {number}: (\d+) frames? for it could not be delivered \(the stop was "
                            rf"hurried: instance {number} was not waited for\)", capture.stderr)
         assert warned, capture.stderr
         delivered, undelivered = _numbers_recorded(read_packets(output), sender)

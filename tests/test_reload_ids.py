@@ -3,6 +3,7 @@ set right by its first frame, the rows of the dashboard and the summary, the cou
 from __future__ import annotations
 
 import os
+import time
 import signal
 import subprocess
 
@@ -127,3 +128,21 @@ def test_reload_says_the_ids_of_the_file(make_lab, start_capture, workdir, tshar
     info = subprocess.run([capinfos, output], capture_output=True, text=True).stdout
     assert "Number of interfaces in file: 3" in info, info
     assert "3 interfaces in the file" in capture.stderr and "replaced by #2" in capture.stderr, capture.stderr
+
+
+def test_one_of_a_kind_is_said_in_the_singular():
+    from test_dashboard import make_interface
+
+    from pcapng_iou.core.ring import FileLimits, FileSeries
+    from pcapng_iou.ui import dashboard
+
+    busy = [make_interface(n, (100, n), (101, n), frames=(n + 1, 0)) for n in range(dashboard.SUMMARY_MAX_ROWS + 1)]
+    lines = lines_of(summary(make_status(busy)), width=200)
+    assert any("… 1 more link not shown (1 of them with frames)" in line for line in lines), lines
+    lines = lines_of(render(make_status(busy[:1]), {}, 120, 4))
+    assert lines[-1] == "… 1 link hidden (terminal too small)", lines
+    limits = FileLimits(ring=True, file_bytes=1000, stop_after_files=1)
+    assert limits.describe().endswith("stopping after 1 file")
+    series = FileSeries("lab.pcapng", limits)
+    series.next_file(time.localtime(0))
+    assert series.stop_reason() == "1 file written"

@@ -110,7 +110,7 @@ class _Summary:
             listed = {i.number for i in shown}
             rest = [i for i in interfaces if i.number not in listed]
             busy = sum(1 for i in rest if i.frames_out + i.frames_in)
-            lines.append(Text(f"… {len(rest):,} more links not shown ({busy:,} of them with frames): the busiest "
+            lines.append(Text(f"… {counted(len(rest), 'more link', grouped=True)} not shown ({busy:,} of them with frames): the busiest "
                               f"{len(shown)} are above; capinfos or Wireshark's Statistics > Capture File "
                               "Properties list every interface", "dim"))
         return lines

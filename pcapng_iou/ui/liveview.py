@@ -19,6 +19,7 @@ from rich.text import Text
 
 from pcapng_iou.core import linktypes, oneway
 from pcapng_iou.core.status import CaptureStatus, Event, InterfaceView
+from pcapng_iou.core.words import counted
 from pcapng_iou.ui.formatting import (
     format_age,
     format_bytes,
@@ -221,7 +222,7 @@ def render(
     if height < len(header) + TABLE_CHROME + 1:
         # No room for a table: as much of the header as fits, then what is hidden.
         lines = header[: max(0, height - 1)] + [
-            one_line((f"… {len(ordered)} links hidden (terminal too small)", "dim"))]
+            one_line((f"… {counted(len(ordered), 'link')} hidden (terminal too small)", "dim"))]
         return Group(*lines[: max(0, height)])
 
     space = height - len(header) - TABLE_CHROME - len(events)
@@ -251,7 +252,7 @@ def render(
         parts.extend(grid_lines(_LIVE_COLUMNS, [], width))
         parts.append(one_line(("no links yet", "dim")))
     if hidden:
-        parts.append(one_line((f"… {hidden} more links hidden (busiest shown)", "dim")))
+        parts.append(one_line((f"… {counted(hidden, 'more link')} hidden (busiest shown)", "dim")))
     for event in events:
         parts.append(
             one_line(
