@@ -53,6 +53,23 @@ def _note(interface: InterfaceView, down: Set[int], one_way: frozenset = frozens
     return ", ".join(notes)
 
 
+def _head(status: CaptureStatus) -> List[List[Fact]]:
+    """The facts above the table: the file, the time, the counts."""
+    malformed, undelivered = status.datagrams_malformed, status.undelivered
+    in_file = counted(sum(i.file_id is not None for i in status.interfaces), "interface", grouped=True)
+    return [[Fact((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
+                   (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
+             Fact(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
+             Fact(((f"{in_file} in the file", ""),))],
+            [Fact(((f"frames {status.frames_recorded:,}", ""),)),
+             Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
+             Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
+             Fact(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),)),
+             # (shown only when some datagrams are no frame of the file: the README says what adds up)
+             *([Fact(((f"not recorded {status.datagrams_unrecorded:,}", ""),))]
+               if status.datagrams_unrecorded else [])]]
+
+
 class _Summary:
     """The exit summary, laid out for the width of the console it is printed on."""
 
@@ -65,20 +82,7 @@ class _Summary:
     def lines(self, width: int) -> List[Text]:
         status = self.status
         down = set(status.instances_down)
-        malformed, undelivered = status.datagrams_malformed, status.undelivered
-        head = [[Fact((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
-                       (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
-                 Fact(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
-                 Fact(((counted(sum(i.file_id is not None for i in status.interfaces), "interface", grouped=True)
-                        + " in the file", ""),))],
-                [Fact(((f"frames {status.frames_recorded:,}", ""),)),
-                 Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
-                 Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
-                 Fact(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),)),
-                 # (shown only when some datagrams are no frame of the file: the README says what adds up)
-                 *([Fact(((f"not recorded {status.datagrams_unrecorded:,}", ""),))]
-                   if status.datagrams_unrecorded else [])]]
-        head = [[item.fitted(width) for item in group] for group in head]
+        head = [[item.fitted(width) for item in group] for group in _head(status)]
         lines = [joined_facts(items) for items in flow_facts(head, width, together=False)]
         # The links that have a block in the file, as capinfos lists them (the silent ones have none).
         interfaces = sorted((i for i in status.interfaces if i.file_id is not None), key=lambda i: i.file_id)
