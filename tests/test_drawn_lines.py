@@ -4,14 +4,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from conftest import scan_after_header, tshark_rows
 from test_drawn import ARP, T0, datagram, project_text
+from test_eve import eve_lab  # noqa: F401 (a fixture)
 
-from pcapng_iou.core import drawn
+from pcapng_iou.core import cdp, drawn, netio
 from pcapng_iou.core.bays import Bays
 from pcapng_iou.core.netmap import parse
 from pcapng_iou.core.recorder import Recorder
+from pcapng_iou.sim import frames
 from pcapng_iou.sim.gns3 import gns3_netmap
 
 BOTH_ETHERNET = "NETMAP 513:0/0-1:0/0 and 514:0/0-2:0/0"
@@ -81,3 +84,57 @@ def test_the_eve_demo_names_both_lines_of_every_link(workdir, tshark):
     assert set(links) >= {"R1 Serial1/0 - R2 Serial1/0", "R2 Serial1/1 - R3 Serial1/1"}, rows
     for name, description in links.items():
         assert " and " in description.split("NETMAP ", 1)[1], (name, description)
+
+
+def test_an_eve_lab_started_after_the_capture_ends_on_interfaces_naming_both_lines(eve_lab, start_capture, workdir,
+                                                                                    tshark):
+    """Each router brings its NETMAP as it attaches, R1 (and its serial keepalives) before R2: whatever was
+    written before R2's line came in, each drawn link's last interface names both lines."""
+    lab = eve_lab(interval=0.1, delay=0.3)
+    output = os.path.join(workdir, "eve.pcapng")
+    capture = start_capture("-d", lab.directory, "-w", output)
+    time.sleep(0.5)
+    lab.start()
+    lab.wait_connected()
+    assert capture.wait_for("attached", count=4), capture.stderr
+    time.sleep(2.0)
+    assert capture.stop() == 0, capture.stderr
+    last = {}
+    for interface_id, name, description in tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name",
+                                                        "frame.interface_description"):
+        link = name.split(" - ")[0]  # (a name learnt later differs: "R1 Serial1/0 - IOU 2 Ethernet1/0" at first)
+        last[link] = max(last.get(link, (-1,)), (int(interface_id), name, description))
+    serial = last["R1 Serial1/0"]
+    assert serial[1] == "R1 Serial1/0 - R2 Serial1/0", last
+    assert "NETMAP 1:1/0-513:1/0 and 2:1/0-514:1/0" in serial[2], last
+
+
+def eve_drawing(bays: dict) -> drawn.Drawing:
+    """The serial link R1 1/0 - R2 1/0 as the wrappers' -l give it, named with the bays known so far."""
+    drawing = drawn.Drawing()
+    drawing.routers.update({1: "R1", 2: "R2"})
+    ends = tuple(cdp.end_for(end, {}, bays, drawing.routers) for end in ((1, SERIAL_1_0), (2, SERIAL_1_0)))
+    drawing.add(drawn.DrawnLink(ends, "EVE-NG serial link"))
+    return drawing
+
+
+SERIAL_1_0 = netio.port_byte(1, 0)
+
+
+def test_a_half_made_before_its_far_end_was_known_takes_the_links_name_and_both_lines():
+    """EVE-NG: R1 and its wrapper attach first (R2's bays unknown: "R2 Ethernet1/0"), then R2: its bays
+    name the far end right, and its line comes in before R1's half wrote anything."""
+    serial_lines = "1:1/0 513:1/0\n"
+    rec = Recorder(parse(serial_lines), bays={1: Bays(1, 1), 513: None}, drawing=eve_drawing({1: Bays(1, 1)}))
+    rec.start()
+    assert rec.links.current()[0].name == "R1 Serial1/0 - R2 Ethernet1/0"
+    rec.links.learn_bays(2, Bays(1, 1), "t")
+    rec.links.learn_drawing(eve_drawing({1: Bays(1, 1), 2: Bays(1, 1)}))
+    rec.extend(parse("2:1/0 514:1/0\n").segments, "when R2 attached")
+    out = rec.datagram(datagram((1, SERIAL_1_0), (513, SERIAL_1_0), frames.slarp_keepalive(1, 0)), T0)
+    found = scan_after_header(out)
+    block, = [b for b in found if type(b).__name__ == "InterfaceDescription"]
+    assert block.options["if_name"] == "R1 Serial1/0 - R2 Serial1/0"
+    assert block.options["if_description"].startswith(
+        "R1 Serial1/0 - R2 Serial1/0: EVE-NG serial link, NETMAP 1:1/0-513:1/0 and 2:1/0-514:1/0, "), \
+        block.options["if_description"]

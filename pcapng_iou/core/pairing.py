@@ -41,9 +41,10 @@ def merge_written(table, link, halves: Sequence[Interface]) -> Interface:
 
 def name_both_lines(table, by_half: dict, installed: Interface) -> None:
     """``installed`` (in ``by_half``, the interfaces by NETMAP line) is a half of a drawn link: the
-    interface its link is recorded on names both lines.  One made before it names its own line alone:
-    without a block yet, its description is put right; with one (its router sent before the other
-    half's line came in), the link goes on on a new interface whose block names both."""
+    interface its link is recorded on names both lines.  One made before it names its own line alone
+    (and the far end as known then): without a block yet, its name and description are put right;
+    with one (its router sent before the other half's line came in), the link goes on on a new
+    interface whose block names both."""
     half = table.drawing.half(installed.endpoints)
     if half is None or len(half.link.halves) != 2:
         return
@@ -53,9 +54,12 @@ def name_both_lines(table, by_half: dict, installed: Interface) -> None:
     alone = f", NETMAP {first.segment.name}, "
     if alone not in first.description:
         return
-    if first.file_id is None:
+    if first.file_id is None:  # (its name too: the link's far end was "IOU 2 Ethernet1/0" before its bays came)
         both = f", NETMAP {line_names(half.link, first.segment, by_half)}, "
-        first.description = first.description.replace(alone, both, 1)
+        described = first.description.replace(alone, both, 1)
+        if described.startswith(f"{first.name}: "):
+            described = half.link.name + described[len(first.name):]
+        first.name, first.description = half.link.name, described
         return
     new = table.replace(first, first.linktype, f"since the NETMAP line {installed.segment.name} of its other "
                                                f"half came in")
