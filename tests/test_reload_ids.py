@@ -146,3 +146,14 @@ def test_one_of_a_kind_is_said_in_the_singular():
     series = FileSeries("lab.pcapng", limits)
     series.next_file(time.localtime(0))
     assert series.stop_reason() == "1 file written"
+
+
+def test_a_reload_before_a_links_first_frame_speaks_of_no_interface():
+    """Nothing was recorded on the link: the file never had its old link type, so no interface is named."""
+    recorder = Recorder(parse("1:0/0 2:0/0\n"))
+    recorder.start()
+    _, result = recorder.reload(parse("1:0/0 2:0/0 ppp\n"), "12:00:00")
+    assert change_notes(result) == ["1:0/0-2:0/0: link type ethernet -> ppp (no frame recorded on it yet)"]
+    status = make_status(recorder.links.interfaces)
+    assert [line.split()[:3] for line in lines_of(render(status, {}, 120, 30)) if "1:0/0-2:0/0" in line] == [
+        ["-", "1:0/0-2:0/0", "ppp"]]  # (one row: the one replaced before any frame has none)

@@ -98,9 +98,12 @@ def change_notes(result: ReloadResult) -> List[str]:
     """One line per link whose recording a reload changed, or whose link type it now keeps another way."""
     notes = []
     for old, new in result.changed:
+        change = f"{new.name}: link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)}"
+        if not (old.frames_out or old.frames_in):
+            notes.append(f"{change} (no frame recorded on it yet)")  # (the file never had the old type)
+            continue
         earlier = "" if old.file_id is None else f"; its frames so far are on interface #{old.file_id}"
-        notes.append(f"{new.name}: link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)}, "
-                     f"on a new interface from its next frame{earlier}")
+        notes.append(f"{change}, on a new interface from its next frame{earlier}")
     for interface in result.kept_as:
         how = ("followed from its frames" if interface.auto else
                "as written on its NETMAP line" if interface.origin == FROM_LINE else f"by {interface.origin}")
