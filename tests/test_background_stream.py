@@ -6,6 +6,7 @@ import threading
 
 from conftest import wait_until
 
+from pcapng_iou.core.words import counted
 from pcapng_iou.ui.background_stream import BackgroundStream
 
 
@@ -96,7 +97,7 @@ def test_the_capture_says_how_many_messages_the_terminal_did_not_take():
     writer.close()
     draining.join(10)
     lines = got[0].splitlines()
-    assert lines[-2] == (f"pcapng-iou: warning: {reporter.writer.dropped} messages not shown: "
+    assert lines[-2] == (f"pcapng-iou: warning: {counted(reporter.writer.dropped, 'message')} not shown: "
                          "the terminal took no output for long")
     assert lines[-1] == "pcapng-iou: the last one"
     assert len(lines) == 2000 - reporter.writer.dropped + 2

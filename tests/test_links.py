@@ -291,10 +291,16 @@ def test_reload_to_auto_and_back():
     result = table.reload(parse("100:1/0 101:1/0 auto\n"), "t2")
     assert result.kept == 1 and result.changed == []
     assert route(table, SA, SB).interface is detected
+    # The line now writes the type the frames were followed to: the same interface goes on, written now
+    # (a second Cisco HDLC interface would only split the link's frames in the file).
     result = table.reload(parse("100:1/0 101:1/0 hdlc\n"), "t3")
+    assert result.changed == [] and result.kept == 1 and result.kept_as == [detected]
+    assert (detected.auto, detected.linktype, detected.origin) == (False, 104, "NETMAP line")
+    assert route(table, SA, SB).interface is detected and table.take_new()[-1] is detected  # (no other made)
+    # Another written type is a change: a new interface.
+    result = table.reload(parse("100:1/0 101:1/0 ppp\n"), "t4")
     (was, now), = result.changed
-    assert was is detected
-    assert (now.auto, now.linktype) == (False, 104)
+    assert was is detected and (now.auto, now.linktype) == (False, linktypes.PPP_SERIAL)
 
 
 def test_reload_endpoint_moves_to_another_line(table):

@@ -491,7 +491,7 @@ def test_serial_bay_starts_hdlc_and_the_first_sure_frame_settles_it():
     assert idbs(out) == [linktypes.PPP_SERIAL] and epbs(out)[0][0] == 1
     # (no news: nothing was recorded as the guess; said as info, not as a warning)
     assert rec.take_warnings() == []
-    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame, recording on a new interface"]
+    assert rec.take_notices() == ["1:1/1-2:1/1: ppp from its first frame"]
     # afterwards three sure frames are needed, as for any followed link
     outs = [rec.datagram(dgram("1:1/0", "2:1/0", LCP[i]), T0 + 10 + i) for i in range(3)]
     assert [epbs(o)[0][0] for o in outs] == [0, 0, 2]
@@ -603,11 +603,11 @@ def test_a_serial_link_whose_ends_differ_stops_flapping():
     assert idbs(out) == [linktypes.PPP_SERIAL, linktypes.C_HDLC]   # the first sure frame: PPP
     assert [e[0] for e in epbs(out)] == [0, 0, 0, 1]                 # the third HDLC one: back to HDLC
     warnings = rec.take_warnings()
-    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame, recording on a new interface"]
+    assert rec.take_notices() == ["1:1/0-2:1/0: ppp from its first frame"]
     assert warnings == [
         "1:1/0-2:1/0: one end sends hdlc and the other ppp (encapsulations differ?): no longer following "
-        "the frames; each is recorded on the interface of its own link type (hdlc: interface 0, ppp: "
-        "interface 1) until NETMAP is reloaded (kill -HUP 7)"]
+        "the frames; each is recorded on the interface of its own link type (hdlc: a new interface, ppp: "
+        "interface #0) until NETMAP is reloaded (kill -HUP 7)"]  # (ids in the file: the guess had no block)
     interfaces = rec.links.interfaces
     assert len(interfaces) == 2 and all(i.replaced_by is None for i in interfaces)
     # An hour of it: no new interface, no new warning, each frame decoded as what it is.

@@ -9,7 +9,7 @@ frames already written stay where they were.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from pcapng_iou.core import linknames, linktypes, netio
@@ -22,6 +22,8 @@ from pcapng_iou.core.interface import Interface
 from pcapng_iou.core.copies import COPY_BACKLOG, COPY_WINDOW_NS, SharedCopies  # noqa: F401 (tests use them)
 from pcapng_iou.core.linkchoice import FROM_DEFAULT, Choice, choose, how_chosen, member_kinds, unmapped_description
 from pcapng_iou.core.netmap import Netmap, Segment
+from pcapng_iou.core.reload import ReloadResult
+from pcapng_iou.core import retype
 from pcapng_iou.core.selection import LinkSelection
 
 EndpointKey = tuple[int, int]
@@ -30,18 +32,6 @@ EndpointKey = tuple[int, int]
 #: frames toward an instance all go to one "unmapped" interface of that instance (anyone who can
 #: write to a socket could otherwise make a capture grow without end).
 UNMAPPED_LINKS_MAX = 256
-
-
-@dataclass
-class ReloadResult:
-    added: list = field(default_factory=list)
-    changed: list = field(default_factory=list)  # (old Interface, new Interface)
-    removed: list = field(default_factory=list)
-    kept: int = 0
-
-    def summary(self) -> str:
-        parts = [f"{len(self.added)} added", f"{len(self.changed)} changed", f"{len(self.removed)} removed"]
-        return ", ".join(parts) + f", {self.kept} unchanged"
 
 
 @dataclass(frozen=True)
@@ -176,6 +166,7 @@ class LinkTable:
 
     def _install(self, interface: Interface) -> None:
         self._by_segment[frozenset(interface.endpoints)] = interface
+        pairing_mod.name_both_lines(self, self._by_segment, interface)
         for key in interface.endpoints:
             self._by_endpoint[key] = interface
         self.forget_routes()
@@ -203,8 +194,13 @@ class LinkTable:
         return new
 
     def _rechoose(self, interface: Interface, since: str) -> Optional[Interface]:
-        """Apply what is known now to ``interface``: its successor when its link type must change, else None."""
-        choice = self.choice_for(interface.endpoints, interface.segment)
+        """Apply what is known now to ``interface``: its successor when its link type must change, itself when
+        only the way its type is kept changes (see core/retype), else None."""
+        choice = retype.keep_known_serial_type(self.choice_for(interface.endpoints, interface.segment), interface)
+        if retype.same_type(choice, interface):
+            retype.adopt_in_place(interface, choice)
+            self.forget_routes()
+            return interface
         if (not choice.follow and choice.linktype != interface.linktype) or choice.follow != interface.auto:
             return self._succeed(interface, choice, since)
         if interface.watch != (choice.watch and interface.mismatch is None):
@@ -444,7 +440,9 @@ class LinkTable:
                 interface.mismatch = None  # the line was edited: check it afresh
             interface.segment = segment
             new = self._rechoose(interface, f"since the NETMAP reload at {when}")
-            if new is not None:
+            if new is interface:
+                result.kept_as.append(interface)  # (same link type, same interface: unchanged for the file)
+            if new is not None and new is not interface:
                 result.changed.append((interface, new))
             else:
                 result.kept += 1
@@ -481,6 +479,6 @@ class LinkTable:
             if interface.sibling_of is not None:
                 continue  # its link is the one the routes lead to
             new = self._rechoose(interface, f"since the bays of instance {instance} are known ({when})")
-            if new is not None:
+            if new is not None and new is not interface:
                 changed.append((interface, new))
         return changed

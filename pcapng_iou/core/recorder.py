@@ -39,6 +39,11 @@ def _earlier_frames(old: Interface) -> str:
     return "" if old.file_id is None else f"; earlier frames are on interface {old.file_id}"
 
 
+def _in_file(interface: Interface) -> str:
+    """An interface as a person finds it in the file: by its id there, as ``#`` on the dashboard."""
+    return "a new interface" if interface.file_id is None else f"interface #{interface.file_id}"
+
+
 class _Split:
     """A followed link whose two ends differ: the interface of each link type its frames show.
 
@@ -343,7 +348,7 @@ class Recorder:
         split = self._splits[interface.number] = _Split(interface, self._earlier.pop(interface.number, {}))
         target = self._split_interface(split, kind, sender)
         current, back = (linktypes.name(t) for t in tracker.differ)
-        where = ", ".join(f"{i.linktype_name}: interface {i.number}"
+        where = ", ".join(f"{i.linktype_name}: {_in_file(i)}"
                           for i in sorted(split.by_type.values(), key=lambda i: i.number))
         self.links.warn(
             f"{interface.name}: one end sends {back} and the other {current} (encapsulations differ?): "
@@ -386,7 +391,7 @@ class Recorder:
         was, now = linktypes.name(interface.linktype), linktypes.name(detected)
         if settled and not interface.frames_out + interface.frames_in:
             new.pending_comments.append(f"{now} from the first frame (a serial bay starts as {was}, IOS's default)")
-            self.links.tell(f"{interface.name}: {now} from its first frame, recording on a new interface")
+            self.links.tell(f"{interface.name}: {now} from its first frame")  # (the guess was never written)
             return new
         new.pending_comments.append(
             f"link type changed from {was} to {now} (detected from the frames){_earlier_frames(interface)}")

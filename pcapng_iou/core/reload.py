@@ -10,13 +10,20 @@ the results here; :func:`decide_reload` answers, without I/O:
 - else, discovering, the merge of the files found is used, or an empty map
   when every file found before is gone;
 - else nothing is in use, and nothing changes but the rescan.
+
+What a reload used changes is a :class:`ReloadResult` (made by the link
+table), and :func:`change_notes` says it in the file's words: an interface is
+named by its id in the file, as ``#`` on the dashboard, capinfos and the
+packet comments give it.
 """
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
 
+from pcapng_iou.core import linktypes
+from pcapng_iou.core.linkchoice import FROM_LINE
 from pcapng_iou.core.netmap import Netmap
 
 
@@ -63,3 +70,43 @@ def decide_reload(fixed_given: bool, fixed: Optional[Netmap], fixed_error: Optio
     if lines_in_use:
         return ReloadPlan(ReloadStep.USE, netmap=Netmap())  # every file found before is gone
     return ReloadPlan(ReloadStep.NONE_IN_USE)
+
+
+@dataclass
+class ReloadResult:
+    """What a NETMAP reload changed, line by line (the Interfaces of :mod:`pcapng_iou.core.links`)."""
+
+    added: list = field(default_factory=list)
+    changed: list = field(default_factory=list)  # (old Interface, new Interface)
+    removed: list = field(default_factory=list)
+    kept: int = 0
+    #: Kept lines whose link type stays but is now kept another way (written on the line, or followed):
+    #: the same interface goes on, nothing changes in the file (counted in ``kept``).
+    kept_as: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.changed)} changed", f"{len(self.removed)} removed"]
+        return ", ".join(parts) + f", {self.kept} unchanged"
+
+
+def _interface_ref(interface) -> str:
+    """An interface as a person finds it in the file: ``#N``, its id there (none before its first frame)."""
+    return f" #{interface.file_id}" if interface.file_id is not None else ""
+
+
+def change_notes(result: ReloadResult) -> List[str]:
+    """One line per link whose recording a reload changed, or whose link type it now keeps another way."""
+    notes = []
+    for old, new in result.changed:
+        change = f"{new.name}: link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)}"
+        if not (old.frames_out or old.frames_in):
+            notes.append(f"{change} (no frame recorded on it yet)")  # (the file never had the old type)
+            continue
+        earlier = "" if old.file_id is None else f"; its frames so far are on interface #{old.file_id}"
+        notes.append(f"{change}, on a new interface from its next frame{earlier}")
+    for interface in result.kept_as:
+        how = ("followed from its frames" if interface.auto else
+               "as written on its NETMAP line" if interface.origin == FROM_LINE else f"by {interface.origin}")
+        notes.append(f"{interface.name}: still {interface.linktype_name} on the same interface"
+                     f"{_interface_ref(interface)}, now {how}")
+    return notes

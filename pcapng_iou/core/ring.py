@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
+from pcapng_iou.core.words import counted
+
 #: dumpcap counts file sizes in units of 1000 bytes.
 KB = 1000
 #: dumpcap numbers ring files with 5 digits: 00001 .. 99999, then 00000 again.
@@ -132,7 +134,7 @@ class FileLimits:
         text = f"a new file every {' or '.join(when)}"
         text += f", keeping the newest {self.keep_files}" if self.keep_files else ", keeping them all"
         if self.stop_after_files:
-            text += f", stopping after {self.stop_after_files} files"
+            text += f", stopping after {counted(self.stop_after_files, 'file')}"
         return text
 
 
@@ -237,4 +239,4 @@ class FileSeries:
     def stop_reason(self) -> str:
         if not self.limits.ring:
             return f"file size of {self.limits.file_bytes // KB} kB reached"
-        return f"{self.opened} files written"
+        return f"{counted(self.opened, 'file')} written"

@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Optional
 
 
-def counted(number: int, noun: str, plural: Optional[str] = None) -> str:
-    """``number`` and ``noun``, made plural (``noun + "s"`` unless ``plural`` is given) unless it is one."""
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+def counted(number: int, noun: str, plural: Optional[str] = None, grouped: bool = False) -> str:
+    """``number`` and ``noun``, made plural (``noun + "s"`` unless ``plural`` is given) unless it is one;
+    ``grouped``: the number with thousands separators ("16,000 links"), as the tables show counts."""
+    return (f"{number:,}" if grouped else str(number)) + f" {noun if number == 1 else plural or noun + 's'}"
 
 
 #: Characters of a bad word or line a message quotes, at most: the file may be one its reader should not see whole.

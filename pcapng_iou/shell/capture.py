@@ -26,12 +26,12 @@ import signal
 import time
 from typing import Callable, Optional
 
-from pcapng_iou.core import linktypes, oneway
+from pcapng_iou.core import oneway
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.outcomes import Attached, Outcome
 from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.redraw import redraw_interval
-from pcapng_iou.core.reload import ReloadStep, decide_reload
+from pcapng_iou.core.reload import ReloadStep, change_notes, decide_reload
 from pcapng_iou.core.spin import DEFAULT_SPIN_US, SpinBudget
 from pcapng_iou.core.status import CaptureStatus, Event
 from pcapng_iou.core.words import counted
@@ -469,9 +469,8 @@ class Capture:
         self.netmap = netmap
         self.recorder.links.warn_unmapped = len(netmap) > 0
         self.say(f"NETMAP reloaded: {result.summary()}")
-        for old, new in result.changed:
-            self.say(f"{new.name}: link type {linktypes.name(old.linktype)} -> "
-                     f"{linktypes.name(new.linktype)} (interface {old.number} -> {new.number})")
+        for note in change_notes(result):
+            self.say(note)
 
     # -- status -------------------------------------------------------------------
     def status(self) -> CaptureStatus:

@@ -14,6 +14,8 @@ import os
 import resource
 from typing import Optional
 
+from pcapng_iou.core.words import counted
+
 #: Descriptors a capture needs per instance it stands in for.
 PER_INSTANCE = 2
 #: Descriptors kept free for everything else: the output file and the next one of a ring buffer,
@@ -60,7 +62,7 @@ class FdBudget:
 
     def describe(self) -> str:
         return (f"the open file limit ({self.soft}; hard limit {self.hard}) leaves room for "
-                f"{self.instances} instances")
+                f"{counted(self.instances, 'instance')}")
 
     def full_message(self, number: int) -> str:
         return (f"instance {number} not attached: {self.describe()}, and each takes {PER_INSTANCE} sockets; "

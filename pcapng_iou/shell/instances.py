@@ -24,6 +24,7 @@ from typing import Callable, Optional
 from pcapng_iou.core import oneway
 from pcapng_iou.core.lifecycle import AtName, Decision, Moment, Seen, Step, decide
 from pcapng_iou.core.outcomes import Attached, Buried, Commented, Detached, Outcome, Settled
+from pcapng_iou.core.words import counted
 from pcapng_iou.shell import netiodir, relay, stopping, takeover
 from pcapng_iou.shell.fdlimit import FdBudget
 from pcapng_iou.shell.labdir import LabDirectory
@@ -191,8 +192,8 @@ class Instances:
                 if number not in self._stalled:
                     self._stalled.add(number)
                     held = sum(map(len, proxy.pending))
-                    self.say(f"instance {number} takes no frames (stopped?): holding {len(proxy.pending)} frames "
-                             f"({held} bytes) for it, reading no more for it until it does", "warning")
+                    self.say(f"instance {number} takes no frames (stopped?): holding {counted(len(proxy.pending), 'frame')} "
+                             f"({counted(held, 'byte')}) for it, reading no more for it until it does", "warning")
             elif number in self._stalled and head is None:
                 self._stalled.discard(number)
                 self.say(f"instance {number} takes frames again", "info")
@@ -304,7 +305,7 @@ class Instances:
         settled = (Settled(datagrams, times, reasons if lost else None),) if datagrams else ()
         if lost:
             # (with those lost while relaying: the count is the instance's, as the summary's is the capture's)
-            self.say(f"instance {number}: {len(lost) + proxy.lost} frames for it could not be delivered ({lost[-1]}); "
+            self.say(f"instance {number}: {counted(len(lost) + proxy.lost, 'frame')} for it could not be delivered ({lost[-1]}); "
                      f"recorded with the comment \"not delivered\"", "warning")
         if proxy.senders_problem and not proxy.instance_gone:
             self.say(f"instance {number}: {proxy.senders_problem} while its name went back "
@@ -369,7 +370,7 @@ class Instances:
             settled.append(Settled(lost, times, [f"instance {number} is down"] * len(lost)))
         self.down.add(number)
         total = proxy.lost + undelivered + len(lost)
-        extra = f"; {total} frames for it could not be delivered" if total else ""
+        extra = f"; {counted(total, 'frame')} for it could not be delivered" if total else ""
         self.say(f"instance {number} died (killed?); removed its socket and lock file{extra}", "warning")
         self._outcomes.append(Buried(number, tuple(settled), f"{_clock_text()}: instance {number} died"))
 

@@ -15,6 +15,7 @@ from pcapng_iou.core import linknames, netio
 from pcapng_iou.core import netmap as netmap_mod
 from pcapng_iou.core.links import LinkTable
 from pcapng_iou.core.selection import LinkSelection
+from pcapng_iou.core.words import counted
 from pcapng_iou.shell import netiodir
 from pcapng_iou.shell.learning import Learning
 
@@ -36,7 +37,7 @@ def link_lines(table: LinkTable) -> list:
                 f"\tNETMAP {lines}")
         (drawn if half is not None else plain).append(text)
     if drawn and plain:
-        return drawn + [f"({len(plain)} more NETMAP lines no drawn link uses{_why_not_drawn(table)})"]
+        return drawn + [f"({counted(len(plain), 'more NETMAP line')} no drawn link uses{_why_not_drawn(table)})"]
     return drawn + plain
 
 

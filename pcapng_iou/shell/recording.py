@@ -21,6 +21,7 @@ from pcapng_iou.core.recorder import Recorder
 from pcapng_iou.core.selection import LinkSelection
 from pcapng_iou.core.ring import FileSeries, WhenFull
 from pcapng_iou.core.status import NotRecorded
+from pcapng_iou.core.words import counted
 from pcapng_iou.exitstatus import ExitStatus
 from pcapng_iou.shell.capture_options import CaptureOptions, Ending, StopReason
 from pcapng_iou.shell.output import PIPE_FINAL_PATIENCE_S, CaptureFile, OutputError, open_next_file
@@ -126,7 +127,7 @@ class Recording:
         if cut > 0:  # the -c limit was reached within the batch: its tail is not recorded
             self.counts.not_recorded(datagrams[-cut:], undelivered and undelivered[-cut:])
         if self.recorder.full and ending.reason is None:  # (before ``data``: frames held back count)
-            ending.reason = StopReason(f"{self.options.count} frames recorded", limit_reached=True)
+            ending.reason = StopReason(f"{counted(self.options.count, 'frame')} recorded", limit_reached=True)
         if data:
             self.write(data)
             self.report_warnings()
@@ -235,6 +236,6 @@ class Recording:
         self.flush()
         self.output.close()
         if self.output.unsent:
-            self.say(f"{self.output.unsent} bytes of the capture never reached the reader of "
+            self.say(f"{counted(self.output.unsent, 'byte')} of the capture never reached the reader of "
                      f"{self.output.display}: it took nothing for {PIPE_FINAL_PATIENCE_S:g} s", "warning")
         return False

@@ -13,6 +13,7 @@ from typing import Callable, Optional, TextIO
 
 from pcapng_iou import PROG
 from pcapng_iou.core.status import Event
+from pcapng_iou.core.words import counted
 from pcapng_iou.ui.background_stream import BackgroundStream
 
 #: At the end, at most this many of the warnings the dashboard cut are said again, whole.
@@ -87,7 +88,7 @@ class Reporter:
         dropped = self.writer.dropped - self._dropped_said
         if dropped:
             self._dropped_said += dropped
-            self._say(f"{PROG}: warning: {dropped} messages not shown: the terminal took no output for long")
+            self._say(f"{PROG}: warning: {counted(dropped, 'message')} not shown: the terminal took no output for long")
 
     def _tick(self, status) -> None:
         dashboard = self.dashboard
@@ -140,7 +141,7 @@ class Reporter:
 
         lines = list(dict.fromkeys(self._cut_warnings))  # each once, in the order they came
         if len(lines) > MAX_WARNINGS_AGAIN:
-            self._say(f"{PROG}: {len(lines) - MAX_WARNINGS_AGAIN} earlier warnings not repeated")
+            self._say(f"{PROG}: {counted(len(lines) - MAX_WARNINGS_AGAIN, 'earlier warning')} not repeated")
             lines = lines[-MAX_WARNINGS_AGAIN:]
         width = self._terminal_width()
         for level, text in lines:

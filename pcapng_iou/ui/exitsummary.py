@@ -11,6 +11,7 @@ from rich.text import Text
 
 from pcapng_iou.core import oneway
 from pcapng_iou.core.status import CaptureStatus, InterfaceView
+from pcapng_iou.core.words import counted
 from pcapng_iou.ui.formatting import format_bytes, format_duration, one_line
 from pcapng_iou.ui.layout import Column, Fact, flow_facts, grid_lines, joined_facts
 from pcapng_iou.ui.liveview import mismatch_note
@@ -52,6 +53,23 @@ def _note(interface: InterfaceView, down: Set[int], one_way: frozenset = frozens
     return ", ".join(notes)
 
 
+def _head(status: CaptureStatus) -> List[List[Fact]]:
+    """The facts above the table: the file, the time, the counts."""
+    malformed, undelivered = status.datagrams_malformed, status.undelivered
+    in_file = counted(sum(i.file_id is not None for i in status.interfaces), "interface", grouped=True)
+    return [[Fact((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
+                   (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
+             Fact(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
+             Fact(((f"{in_file} in the file", ""),))],
+            [Fact(((f"frames {status.frames_recorded:,}", ""),)),
+             Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
+             Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
+             Fact(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),)),
+             # (shown only when some datagrams are no frame of the file: the README says what adds up)
+             *([Fact(((f"not recorded {status.datagrams_unrecorded:,}", ""),))]
+               if status.datagrams_unrecorded else [])]]
+
+
 class _Summary:
     """The exit summary, laid out for the width of the console it is printed on."""
 
@@ -64,19 +82,7 @@ class _Summary:
     def lines(self, width: int) -> List[Text]:
         status = self.status
         down = set(status.instances_down)
-        malformed, undelivered = status.datagrams_malformed, status.undelivered
-        head = [[Fact((("pcapng-iou ", "bold"), (status.output, "bold cyan"),
-                       (f"  {format_bytes(status.output_bytes)}", "")), None, 1),
-                 Fact(((f"elapsed {format_duration(status.elapsed_s)}", ""),)),
-                 Fact(((f"{sum(i.file_id is not None for i in status.interfaces):,} interfaces in the file", ""),))],
-                [Fact(((f"frames {status.frames_recorded:,}", ""),)),
-                 Fact(((f"datagrams relayed {status.datagrams_relayed:,}", ""),)),
-                 Fact(((f"malformed {malformed:,}", "yellow" if malformed else ""),)),
-                 Fact(((f"undelivered {undelivered:,}", "yellow" if undelivered else ""),)),
-                 # (shown only when some datagrams are no frame of the file: the README says what adds up)
-                 *([Fact(((f"not recorded {status.datagrams_unrecorded:,}", ""),))]
-                   if status.datagrams_unrecorded else [])]]
-        head = [[item.fitted(width) for item in group] for group in head]
+        head = [[item.fitted(width) for item in group] for group in _head(status)]
         lines = [joined_facts(items) for items in flow_facts(head, width, together=False)]
         # The links that have a block in the file, as capinfos lists them (the silent ones have none).
         interfaces = sorted((i for i in status.interfaces if i.file_id is not None), key=lambda i: i.file_id)
@@ -108,7 +114,7 @@ class _Summary:
             listed = {i.number for i in shown}
             rest = [i for i in interfaces if i.number not in listed]
             busy = sum(1 for i in rest if i.frames_out + i.frames_in)
-            lines.append(Text(f"… {len(rest):,} more links not shown ({busy:,} of them with frames): the busiest "
+            lines.append(Text(f"… {counted(len(rest), 'more link', grouped=True)} not shown ({busy:,} of them with frames): the busiest "
                               f"{len(shown)} are above; capinfos or Wireshark's Statistics > Capture File "
                               "Properties list every interface", "dim"))
         return lines

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from pcapng_iou.core import linktypes, oneway
 from pcapng_iou.core.status import CaptureStatus, Event, InterfaceView
+from pcapng_iou.core.words import counted
 from pcapng_iou.ui.formatting import (
     format_age,
     format_bytes,
@@ -137,11 +138,15 @@ def mismatch_note(interface: InterfaceView) -> str:
 
 def _busiest_first(interfaces: Sequence[InterfaceView], rates: Dict[int, Rate]) -> List[InterfaceView]:
     """Current links before replaced ones; in each, the busiest first, then the idle ones by number.
+    An interface replaced before its first frame is left out: the file never had it.
 
     Only the busy ones are sorted by rate: on a lab of 16,000 links most are idle.
     """
     groups: tuple = ([], [], [], [])  # current busy, current idle, replaced busy, replaced idle
     for interface in interfaces:
+        if interface.replaced_by is not None and interface.file_id is None and \
+                not (interface.frames_out or interface.frames_in):
+            continue  # (a serial bay's Cisco HDLC guess that its first frame put right)
         busy = interface.frames_out or interface.frames_in or rates.get(interface.number, NO_RATE).frames_per_s
         groups[(2 if interface.replaced_by is not None else 0) + (0 if busy else 1)].append(interface)
 
@@ -217,7 +222,7 @@ def render(
     if height < len(header) + TABLE_CHROME + 1:
         # No room for a table: as much of the header as fits, then what is hidden.
         lines = header[: max(0, height - 1)] + [
-            one_line((f"… {len(ordered)} links hidden (terminal too small)", "dim"))]
+            one_line((f"… {counted(len(ordered), 'link')} hidden (terminal too small)", "dim"))]
         return Group(*lines[: max(0, height)])
 
     space = height - len(header) - TABLE_CHROME - len(events)
@@ -247,7 +252,7 @@ def render(
         parts.extend(grid_lines(_LIVE_COLUMNS, [], width))
         parts.append(one_line(("no links yet", "dim")))
     if hidden:
-        parts.append(one_line((f"… {hidden} more links hidden (busiest shown)", "dim")))
+        parts.append(one_line((f"… {counted(hidden, 'more link')} hidden (busiest shown)", "dim")))
     for event in events:
         parts.append(
             one_line(
