@@ -1,14 +1,9 @@
 """A drawn link's interface names both its NETMAP lines, whichever half's line came in first."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 
-from conftest import scan_after_header, tshark_rows
+from conftest import scan_after_header
 from test_drawn import ARP, T0, datagram, project_text
-from test_eve import eve_lab  # noqa: F401 (a fixture)
 
 from pcapng_iou.core import cdp, drawn, netio
 from pcapng_iou.core.bays import Bays
@@ -69,44 +64,6 @@ def test_the_other_half_coming_in_after_the_first_half_was_written():
     old = rec.links.interfaces[0]
     new = rec.links.interfaces[old.replaced_by]
     assert new.file_id == 1 and new.name == old.name == "R1 Ethernet0/0 - R2 Ethernet0/0"
-
-
-def test_the_eve_demo_names_both_lines_of_every_link(workdir, tshark):
-    """R1 Serial1/0 - R2 Serial1/0 named "NETMAP 1:1/0-513:1/0" alone: R1's half was made when R1 brought
-    its NETMAP, before R2 brought the other line, and kept that description."""
-    output = os.path.join(workdir, "demo.pcapng")
-    result = subprocess.run([sys.executable, "-m", "pcapng_iou", "demo", "--eve", "-w", output, "--duration", "4",
-                             "-q"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    rows = {tuple(row) for row in tshark_rows(tshark, output, "frame.interface_name",
-                                              "frame.interface_description")}
-    links = {name: description for name, description in rows if " - " in name}
-    assert set(links) >= {"R1 Serial1/0 - R2 Serial1/0", "R2 Serial1/1 - R3 Serial1/1"}, rows
-    for name, description in links.items():
-        assert " and " in description.split("NETMAP ", 1)[1], (name, description)
-
-
-def test_an_eve_lab_started_after_the_capture_ends_on_interfaces_naming_both_lines(eve_lab, start_capture, workdir,
-                                                                                    tshark):
-    """Each router brings its NETMAP as it attaches, R1 (and its serial keepalives) before R2: whatever was
-    written before R2's line came in, each drawn link's last interface names both lines."""
-    lab = eve_lab(interval=0.1, delay=0.3)
-    output = os.path.join(workdir, "eve.pcapng")
-    capture = start_capture("-d", lab.directory, "-w", output)
-    time.sleep(0.5)
-    lab.start()
-    lab.wait_connected()
-    assert capture.wait_for("attached", count=4), capture.stderr
-    time.sleep(2.0)
-    assert capture.stop() == 0, capture.stderr
-    last = {}
-    for interface_id, name, description in tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name",
-                                                        "frame.interface_description"):
-        link = name.split(" - ")[0]  # (a name learnt later differs: "R1 Serial1/0 - IOU 2 Ethernet1/0" at first)
-        last[link] = max(last.get(link, (-1,)), (int(interface_id), name, description))
-    serial = last["R1 Serial1/0"]
-    assert serial[1] == "R1 Serial1/0 - R2 Serial1/0", last
-    assert "NETMAP 1:1/0-513:1/0 and 2:1/0-514:1/0" in serial[2], last
 
 
 def eve_drawing(bays: dict) -> drawn.Drawing:

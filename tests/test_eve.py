@@ -147,6 +147,15 @@ def test_both_directions_when_the_capture_starts_before_the_lab(eve_lab, start_c
     assert listing == ["1", "1.lck", "2", "2.lck", "513", "514"]
     directions = serial_directions(tshark, output)
     assert directions[SERIAL_FROM_R1] >= 10 and directions[SERIAL_FROM_R2] >= 10, directions
+    # Each router brings its NETMAP as it attaches, R1 (and its serial keepalives) before R2: whatever was
+    # written before R2's line came in, the serial link's last interface names both lines and both ends.
+    last = {}
+    for interface_id, name, description in tshark_rows(tshark, output, "frame.interface_id", "frame.interface_name",
+                                                        "frame.interface_description"):
+        link = name.split(" - ")[0]  # (a name learnt later differs: "R1 Serial1/0 - IOU 2 Ethernet1/0" at first)
+        last[link] = max(last.get(link, (-1,)), (int(interface_id), name, description))
+    assert last["R1 Serial1/0"][1] == "R1 Serial1/0 - R2 Serial1/0", last
+    assert "NETMAP 1:1/0-513:1/0 and 2:1/0-514:1/0" in last["R1 Serial1/0"][2], last
     assert "lock file" not in capture.stderr
     assert all(counts.get("lost") == 0 for counts in lab.stop().values())
 
@@ -233,8 +242,12 @@ def test_the_eve_demo_shows_each_drawn_link_once_named_by_its_nodes(workdir, tsh
     result = subprocess.run([sys.executable, "-m", "pcapng_iou", "demo", "--eve", "-w", output, "--duration", "4",
                              "-q"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    rows = tshark_rows(tshark, output, "frame.interface_name", "frame.protocols")
-    links = {name: {protocols.split(":")[0] for n, protocols in rows if n == name} for name, _ in rows}
+    rows = tshark_rows(tshark, output, "frame.interface_name", "frame.protocols", "frame.interface_description")
+    links = {name: {protocols.split(":")[0] for n, protocols, _ in rows if n == name} for name, _, _ in rows}
+    # Each link's description names both its NETMAP lines (R1-R2's named one: R1's half was made when R1
+    # brought its NETMAP, before R2 brought the other line).
+    for name, _, description in rows:
+        assert " - " not in name or " and " in description.split("NETMAP ", 1)[1], (name, description)
     # The Ethernet link's halves are paired by CDP, which the capture hears only after it starts: on a busy
     # machine a half may carry frames on its own interface first (see the README), never a serial half.
     for half in ("R1 Ethernet0/0", "R2 Ethernet0/0"):
