@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import tshark_rows
+from conftest import scan_after_header, tshark_rows
 from pcapng_iou.core import netio
 from pcapng_iou.core.bays import Bays
 from pcapng_iou.core.drawn import Drawing, DrawnLink, End
@@ -165,3 +165,65 @@ def test_an_eve_link_chosen_by_its_name_or_one_end_is_recorded_whole(eve_lab, wo
     # (on a busy machine a half may carry a frame on its own interface before CDP pairs it: see the README)
     assert set(names) <= {"R1 Ethernet0/0 - R2 Ethernet0/0", "R1 Ethernet0/0", "R2 Ethernet0/0"}, names
     assert "matches no" not in result.stderr and "no link" not in result.stderr
+
+
+# -- found by a review: a selection judged again whenever a link's name changes ---------------------------
+def test_a_link_chosen_by_its_name_is_recorded_when_its_far_ends_bays_come_late():
+    """EVE-NG, capture before the lab: R1's serial half was first "R1 Serial1/0 - R2 Ethernet1/0" (R2's bays
+    unknown), which --link "R1 Serial1/0 - R2 Serial1/0" does not select; R2's line named it right, but
+    --link was not asked again, and the link was never recorded."""
+    from test_drawn import T0, datagram
+    from test_drawn_lines import SERIAL_1_0, eve_drawing
+
+    from pcapng_iou.sim import frames
+
+    rec = Recorder(parse("1:1/0 513:1/0\n"), bays={1: Bays(1, 1), 513: None}, drawing=eve_drawing({1: Bays(1, 1)}),
+                   selection=selection("R1 Serial1/0 - R2 Serial1/0"))
+    rec.start()
+    assert not rec.links.current()[0].recorded
+    rec.links.learn_bays(2, Bays(1, 1), "t")
+    rec.links.learn_drawing(eve_drawing({1: Bays(1, 1), 2: Bays(1, 1)}))
+    rec.extend(parse("2:1/0 514:1/0\n").segments, "when R2 attached")
+    out = rec.datagram(datagram((1, SERIAL_1_0), (513, SERIAL_1_0), frames.slarp_keepalive(1, 0)), T0)
+    assert [type(b).__name__ for b in scan_after_header(out)] == ["InterfaceDescription", "EnhancedPacket"]
+    assert (rec.frames_recorded, rec.frames_skipped) == (1, 0)
+
+
+def test_frames_held_on_a_half_that_cdp_shows_is_not_the_link_chosen_are_not_written():
+    """--link "R1 Ethernet0/0 - R3 Ethernet0/0" selects R1's half by its end until CDP tells its far end:
+    R2.  The frames held meanwhile were written all the same, on an interface the summary said --link left
+    out; now they are not recorded, and the warning says why."""
+    from test_drawn import T0, cdp_from, datagram
+
+    rec = Recorder(parse("513:0/0 1:0/0\n514:0/0 2:0/0\n"), bays={1: Bays(1, 1), 2: Bays(1, 1)},
+                   drawing=Drawing(routers={1: "R1", 2: "R2"}), selection=selection("R1 Ethernet0/0 - R3 Ethernet0/0"))
+    rec.start()
+    rec.take_warnings()
+    out = rec.datagram(datagram((1, 0), (513, 0), cdp_from(1, "Ethernet0/0")), T0)       # held: far end unknown
+    out += rec.datagram(datagram((2, 0), (514, 0), cdp_from(2, "Ethernet0/0")), T0 + 1)  # R2 answers: paired
+    out += rec.datagram(datagram((513, 0), (1, 0), cdp_from(2, "Ethernet0/0")), T0 + 2)
+    out += rec.release_held()
+    assert [type(b).__name__ for b in scan_after_header(out)] == []
+    assert rec.frames_recorded == 0 and rec.frames_skipped >= 1
+    assert any("R1 Ethernet0/0 - R2 Ethernet0/0" in w and "--link" in w for w in rec.take_warnings())
+
+
+def test_a_written_ppp_taken_off_before_the_first_frame_leaves_the_link_to_its_frames():
+    """NETMAP ``1:1/0 2:1/0 ppp`` reloaded as ``1:1/0 2:1/0``, no frame yet: the link "stayed ppp, now
+    followed" and its first Cisco HDLC frames went on a PPP interface Wireshark cannot decode."""
+    from test_drawn import T0, datagram
+
+    from pcapng_iou.core import linktypes
+    from pcapng_iou.core.reload import change_notes
+    from pcapng_iou.sim import frames
+
+    serial = netio.port_byte(1, 0)
+    rec = Recorder(parse("1:1/0 2:1/0 ppp\n"), bays={1: Bays(1, 1), 2: Bays(1, 1)})
+    rec.start()
+    result = rec.links.reload(parse("1:1/0 2:1/0\n"), "t")
+    assert not any("still ppp" in note for note in change_notes(result)), change_notes(result)
+    out = b"".join(rec.datagram(datagram((1, serial), (2, serial), frames.slarp_keepalive(1, n)), T0 + n)
+                   for n in range(3))
+    found = scan_after_header(out)
+    assert [b.link_type for b in found if type(b).__name__ == "InterfaceDescription"] == [linktypes.C_HDLC]
+    assert len({b.interface_id for b in found if type(b).__name__ == "EnhancedPacket"}) == 1

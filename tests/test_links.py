@@ -288,6 +288,7 @@ def test_reload_to_auto_and_back():
     assert (new.auto, new.linktype) == (True, linktypes.ETHERNET)
     # detection switched the link; the same NETMAP again keeps the detected interface
     detected = table.replace(new, linktypes.C_HDLC, "detected")
+    detected.frames_out, detected.confirmed = 3, True  # (its frames were followed to Cisco HDLC)
     result = table.reload(parse("100:1/0 101:1/0 auto\n"), "t2")
     assert result.kept == 1 and result.changed == []
     assert route(table, SA, SB).interface is detected

@@ -246,8 +246,8 @@ def test_error_with_crlf():
         ("100:0/0@ 101:0/0", "1:1: expected ID:BAY/UNIT, got '100:0/0@'"),
         ("100:0/0@a@b 101:0/0", "1:1: expected ID:BAY/UNIT, got '100:0/0@a@b'"),
         ("100:-1 101:0/0", "1:1: expected ID:BAY/UNIT, got '100:-1'"),
-        ("100:0/0 hdlc 101:0/0", "1:9: expected ID:BAY/UNIT, got 'hdlc'"),
-        ("100:0/0 101:0/0 hdlc auto", "1:17: expected ID:BAY/UNIT, got 'hdlc'"),
+        ("100:0/0 hdlc 101:0/0", "1:9: link type hdlc amid the endpoints: it ends the line, after them"),
+        ("100:0/0 101:0/0 hdlc auto", "1:17: 'hdlc' is a link type too: a line has one, after its endpoints"),
         ("100:0/0 101:0/0 fddi", "1:17: unknown link type 'fddi' (use a number or one of: "
                                  "ethernet, frame-relay, hdlc, ppp), or auto to follow the frames"),
         ("100:0/0 101:0/0 65536", "1:17: link type '65536' is out of range 0..65535"),
@@ -286,6 +286,8 @@ def test_error_with_crlf():
         ("1:1/0 2:1/0 ppp garbage", "1:17: 'garbage' after the link type ppp: the link type ends the line"),
         ("1:0/0 2:0/0 auto x", "1:18: 'x' after the link type auto: the link type ends the line"),
         ("1:0/0 hdlc 2:0/0 junk", "1:7: link type hdlc amid the endpoints: it ends the line, after them"),
+        ("1:0/0 2:0/0 ppp ppp", "1:13: 'ppp' is a link type too: a line has one, after its endpoints"),
+        ("1:0/0 auto 2:0/0 hdlc", "1:7: 'auto' is a link type too: a line has one, after its endpoints"),
         ("100:0/0 */", "1:9: unknown link type '*/' (use a number or one of: ethernet, frame-relay, hdlc, ppp), "
                         "or auto to follow the frames"),
     ],

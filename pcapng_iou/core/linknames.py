@@ -51,7 +51,10 @@ def rename(table, interface: Interface, name: str, say: bool = True) -> None:
     if interface.name == name:
         return
     old, interface.name = interface.name, name
+    chosen = interface.recorded
     judge(table, interface)
+    if chosen and not interface.recorded:
+        table.warn(f"{old} is {name} (learnt from CDP), which --link does not name: not recorded from now on")
     half = table.drawing.half(interface.endpoints)
     lines = (interface.segment.name if half is None else
              line_names(half.link, interface.segment, table.interfaces_by_half))

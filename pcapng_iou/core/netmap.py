@@ -289,6 +289,10 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
         linktype, auto = _trailing_linktype(words, filename, number)
         endpoints = []
         for column, word in words:
+            if ":" not in word and not word.isdigit() and (word.lower() == AUTO or _is_linktype(word)):
+                raise NetmapError(filename, number, column, f"{excerpt(word)} is a link type too: a line has one, "
+                                  f"after its endpoints" if linktype is not None or auto else
+                                  f"link type {word} amid the endpoints: it ends the line, after them")
             endpoint = parse_endpoint(word, filename, number, column)
             if endpoint.key in seen:
                 where = seen[endpoint.key]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from pcapng_iou.core import linknames
 from pcapng_iou.core.drawn import line_names
 from pcapng_iou.core.interface import Interface
 
@@ -60,6 +61,8 @@ def name_both_lines(table, by_half: dict, installed: Interface) -> None:
         if described.startswith(f"{first.name}: "):
             described = half.link.name + described[len(first.name):]
         first.name, first.description = half.link.name, described
+        linknames.judge(table, first)  # (--link may name the link as it is called now)
+        table.forget_routes()
         return
     new = table.replace(first, first.linktype, f"since the NETMAP line {installed.segment.name} of its other "
                                                f"half came in")

@@ -300,8 +300,14 @@ class Recorder:
         return self._write_held(ready)
 
     def _write_held(self, frames) -> bytes:
+        """The blocks of held ``frames``, counted when they were held.  Those of an interface ``--link`` no
+        longer selects (a half chosen by one end, which CDP showed to be another link) are not recorded."""
+        kept = [held for held in frames if held.interface.recorded]
+        if len(kept) < len(frames):
+            self.frames_recorded -= len(frames) - len(kept)
+            self.frames_skipped += len(frames) - len(kept)
         return b"".join([self._packet(held.interface, held.outbound, held.frame, held.timestamp_ns, held.comments,
-                                      counted=True) for held in frames])
+                                      counted=True) for held in kept])
 
     def _packet(self, interface: Interface, outbound: bool, frame: bytes, timestamp_ns: int,
                 comments: Sequence[str] = (), counted: bool = False) -> bytes:
@@ -384,6 +390,7 @@ class Recorder:
         """A new interface for ``interface``'s link, of link type ``detected``.  ``settled``: the first sure
         frame of a serial bay put its guess right, which is no news when nothing was recorded as the guess."""
         new = self.links.replace(interface, detected, "link type detected from the frames")
+        new.confirmed = True  # (sure frames of that type made it)
         self._trackers[new.number] = tracker
         earlier = self._earlier.pop(interface.number, None) or {interface.linktype: interface}
         earlier[interface.linktype] = interface

@@ -14,15 +14,25 @@ from pcapng_iou.core.linkchoice import FROM_BAYS, SERIAL_LINKTYPES, Choice
 
 def keep_known_serial_type(choice: Choice, interface: Interface) -> Choice:
     """``choice``, except that the bays' guess of Cisco HDLC (IOS's default) gives way to the serial
-    link type ``interface`` records already: no new interface for a type that is known to be wrong."""
-    if choice.guessed and interface.linktype in SERIAL_LINKTYPES and interface.linktype != choice.linktype:
+    link type ``interface``'s frames have shown: no new interface for a type that is known to be wrong.
+    (A type only written on the line, or one the frames contradict, is not known.)"""
+    if (choice.guessed and _shown_by_frames(interface) and interface.linktype in SERIAL_LINKTYPES
+            and interface.linktype != choice.linktype):
         return Choice(interface.linktype, follow=True, origin=FROM_BAYS)
     return choice
 
 
 def same_type(choice: Choice, interface: Interface) -> bool:
-    """``choice`` records the link type ``interface`` records and changes only how it is kept."""
-    return choice.linktype == interface.linktype and choice.follow != interface.auto
+    """``choice`` records the link type ``interface``'s frames have shown, and changes only how it is kept
+    (before a frame, a new interface costs nothing and describes the choice as it is now)."""
+    return choice.linktype == interface.linktype and choice.follow != interface.auto and _shown_by_frames(interface)
+
+
+def _shown_by_frames(interface: Interface) -> bool:
+    """Frames were recorded on ``interface`` and agree with its link type (followed: a sure one was seen;
+    written: none was found to differ)."""
+    recorded = interface.frames_out + interface.frames_in > 0
+    return recorded and interface.mismatch is None and (interface.confirmed or not interface.auto)
 
 
 def adopt_in_place(interface: Interface, choice: Choice) -> None:
