@@ -34,7 +34,6 @@ _OPTION_HEADER = struct.Struct("<HH")
 _FLAGS_OPTION = struct.Struct("<HHI")
 #: Layouts of the usual block (``epb_flags``, no comment) by frame length: one ``pack`` makes it.
 _FLAGGED_EPB: dict = {}
-FLAGGED_LAYOUTS = _FLAGGED_EPB
 MAX_CACHED_LAYOUT = 4096 + 64  # IOU frames are at most 4096 bytes; longer ones take the general way
 
 
@@ -104,8 +103,7 @@ def flagged_layout(captured: int) -> Optional[struct.Struct]:
 
     Its fields: type, total length, interface, timestamp high, low, captured
     and original length, frame, ``EPB_FLAGS``, 4, flags, ``OPT_ENDOFOPT``, total
-    length.  None for frames too long to keep a layout for.  Layouts are kept
-    in ``FLAGGED_LAYOUTS`` by frame length, which hot loops may read directly.
+    length.  None for frames too long to keep a layout for.
     """
     layout = _FLAGGED_EPB.get(captured)
     if layout is None and captured <= MAX_CACHED_LAYOUT:

@@ -232,7 +232,7 @@ def _trailing_linktype(words: list, filename: str, number: int) -> tuple[Optiona
         return None, False
     words.pop()
     if not words:
-        if last_word.lower() == AUTO or _is_linktype(last_word):
+        if _is_linktype_word(last_word):
             raise NetmapError(filename, number, last_column, "a link type needs endpoints before it on the line")
         raise NetmapError(filename, number, last_column, f"expected ID:BAY/UNIT, got {excerpt(last_word)}")
     if last_word.lower() == AUTO:
@@ -260,7 +260,7 @@ def _blame_first_stray_word(words: list, last_column: int, last_word: str, filen
     """Raise at the first of ``words`` that is not an endpoint, if any: a link type there is said to be one
     (``1:0/0 2:0/0 ppp junk`` has ``junk`` after its link type, not a bad endpoint ``ppp``)."""
     for index, (column, word) in enumerate(words):
-        if ":" not in word and (word.lower() == AUTO or _is_linktype(word)):
+        if _is_linktype_word(word):
             if index == len(words) - 1:
                 raise NetmapError(filename, number, last_column,
                                   f"{excerpt(last_word)} after the link type {word}: the link type ends the line")
@@ -269,7 +269,12 @@ def _blame_first_stray_word(words: list, last_column: int, last_word: str, filen
         parse_endpoint(word, filename, number, column)
 
 
-def _is_linktype(word: str) -> bool:
+def _is_linktype_word(word: str) -> bool:
+    """``word`` says a link type (a name, a LINKTYPE_ number, or ``auto``), not an endpoint."""
+    if ":" in word:
+        return False
+    if word.lower() == AUTO:
+        return True
     try:
         linktypes.parse(word)
     except linktypes.UnknownLinkType:
@@ -289,7 +294,7 @@ def parse(text: str, filename: str = "NETMAP") -> Netmap:
         linktype, auto = _trailing_linktype(words, filename, number)
         endpoints = []
         for column, word in words:
-            if ":" not in word and not word.isdigit() and (word.lower() == AUTO or _is_linktype(word)):
+            if not word.isdigit() and _is_linktype_word(word):  # (a lone number is likelier an endpoint cut short)
                 raise NetmapError(filename, number, column, f"{excerpt(word)} is a link type too: a line has one, "
                                   f"after its endpoints" if linktype is not None or auto else
                                   f"link type {word} amid the endpoints: it ends the line, after them")

@@ -39,7 +39,6 @@ def merge_written(table, link, halves: Sequence[Interface]) -> Interface:
     return new
 
 
-
 def name_both_lines(table, by_half: dict, installed: Interface) -> None:
     """``installed`` (in ``by_half``, the interfaces by NETMAP line) is a half of a drawn link: the
     interface its link is recorded on names both lines.  One made before it names its own line alone

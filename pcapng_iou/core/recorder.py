@@ -396,7 +396,7 @@ class Recorder:
         earlier[interface.linktype] = interface
         self._earlier[new.number] = earlier
         was, now = linktypes.name(interface.linktype), linktypes.name(detected)
-        if settled and not interface.frames_out + interface.frames_in:
+        if settled and not interface.frames:
             new.pending_comments.append(f"{now} from the first frame (a serial bay starts as {was}, IOS's default)")
             self.links.tell(f"{interface.name}: {now} from its first frame")  # (the guess was never written)
             return new

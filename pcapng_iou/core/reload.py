@@ -99,7 +99,7 @@ def change_notes(result: ReloadResult) -> List[str]:
     notes = []
     for old, new in result.changed:
         change = f"{new.name}: link type {linktypes.name(old.linktype)} -> {linktypes.name(new.linktype)}"
-        if not (old.frames_out or old.frames_in):
+        if not old.frames:
             notes.append(f"{change} (no frame recorded on it yet)")  # (the file never had the old type)
             continue
         earlier = "" if old.file_id is None else f"; its frames so far are on interface #{old.file_id}"

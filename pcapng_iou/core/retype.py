@@ -31,8 +31,7 @@ def same_type(choice: Choice, interface: Interface) -> bool:
 def _shown_by_frames(interface: Interface) -> bool:
     """Frames were recorded on ``interface`` and agree with its link type (followed: a sure one was seen;
     written: none was found to differ)."""
-    recorded = interface.frames_out + interface.frames_in > 0
-    return recorded and interface.mismatch is None and (interface.confirmed or not interface.auto)
+    return interface.frames > 0 and interface.mismatch is None and (interface.confirmed or not interface.auto)
 
 
 def adopt_in_place(interface: Interface, choice: Choice) -> None:

@@ -144,8 +144,7 @@ def _busiest_first(interfaces: Sequence[InterfaceView], rates: Dict[int, Rate]) 
     """
     groups: tuple = ([], [], [], [])  # current busy, current idle, replaced busy, replaced idle
     for interface in interfaces:
-        if interface.replaced_by is not None and interface.file_id is None and \
-                not (interface.frames_out or interface.frames_in):
+        if interface.replaced_by is not None and interface.file_id is None and not interface.frames:
             continue  # (a serial bay's Cisco HDLC guess that its first frame put right)
         busy = interface.frames_out or interface.frames_in or rates.get(interface.number, NO_RATE).frames_per_s
         groups[(2 if interface.replaced_by is not None else 0) + (0 if busy else 1)].append(interface)
