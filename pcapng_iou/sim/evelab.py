@@ -125,29 +125,26 @@ class EveLab:
     def folder_of(self, number: int) -> str:
         return os.path.join(self.workdir, f"node{number}")
 
+    def links_of(self, number: int) -> List[Tuple[str, int, str]]:
+        """Instance ``number``'s links, from its side: (its port "B/U", the peer, the peer's port)."""
+        return [(port, peer, peer_port) for one, other in self.links
+                for (here, port), (peer, peer_port) in ((one, other), (other, one)) if here == number]
+
     def wrapper_links(self, number: int) -> List[str]:
-        found = []
-        for one, other in self.links:
-            for (here, port), (peer, peer_port) in ((one, other), (other, one)):
-                if here == number:
-                    found.append(f"{port}:{peer}:{peer_port}")
-        return found
+        return [f"{port}:{peer}:{peer_port}" for port, peer, peer_port in self.links_of(number)]
 
     def under_wrapper(self, number: int) -> list:
         """The words that start instance ``number`` under iol_wrapper's command line (title R<id>, a ``-l``
         for each serial link), as EVE-NG starts IOL; the bridging is the wrapper process's."""
         ethernet_bays = self.bays[number][0]
-        serial = []
-        for one, other in self.links:
-            for (here, port), (peer, peer_port) in ((one, other), (other, one)):
-                if here == number and parse_interface(port) & 0x0F >= ethernet_bays:
-                    serial.append(iol_wrapper.serial_link(parse_interface(port), peer, parse_interface(peer_port)))
+        serial = [iol_wrapper.serial_link(parse_interface(port), peer, parse_interface(peer_port))
+                  for port, peer, peer_port in self.links_of(number) if parse_interface(port) & 0x0F >= ethernet_bays]
         return iol_wrapper.command_line(0, number, f"R{number}", [sys.executable, "-m", "pcapng_iou.sim.instance"],
                                         serial, [])
 
     def _speak_on(self, number: int) -> tuple:
         """The router speaks on its linked interfaces only, as one configured so (the 64-line NETMAP wires all)."""
-        ports = [port for link in self.links for here, port in link if here == number]
+        ports = [port for port, _, _ in self.links_of(number)]
         return ("--speak-on", ",".join(ports)) if self.speak and ports else ()
 
     def start(self, flood: Optional[Dict[int, str]] = None) -> "EveLab":
